@@ -1,1 +1,281 @@
-//! (being written)
+//! The replay window: which message ids this node has already accepted, remembered for as long as a copy of
+//! the message could still be accepted.
+//!
+//! A message is acceptable at `now` only if its origin timestamp `sent_at` lies in
+//!
+//! ```text
+//!     [now − lifetime, now + skew]          (both ends inclusive)
+//! ```
+//!
+//! so a copy of a message stops being acceptable once `now > sent_at + lifetime`. Until then its id is kept
+//! and a second copy is refused as [`ReplayError::Duplicate`]; after that the id is forgotten, because the
+//! timestamp check alone refuses the copy ([`ReplayError::TooOld`]). Messages from up to `skew` in the future
+//! are accepted to tolerate clock differences between nodes; they are remembered correspondingly longer (up to
+//! `lifetime + skew` after `now`).
+//!
+//! Memory is bounded by `capacity`. When the window is full, the ids that expire soonest — those whose
+//! message is already too old to be accepted — are dropped first; if every remembered id is still live, the
+//! new message is refused with [`ReplayError::Full`] instead. Forgetting a live id would let an attacker
+//! flood the window with fresh ids and then replay an old message whose id was pushed out: refusing (and
+//! counting) under load is the safe failure, and the sender's retry succeeds once entries expire. Size the
+//! capacity for the highest accepted message rate × `(lifetime + skew)`.
+//!
+//! Costs: [`ReplayWindow::check_and_insert`] is O(log n) (a hash lookup plus a binary-heap push); expiry pops
+//! each id once, so it is amortized O(log n) per message.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
+use std::time::Duration;
+
+use crate::time::Timestamp;
+
+/// A message id as it travels in the envelope: 16 random bytes chosen by the origin.
+pub type MessageId = [u8; 16];
+
+/// Why [`ReplayWindow::check_and_insert`] refused a message. Every variant means "drop and count"; none is
+/// an API misuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    /// `sent_at` is earlier than `now − lifetime`: the message is older than any id this window remembers,
+    /// so it cannot be told apart from a replay.
+    #[error("message too old")]
+    TooOld,
+    /// `sent_at` is later than `now + skew`: the origin's clock is too far ahead (or the timestamp is forged
+    /// to stay in the window longer).
+    #[error("message timestamp too far in the future")]
+    TooNew,
+    /// This id was already accepted and the earlier copy is still within its lifetime.
+    #[error("duplicate message id")]
+    Duplicate,
+    /// The window is at capacity and every id in it is still live; the message is refused rather than
+    /// forgetting a live id (which would reopen a replay).
+    #[error("replay window full")]
+    Full,
+}
+
+/// Remembers accepted message ids for their lifetime, with bounded memory. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct ReplayWindow {
+    capacity: usize,
+    lifetime: Duration,
+    skew: Duration,
+    /// The ids currently remembered.
+    ids: HashSet<MessageId>,
+    /// The same ids ordered by the last instant a copy could be accepted (`sent_at + lifetime`), soonest
+    /// first. Each id is in `ids` exactly when it is in `queue`.
+    queue: BinaryHeap<Reverse<(Timestamp, MessageId)>>,
+}
+
+impl ReplayWindow {
+    /// An empty window holding at most `capacity` ids, accepting messages sent within `lifetime` before and
+    /// `skew` after `now`.
+    ///
+    /// A `capacity` of zero refuses every message with [`ReplayError::Full`].
+    pub fn new(capacity: usize, lifetime: Duration, skew: Duration) -> Self {
+        ReplayWindow { capacity, lifetime, skew, ids: HashSet::new(), queue: BinaryHeap::new() }
+    }
+
+    /// Accepts a message id seen at `now` with origin timestamp `sent_at`, or says why not.
+    ///
+    /// Checks, in order: the timestamp window (`TooOld`, `TooNew`), then whether the id is remembered
+    /// (`Duplicate`), then room (`Full`, after dropping expired ids). On `Ok` the id is remembered until
+    /// `sent_at + lifetime`. A refused message changes nothing except that expired ids may be dropped.
+    pub fn check_and_insert(&mut self, id: MessageId, sent_at: Timestamp, now: Timestamp) -> Result<(), ReplayError> {
+        if sent_at < now.saturating_sub(self.lifetime) {
+            return Err(ReplayError::TooOld);
+        }
+        if sent_at > now.saturating_add(self.skew) {
+            return Err(ReplayError::TooNew);
+        }
+        self.expire(now);
+        if self.ids.contains(&id) {
+            return Err(ReplayError::Duplicate);
+        }
+        if self.ids.len() >= self.capacity {
+            return Err(ReplayError::Full);
+        }
+        self.ids.insert(id);
+        self.queue.push(Reverse((sent_at.saturating_add(self.lifetime), id)));
+        Ok(())
+    }
+
+    /// Forgets every id whose message can no longer be accepted at `now` (`sent_at + lifetime < now`).
+    ///
+    /// [`check_and_insert`](Self::check_and_insert) calls this itself; shells may also call it from a timer
+    /// to release memory while idle.
+    pub fn expire(&mut self, now: Timestamp) {
+        while let Some(Reverse((last_ok, id))) = self.queue.peek().copied() {
+            if last_ok >= now {
+                break;
+            }
+            self.queue.pop();
+            self.ids.remove(&id);
+        }
+    }
+
+    /// Whether `id` is currently remembered (it may have expired if [`expire`](Self::expire) was not called
+    /// since).
+    pub fn contains(&self, id: &MessageId) -> bool {
+        self.ids.contains(id)
+    }
+
+    /// The number of ids remembered.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether no id is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The most ids this window holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The earliest instant at which [`expire`](Self::expire) would forget something, if anything is
+    /// remembered: a deadline a shell may arm a timer for.
+    pub fn next_expiry(&self) -> Option<Timestamp> {
+        self.queue.peek().map(|Reverse((last_ok, _))| Timestamp(last_ok.0.saturating_add(1)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const LIFETIME: Duration = Duration::from_secs(60);
+    const SKEW: Duration = Duration::from_secs(5);
+
+    fn id(n: u8) -> MessageId {
+        [n; 16]
+    }
+
+    fn window(capacity: usize) -> ReplayWindow {
+        ReplayWindow::new(capacity, LIFETIME, SKEW)
+    }
+
+    #[test]
+    fn accepts_then_refuses_duplicate() {
+        let mut w = window(8);
+        let now = Timestamp::from_secs(1_000);
+        assert_eq!(w.check_and_insert(id(1), now, now), Ok(()));
+        assert_eq!(w.check_and_insert(id(1), now, now), Err(ReplayError::Duplicate));
+        assert_eq!(w.check_and_insert(id(2), now, now), Ok(()));
+        assert_eq!(w.len(), 2);
+        assert!(w.contains(&id(1)));
+    }
+
+    #[test]
+    fn window_edges_are_inclusive() {
+        let mut w = window(8);
+        let now = Timestamp::from_secs(1_000);
+        assert_eq!(w.check_and_insert(id(1), now.saturating_sub(LIFETIME), now), Ok(()));
+        assert_eq!(w.check_and_insert(id(2), now.saturating_add(SKEW), now), Ok(()));
+        assert_eq!(
+            w.check_and_insert(id(3), Timestamp(now.saturating_sub(LIFETIME).0 - 1), now),
+            Err(ReplayError::TooOld)
+        );
+        assert_eq!(
+            w.check_and_insert(id(4), Timestamp(now.saturating_add(SKEW).0 + 1), now),
+            Err(ReplayError::TooNew)
+        );
+        assert_eq!(w.len(), 2);
+    }
+
+    #[test]
+    fn duplicate_refused_until_too_old_then_forgotten() {
+        let mut w = window(8);
+        let sent = Timestamp::from_secs(1_000);
+        w.check_and_insert(id(1), sent, sent).unwrap();
+        let last_ok = sent.saturating_add(LIFETIME);
+        assert_eq!(w.check_and_insert(id(1), sent, last_ok), Err(ReplayError::Duplicate));
+        let after = Timestamp(last_ok.0 + 1);
+        assert_eq!(w.check_and_insert(id(1), sent, after), Err(ReplayError::TooOld));
+        w.expire(after);
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn future_messages_are_remembered_longer() {
+        let mut w = window(8);
+        let now = Timestamp::from_secs(1_000);
+        let sent = now.saturating_add(SKEW);
+        w.check_and_insert(id(1), sent, now).unwrap();
+        let later = now.saturating_add(LIFETIME + SKEW);
+        assert_eq!(w.check_and_insert(id(1), sent, later), Err(ReplayError::Duplicate));
+    }
+
+    #[test]
+    fn full_window_drops_expired_first_and_otherwise_refuses() {
+        let mut w = window(2);
+        let t0 = Timestamp::from_secs(1_000);
+        w.check_and_insert(id(1), t0, t0).unwrap();
+        w.check_and_insert(id(2), t0.saturating_add(Duration::from_secs(30)), t0).unwrap_err(); // TooNew
+        let t1 = t0.saturating_add(Duration::from_secs(30));
+        w.check_and_insert(id(2), t1, t1).unwrap();
+        // Both live: refuse rather than forget.
+        assert_eq!(w.check_and_insert(id(3), t1, t1), Err(ReplayError::Full));
+        assert!(w.contains(&id(1)) && w.contains(&id(2)));
+        // id(1) expires first; its slot frees up.
+        let t2 = Timestamp(t0.saturating_add(LIFETIME).0 + 1);
+        assert_eq!(w.check_and_insert(id(3), t2, t2), Ok(()));
+        assert!(!w.contains(&id(1)));
+        assert!(w.contains(&id(2)) && w.contains(&id(3)));
+        assert_eq!(w.next_expiry(), Some(Timestamp(t1.saturating_add(LIFETIME).0 + 1)));
+    }
+
+    #[test]
+    fn zero_capacity_refuses_everything() {
+        let mut w = window(0);
+        let now = Timestamp::from_secs(5);
+        assert_eq!(w.check_and_insert(id(1), now, now), Err(ReplayError::Full));
+        assert_eq!(w.next_expiry(), None);
+    }
+
+    #[test]
+    fn saturates_near_the_epoch_and_the_far_future() {
+        let mut w = window(4);
+        assert_eq!(w.check_and_insert(id(1), Timestamp::ZERO, Timestamp::ZERO), Ok(()));
+        let end = Timestamp(u64::MAX);
+        assert_eq!(w.check_and_insert(id(2), end, end), Ok(()));
+        assert_eq!(w.check_and_insert(id(2), end, end), Err(ReplayError::Duplicate));
+    }
+
+    proptest! {
+        /// Whatever else happens in between, a second copy of an accepted id is refused while the first copy
+        /// is within its lifetime.
+        #[test]
+        fn duplicate_within_lifetime_is_always_refused(
+            capacity in 1usize..16,
+            start in 0u64..1_000_000,
+            steps in proptest::collection::vec((0u8..24, 0u64..90_000, 0u64..70_000, any::<bool>()), 1..64),
+        ) {
+            let mut w = window(capacity);
+            let mut now = Timestamp(start);
+            // id → sent_at of the accepted copy
+            let mut accepted: std::collections::HashMap<MessageId, Timestamp> = Default::default();
+            for (n, advance, back, replay) in steps {
+                now = Timestamp(now.0 + advance / 8);
+                let id = id(n);
+                let sent_at = match accepted.get(&id) {
+                    Some(&t) if replay => t,
+                    _ => Timestamp(now.0.saturating_sub(back)),
+                };
+                let result = w.check_and_insert(id, sent_at, now);
+                if let Some(&first) = accepted.get(&id) {
+                    if first.saturating_add(LIFETIME) >= now {
+                        prop_assert!(result.is_err(), "replay of {:?} accepted at {:?}", id, now);
+                    }
+                }
+                if result.is_ok() {
+                    accepted.insert(id, sent_at);
+                }
+                prop_assert!(w.len() <= capacity);
+                prop_assert_eq!(w.ids.len(), w.queue.len());
+            }
+        }
+    }
+}
