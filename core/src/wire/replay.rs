@@ -29,9 +29,6 @@ use std::time::Duration;
 
 use crate::time::Timestamp;
 
-/// A message id as it travels in the envelope: 16 random bytes chosen by the origin.
-pub type MessageId = [u8; 16];
-
 /// Why [`ReplayWindow::check_and_insert`] refused a message. Every variant means "drop and count"; none is
 /// an API misuse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -60,10 +57,10 @@ pub struct ReplayWindow {
     lifetime: Duration,
     skew: Duration,
     /// The ids currently remembered.
-    ids: HashSet<MessageId>,
+    ids: HashSet<[u8; 16]>,
     /// The same ids ordered by the last instant a copy could be accepted (`sent_at + lifetime`), soonest
     /// first. Each id is in `ids` exactly when it is in `queue`.
-    queue: BinaryHeap<Reverse<(Timestamp, MessageId)>>,
+    queue: BinaryHeap<Reverse<(Timestamp, [u8; 16])>>,
 }
 
 impl ReplayWindow {
@@ -75,12 +72,18 @@ impl ReplayWindow {
         ReplayWindow { capacity, lifetime, skew, ids: HashSet::new(), queue: BinaryHeap::new() }
     }
 
-    /// Accepts a message id seen at `now` with origin timestamp `sent_at`, or says why not.
+    /// Accepts a message id (the envelope's [`MessageId`](super::envelope::MessageId) bytes) seen at `now`
+    /// with origin timestamp `sent_at`, or says why not.
     ///
     /// Checks, in order: the timestamp window (`TooOld`, `TooNew`), then whether the id is remembered
     /// (`Duplicate`), then room (`Full`, after dropping expired ids). On `Ok` the id is remembered until
     /// `sent_at + lifetime`. A refused message changes nothing except that expired ids may be dropped.
-    pub fn check_and_insert(&mut self, id: MessageId, sent_at: Timestamp, now: Timestamp) -> Result<(), ReplayError> {
+    pub fn check_and_insert(
+        &mut self,
+        id: [u8; 16],
+        sent_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), ReplayError> {
         if sent_at < now.saturating_sub(self.lifetime) {
             return Err(ReplayError::TooOld);
         }
@@ -115,7 +118,7 @@ impl ReplayWindow {
 
     /// Whether `id` is currently remembered (it may have expired if [`expire`](Self::expire) was not called
     /// since).
-    pub fn contains(&self, id: &MessageId) -> bool {
+    pub fn contains(&self, id: &[u8; 16]) -> bool {
         self.ids.contains(id)
     }
 
@@ -149,7 +152,7 @@ mod tests {
     const LIFETIME: Duration = Duration::from_secs(60);
     const SKEW: Duration = Duration::from_secs(5);
 
-    fn id(n: u8) -> MessageId {
+    fn id(n: u8) -> [u8; 16] {
         [n; 16]
     }
 
@@ -256,7 +259,7 @@ mod tests {
             let mut w = window(capacity);
             let mut now = Timestamp(start);
             // id → sent_at of the accepted copy
-            let mut accepted: std::collections::HashMap<MessageId, Timestamp> = Default::default();
+            let mut accepted: std::collections::HashMap<[u8; 16], Timestamp> = Default::default();
             for (n, advance, back, replay) in steps {
                 now = Timestamp(now.0 + advance / 8);
                 let id = id(n);
