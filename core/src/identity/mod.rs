@@ -15,3 +15,6 @@ pub mod siwe;
 pub mod wallet;
 
 pub use session::{BadSignature, KeyError, SessionKey, SessionPublicKey, Signature};
+pub use address::Address;
+pub use delegation::{Delegation, DelegationCache, DelegationError, DelegationRequest, VerifiedDelegation};
+pub use wallet::{WalletKey, WalletSignature};
