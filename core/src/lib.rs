@@ -19,6 +19,7 @@
 pub mod e2e;
 pub mod id;
 pub mod identity;
+pub mod node;
 pub mod time;
 pub mod wire;
 

@@ -6,7 +6,8 @@
 //! 1       1     hops taken so far — the only field a relay changes, so it is outside the signature
 //! 2       33    origin session public key, compressed SEC1
 //! 35      64    ECDSA/SHA-256 signature (low-S) by that key over every byte from offset 99 on
-//! 99      …     signed part, postcard: network tag, message id, sent_at, destination, hop limit, body
+//! 99      …     signed part, postcard: network tag, message id, sent_at, destination, hop limit,
+//!               reply-to id, body
 //! ```
 //!
 //! [`decode`] checks the size bound, the version and the signature over the received bytes before it
@@ -90,6 +91,9 @@ pub struct Header {
     pub dest: Destination,
     /// Relays drop the envelope once this many hops were taken.
     pub hop_limit: u8,
+    /// For a reply: the id of the message it answers. Relays that forwarded that message send the reply
+    /// back the way it came (so a node that has not joined yet can still be answered).
+    pub reply_to: Option<MessageId>,
 }
 
 #[derive(Serialize)]
@@ -185,7 +189,8 @@ pub fn decode<B: DeserializeOwned>(bytes: &[u8], network: NetworkTag) -> Result<
     if bytes[0] != VERSION {
         return Err(DecodeError::UnsupportedVersion(bytes[0]));
     }
-    let origin = SessionPublicKey::from_sec1(&bytes[OFFSET_KEY..OFFSET_SIG]).map_err(|_| DecodeError::BadKey)?;
+    let origin =
+        SessionPublicKey::from_sec1(&bytes[OFFSET_KEY..OFFSET_SIG]).map_err(|_| DecodeError::BadKey)?;
     let mut sig = [0u8; 64];
     sig.copy_from_slice(&bytes[OFFSET_SIG..HEADER_LEN]);
     let signed = &bytes[HEADER_LEN..];
@@ -239,6 +244,7 @@ mod tests {
             sent_at: Timestamp(1_700_000_000_000),
             dest: Destination::Key(Id::hash(&[b"k"])),
             hop_limit: DEFAULT_HOP_LIMIT,
+            reply_to: None,
         };
         (key, header)
     }
@@ -278,7 +284,10 @@ mod tests {
         assert_eq!(decode::<TestBody>(&bad, header.network).unwrap_err(), DecodeError::BadKey);
         assert_eq!(decode::<TestBody>(&frame[..50], header.network).unwrap_err(), DecodeError::Truncated(50));
         let huge = vec![1u8; MAX_FRAME + 1];
-        assert_eq!(decode::<TestBody>(&huge, header.network).unwrap_err(), DecodeError::TooLarge(MAX_FRAME + 1));
+        assert_eq!(
+            decode::<TestBody>(&huge, header.network).unwrap_err(),
+            DecodeError::TooLarge(MAX_FRAME + 1)
+        );
         // Trailing bytes inside the signed part, properly signed, are still refused.
         let mut extended = frame.clone();
         extended.push(0);

@@ -1,0 +1,225 @@
+//! The vocabulary between the node and its shell: link ids, link events, outputs, events, status.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::Id;
+use crate::time::Timestamp;
+
+/// A link as the node and its shell both name it. Allocated by the node (never reused within a node's life).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LinkId(pub u64);
+
+/// A request made through the node's API (lookup, bootstrap, …); its outcome arrives as an [`Event`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RequestId(pub u64);
+
+/// How the shell must set up a link it is told to open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkRole {
+    /// Create a peer connection and one data channel, make an offer, gather candidates, and hand the
+    /// complete local description back with [`crate::node::Node::handle_local_description`].
+    Offer,
+    /// Create a peer connection, apply this remote offer, make an answer, gather candidates, and hand the
+    /// complete local description back.
+    Answer(String),
+}
+
+/// What happened to a link, as the shell saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkEvent {
+    /// The data channel is open; frames can flow.
+    Opened,
+    /// The channel closed (either side).
+    Closed,
+    /// Setup failed (ICE, DTLS, bad description) or the transport broke.
+    Failed,
+}
+
+/// Why a link was set up; travels in the offer so the answering node can apply its link policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LinkPurpose {
+    /// The first link of a joining node, through a bootstrap server.
+    Bootstrap,
+    /// The answerer is (or is about to be) in the offerer's successor list.
+    Successor,
+    /// The answerer is one of the offerer's fingers.
+    Finger,
+    /// A short-lived direct link for application traffic.
+    Direct,
+}
+
+/// One thing the shell must do, drained with [`crate::node::Node::poll_output`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Send these bytes on this (open) link.
+    Transmit {
+        /// The link.
+        link: LinkId,
+        /// One complete frame.
+        bytes: Vec<u8>,
+    },
+    /// Start setting up a link (see [`LinkRole`]).
+    OpenLink {
+        /// The new link's id.
+        link: LinkId,
+        /// Offer or answer.
+        role: LinkRole,
+    },
+    /// Apply the remote answer to a link this node offered.
+    ApplyRemote {
+        /// The link.
+        link: LinkId,
+        /// The remote session description.
+        sdp: String,
+    },
+    /// Close and forget this link (always `close()` the peer connection).
+    CloseLink {
+        /// The link.
+        link: LinkId,
+    },
+    /// Send this signed offer to the bootstrap server at `url` (`POST /v1/signal`) and hand the response
+    /// body to [`crate::node::Node::handle_bootstrap_answer`] (or report failure).
+    BootstrapOffer {
+        /// The link the offer belongs to.
+        link: LinkId,
+        /// The server's base URL, as given to `connect_bootstrap`.
+        url: String,
+        /// The request body.
+        offer: Vec<u8>,
+    },
+    /// The answer to an offer received through [`crate::node::Node::handle_bootstrap_offer`]: the body of
+    /// the HTTP response for that request.
+    BootstrapAnswer {
+        /// The shell's own id for the HTTP request, as passed in.
+        request: u64,
+        /// The response body.
+        answer: Vec<u8>,
+    },
+    /// Something the application may want to know.
+    Event(Event),
+    /// Nothing more to do now; call `handle_timeout` at this time (or earlier on any input).
+    Timeout(Timestamp),
+}
+
+/// What the application hears about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A lookup resolved.
+    LookupDone {
+        /// The request.
+        request: RequestId,
+        /// The key looked up.
+        key: Id,
+        /// The node that owns the key (its successor).
+        owner: Id,
+        /// Hops the request took to reach the owner.
+        hops: u8,
+        /// Hops of request plus reply.
+        path_len: u8,
+    },
+    /// A request could not be completed.
+    RequestFailed {
+        /// The request.
+        request: RequestId,
+        /// Why.
+        reason: FailReason,
+    },
+    /// The node joined the ring (it has a live successor) or lost it.
+    Membership {
+        /// Whether the node now has a live successor.
+        joined: bool,
+    },
+}
+
+/// Why a request failed. Always given — a request never ends silently.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FailReason {
+    /// No answer before the request's deadline, retries included.
+    #[error("timed out")]
+    Timeout,
+    /// The message could not make progress: no live link leads closer to the destination.
+    #[error("no route to the destination")]
+    NoRoute,
+    /// The hop limit ran out before the destination was reached.
+    #[error("hop limit exceeded")]
+    HopLimit,
+    /// The addressed node is not in the ring.
+    #[error("node not found")]
+    NodeNotFound,
+    /// The node has no links at all.
+    #[error("not connected")]
+    NotConnected,
+    /// The bootstrap exchange failed.
+    #[error("bootstrap failed: {0}")]
+    Bootstrap(String),
+    /// The remote node refused.
+    #[error("refused: {0}")]
+    Refused(String),
+}
+
+/// Counters the node keeps (for status pages, metrics and tests).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// `OpenLink` outputs ever emitted (browsers cap peer-connection creations per page).
+    pub link_creations: u64,
+    /// Frames received.
+    pub frames_in: u64,
+    /// Frames sent.
+    pub frames_out: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Routed messages forwarded for others.
+    pub forwarded: u64,
+    /// Routed messages re-sent over the next-best link after the chosen one did not acknowledge.
+    pub rerouted: u64,
+    /// Frames dropped because they did not decode, verify or fit (by any reason).
+    pub dropped_invalid: u64,
+    /// Frames dropped as duplicates or replays.
+    pub dropped_replay: u64,
+    /// Messages refused because a claimed identity did not match the signer, or a delegation failed.
+    pub refused_identity: u64,
+    /// Incoming link offers refused by the link policy (cap reached).
+    pub refused_links: u64,
+    /// Routed messages that could not make progress (reported back to their origin).
+    pub undeliverable: u64,
+}
+
+/// One link as the status shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkStatus {
+    /// The link.
+    pub link: LinkId,
+    /// The peer's node id once known.
+    pub peer: Option<Id>,
+    /// Whether the channel is open.
+    pub open: bool,
+    /// Roles this node gives the link: "successor", "predecessor", "finger", "direct", "bootstrap".
+    pub roles: Vec<String>,
+    /// Smoothed round-trip time of pings.
+    pub rtt: Option<Duration>,
+    /// Bytes received on the link.
+    pub bytes_in: u64,
+    /// Bytes sent on the link.
+    pub bytes_out: u64,
+}
+
+/// A snapshot of the node for status pages and tests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// This node's id.
+    pub node_id: Id,
+    /// Successor list, nearest first.
+    pub successors: Vec<Id>,
+    /// Predecessor, if known.
+    pub predecessor: Option<Id>,
+    /// Distinct fingers with the lowest finger index each fills.
+    pub fingers: Vec<(u8, Id)>,
+    /// Links.
+    pub links: Vec<LinkStatus>,
+    /// Counters.
+    pub counters: Counters,
+}

@@ -1,0 +1,166 @@
+//! The link table: every link the node has asked its shell to open, its state and its traffic.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use crate::id::Id;
+use crate::node::api::{LinkId, LinkPurpose};
+use crate::time::Timestamp;
+
+/// Where a link is in its setup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LinkState {
+    /// We asked the shell for an offer and wait for its local description.
+    MakingOffer,
+    /// Our offer is out; we wait for the answer.
+    AwaitingAnswer,
+    /// We asked the shell to answer a remote offer and wait for its local description.
+    MakingAnswer,
+    /// Descriptions exchanged; waiting for the channel to open.
+    Connecting,
+    /// Frames flow.
+    Open,
+}
+
+/// How the answer to an offer we are answering goes back.
+#[derive(Clone, Debug)]
+pub(crate) enum AnswerPath {
+    /// As the body of the HTTP response to this shell request.
+    Http(u64),
+    /// As a routed reply to this offer envelope.
+    Routed { offer_id: crate::wire::MessageId, offerer_link: u64 },
+}
+
+/// One link.
+#[derive(Debug)]
+pub(crate) struct Link {
+    pub(crate) peer: Option<Id>,
+    pub(crate) state: LinkState,
+    pub(crate) purpose: LinkPurpose,
+    /// We made the offer.
+    pub(crate) offerer: bool,
+    pub(crate) created: Timestamp,
+    pub(crate) last_recv: Timestamp,
+    pub(crate) last_sent: Timestamp,
+    pub(crate) ping: Option<(u64, Timestamp)>,
+    pub(crate) rtt: Option<Duration>,
+    /// The peer said it needs this link until then.
+    pub(crate) peer_keeps_until: Timestamp,
+    /// Do not route over it until then (it failed to acknowledge).
+    pub(crate) suspect_until: Timestamp,
+    pub(crate) bytes_in: u64,
+    pub(crate) bytes_out: u64,
+    /// The peer showed it is a ring member (it stabilizes or notifies over this link).
+    pub(crate) peer_in_ring: bool,
+    /// Bootstrap URL for a bootstrap offer.
+    pub(crate) bootstrap_url: Option<String>,
+    /// How to send our answer, when we answer.
+    pub(crate) answer_path: Option<AnswerPath>,
+}
+
+impl Link {
+    pub(crate) fn new(now: Timestamp, peer: Option<Id>, purpose: LinkPurpose, offerer: bool) -> Self {
+        Link {
+            peer,
+            state: if offerer { LinkState::MakingOffer } else { LinkState::MakingAnswer },
+            purpose,
+            offerer,
+            created: now,
+            last_recv: now,
+            last_sent: now,
+            ping: None,
+            rtt: None,
+            peer_keeps_until: Timestamp::ZERO,
+            suspect_until: Timestamp::ZERO,
+            bytes_in: 0,
+            bytes_out: 0,
+            peer_in_ring: purpose != LinkPurpose::Bootstrap || offerer,
+            bootstrap_url: None,
+            answer_path: None,
+        }
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.state == LinkState::Open
+    }
+
+    /// Usable as a next hop for greedy routing: open, acknowledging, and to a ring member (a node that
+    /// bootstrapped through us is not one until it stabilizes or notifies).
+    pub(crate) fn routable(&self, now: Timestamp) -> bool {
+        self.is_open() && self.suspect_until <= now && self.peer.is_some() && self.peer_in_ring
+    }
+
+    pub(crate) fn record_rtt(&mut self, sample: Duration) {
+        self.rtt = Some(match self.rtt {
+            None => sample,
+            Some(old) => (old * 7 + sample) / 8,
+        });
+    }
+}
+
+/// All links, by id and by peer.
+#[derive(Debug, Default)]
+pub(crate) struct Links {
+    next_id: u64,
+    links: BTreeMap<LinkId, Link>,
+    by_peer: HashMap<Id, LinkId>,
+}
+
+impl Links {
+    pub(crate) fn insert(&mut self, link: Link) -> LinkId {
+        self.next_id += 1;
+        let id = LinkId(self.next_id);
+        if let Some(peer) = link.peer {
+            self.by_peer.insert(peer, id);
+        }
+        self.links.insert(id, link);
+        id
+    }
+
+    pub(crate) fn get(&self, id: LinkId) -> Option<&Link> {
+        self.links.get(&id)
+    }
+
+    pub(crate) fn get_mut(&mut self, id: LinkId) -> Option<&mut Link> {
+        self.links.get_mut(&id)
+    }
+
+    pub(crate) fn remove(&mut self, id: LinkId) -> Option<Link> {
+        let link = self.links.remove(&id)?;
+        if let Some(peer) = link.peer {
+            if self.by_peer.get(&peer) == Some(&id) {
+                self.by_peer.remove(&peer);
+            }
+        }
+        Some(link)
+    }
+
+    /// Names the peer of a link once it is known (bootstrap links learn it from the answer).
+    pub(crate) fn set_peer(&mut self, id: LinkId, peer: Id) {
+        if let Some(link) = self.links.get_mut(&id) {
+            link.peer = Some(peer);
+            self.by_peer.insert(peer, id);
+        }
+    }
+
+    pub(crate) fn by_peer(&self, peer: Id) -> Option<LinkId> {
+        self.by_peer.get(&peer).copied()
+    }
+
+    /// The open link to `peer`, if any.
+    pub(crate) fn open_to(&self, peer: Id) -> Option<LinkId> {
+        self.by_peer(peer).filter(|l| self.links.get(l).is_some_and(Link::is_open))
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (LinkId, &Link)> {
+        self.links.iter().map(|(id, l)| (*id, l))
+    }
+
+    pub(crate) fn ids(&self) -> Vec<LinkId> {
+        self.links.keys().copied().collect()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.links.len()
+    }
+}

@@ -1,0 +1,1617 @@
+//! The node: one sans-IO state machine that owns the ring, routing, links and requests.
+//!
+//! # Run-loop contract
+//!
+//! The shell feeds inputs, each with the current time:
+//! [`Node::handle_frame`], [`Node::handle_link_event`], [`Node::handle_local_description`],
+//! [`Node::handle_bootstrap_answer`] / [`Node::handle_bootstrap_offer`], [`Node::handle_timeout`], and API
+//! calls ([`Node::lookup`], [`Node::connect_bootstrap`], [`Node::leave`]). After any input it drains
+//! [`Node::poll_output`] until that returns [`Output::Timeout`] with the next deadline, carries out every
+//! output in order, and calls `handle_timeout` at (or after) that deadline.
+//!
+//! # What the node does
+//!
+//! - **Correct Chord** (Zave): a successor list of length r, a predecessor, stabilize (ask the first live
+//!   successor for its predecessor and list; adopt the predecessor only once a link to it opened, i.e. it
+//!   is live; always notify), rectify (a predecessor whose link died is forgotten; a notify from a node
+//!   between the predecessor and us is adopted), fingers `me + 2^i` filled by a sweep in which one lookup
+//!   fills every slot up to the owner it finds.
+//! - **Links** are bounded by [`Config::link_cap`]: links to successors and the predecessor are always
+//!   wanted; fingers take what the budget leaves; incoming offers beyond the cap are refused (or, for a
+//!   ring link, a finger link is evicted). Simultaneous offers between two nodes are resolved by id: the
+//!   lower id stays the offerer.
+//! - **Routing** is greedy over every live link to the closest node preceding the key; each hop is
+//!   acknowledged, and an unacknowledged hop is re-sent over the next-best link. A message that cannot make
+//!   progress comes back to its origin as a failure.
+
+pub mod api;
+mod links;
+mod msg;
+mod ring;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+
+pub use api::{
+    Counters, Event, FailReason, LinkEvent, LinkId, LinkPurpose, LinkRole, LinkStatus, Output, RequestId,
+    Status,
+};
+
+use crate::id::{Id, ID_BITS};
+use crate::identity::delegation::{Delegation, DelegationCache, DelegationError};
+use crate::identity::{SessionKey, SessionPublicKey};
+use crate::time::Timestamp;
+use crate::wire::envelope::{self, DecodeError, Destination, Header, MessageId, NetworkTag, Received};
+use crate::wire::replay::ReplayWindow;
+use links::{AnswerPath, Link, LinkState, Links};
+use msg::{LinkMsg, RejectReason, Routed, Undeliverable};
+use ring::Ring;
+
+/// Tunables. [`Config::new`] gives defaults fit for browsers and servers alike.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Network name; bound into delegations and envelopes.
+    pub network: String,
+    /// Successor list length r.
+    pub successors: usize,
+    /// At most this many distinct fingers get links.
+    pub max_fingers: usize,
+    /// At most this many short-lived direct links.
+    pub direct_pool: usize,
+    /// How often to stabilize (and advance the finger sweep by one lookup).
+    pub stabilize_interval: Duration,
+    /// How often an idle link that we need is pinged.
+    pub ping_interval: Duration,
+    /// A link with no frame for this long is dead.
+    pub link_timeout: Duration,
+    /// A link that has not opened after this long is given up.
+    pub link_setup_timeout: Duration,
+    /// A link nobody needs is closed after this long.
+    pub idle_link_grace: Duration,
+    /// Total time a lookup may take, retries included.
+    pub request_timeout: Duration,
+    /// Attempts per lookup within `request_timeout`.
+    pub request_attempts: u8,
+    /// Hop limit for routed messages.
+    pub hop_limit: u8,
+    /// Accepted clock difference between nodes.
+    pub clock_skew: Duration,
+    /// Seed of the node's RNG (message ids, nonces).
+    pub seed: [u8; 32],
+}
+
+impl Config {
+    /// Defaults for `network`, with the RNG seeded from `seed` (the shell draws it from the OS).
+    pub fn new(network: &str, seed: [u8; 32]) -> Config {
+        Config {
+            network: network.to_string(),
+            successors: 4,
+            max_fingers: 12,
+            direct_pool: 4,
+            stabilize_interval: Duration::from_secs(1),
+            ping_interval: Duration::from_secs(2),
+            link_timeout: Duration::from_secs(6),
+            link_setup_timeout: Duration::from_secs(15),
+            idle_link_grace: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(8),
+            request_attempts: 3,
+            hop_limit: envelope::DEFAULT_HOP_LIMIT,
+            clock_skew: Duration::from_secs(120),
+            seed,
+        }
+    }
+
+    /// The most links this node ever has, open or opening: r + 1 + F + direct pool.
+    pub fn link_cap(&self) -> usize {
+        self.successors + 1 + self.max_fingers + self.direct_pool
+    }
+}
+
+/// Why a node could not be created.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    /// The node's own delegation does not verify for its session key and network at `now`.
+    #[error("own delegation invalid: {0}")]
+    Delegation(#[from] DelegationError),
+}
+
+/// Why a bootstrap offer (an HTTP `/v1/signal` body) was refused. Each maps to an HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignalError {
+    /// The body is not a valid signed envelope (400).
+    #[error("malformed offer: {0}")]
+    Malformed(#[from] DecodeError),
+    /// The envelope is valid but is not a bootstrap offer (400).
+    #[error("not a bootstrap offer")]
+    NotAnOffer,
+    /// The offer repeats an earlier one, or its timestamp is outside the accepted window (400).
+    #[error("replayed or stale offer")]
+    Replay,
+    /// The offerer's delegation does not verify (403).
+    #[error("unauthorized: {0}")]
+    Unauthorized(DelegationError),
+    /// The link budget is full (503).
+    #[error("busy")]
+    Busy,
+}
+
+/// Capacity of the replay window (message ids remembered).
+const REPLAY_CAPACITY: usize = 1 << 16;
+/// How long routed message ids are remembered.
+const REPLAY_LIFETIME: Duration = Duration::from_secs(300);
+/// Reverse-path entries kept for replies.
+const REVERSE_CAPACITY: usize = 8192;
+const REVERSE_LIFETIME: Duration = Duration::from_secs(60);
+/// Forwarded frames kept for re-sending until acknowledged.
+const IN_FLIGHT_CAPACITY: usize = 1024;
+const IN_FLIGHT_BYTES: usize = 16 << 20;
+/// Links being set up at once (per node) for ring maintenance.
+const MAX_PENDING_LINKS: usize = 6;
+/// Do not route over a link that failed to acknowledge for this long.
+const SUSPECT_TIME: Duration = Duration::from_secs(3);
+/// After a refusal, do not ask the same node for a finger link for this long.
+const BUSY_BACKOFF: Duration = Duration::from_secs(60);
+/// Links kept free for ring neighbours when opening finger links.
+const RING_HEADROOM: usize = 2;
+/// Delay between `leave` and closing every link (lets the Leave messages go out).
+const LEAVE_GRACE: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LookupFor {
+    User(RequestId),
+    Join,
+    Finger(usize),
+}
+
+#[derive(Debug)]
+struct Lookup {
+    key: Id,
+    purpose: LookupFor,
+    deadline: Timestamp,
+    next_attempt: Timestamp,
+    attempts: u8,
+    msg_ids: Vec<MessageId>,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    /// The envelope (without kind byte).
+    envelope: Vec<u8>,
+    header: Header,
+    origin: Id,
+    hops: u8,
+    owner_hint: bool,
+    tried: Vec<LinkId>,
+    deadline: Timestamp,
+}
+
+/// Where a routed message goes next.
+enum Hop {
+    Local,
+    Forward { link: LinkId, owner_hint: bool },
+    Fail(Undeliverable),
+}
+
+/// The Chordial node. See the [module docs](self).
+pub struct Node {
+    config: Config,
+    session: SessionKey,
+    delegation: Delegation,
+    network: NetworkTag,
+    rng: ChaCha20Rng,
+    ring: Ring,
+    links: Links,
+    cache: DelegationCache,
+    replay: ReplayWindow,
+    outputs: VecDeque<Output>,
+    lookups: BTreeMap<u64, Lookup>,
+    lookup_by_msg: HashMap<MessageId, u64>,
+    next_lookup: u64,
+    next_request: u64,
+    /// Offers we sent through the ring, to match failures back to the link.
+    offers: BTreeMap<MessageId, LinkId>,
+    bootstraps: BTreeMap<LinkId, RequestId>,
+    in_flight: BTreeMap<MessageId, InFlight>,
+    in_flight_bytes: usize,
+    reverse: HashMap<MessageId, (LinkId, Timestamp)>,
+    reverse_order: VecDeque<(Timestamp, MessageId)>,
+    busy: HashMap<Id, Timestamp>,
+    finger_cursor: usize,
+    founder: bool,
+    joined: bool,
+    leaving: Option<Timestamp>,
+    next_stabilize: Timestamp,
+    next_maintain: Timestamp,
+    counters: Counters,
+}
+
+impl Node {
+    /// A node for `session`, authorised by `delegation` (checked now). It starts alone — a ring of one —
+    /// until [`Node::connect_bootstrap`] joins it to others.
+    pub fn new(
+        config: Config,
+        session: SessionKey,
+        delegation: Delegation,
+        now: Timestamp,
+    ) -> Result<Node, NodeError> {
+        let mut cache = DelegationCache::new(4096);
+        let verified = cache.verify(&delegation, &config.network, now)?;
+        if verified.session != *session.public() {
+            return Err(NodeError::Delegation(DelegationError::WrongSession));
+        }
+        let id = session.node_id();
+        Ok(Node {
+            network: NetworkTag::from_name(&config.network),
+            rng: ChaCha20Rng::from_seed(config.seed),
+            ring: Ring::new(id, config.successors),
+            links: Links::default(),
+            cache,
+            replay: ReplayWindow::new(REPLAY_CAPACITY, REPLAY_LIFETIME, config.clock_skew),
+            outputs: VecDeque::new(),
+            lookups: BTreeMap::new(),
+            lookup_by_msg: HashMap::new(),
+            next_lookup: 0,
+            next_request: 0,
+            offers: BTreeMap::new(),
+            bootstraps: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            in_flight_bytes: 0,
+            reverse: HashMap::new(),
+            reverse_order: VecDeque::new(),
+            busy: HashMap::new(),
+            finger_cursor: 0,
+            founder: true,
+            joined: false,
+            leaving: None,
+            next_stabilize: now,
+            next_maintain: now,
+            counters: Counters::default(),
+            config,
+            session,
+            delegation,
+        })
+    }
+
+    /// This node's id (`sha1` of its session public key).
+    pub fn id(&self) -> Id {
+        self.ring.me()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Successor list, nearest first.
+    pub fn successors(&self) -> &[Id] {
+        self.ring.successors()
+    }
+
+    /// The predecessor, if known.
+    pub fn predecessor(&self) -> Option<Id> {
+        self.ring.predecessor()
+    }
+
+    /// Links open or being set up.
+    pub fn link_count(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Whether the node is part of a ring (a founder alone counts).
+    pub fn is_joined(&self) -> bool {
+        self.joined || (self.founder && self.links.len() == 0)
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// A snapshot for status pages.
+    pub fn status(&self) -> Status {
+        let links = self
+            .links
+            .iter()
+            .map(|(id, l)| api::LinkStatus {
+                link: id,
+                peer: l.peer,
+                open: l.is_open(),
+                roles: self.roles_of(id, l).into_iter().map(str::to_string).collect(),
+                rtt: l.rtt,
+                bytes_in: l.bytes_in,
+                bytes_out: l.bytes_out,
+            })
+            .collect();
+        Status {
+            node_id: self.id(),
+            successors: self.ring.successors().to_vec(),
+            predecessor: self.ring.predecessor(),
+            fingers: self.ring.distinct_fingers(),
+            links,
+            counters: self.counters.clone(),
+        }
+    }
+
+    /// The next thing for the shell to do; [`Output::Timeout`] when there is nothing more for now.
+    pub fn poll_output(&mut self) -> Output {
+        match self.outputs.pop_front() {
+            Some(out) => out,
+            None => Output::Timeout(self.next_deadline()),
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // API
+    // ---------------------------------------------------------------------------------------------
+
+    /// Joins the ring through the bootstrap server at `url`: asks the shell for an offer, which then goes
+    /// out as [`Output::BootstrapOffer`]. The request completes with [`Event::Membership`] or fails.
+    pub fn connect_bootstrap(&mut self, now: Timestamp, url: &str) -> RequestId {
+        let request = self.new_request();
+        self.founder = false;
+        let mut link = Link::new(now, None, LinkPurpose::Bootstrap, true);
+        link.bootstrap_url = Some(url.to_string());
+        let id = self.links.insert(link);
+        self.bootstraps.insert(id, request);
+        self.open_link_output(id, LinkRole::Offer);
+        request
+    }
+
+    /// Finds the node that owns `key`. Resolves with [`Event::LookupDone`] or [`Event::RequestFailed`].
+    pub fn lookup(&mut self, now: Timestamp, key: Id) -> RequestId {
+        let request = self.new_request();
+        self.start_lookup(now, key, LookupFor::User(request));
+        request
+    }
+
+    /// Leaves the ring gracefully: tells the predecessor and successors, then closes every link.
+    pub fn leave(&mut self, now: Timestamp) {
+        if self.leaving.is_some() {
+            return;
+        }
+        let msg = LinkMsg::Leave {
+            predecessor: self.ring.predecessor(),
+            successors: self.ring.successors().to_vec(),
+        };
+        let frame = msg::link_frame(&msg);
+        let mut peers: Vec<Id> = self.ring.successors().to_vec();
+        peers.extend(self.ring.predecessor());
+        for peer in peers {
+            if let Some(link) = self.links.open_to(peer) {
+                self.transmit(now, link, frame.clone());
+            }
+        }
+        self.leaving = Some(now.saturating_add(LEAVE_GRACE));
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Inputs from the shell
+    // ---------------------------------------------------------------------------------------------
+
+    /// The shell's peer connection produced its complete local description (offer or answer).
+    pub fn handle_local_description(&mut self, now: Timestamp, link_id: LinkId, sdp: String) {
+        let Some(link) = self.links.get_mut(link_id) else { return };
+        match link.state {
+            LinkState::MakingOffer => {
+                link.state = LinkState::AwaitingAnswer;
+                let purpose = link.purpose;
+                let peer = link.peer;
+                let body = Routed::ConnectOffer {
+                    link: link_id.0,
+                    purpose,
+                    sdp,
+                    delegation: self.delegation.clone(),
+                };
+                if let Some(url) = link.bootstrap_url.clone() {
+                    match self.encode(now, Destination::Neighbor, None, &body) {
+                        Some((_, offer)) => {
+                            self.outputs.push_back(Output::BootstrapOffer { link: link_id, url, offer })
+                        }
+                        None => self.drop_link(now, link_id, true),
+                    }
+                } else if let Some(peer) = peer {
+                    if let Some(id) = self.send_routed(now, Destination::Node(peer), None, &body) {
+                        self.offers.insert(id, link_id);
+                    }
+                }
+            }
+            LinkState::MakingAnswer => {
+                link.state = LinkState::Connecting;
+                let delegation = self.delegation.clone();
+                match link.answer_path.clone() {
+                    Some(AnswerPath::Http(request)) => {
+                        let body = Routed::ConnectAnswer { link: 0, sdp, delegation };
+                        if let Some((_, answer)) = self.encode(now, Destination::Neighbor, None, &body) {
+                            self.outputs.push_back(Output::BootstrapAnswer { request, answer });
+                        }
+                    }
+                    Some(AnswerPath::Routed { offer_id, offerer_link }) => {
+                        let Some(peer) = link.peer else { return };
+                        let body = Routed::ConnectAnswer { link: offerer_link, sdp, delegation };
+                        self.send_routed(now, Destination::Node(peer), Some(offer_id), &body);
+                    }
+                    None => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The bootstrap server's response to a [`Output::BootstrapOffer`].
+    pub fn handle_bootstrap_answer(&mut self, now: Timestamp, link_id: LinkId, body: &[u8]) {
+        let received = match envelope::decode::<Routed>(body, self.network) {
+            Ok(r) => r,
+            Err(e) => {
+                self.counters.dropped_invalid += 1;
+                self.handle_bootstrap_failure(now, link_id, &format!("bad answer: {e}"));
+                return;
+            }
+        };
+        let peer = received.origin.node_id();
+        match received.body {
+            Routed::ConnectAnswer { sdp, delegation, .. } => {
+                if let Err(e) = self.verify_peer(&delegation, &received.origin, now) {
+                    self.handle_bootstrap_failure(now, link_id, &format!("server not authorised: {e}"));
+                    return;
+                }
+                let Some(link) = self.links.get(link_id) else { return };
+                if link.state != LinkState::AwaitingAnswer || sdp.len() > msg::MAX_SDP {
+                    return;
+                }
+                if peer == self.id() || self.links.by_peer(peer).is_some() {
+                    // Already linked to this server (or it is us): this bootstrap link is not needed.
+                    self.handle_bootstrap_failure(now, link_id, "already linked to this server");
+                    return;
+                }
+                if let Some(link) = self.links.get_mut(link_id) {
+                    link.state = LinkState::Connecting;
+                }
+                self.links.set_peer(link_id, peer);
+                self.outputs.push_back(Output::ApplyRemote { link: link_id, sdp });
+            }
+            Routed::ConnectReject { reason, .. } => {
+                self.handle_bootstrap_failure(now, link_id, &format!("refused: {reason:?}"));
+            }
+            _ => {
+                self.counters.dropped_invalid += 1;
+                self.handle_bootstrap_failure(now, link_id, "unexpected answer");
+            }
+        }
+    }
+
+    /// The bootstrap exchange failed in the shell (HTTP error, unreachable server).
+    pub fn handle_bootstrap_failure(&mut self, now: Timestamp, link_id: LinkId, reason: &str) {
+        if let Some(request) = self.bootstraps.remove(&link_id) {
+            self.emit(Event::RequestFailed { request, reason: FailReason::Bootstrap(reason.to_string()) });
+        }
+        self.drop_link(now, link_id, true);
+    }
+
+    /// A bootstrap offer arrived over HTTP (server side). On success an [`Output::BootstrapAnswer`] for
+    /// `request` follows once the shell produced the answer.
+    pub fn handle_bootstrap_offer(
+        &mut self,
+        now: Timestamp,
+        request: u64,
+        body: &[u8],
+    ) -> Result<(), SignalError> {
+        let received = envelope::decode::<Routed>(body, self.network).inspect_err(|_| {
+            self.counters.dropped_invalid += 1;
+        })?;
+        let Routed::ConnectOffer { purpose: LinkPurpose::Bootstrap, sdp, delegation, .. } = &received.body
+        else {
+            self.counters.dropped_invalid += 1;
+            return Err(SignalError::NotAnOffer);
+        };
+        if received.header.dest != Destination::Neighbor || sdp.len() > msg::MAX_SDP {
+            self.counters.dropped_invalid += 1;
+            return Err(SignalError::NotAnOffer);
+        }
+        if self.replay.check_and_insert(received.header.id.0, received.header.sent_at, now).is_err() {
+            self.counters.dropped_replay += 1;
+            return Err(SignalError::Replay);
+        }
+        self.verify_peer(delegation, &received.origin, now).map_err(SignalError::Unauthorized)?;
+        let peer = received.origin.node_id();
+        match self.accept_offer(now, peer, LinkPurpose::Bootstrap, sdp.clone(), AnswerPath::Http(request)) {
+            Ok(()) => Ok(()),
+            Err(_) => Err(SignalError::Busy),
+        }
+    }
+
+    /// A link changed state in the shell.
+    pub fn handle_link_event(&mut self, now: Timestamp, link_id: LinkId, event: LinkEvent) {
+        match event {
+            LinkEvent::Opened => {
+                let Some(link) = self.links.get_mut(link_id) else {
+                    // We already gave up on it: tell the shell again to close it.
+                    self.outputs.push_back(Output::CloseLink { link: link_id });
+                    return;
+                };
+                link.state = LinkState::Open;
+                link.last_recv = now;
+                let (peer, purpose, offerer) = (link.peer, link.purpose, link.offerer);
+                if offerer && purpose == LinkPurpose::Successor {
+                    if let Some(p) = peer {
+                        self.adopt_live_successor(now, p, link_id);
+                    }
+                }
+                if offerer && purpose == LinkPurpose::Bootstrap && !self.joined {
+                    self.start_join(now);
+                }
+                self.update_membership();
+            }
+            LinkEvent::Closed | LinkEvent::Failed => {
+                self.drop_link(now, link_id, false);
+            }
+        }
+    }
+
+    /// A frame arrived on a link.
+    pub fn handle_frame(&mut self, now: Timestamp, link_id: LinkId, bytes: &[u8]) {
+        let Some(link) = self.links.get_mut(link_id) else { return };
+        if !link.is_open() {
+            // Some transports deliver before the open event; treat the first frame as the open.
+            if link.state == LinkState::Connecting {
+                self.handle_link_event(now, link_id, LinkEvent::Opened);
+            } else {
+                self.counters.dropped_invalid += 1;
+                return;
+            }
+        }
+        let Some(link) = self.links.get_mut(link_id) else { return };
+        link.last_recv = now;
+        link.bytes_in += bytes.len() as u64;
+        self.counters.frames_in += 1;
+        self.counters.bytes_in += bytes.len() as u64;
+        let Some((&kind, rest)) = bytes.split_first() else {
+            self.counters.dropped_invalid += 1;
+            return;
+        };
+        match kind {
+            msg::KIND_LINK => match msg::decode_link(rest) {
+                Some(m) => self.handle_link_msg(now, link_id, m),
+                None => self.counters.dropped_invalid += 1,
+            },
+            msg::KIND_ROUTED | msg::KIND_ROUTED_OWNER => {
+                self.handle_routed_frame(now, link_id, rest, kind == msg::KIND_ROUTED_OWNER)
+            }
+            _ => self.counters.dropped_invalid += 1,
+        }
+    }
+
+    /// Time passed; run whatever is due.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        if let Some(at) = self.leaving {
+            if now >= at {
+                for id in self.links.ids() {
+                    self.drop_link(now, id, true);
+                }
+                self.leaving = Some(Timestamp(u64::MAX));
+            }
+            return;
+        }
+        if now >= self.next_maintain {
+            self.next_maintain = now.saturating_add(self.config.ping_interval / 2);
+            self.maintain_links(now);
+        }
+        if now >= self.next_stabilize {
+            self.next_stabilize = now.saturating_add(self.config.stabilize_interval);
+            self.stabilize(now);
+            self.fix_next_finger(now);
+        }
+        self.check_lookups(now);
+        self.check_in_flight(now);
+        self.expire_reverse(now);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Ring maintenance
+    // ---------------------------------------------------------------------------------------------
+
+    fn stabilize(&mut self, now: Timestamp) {
+        // Skip successors we cannot reach; ask the first live one.
+        let first_live = self.ring.successors().iter().copied().find(|s| self.links.open_to(*s).is_some());
+        match first_live {
+            Some(s) => {
+                if let Some(link) = self.links.open_to(s) {
+                    self.transmit(now, link, msg::link_frame(&LinkMsg::GetNeighbors));
+                    self.transmit(now, link, msg::link_frame(&LinkMsg::Notify));
+                }
+            }
+            None if !self.ring.successors().is_empty() => {}
+            None => {
+                // No successor at all: rejoin through whatever we are linked to.
+                if !self.founder || self.links.len() > 0 {
+                    let pending_join = self.lookups.values().any(|l| l.purpose == LookupFor::Join);
+                    if !pending_join && self.links.iter().any(|(_, l)| l.routable(now) || l.offerer) {
+                        self.start_join(now);
+                    }
+                }
+            }
+        }
+        // Every successor needs a link (Zave: the list must be checkable); the predecessor opened its own.
+        let succs = self.ring.successors().to_vec();
+        for s in succs {
+            self.ensure_link(now, s, LinkPurpose::Successor);
+        }
+        self.update_membership();
+    }
+
+    /// Looks up the owner of `me + 1`: the node that will be our successor (our own id would resolve to us).
+    fn start_join(&mut self, now: Timestamp) {
+        let key = self.id().wrapping_add(Id::pow2(0));
+        self.start_lookup(now, key, LookupFor::Join);
+    }
+
+    /// A successor candidate turned out live (a link to it is open): Zave's stabilize adopts it if it is
+    /// nearer than the current first successor, and asks it for its list right away.
+    fn adopt_live_successor(&mut self, now: Timestamp, peer: Id, link: LinkId) {
+        self.ring.offer_successor(peer);
+        self.transmit(now, link, msg::link_frame(&LinkMsg::GetNeighbors));
+        self.transmit(now, link, msg::link_frame(&LinkMsg::Notify));
+        self.update_membership();
+    }
+
+    /// Links to a successor candidate, or adopts it at once if a link is already open.
+    fn want_successor(&mut self, now: Timestamp, peer: Id) {
+        match self.links.open_to(peer) {
+            Some(link) => self.adopt_live_successor(now, peer, link),
+            None => self.ensure_link(now, peer, LinkPurpose::Successor),
+        }
+    }
+
+    fn fix_next_finger(&mut self, now: Timestamp) {
+        if !self.joined || self.lookups.values().any(|l| matches!(l.purpose, LookupFor::Finger(_))) {
+            return;
+        }
+        let first = self.ring.first_open_slot();
+        if first >= ID_BITS {
+            return;
+        }
+        if self.finger_cursor < first || self.finger_cursor >= ID_BITS {
+            self.finger_cursor = first;
+        }
+        let slot = self.finger_cursor;
+        self.start_lookup(now, self.id().finger_target(slot), LookupFor::Finger(slot));
+    }
+
+    fn finger_found(&mut self, now: Timestamp, slot: usize, owner: Id) {
+        let next = self.ring.set_finger(slot, owner);
+        self.finger_cursor = next.unwrap_or(ID_BITS);
+        self.connect_fingers(now);
+    }
+
+    /// Opens links to the farthest `max_fingers` distinct fingers, within the budget.
+    fn connect_fingers(&mut self, now: Timestamp) {
+        let wanted: Vec<Id> = self.wanted_fingers();
+        for f in wanted {
+            if self.links.by_peer(f).is_some() {
+                continue;
+            }
+            if self.links.len() + RING_HEADROOM >= self.config.link_cap() {
+                break;
+            }
+            if self.busy.get(&f).is_some_and(|until| *until > now) {
+                continue;
+            }
+            self.ensure_link(now, f, LinkPurpose::Finger);
+        }
+    }
+
+    fn wanted_fingers(&self) -> Vec<Id> {
+        self.ring
+            .distinct_fingers()
+            .into_iter()
+            .map(|(_, id)| id)
+            .filter(|id| !self.ring.successors().contains(id) && self.ring.predecessor() != Some(*id))
+            .take(self.config.max_fingers)
+            .collect()
+    }
+
+    fn update_membership(&mut self) {
+        let joined = self.ring.successors().iter().any(|s| self.links.open_to(*s).is_some());
+        if joined != self.joined {
+            self.joined = joined;
+            if joined {
+                // Bootstrap requests complete with this membership event.
+                self.bootstraps.clear();
+            }
+            self.emit(Event::Membership { joined });
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Links
+    // ---------------------------------------------------------------------------------------------
+
+    /// Roles this node gives a link (why it keeps it).
+    fn roles_of(&self, id: LinkId, link: &Link) -> Vec<&'static str> {
+        let mut roles = Vec::new();
+        if let Some(peer) = link.peer {
+            if self.ring.successors().contains(&peer) {
+                roles.push("successor");
+            }
+            if self.ring.predecessor() == Some(peer) {
+                roles.push("predecessor");
+            }
+            if self.ring.is_finger(peer) && self.wanted_fingers().contains(&peer) {
+                roles.push("finger");
+            }
+        }
+        if link.purpose == LinkPurpose::Direct {
+            roles.push("direct");
+        }
+        if link.purpose == LinkPurpose::Bootstrap
+            && link.offerer
+            && (!self.joined || self.bootstraps.contains_key(&id))
+        {
+            roles.push("bootstrap");
+        }
+        roles
+    }
+
+    fn needed(&self, id: LinkId, link: &Link) -> bool {
+        !self.roles_of(id, link).is_empty()
+    }
+
+    fn ensure_link(&mut self, now: Timestamp, peer: Id, purpose: LinkPurpose) {
+        if peer == self.id() || self.links.by_peer(peer).is_some() {
+            return;
+        }
+        let pending = self.links.iter().filter(|(_, l)| !l.is_open()).count();
+        if pending >= MAX_PENDING_LINKS {
+            return;
+        }
+        if self.links.len() >= self.config.link_cap() && !self.evict_for_ring(now) {
+            return;
+        }
+        let id = self.links.insert(Link::new(now, Some(peer), purpose, true));
+        self.open_link_output(id, LinkRole::Offer);
+    }
+
+    fn open_link_output(&mut self, link: LinkId, role: LinkRole) {
+        self.counters.link_creations += 1;
+        self.outputs.push_back(Output::OpenLink { link, role });
+    }
+
+    /// Frees one slot for a ring link by closing the least useful link: one nobody needs, else an
+    /// incoming finger link, else our nearest finger. Ring links are never evicted.
+    fn evict_for_ring(&mut self, now: Timestamp) -> bool {
+        let mut victim: Option<(u8, LinkId)> = None;
+        for (id, link) in self.links.iter() {
+            let roles = self.roles_of(id, link);
+            let rank = if roles.is_empty() {
+                if link.peer_keeps_until > now {
+                    1
+                } else {
+                    0
+                }
+            } else if roles == ["finger"] {
+                2
+            } else {
+                continue;
+            };
+            if victim.is_none_or(|(r, _)| rank < r) {
+                victim = Some((rank, id));
+            }
+        }
+        match victim {
+            Some((_, id)) => {
+                self.drop_link(now, id, true);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Answers an offer from `peer`, or says why not.
+    fn accept_offer(
+        &mut self,
+        now: Timestamp,
+        peer: Id,
+        purpose: LinkPurpose,
+        sdp: String,
+        path: AnswerPath,
+    ) -> Result<(), RejectReason> {
+        if peer == self.id() || self.leaving.is_some() {
+            return Err(RejectReason::Busy);
+        }
+        if let Some(existing) = self.links.by_peer(peer) {
+            let link = self.links.get(existing).map(|l| (l.state, l.offerer));
+            match link {
+                Some((LinkState::MakingOffer | LinkState::AwaitingAnswer, true)) => {
+                    // Both sides offered at once: the lower id stays the offerer.
+                    if self.id() < peer {
+                        return Err(RejectReason::Duplicate);
+                    }
+                    self.drop_link(now, existing, true);
+                }
+                Some((LinkState::Open, _)) | Some((LinkState::Connecting, true)) => {
+                    // The peer lost its end (it restarted or timed out): replace ours.
+                    self.drop_link(now, existing, true);
+                }
+                _ => return Err(RejectReason::Duplicate),
+            }
+        }
+        if self.links.len() >= self.config.link_cap() {
+            let ring_link = matches!(purpose, LinkPurpose::Successor);
+            if !(ring_link && self.evict_for_ring(now)) {
+                self.counters.refused_links += 1;
+                return Err(RejectReason::Busy);
+            }
+        }
+        let mut link = Link::new(now, Some(peer), purpose, false);
+        link.answer_path = Some(path);
+        // The offerer wants this link; keep it at least through setup and the first pings.
+        link.peer_keeps_until = now.saturating_add(self.config.idle_link_grace);
+        let id = self.links.insert(link);
+        self.open_link_output(id, LinkRole::Answer(sdp));
+        Ok(())
+    }
+
+    /// Forgets a link; `close` also tells the shell to close it.
+    fn drop_link(&mut self, now: Timestamp, id: LinkId, close: bool) {
+        let Some(link) = self.links.remove(id) else { return };
+        if let Some(request) = self.bootstraps.remove(&id) {
+            // Still pending means we have not joined through it: the shell must hear so, to retry.
+            let why = if link.is_open() {
+                "bootstrap link closed before the join completed"
+            } else {
+                "link setup failed"
+            };
+            self.emit(Event::RequestFailed { request, reason: FailReason::Bootstrap(why.into()) });
+        }
+        if close {
+            self.outputs.push_back(Output::CloseLink { link: id });
+        }
+        if let Some(peer) = link.peer {
+            if link.is_open() || link.offerer {
+                self.ring.remove(peer);
+            }
+        }
+        // Frames waiting for this link's acknowledgement go over the next-best link now.
+        let waiting: Vec<MessageId> =
+            self.in_flight.iter().filter(|(_, f)| f.tried.last() == Some(&id)).map(|(m, _)| *m).collect();
+        for m in waiting {
+            self.reroute(now, m);
+        }
+        self.update_membership();
+    }
+
+    fn maintain_links(&mut self, now: Timestamp) {
+        let ids = self.links.ids();
+        for id in ids {
+            let Some(link) = self.links.get(id) else { continue };
+            if !link.is_open() {
+                if now.since(link.created) > self.config.link_setup_timeout {
+                    let peer = link.peer;
+                    if let Some(peer) = peer {
+                        // An unreachable successor candidate is as good as dead.
+                        self.ring.remove(peer);
+                    }
+                    self.drop_link(now, id, true);
+                }
+                continue;
+            }
+            if now.since(link.last_recv) > self.config.link_timeout {
+                self.drop_link(now, id, true);
+                continue;
+            }
+            let needed = self.needed(id, link);
+            if needed {
+                let idle = now.since(link.last_recv) >= self.config.ping_interval
+                    || now.since(link.last_sent) >= self.config.ping_interval;
+                let pinging = link.ping.is_some_and(|(_, at)| now.since(at) < self.config.ping_interval);
+                if idle && !pinging {
+                    let nonce = self.rng.next_u64();
+                    if let Some(l) = self.links.get_mut(id) {
+                        l.ping = Some((nonce, now));
+                    }
+                    self.transmit(now, id, msg::link_frame(&LinkMsg::Ping { nonce, keep: true }));
+                }
+            } else if link.peer_keeps_until <= now && now.since(link.created) > self.config.idle_link_grace {
+                self.drop_link(now, id, true);
+            }
+        }
+        // Rectify: a predecessor we have no link to is forgotten; a notify will bring the right one.
+        if let Some(p) = self.ring.predecessor() {
+            if self.links.open_to(p).is_none() {
+                self.ring.set_predecessor(None);
+            }
+        }
+        self.busy.retain(|_, until| *until > now);
+        self.replay.expire(now);
+        self.cache.prune(now);
+    }
+
+    fn transmit(&mut self, now: Timestamp, link_id: LinkId, bytes: Vec<u8>) {
+        if let Some(link) = self.links.get_mut(link_id) {
+            link.last_sent = now;
+            link.bytes_out += bytes.len() as u64;
+            self.counters.frames_out += 1;
+            self.counters.bytes_out += bytes.len() as u64;
+            self.outputs.push_back(Output::Transmit { link: link_id, bytes });
+        }
+    }
+
+    fn handle_link_msg(&mut self, now: Timestamp, link_id: LinkId, m: LinkMsg) {
+        let Some(peer) = self.links.get(link_id).and_then(|l| l.peer) else { return };
+        let keep_until = now.saturating_add(self.config.ping_interval * 3);
+        if matches!(m, LinkMsg::GetNeighbors | LinkMsg::Notify | LinkMsg::Neighbors { .. }) {
+            if let Some(l) = self.links.get_mut(link_id) {
+                l.peer_in_ring = true;
+            }
+        }
+        match m {
+            LinkMsg::Ping { nonce, keep } => {
+                if let Some(l) = self.links.get_mut(link_id) {
+                    if keep {
+                        l.peer_keeps_until = keep_until;
+                    }
+                }
+                let mine = self.links.get(link_id).is_some_and(|l| self.needed(link_id, l));
+                self.transmit(now, link_id, msg::link_frame(&LinkMsg::Pong { nonce, keep: mine }));
+            }
+            LinkMsg::Pong { nonce, keep } => {
+                if let Some(l) = self.links.get_mut(link_id) {
+                    if let Some((n, at)) = l.ping {
+                        if n == nonce {
+                            l.record_rtt(now.since(at));
+                            l.ping = None;
+                            l.suspect_until = Timestamp::ZERO;
+                        }
+                    }
+                    if keep {
+                        l.peer_keeps_until = keep_until;
+                    }
+                }
+            }
+            LinkMsg::GetNeighbors => {
+                let reply = LinkMsg::Neighbors {
+                    predecessor: self.ring.predecessor(),
+                    successors: self.ring.successors().to_vec(),
+                };
+                self.transmit(now, link_id, msg::link_frame(&reply));
+                if let Some(l) = self.links.get_mut(link_id) {
+                    l.peer_keeps_until = keep_until;
+                }
+            }
+            LinkMsg::Neighbors { predecessor, successors } => {
+                let first_live =
+                    self.ring.successors().iter().copied().find(|s| self.links.open_to(*s).is_some());
+                if first_live != Some(peer) {
+                    return;
+                }
+                self.ring.adopt_list(peer, &successors);
+                if let Some(p) = predecessor {
+                    if p.in_open(self.id(), peer) {
+                        // Adopted once a link to it opens (i.e. it is live).
+                        self.want_successor(now, p);
+                    }
+                }
+                for s in self.ring.successors().to_vec() {
+                    self.ensure_link(now, s, LinkPurpose::Successor);
+                }
+            }
+            LinkMsg::Notify => {
+                self.ring.notified(peer);
+                if self.ring.successors().is_empty() {
+                    // A founder alone learns its first successor from the first node that joins.
+                    self.ring.offer_successor(peer);
+                    self.update_membership();
+                }
+                if let Some(l) = self.links.get_mut(link_id) {
+                    l.peer_keeps_until = keep_until;
+                }
+            }
+            LinkMsg::Leave { predecessor, successors } => {
+                let was_successor = self.ring.successors().contains(&peer);
+                self.ring.remove(peer);
+                if was_successor {
+                    let mut list: Vec<Id> = self.ring.successors().to_vec();
+                    list.extend(successors.iter().copied().filter(|s| *s != peer));
+                    if let Some((first, rest)) = list.split_first() {
+                        self.ring.adopt_list(*first, rest);
+                    }
+                }
+                if self.ring.predecessor().is_none() {
+                    if let Some(p) = predecessor.filter(|p| self.links.open_to(*p).is_some()) {
+                        self.ring.set_predecessor(Some(p));
+                    }
+                }
+                self.drop_link(now, link_id, true);
+                for s in self.ring.successors().to_vec() {
+                    self.ensure_link(now, s, LinkPurpose::Successor);
+                }
+            }
+            LinkMsg::Ack { id } => {
+                if let Some(f) = self.in_flight.get(&id) {
+                    if f.tried.last() == Some(&link_id) {
+                        let f = self.in_flight.remove(&id).map(|f| f.envelope.len()).unwrap_or(0);
+                        self.in_flight_bytes -= f;
+                    }
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Routing
+    // ---------------------------------------------------------------------------------------------
+
+    fn encode(
+        &mut self,
+        now: Timestamp,
+        dest: Destination,
+        reply_to: Option<MessageId>,
+        body: &Routed,
+    ) -> Option<(Header, Vec<u8>)> {
+        let header = Header {
+            network: self.network,
+            id: MessageId::random(&mut self.rng),
+            sent_at: now,
+            dest,
+            hop_limit: self.config.hop_limit,
+            reply_to,
+        };
+        let bytes = envelope::encode(&self.session, &header, body).ok()?;
+        Some((header, bytes))
+    }
+
+    /// Signs and routes a message of our own. Returns its id.
+    fn send_routed(
+        &mut self,
+        now: Timestamp,
+        dest: Destination,
+        reply_to: Option<MessageId>,
+        body: &Routed,
+    ) -> Option<MessageId> {
+        let (header, bytes) = self.encode(now, dest, reply_to, body)?;
+        let _ = self.replay.check_and_insert(header.id.0, header.sent_at, now);
+        let me = self.id();
+        match self.next_hop(now, &header, me, false, &[]) {
+            Hop::Local => {
+                let received =
+                    Received { origin: *self.session.public(), hops: 0, header, body: body.clone() };
+                self.deliver(now, received, None);
+            }
+            Hop::Forward { link, owner_hint } => {
+                self.forward(now, link, bytes, header, me, 0, owner_hint, Vec::new());
+            }
+            Hop::Fail(reason) => self.undeliverable_local(now, header.id, reason),
+        }
+        Some(header.id)
+    }
+
+    fn handle_routed_frame(&mut self, now: Timestamp, link_id: LinkId, bytes: &[u8], owner_hint: bool) {
+        let received = match envelope::decode::<Routed>(bytes, self.network) {
+            Ok(r) => r,
+            Err(_) => {
+                self.counters.dropped_invalid += 1;
+                return;
+            }
+        };
+        let id = received.header.id;
+        // Acknowledge every verified frame, duplicates included, so the sender does not re-send it.
+        self.transmit(now, link_id, msg::link_frame(&LinkMsg::Ack { id }));
+        if self.replay.check_and_insert(id.0, received.header.sent_at, now).is_err() {
+            self.counters.dropped_replay += 1;
+            return;
+        }
+        if received.header.dest == Destination::Neighbor {
+            // Neighbor envelopes only travel in the bootstrap exchange, never on links.
+            self.counters.dropped_invalid += 1;
+            return;
+        }
+        if received.header.reply_to.is_none() {
+            self.remember_reverse(now, id, link_id);
+        }
+        let origin = received.origin.node_id();
+        match self.next_hop(now, &received.header, origin, owner_hint, &[link_id]) {
+            Hop::Local => self.deliver(now, received, Some(link_id)),
+            Hop::Forward { link, owner_hint } => {
+                if received.hops >= received.header.hop_limit {
+                    self.undeliverable(now, &received.header, origin, Undeliverable::HopLimit);
+                    return;
+                }
+                self.counters.forwarded += 1;
+                let header = received.header;
+                self.forward(
+                    now,
+                    link,
+                    bytes.to_vec(),
+                    header,
+                    origin,
+                    received.hops + 1,
+                    owner_hint,
+                    vec![link_id],
+                );
+            }
+            Hop::Fail(reason) => self.undeliverable(now, &received.header, origin, reason),
+        }
+    }
+
+    /// Decides where a routed message goes from here. `exclude` are links not to use (where it came from,
+    /// links already tried).
+    fn next_hop(
+        &self,
+        now: Timestamp,
+        header: &Header,
+        origin: Id,
+        owner_hint: bool,
+        exclude: &[LinkId],
+    ) -> Hop {
+        let me = self.id();
+        // Replies retrace the path of the message they answer.
+        if let Some(reply_to) = header.reply_to {
+            if header.dest != Destination::Node(me) {
+                if let Some((link, _)) = self.reverse.get(&reply_to) {
+                    if !exclude.contains(link) && self.links.get(*link).is_some_and(Link::is_open) {
+                        return Hop::Forward { link: *link, owner_hint: false };
+                    }
+                }
+            }
+        }
+        let (key, exact) = match header.dest {
+            Destination::Neighbor => return Hop::Local,
+            Destination::Node(t) => {
+                if t == me {
+                    return Hop::Local;
+                }
+                if let Some(link) = self.links.open_to(t) {
+                    if !exclude.contains(&link) {
+                        return Hop::Forward { link, owner_hint: false };
+                    }
+                }
+                (t, true)
+            }
+            Destination::Key(k) => {
+                match self.ring.owns(k) {
+                    Some(true) => return Hop::Local,
+                    None if owner_hint && self.joined => return Hop::Local,
+                    _ => {}
+                }
+                (k, false)
+            }
+        };
+        let _ = origin;
+        let candidates = || {
+            self.links
+                .iter()
+                .filter(move |(id, l)| l.routable(now) && !exclude.contains(id))
+                .filter_map(|(id, l)| l.peer.map(|p| (id, p)))
+        };
+        if self.ring.successors().is_empty() && !self.founder {
+            // Not in the ring yet: our own position means nothing; hand it to whoever we are linked to.
+            return match candidates().next() {
+                Some((link, _)) => Hop::Forward { link, owner_hint: false },
+                None => Hop::Fail(Undeliverable::NoRoute),
+            };
+        }
+        // The first live successor owns everything up to it.
+        let first_live = self.ring.successors().iter().find_map(|s| candidates().find(|(_, p)| p == s));
+        if exact && self.ring.owns(key) == Some(true) {
+            // It would be our predecessor-side neighbour, and we have no link to it.
+            return Hop::Fail(Undeliverable::NodeNotFound);
+        }
+        if let Some((link, s)) = first_live {
+            if key.in_half_open(me, s) {
+                // For a key: the successor owns it. For a node between us and our successor (one we just
+                // heard of): the successor knows it as its predecessor, or says it is not there.
+                return Hop::Forward { link, owner_hint: !exact };
+            }
+        }
+        // Greedy: the live link closest before the key.
+        let best = candidates().filter(|(_, p)| p.in_open(me, key)).max_by_key(|(_, p)| me.distance_to(*p));
+        if let Some((link, _)) = best {
+            return Hop::Forward { link, owner_hint: false };
+        }
+        if self.founder && self.ring.successors().is_empty() && !exact {
+            // Alone in the ring: every key is ours.
+            return Hop::Local;
+        }
+        Hop::Fail(Undeliverable::NoRoute)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn forward(
+        &mut self,
+        now: Timestamp,
+        link: LinkId,
+        envelope: Vec<u8>,
+        header: Header,
+        origin: Id,
+        hops: u8,
+        owner_hint: bool,
+        mut tried: Vec<LinkId>,
+    ) {
+        let mut frame = msg::routed_frame(&envelope, owner_hint);
+        envelope::set_hops(&mut frame[1..], hops);
+        let ack_timeout = self.ack_timeout(link);
+        self.transmit(now, link, frame);
+        if self.in_flight.len() < IN_FLIGHT_CAPACITY
+            && self.in_flight_bytes + envelope.len() <= IN_FLIGHT_BYTES
+        {
+            tried.push(link);
+            self.in_flight_bytes += envelope.len();
+            if let Some(old) = self.in_flight.insert(
+                header.id,
+                InFlight {
+                    envelope,
+                    header,
+                    origin,
+                    hops,
+                    owner_hint,
+                    tried,
+                    deadline: now.saturating_add(ack_timeout),
+                },
+            ) {
+                self.in_flight_bytes -= old.envelope.len();
+            }
+        }
+    }
+
+    fn ack_timeout(&self, link: LinkId) -> Duration {
+        let rtt = self.links.get(link).and_then(|l| l.rtt);
+        match rtt {
+            Some(rtt) => (rtt * 3).max(Duration::from_millis(400)),
+            None => Duration::from_millis(1500),
+        }
+    }
+
+    fn check_in_flight(&mut self, now: Timestamp) {
+        let due: Vec<MessageId> =
+            self.in_flight.iter().filter(|(_, f)| f.deadline <= now).map(|(id, _)| *id).collect();
+        for id in due {
+            if let Some(link) = self.in_flight.get(&id).and_then(|f| f.tried.last().copied()) {
+                // Not acknowledged: avoid the link for a while and probe it.
+                let nonce = self.rng.next_u64();
+                if let Some(l) = self.links.get_mut(link) {
+                    l.suspect_until = now.saturating_add(SUSPECT_TIME);
+                    if l.ping.is_none() {
+                        l.ping = Some((nonce, now));
+                        self.transmit(now, link, msg::link_frame(&LinkMsg::Ping { nonce, keep: true }));
+                    }
+                }
+            }
+            self.reroute(now, id);
+        }
+    }
+
+    /// Sends an in-flight frame over the next-best link, or reports it undeliverable.
+    fn reroute(&mut self, now: Timestamp, id: MessageId) {
+        let Some(f) = self.in_flight.remove(&id) else { return };
+        self.in_flight_bytes -= f.envelope.len();
+        self.counters.rerouted += 1;
+        match self.next_hop(now, &f.header, f.origin, f.owner_hint, &f.tried) {
+            Hop::Forward { link, owner_hint } => {
+                let (envelope, header, origin, hops, tried) =
+                    (f.envelope, f.header, f.origin, f.hops, f.tried);
+                self.forward(now, link, envelope, header, origin, hops, owner_hint, tried);
+            }
+            Hop::Local => {
+                if let Ok(received) = envelope::decode::<Routed>(&f.envelope, self.network) {
+                    self.deliver(now, received, None);
+                }
+            }
+            Hop::Fail(reason) => {
+                if f.origin == self.id() {
+                    self.undeliverable_local(now, id, reason);
+                } else {
+                    self.undeliverable(now, &f.header, f.origin, reason);
+                }
+            }
+        }
+    }
+
+    /// Tells the origin of a message that it could not be delivered (never about a failure report).
+    fn undeliverable(&mut self, now: Timestamp, header: &Header, origin: Id, reason: Undeliverable) {
+        self.counters.undeliverable += 1;
+        if origin == self.id() {
+            self.undeliverable_local(now, header.id, reason);
+            return;
+        }
+        let body = Routed::Undeliverable { reason };
+        self.send_routed(now, Destination::Node(origin), Some(header.id), &body);
+    }
+
+    fn undeliverable_local(&mut self, now: Timestamp, id: MessageId, reason: Undeliverable) {
+        if let Some(link) = self.offers.remove(&id) {
+            self.drop_link(now, link, true);
+        }
+        if let Some(lookup_id) = self.lookup_by_msg.get(&id).copied() {
+            // Try again at the next attempt time; fail now only if no attempt is left.
+            let give_up =
+                self.lookups.get(&lookup_id).is_some_and(|l| l.attempts >= self.config.request_attempts);
+            if give_up {
+                let reason = match reason {
+                    Undeliverable::NoRoute => FailReason::NoRoute,
+                    Undeliverable::HopLimit => FailReason::HopLimit,
+                    Undeliverable::NodeNotFound => FailReason::NodeNotFound,
+                };
+                self.finish_lookup(now, lookup_id, Err(reason));
+            }
+        }
+    }
+
+    fn remember_reverse(&mut self, now: Timestamp, id: MessageId, link: LinkId) {
+        if self.reverse.len() >= REVERSE_CAPACITY {
+            self.expire_reverse(now);
+            if self.reverse.len() >= REVERSE_CAPACITY {
+                if let Some((_, oldest)) = self.reverse_order.pop_front() {
+                    self.reverse.remove(&oldest);
+                }
+            }
+        }
+        let until = now.saturating_add(REVERSE_LIFETIME);
+        self.reverse.insert(id, (link, until));
+        self.reverse_order.push_back((until, id));
+    }
+
+    fn expire_reverse(&mut self, now: Timestamp) {
+        while let Some((until, id)) = self.reverse_order.front().copied() {
+            if until > now {
+                break;
+            }
+            self.reverse_order.pop_front();
+            if self.reverse.get(&id).is_some_and(|(_, u)| *u == until) {
+                self.reverse.remove(&id);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Local delivery
+    // ---------------------------------------------------------------------------------------------
+
+    fn deliver(&mut self, now: Timestamp, received: Received<Routed>, _from: Option<LinkId>) {
+        let origin = received.origin.node_id();
+        let id = received.header.id;
+        match received.body {
+            Routed::FindSuccessor => {
+                let body = Routed::FoundSuccessor { hops: received.hops };
+                self.send_routed(now, Destination::Node(origin), Some(id), &body);
+            }
+            Routed::FoundSuccessor { hops } => {
+                let Some(reply_to) = received.header.reply_to else { return };
+                if let Some(lookup_id) = self.lookup_by_msg.get(&reply_to).copied() {
+                    let path = hops.saturating_add(received.hops);
+                    self.finish_lookup(now, lookup_id, Ok((origin, hops, path)));
+                }
+            }
+            Routed::ConnectOffer { link, purpose, sdp, delegation } => {
+                if sdp.len() > msg::MAX_SDP || purpose == LinkPurpose::Bootstrap {
+                    self.counters.dropped_invalid += 1;
+                    return;
+                }
+                if self.verify_peer(&delegation, &received.origin, now).is_err() {
+                    let body = Routed::ConnectReject {
+                        link,
+                        reason: RejectReason::Unauthorized,
+                        alternatives: vec![],
+                    };
+                    self.send_routed(now, Destination::Node(origin), Some(id), &body);
+                    return;
+                }
+                let path = AnswerPath::Routed { offer_id: id, offerer_link: link };
+                if let Err(reason) = self.accept_offer(now, origin, purpose, sdp, path) {
+                    if reason == RejectReason::Duplicate && self.links.by_peer(origin).is_some() {
+                        // Our own offer to them is on its way and wins; nothing to say.
+                        return;
+                    }
+                    let alternatives = self.ring.successors().iter().take(2).copied().collect();
+                    let body = Routed::ConnectReject { link, reason, alternatives };
+                    self.send_routed(now, Destination::Node(origin), Some(id), &body);
+                }
+            }
+            Routed::ConnectAnswer { link, sdp, delegation } => {
+                let link_id = LinkId(link);
+                let ok = self.links.get(link_id).is_some_and(|l| {
+                    l.state == LinkState::AwaitingAnswer
+                        && l.peer == Some(origin)
+                        && sdp.len() <= msg::MAX_SDP
+                });
+                if !ok {
+                    return;
+                }
+                if self.verify_peer(&delegation, &received.origin, now).is_err() {
+                    self.drop_link(now, link_id, true);
+                    return;
+                }
+                if let Some(l) = self.links.get_mut(link_id) {
+                    l.state = LinkState::Connecting;
+                }
+                self.offers.retain(|_, l| *l != link_id);
+                self.outputs.push_back(Output::ApplyRemote { link: link_id, sdp });
+            }
+            Routed::ConnectReject { link, reason, alternatives } => {
+                let link_id = LinkId(link);
+                let Some(l) = self.links.get(link_id) else { return };
+                if l.peer != Some(origin) || l.is_open() {
+                    return;
+                }
+                let purpose = l.purpose;
+                if reason == RejectReason::Duplicate {
+                    // The peer's own offer to us wins the tie; keep our record until it arrives.
+                    self.offers.retain(|_, l| *l != link_id);
+                    if let Some(l) = self.links.get_mut(link_id) {
+                        l.state = LinkState::Connecting;
+                    }
+                    self.drop_link(now, link_id, true);
+                    return;
+                }
+                self.drop_link(now, link_id, true);
+                if reason == RejectReason::Busy && purpose == LinkPurpose::Finger {
+                    self.busy.insert(origin, now.saturating_add(BUSY_BACKOFF));
+                    if let Some(alt) = alternatives.into_iter().find(|a| *a != self.id()) {
+                        let slot = self.ring.distinct_fingers().into_iter().find(|(_, f)| *f == origin);
+                        if let Some((slot, _)) = slot {
+                            self.ring.set_finger(slot as usize, alt);
+                            self.connect_fingers(now);
+                        }
+                    }
+                }
+            }
+            Routed::Undeliverable { reason } => {
+                if let Some(failed) = received.header.reply_to {
+                    self.undeliverable_local(now, failed, reason);
+                }
+            }
+        }
+    }
+
+    /// Checks that `delegation` is valid now and delegates to `signer` (the key that signed the message
+    /// carrying it). Failures are counted.
+    fn verify_peer(
+        &mut self,
+        delegation: &Delegation,
+        signer: &SessionPublicKey,
+        now: Timestamp,
+    ) -> Result<(), DelegationError> {
+        let result = self.cache.verify(delegation, &self.config.network, now).and_then(|v| {
+            if v.session == *signer {
+                Ok(())
+            } else {
+                Err(DelegationError::WrongSession)
+            }
+        });
+        if result.is_err() {
+            self.counters.refused_identity += 1;
+        }
+        result
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Lookups
+    // ---------------------------------------------------------------------------------------------
+
+    fn new_request(&mut self) -> RequestId {
+        self.next_request += 1;
+        RequestId(self.next_request)
+    }
+
+    fn start_lookup(&mut self, now: Timestamp, key: Id, purpose: LookupFor) {
+        self.next_lookup += 1;
+        let id = self.next_lookup;
+        self.lookups.insert(
+            id,
+            Lookup {
+                key,
+                purpose,
+                deadline: now.saturating_add(self.config.request_timeout),
+                next_attempt: now,
+                attempts: 0,
+                msg_ids: Vec::new(),
+            },
+        );
+        self.attempt_lookup(now, id);
+    }
+
+    fn attempt_lookup(&mut self, now: Timestamp, id: u64) {
+        let attempts = self.config.request_attempts.max(1);
+        let interval = self.config.request_timeout / u32::from(attempts);
+        let Some(l) = self.lookups.get_mut(&id) else { return };
+        l.attempts += 1;
+        l.next_attempt = now.saturating_add(interval);
+        let key = l.key;
+        if self.links.len() == 0 && !(self.founder && self.ring.successors().is_empty()) {
+            self.finish_lookup(now, id, Err(FailReason::NotConnected));
+            return;
+        }
+        let Some((header, bytes)) = self.encode(now, Destination::Key(key), None, &Routed::FindSuccessor)
+        else {
+            return;
+        };
+        let _ = self.replay.check_and_insert(header.id.0, header.sent_at, now);
+        self.lookup_by_msg.insert(header.id, id);
+        if let Some(l) = self.lookups.get_mut(&id) {
+            l.msg_ids.push(header.id);
+        }
+        let me = self.id();
+        match self.next_hop(now, &header, me, false, &[]) {
+            Hop::Local => self.finish_lookup(now, id, Ok((me, 0, 0))),
+            Hop::Forward { link, owner_hint } => {
+                self.forward(now, link, bytes, header, me, 0, owner_hint, Vec::new())
+            }
+            Hop::Fail(reason) => self.undeliverable_local(now, header.id, reason),
+        }
+    }
+
+    fn check_lookups(&mut self, now: Timestamp) {
+        let due: Vec<u64> = self
+            .lookups
+            .iter()
+            .filter(|(_, l)| l.deadline <= now || l.next_attempt <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let Some(l) = self.lookups.get_mut(&id) else { continue };
+            if l.deadline <= now {
+                self.finish_lookup(now, id, Err(FailReason::Timeout));
+            } else if l.attempts >= self.config.request_attempts {
+                // No attempt left: wait for an answer until the deadline.
+                l.next_attempt = l.deadline;
+            } else {
+                self.attempt_lookup(now, id);
+            }
+        }
+    }
+
+    fn finish_lookup(&mut self, now: Timestamp, id: u64, result: Result<(Id, u8, u8), FailReason>) {
+        let Some(l) = self.lookups.remove(&id) else { return };
+        for m in &l.msg_ids {
+            self.lookup_by_msg.remove(m);
+        }
+        match (l.purpose, result) {
+            (LookupFor::User(request), Ok((owner, hops, path_len))) => {
+                self.emit(Event::LookupDone { request, key: l.key, owner, hops, path_len })
+            }
+            (LookupFor::User(request), Err(reason)) => self.emit(Event::RequestFailed { request, reason }),
+            (LookupFor::Join, Ok((owner, _, _))) => {
+                if owner != self.id() {
+                    // Linked first, adopted when the link opens (the owner is then known to be live).
+                    self.want_successor(now, owner);
+                }
+            }
+            (LookupFor::Join, Err(_)) => {}
+            (LookupFor::Finger(slot), Ok((owner, _, _))) => self.finger_found(now, slot, owner),
+            (LookupFor::Finger(_), Err(_)) => {
+                self.finger_cursor = ID_BITS;
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Timestamp {
+        if let Some(at) = self.leaving {
+            // A leaving node only waits to close its links; after that it has nothing to do.
+            return at;
+        }
+        let mut next = self.next_stabilize.min(self.next_maintain);
+        for l in self.lookups.values() {
+            next = next.min(l.deadline).min(l.next_attempt);
+        }
+        for f in self.in_flight.values() {
+            next = next.min(f.deadline);
+        }
+        next
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.outputs.push_back(Output::Event(event));
+    }
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.id())
+            .field("successors", &self.ring.successors())
+            .field("predecessor", &self.ring.predecessor())
+            .field("links", &self.links.len())
+            .finish_non_exhaustive()
+    }
+}

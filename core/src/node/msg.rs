@@ -1,0 +1,122 @@
+//! Messages between nodes: link-local messages (between the two ends of one authenticated link) and
+//! routed bodies (inside signed envelopes, possibly relayed).
+//!
+//! A frame on a link starts with a kind byte:
+//!
+//! | kind | meaning |
+//! |------|---------|
+//! | 0x01 | a routed envelope (see [`crate::wire::envelope`]) follows |
+//! | 0x02 | a routed envelope follows, and the sender believes the receiver owns its destination key |
+//! | 0x10 | a link message ([`LinkMsg`], postcard) follows |
+//!
+//! Link messages are not signed: the link itself is authenticated (its offer and answer travel in signed
+//! envelopes and carry the DTLS fingerprints, so only the signer can be at the other end).
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::Id;
+use crate::identity::delegation::Delegation;
+use crate::node::api::LinkPurpose;
+use crate::wire::MessageId;
+
+/// Kind byte: routed envelope.
+pub(crate) const KIND_ROUTED: u8 = 0x01;
+/// Kind byte: routed envelope, receiver is believed to own the destination key.
+pub(crate) const KIND_ROUTED_OWNER: u8 = 0x02;
+/// Kind byte: link message.
+pub(crate) const KIND_LINK: u8 = 0x10;
+
+/// Longest successor list accepted from a peer (longer lists are refused, not truncated).
+pub(crate) const MAX_LIST: usize = 32;
+/// Longest session description accepted.
+pub(crate) const MAX_SDP: usize = 16 * 1024;
+
+/// A message between the two ends of one link.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum LinkMsg {
+    /// Liveness probe; `keep` says whether the sender needs this link (so the receiver keeps it open).
+    Ping { nonce: u64, keep: bool },
+    /// Answer to a ping, with the answerer's own `keep`.
+    Pong { nonce: u64, keep: bool },
+    /// Stabilize: "tell me your predecessor and successor list".
+    GetNeighbors,
+    /// The answer to `GetNeighbors`.
+    Neighbors { predecessor: Option<Id>, successors: Vec<Id> },
+    /// "I might be your predecessor" (the sender is the link's peer; no id is claimed).
+    Notify,
+    /// The sender leaves the ring gracefully; here are its neighbours to splice in.
+    Leave { predecessor: Option<Id>, successors: Vec<Id> },
+    /// Hop-by-hop acknowledgement of a routed envelope.
+    Ack { id: MessageId },
+}
+
+/// Why an offer was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum RejectReason {
+    /// The answerer's link budget is full.
+    Busy,
+    /// The answerer is opening a link to the offerer itself and wins the tie.
+    Duplicate,
+    /// The offer's delegation did not verify.
+    Unauthorized,
+}
+
+/// Why a routed message was not delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Undeliverable {
+    /// No live link leads closer.
+    NoRoute,
+    /// The hop limit ran out.
+    HopLimit,
+    /// The addressed node id is not in the ring.
+    NodeNotFound,
+}
+
+/// The body of a routed (signed) envelope.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Routed {
+    /// Find the owner of the envelope's destination key; the owner answers with `FoundSuccessor`.
+    FindSuccessor,
+    /// "I own the key you asked for" — the owner is the envelope's signer.
+    FoundSuccessor { hops: u8 },
+    /// Open a link to me. `link` is the offerer's link id (echoed back).
+    ConnectOffer { link: u64, purpose: LinkPurpose, sdp: String, delegation: Delegation },
+    /// The answer to a `ConnectOffer`.
+    ConnectAnswer { link: u64, sdp: String, delegation: Delegation },
+    /// The offer was refused; `alternatives` are nodes the offerer may try instead.
+    ConnectReject { link: u64, reason: RejectReason, alternatives: Vec<Id> },
+    /// A message from the receiver could not be delivered.
+    Undeliverable { reason: Undeliverable },
+}
+
+/// Encodes a link message as a complete frame.
+pub(crate) fn link_frame(msg: &LinkMsg) -> Vec<u8> {
+    let mut out = vec![KIND_LINK];
+    // Encoding a LinkMsg into a Vec cannot fail: every field is plainly serializable.
+    postcard::to_extend(msg, out.clone()).map(|v| out = v).ok();
+    out
+}
+
+/// Decodes the link message after the kind byte; refuses trailing bytes and over-long lists.
+pub(crate) fn decode_link(bytes: &[u8]) -> Option<LinkMsg> {
+    let (msg, rest): (LinkMsg, _) = postcard::take_from_bytes(bytes).ok()?;
+    if !rest.is_empty() {
+        return None;
+    }
+    match &msg {
+        LinkMsg::Neighbors { successors, .. } | LinkMsg::Leave { successors, .. }
+            if successors.len() > MAX_LIST =>
+        {
+            None
+        }
+        _ => Some(msg),
+    }
+}
+
+/// Prefixes an envelope with its kind byte.
+pub(crate) fn routed_frame(envelope: &[u8], owner_hint: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(envelope.len() + 1);
+    out.push(if owner_hint { KIND_ROUTED_OWNER } else { KIND_ROUTED });
+    out.extend_from_slice(envelope);
+    out
+}
