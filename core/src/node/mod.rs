@@ -63,6 +63,8 @@ pub struct Config {
     pub direct_pool: usize,
     /// How often to stabilize (and advance the finger sweep by one lookup).
     pub stabilize_interval: Duration,
+    /// A full finger sweep (one lookup per stabilize tick) starts at most this often.
+    pub finger_refresh_interval: Duration,
     /// How often an idle link that we need is pinged.
     pub ping_interval: Duration,
     /// A link with no frame for this long is dead.
@@ -92,6 +94,7 @@ impl Config {
             max_fingers: 12,
             direct_pool: 4,
             stabilize_interval: Duration::from_secs(1),
+            finger_refresh_interval: Duration::from_secs(30),
             ping_interval: Duration::from_secs(2),
             link_timeout: Duration::from_secs(6),
             link_setup_timeout: Duration::from_secs(15),
@@ -220,6 +223,8 @@ pub struct Node {
     reverse_order: VecDeque<(Timestamp, MessageId)>,
     busy: HashMap<Id, Timestamp>,
     finger_cursor: usize,
+    /// When the next finger sweep may start.
+    next_sweep: Timestamp,
     founder: bool,
     joined: bool,
     leaving: Option<Timestamp>,
@@ -263,6 +268,7 @@ impl Node {
             reverse_order: VecDeque::new(),
             busy: HashMap::new(),
             finger_cursor: 0,
+            next_sweep: now,
             founder: true,
             joined: false,
             leaving: None,
@@ -672,9 +678,15 @@ impl Node {
         if first >= ID_BITS {
             return;
         }
-        if self.finger_cursor < first || self.finger_cursor >= ID_BITS {
+        if self.finger_cursor >= ID_BITS {
+            // A sweep is done: start the next one after the refresh interval.
+            if now < self.next_sweep {
+                return;
+            }
             self.finger_cursor = first;
+            self.next_sweep = now.saturating_add(self.config.finger_refresh_interval);
         }
+        self.finger_cursor = self.finger_cursor.max(first);
         let slot = self.finger_cursor;
         self.start_lookup(now, self.id().finger_target(slot), LookupFor::Finger(slot));
     }
@@ -784,11 +796,13 @@ impl Node {
         let mut victim: Option<(u8, LinkId)> = None;
         for (id, link) in self.links.iter() {
             let roles = self.roles_of(id, link);
+            let peer_keeps = link.peer_keeps_until > now;
             let rank = if roles.is_empty() {
-                if link.peer_keeps_until > now {
-                    1
-                } else {
-                    0
+                match (peer_keeps, link.purpose) {
+                    (false, _) => 0,
+                    // The peer's ring link to us (we are in its successor list) is never evicted.
+                    (true, LinkPurpose::Successor) if !link.offerer => continue,
+                    (true, _) => 1,
                 }
             } else if roles == ["finger"] {
                 2
