@@ -14,7 +14,7 @@ pub mod session;
 pub mod siwe;
 pub mod wallet;
 
-pub use session::{BadSignature, KeyError, SessionKey, SessionPublicKey, Signature};
 pub use address::Address;
 pub use delegation::{Delegation, DelegationCache, DelegationError, DelegationRequest, VerifiedDelegation};
+pub use session::{BadSignature, KeyError, SessionKey, SessionPublicKey, Signature};
 pub use wallet::{WalletKey, WalletSignature};
