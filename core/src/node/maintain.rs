@@ -1,0 +1,444 @@
+//! Ring and link maintenance: stabilize, join, fingers, the link policy, liveness, link messages.
+
+use rand_core::RngCore;
+
+use super::links::{AnswerPath, Link, LinkState};
+use super::msg::{self, LinkMsg, RejectReason};
+use super::{LookupFor, Node, MAX_PENDING_LINKS, RING_HEADROOM};
+use crate::id::{Id, ID_BITS};
+use crate::node::api::{Event, FailReason, LinkId, LinkPurpose, LinkRole, Output};
+use crate::time::Timestamp;
+use crate::wire::envelope::MessageId;
+
+impl Node {
+    pub(super) fn stabilize(&mut self, now: Timestamp) {
+        // Skip successors we cannot reach; ask the first live one.
+        let first_live = self.ring.successors().iter().copied().find(|s| self.links.open_to(*s).is_some());
+        match first_live {
+            Some(s) => {
+                if let Some(link) = self.links.open_to(s) {
+                    self.transmit(now, link, msg::link_frame(&LinkMsg::GetNeighbors));
+                    self.transmit(now, link, msg::link_frame(&LinkMsg::Notify));
+                }
+            }
+            None if !self.ring.successors().is_empty() => {}
+            None => {
+                // No successor at all: rejoin through whatever we are linked to.
+                if !self.founder || self.links.len() > 0 {
+                    let pending_join = self.lookups.values().any(|l| l.purpose == LookupFor::Join);
+                    if !pending_join && self.links.iter().any(|(_, l)| l.routable(now) || l.offerer) {
+                        self.start_join(now);
+                    }
+                }
+            }
+        }
+        // Every successor needs a link (Zave: the list must be checkable); the predecessor opened its own.
+        let succs = self.ring.successors().to_vec();
+        for s in succs {
+            self.ensure_link(now, s, LinkPurpose::Successor);
+        }
+        self.update_membership();
+    }
+
+    /// Looks up the owner of `me + 1`: the node that will be our successor (our own id would resolve to us).
+    pub(super) fn start_join(&mut self, now: Timestamp) {
+        let key = self.id().wrapping_add(Id::pow2(0));
+        self.start_lookup(now, key, LookupFor::Join);
+    }
+
+    /// A successor candidate turned out live (a link to it is open): Zave's stabilize adopts it if it is
+    /// nearer than the current first successor, and asks it for its list right away.
+    pub(super) fn adopt_live_successor(&mut self, now: Timestamp, peer: Id, link: LinkId) {
+        self.ring.offer_successor(peer);
+        self.transmit(now, link, msg::link_frame(&LinkMsg::GetNeighbors));
+        self.transmit(now, link, msg::link_frame(&LinkMsg::Notify));
+        self.update_membership();
+    }
+
+    /// Links to a successor candidate, or adopts it at once if a link is already open.
+    pub(super) fn want_successor(&mut self, now: Timestamp, peer: Id) {
+        match self.links.open_to(peer) {
+            Some(link) => self.adopt_live_successor(now, peer, link),
+            None => self.ensure_link(now, peer, LinkPurpose::Successor),
+        }
+    }
+
+    pub(super) fn fix_next_finger(&mut self, now: Timestamp) {
+        if !self.joined || self.lookups.values().any(|l| matches!(l.purpose, LookupFor::Finger(_))) {
+            return;
+        }
+        let first = self.ring.first_open_slot();
+        if first >= ID_BITS {
+            return;
+        }
+        if self.finger_cursor >= ID_BITS {
+            // A sweep is done: start the next one after the refresh interval.
+            if now < self.next_sweep {
+                return;
+            }
+            self.finger_cursor = first;
+            self.next_sweep = now.saturating_add(self.config.finger_refresh_interval);
+        }
+        self.finger_cursor = self.finger_cursor.max(first);
+        let slot = self.finger_cursor;
+        self.start_lookup(now, self.id().finger_target(slot), LookupFor::Finger(slot));
+    }
+
+    pub(super) fn finger_found(&mut self, now: Timestamp, slot: usize, owner: Id) {
+        let next = self.ring.set_finger(slot, owner);
+        self.finger_cursor = next.unwrap_or(ID_BITS);
+        self.connect_fingers(now);
+    }
+
+    /// Opens links to the farthest `max_fingers` distinct fingers, within the budget.
+    pub(super) fn connect_fingers(&mut self, now: Timestamp) {
+        let wanted: Vec<Id> = self.wanted_fingers();
+        for f in wanted {
+            if self.links.by_peer(f).is_some() {
+                continue;
+            }
+            if self.links.len() + RING_HEADROOM >= self.config.link_cap() {
+                break;
+            }
+            if self.busy.get(&f).is_some_and(|until| *until > now) {
+                continue;
+            }
+            self.ensure_link(now, f, LinkPurpose::Finger);
+        }
+    }
+
+    pub(super) fn wanted_fingers(&self) -> Vec<Id> {
+        self.ring
+            .distinct_fingers()
+            .into_iter()
+            .map(|(_, id)| id)
+            .filter(|id| !self.ring.successors().contains(id) && self.ring.predecessor() != Some(*id))
+            .take(self.config.max_fingers)
+            .collect()
+    }
+
+    pub(super) fn update_membership(&mut self) {
+        let joined = self.ring.successors().iter().any(|s| self.links.open_to(*s).is_some());
+        if joined != self.joined {
+            self.joined = joined;
+            if joined {
+                // Bootstrap requests complete with this membership event.
+                self.bootstraps.clear();
+            }
+            self.emit(Event::Membership { joined });
+        }
+    }
+
+    /// Roles this node gives a link (why it keeps it).
+    pub(super) fn roles_of(&self, id: LinkId, link: &Link) -> Vec<&'static str> {
+        let mut roles = Vec::new();
+        if let Some(peer) = link.peer {
+            if self.ring.successors().contains(&peer) {
+                roles.push("successor");
+            }
+            if self.ring.predecessor() == Some(peer) {
+                roles.push("predecessor");
+            }
+            if self.ring.is_finger(peer) && self.wanted_fingers().contains(&peer) {
+                roles.push("finger");
+            }
+        }
+        if link.purpose == LinkPurpose::Direct {
+            roles.push("direct");
+        }
+        if link.purpose == LinkPurpose::Bootstrap
+            && link.offerer
+            && (!self.joined || self.bootstraps.contains_key(&id))
+        {
+            roles.push("bootstrap");
+        }
+        roles
+    }
+
+    pub(super) fn needed(&self, id: LinkId, link: &Link) -> bool {
+        !self.roles_of(id, link).is_empty()
+    }
+
+    pub(super) fn ensure_link(&mut self, now: Timestamp, peer: Id, purpose: LinkPurpose) {
+        if peer == self.id() || self.links.by_peer(peer).is_some() {
+            return;
+        }
+        let pending = self.links.iter().filter(|(_, l)| !l.is_open()).count();
+        if pending >= MAX_PENDING_LINKS {
+            return;
+        }
+        if self.links.len() >= self.config.link_cap() && !self.evict_for_ring(now) {
+            return;
+        }
+        let id = self.links.insert(Link::new(now, Some(peer), purpose, true));
+        self.open_link_output(id, LinkRole::Offer);
+    }
+
+    pub(super) fn open_link_output(&mut self, link: LinkId, role: LinkRole) {
+        self.counters.link_creations += 1;
+        self.outputs.push_back(Output::OpenLink { link, role });
+    }
+
+    /// Frees one slot for a ring link by closing the least useful link: one nobody needs, else an
+    /// incoming finger link, else our nearest finger. Ring links are never evicted.
+    pub(super) fn evict_for_ring(&mut self, now: Timestamp) -> bool {
+        let mut victim: Option<(u8, LinkId)> = None;
+        for (id, link) in self.links.iter() {
+            let roles = self.roles_of(id, link);
+            let peer_keeps = link.peer_keeps_until > now;
+            let rank = if roles.is_empty() {
+                match (peer_keeps, link.purpose) {
+                    (false, _) => 0,
+                    // The peer's ring link to us (we are in its successor list) is never evicted.
+                    (true, LinkPurpose::Successor) if !link.offerer => continue,
+                    (true, _) => 1,
+                }
+            } else if roles == ["finger"] {
+                2
+            } else {
+                continue;
+            };
+            if victim.is_none_or(|(r, _)| rank < r) {
+                victim = Some((rank, id));
+            }
+        }
+        match victim {
+            Some((_, id)) => {
+                self.drop_link(now, id, true);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Answers an offer from `peer`, or says why not.
+    pub(super) fn accept_offer(
+        &mut self,
+        now: Timestamp,
+        peer: Id,
+        purpose: LinkPurpose,
+        sdp: String,
+        path: AnswerPath,
+    ) -> Result<(), RejectReason> {
+        if peer == self.id() || self.leaving.is_some() {
+            return Err(RejectReason::Busy);
+        }
+        if let Some(existing) = self.links.by_peer(peer) {
+            let link = self.links.get(existing).map(|l| (l.state, l.offerer));
+            match link {
+                Some((LinkState::MakingOffer | LinkState::AwaitingAnswer, true)) => {
+                    // Both sides offered at once: the lower id stays the offerer.
+                    if self.id() < peer {
+                        return Err(RejectReason::Duplicate);
+                    }
+                    self.drop_link(now, existing, true);
+                }
+                Some((LinkState::Open, _)) | Some((LinkState::Connecting, true)) => {
+                    // The peer lost its end (it restarted or timed out): replace ours.
+                    self.drop_link(now, existing, true);
+                }
+                _ => return Err(RejectReason::Duplicate),
+            }
+        }
+        if self.links.len() >= self.config.link_cap() {
+            let ring_link = matches!(purpose, LinkPurpose::Successor);
+            if !(ring_link && self.evict_for_ring(now)) {
+                self.counters.refused_links += 1;
+                return Err(RejectReason::Busy);
+            }
+        }
+        let mut link = Link::new(now, Some(peer), purpose, false);
+        link.answer_path = Some(path);
+        // The offerer wants this link; keep it at least through setup and the first pings.
+        link.peer_keeps_until = now.saturating_add(self.config.idle_link_grace);
+        let id = self.links.insert(link);
+        self.open_link_output(id, LinkRole::Answer(sdp));
+        Ok(())
+    }
+
+    /// Forgets a link; `close` also tells the shell to close it.
+    pub(super) fn drop_link(&mut self, now: Timestamp, id: LinkId, close: bool) {
+        let Some(link) = self.links.remove(id) else { return };
+        if let Some(request) = self.bootstraps.remove(&id) {
+            // Still pending means we have not joined through it: the shell must hear so, to retry.
+            let why = if link.is_open() {
+                "bootstrap link closed before the join completed"
+            } else {
+                "link setup failed"
+            };
+            self.emit(Event::RequestFailed { request, reason: FailReason::Bootstrap(why.into()) });
+        }
+        if close {
+            self.outputs.push_back(Output::CloseLink { link: id });
+        }
+        if let Some(peer) = link.peer {
+            if link.is_open() || link.offerer {
+                self.ring.remove(peer);
+            }
+        }
+        // Frames waiting for this link's acknowledgement go over the next-best link now.
+        let waiting: Vec<MessageId> =
+            self.in_flight.iter().filter(|(_, f)| f.tried.last() == Some(&id)).map(|(m, _)| *m).collect();
+        for m in waiting {
+            self.reroute(now, m);
+        }
+        self.update_membership();
+    }
+
+    pub(super) fn maintain_links(&mut self, now: Timestamp) {
+        let ids = self.links.ids();
+        for id in ids {
+            let Some(link) = self.links.get(id) else { continue };
+            if !link.is_open() {
+                if now.since(link.created) > self.config.link_setup_timeout {
+                    let peer = link.peer;
+                    if let Some(peer) = peer {
+                        // An unreachable successor candidate is as good as dead.
+                        self.ring.remove(peer);
+                    }
+                    self.drop_link(now, id, true);
+                }
+                continue;
+            }
+            if now.since(link.last_recv) > self.config.link_timeout {
+                self.drop_link(now, id, true);
+                continue;
+            }
+            let needed = self.needed(id, link);
+            if needed {
+                let idle = now.since(link.last_recv) >= self.config.ping_interval
+                    || now.since(link.last_sent) >= self.config.ping_interval;
+                let pinging = link.ping.is_some_and(|(_, at)| now.since(at) < self.config.ping_interval);
+                if idle && !pinging {
+                    let nonce = self.rng.next_u64();
+                    if let Some(l) = self.links.get_mut(id) {
+                        l.ping = Some((nonce, now));
+                    }
+                    self.transmit(now, id, msg::link_frame(&LinkMsg::Ping { nonce, keep: true }));
+                }
+            } else if link.peer_keeps_until <= now && now.since(link.created) > self.config.idle_link_grace {
+                self.drop_link(now, id, true);
+            }
+        }
+        // Rectify: a predecessor we have no link to is forgotten; a notify will bring the right one.
+        if let Some(p) = self.ring.predecessor() {
+            if self.links.open_to(p).is_none() {
+                self.ring.set_predecessor(None);
+            }
+        }
+        self.busy.retain(|_, until| *until > now);
+        self.replay.expire(now);
+        self.cache.prune(now);
+    }
+
+    pub(super) fn transmit(&mut self, now: Timestamp, link_id: LinkId, bytes: Vec<u8>) {
+        if let Some(link) = self.links.get_mut(link_id) {
+            link.last_sent = now;
+            link.bytes_out += bytes.len() as u64;
+            self.counters.frames_out += 1;
+            self.counters.bytes_out += bytes.len() as u64;
+            self.outputs.push_back(Output::Transmit { link: link_id, bytes });
+        }
+    }
+
+    pub(super) fn handle_link_msg(&mut self, now: Timestamp, link_id: LinkId, m: LinkMsg) {
+        let Some(peer) = self.links.get(link_id).and_then(|l| l.peer) else { return };
+        let keep_until = now.saturating_add(self.config.ping_interval * 3);
+        if matches!(m, LinkMsg::GetNeighbors | LinkMsg::Notify | LinkMsg::Neighbors { .. }) {
+            if let Some(l) = self.links.get_mut(link_id) {
+                l.peer_in_ring = true;
+            }
+        }
+        match m {
+            LinkMsg::Ping { nonce, keep } => {
+                if let Some(l) = self.links.get_mut(link_id) {
+                    if keep {
+                        l.peer_keeps_until = keep_until;
+                    }
+                }
+                let mine = self.links.get(link_id).is_some_and(|l| self.needed(link_id, l));
+                self.transmit(now, link_id, msg::link_frame(&LinkMsg::Pong { nonce, keep: mine }));
+            }
+            LinkMsg::Pong { nonce, keep } => {
+                if let Some(l) = self.links.get_mut(link_id) {
+                    if let Some((n, at)) = l.ping {
+                        if n == nonce {
+                            l.record_rtt(now.since(at));
+                            l.ping = None;
+                            l.suspect_until = Timestamp::ZERO;
+                        }
+                    }
+                    if keep {
+                        l.peer_keeps_until = keep_until;
+                    }
+                }
+            }
+            LinkMsg::GetNeighbors => {
+                let reply = LinkMsg::Neighbors {
+                    predecessor: self.ring.predecessor(),
+                    successors: self.ring.successors().to_vec(),
+                };
+                self.transmit(now, link_id, msg::link_frame(&reply));
+                if let Some(l) = self.links.get_mut(link_id) {
+                    l.peer_keeps_until = keep_until;
+                }
+            }
+            LinkMsg::Neighbors { predecessor, successors } => {
+                let first_live =
+                    self.ring.successors().iter().copied().find(|s| self.links.open_to(*s).is_some());
+                if first_live != Some(peer) {
+                    return;
+                }
+                self.ring.adopt_list(peer, &successors);
+                if let Some(p) = predecessor {
+                    if p.in_open(self.id(), peer) {
+                        // Adopted once a link to it opens (i.e. it is live).
+                        self.want_successor(now, p);
+                    }
+                }
+                for s in self.ring.successors().to_vec() {
+                    self.ensure_link(now, s, LinkPurpose::Successor);
+                }
+            }
+            LinkMsg::Notify => {
+                self.ring.notified(peer);
+                if self.ring.successors().is_empty() {
+                    // A founder alone learns its first successor from the first node that joins.
+                    self.ring.offer_successor(peer);
+                    self.update_membership();
+                }
+                if let Some(l) = self.links.get_mut(link_id) {
+                    l.peer_keeps_until = keep_until;
+                }
+            }
+            LinkMsg::Leave { predecessor, successors } => {
+                let was_successor = self.ring.successors().contains(&peer);
+                self.ring.remove(peer);
+                if was_successor {
+                    let mut list: Vec<Id> = self.ring.successors().to_vec();
+                    list.extend(successors.iter().copied().filter(|s| *s != peer));
+                    if let Some((first, rest)) = list.split_first() {
+                        self.ring.adopt_list(*first, rest);
+                    }
+                }
+                if self.ring.predecessor().is_none() {
+                    if let Some(p) = predecessor.filter(|p| self.links.open_to(*p).is_some()) {
+                        self.ring.set_predecessor(Some(p));
+                    }
+                }
+                self.drop_link(now, link_id, true);
+                for s in self.ring.successors().to_vec() {
+                    self.ensure_link(now, s, LinkPurpose::Successor);
+                }
+            }
+            LinkMsg::Ack { id } => {
+                if let Some(f) = self.in_flight.get(&id) {
+                    if f.tried.last() == Some(&link_id) {
+                        let f = self.in_flight.remove(&id).map(|f| f.envelope.len()).unwrap_or(0);
+                        self.in_flight_bytes -= f;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! Routing: signing and forwarding envelopes, choosing the next hop, hop acknowledgements and re-sending,
+//! reverse paths for replies, and failure reports.
+
+use std::time::Duration;
+
+use rand_core::RngCore;
+
+use super::links::Link;
+use super::msg::{self, LinkMsg, Routed, Undeliverable};
+use super::{
+    Hop, InFlight, Node, IN_FLIGHT_BYTES, IN_FLIGHT_CAPACITY, REVERSE_CAPACITY, REVERSE_LIFETIME,
+    SUSPECT_TIME,
+};
+use crate::id::Id;
+use crate::node::api::{FailReason, LinkId};
+use crate::time::Timestamp;
+use crate::wire::envelope::{self, Destination, Header, MessageId, Received};
+
+impl Node {
+    pub(super) fn encode(
+        &mut self,
+        now: Timestamp,
+        dest: Destination,
+        reply_to: Option<MessageId>,
+        body: &Routed,
+    ) -> Option<(Header, Vec<u8>)> {
+        let header = Header {
+            network: self.network,
+            id: MessageId::random(&mut self.rng),
+            sent_at: now,
+            dest,
+            hop_limit: self.config.hop_limit,
+            reply_to,
+        };
+        let bytes = envelope::encode(&self.session, &header, body).ok()?;
+        Some((header, bytes))
+    }
+
+    /// Signs and routes a message of our own. Returns its id.
+    pub(super) fn send_routed(
+        &mut self,
+        now: Timestamp,
+        dest: Destination,
+        reply_to: Option<MessageId>,
+        body: &Routed,
+    ) -> Option<MessageId> {
+        let (header, bytes) = self.encode(now, dest, reply_to, body)?;
+        let _ = self.replay.check_and_insert(header.id.0, header.sent_at, now);
+        let me = self.id();
+        match self.next_hop(now, &header, me, false, &[]) {
+            Hop::Local => {
+                let received =
+                    Received { origin: *self.session.public(), hops: 0, header, body: body.clone() };
+                self.deliver(now, received, None);
+            }
+            Hop::Forward { link, owner_hint } => {
+                self.forward(now, link, bytes, header, me, 0, owner_hint, Vec::new());
+            }
+            Hop::Fail(reason) => self.undeliverable_local(now, header.id, reason),
+        }
+        Some(header.id)
+    }
+
+    pub(super) fn handle_routed_frame(
+        &mut self,
+        now: Timestamp,
+        link_id: LinkId,
+        bytes: &[u8],
+        owner_hint: bool,
+    ) {
+        let received = match envelope::decode::<Routed>(bytes, self.network) {
+            Ok(r) => r,
+            Err(_) => {
+                self.counters.dropped_invalid += 1;
+                return;
+            }
+        };
+        let id = received.header.id;
+        // Acknowledge every verified frame, duplicates included, so the sender does not re-send it.
+        self.transmit(now, link_id, msg::link_frame(&LinkMsg::Ack { id }));
+        if self.replay.check_and_insert(id.0, received.header.sent_at, now).is_err() {
+            self.counters.dropped_replay += 1;
+            return;
+        }
+        if received.header.dest == Destination::Neighbor {
+            // Neighbor envelopes only travel in the bootstrap exchange, never on links.
+            self.counters.dropped_invalid += 1;
+            return;
+        }
+        if received.header.reply_to.is_none() {
+            self.remember_reverse(now, id, link_id);
+        }
+        let origin = received.origin.node_id();
+        match self.next_hop(now, &received.header, origin, owner_hint, &[link_id]) {
+            Hop::Local => self.deliver(now, received, Some(link_id)),
+            Hop::Forward { link, owner_hint } => {
+                if received.hops >= received.header.hop_limit {
+                    self.undeliverable(now, &received.header, origin, Undeliverable::HopLimit);
+                    return;
+                }
+                self.counters.forwarded += 1;
+                let header = received.header;
+                self.forward(
+                    now,
+                    link,
+                    bytes.to_vec(),
+                    header,
+                    origin,
+                    received.hops + 1,
+                    owner_hint,
+                    vec![link_id],
+                );
+            }
+            Hop::Fail(reason) => self.undeliverable(now, &received.header, origin, reason),
+        }
+    }
+
+    /// Decides where a routed message goes from here. `exclude` are links not to use (where it came from,
+    /// links already tried).
+    pub(super) fn next_hop(
+        &self,
+        now: Timestamp,
+        header: &Header,
+        origin: Id,
+        owner_hint: bool,
+        exclude: &[LinkId],
+    ) -> Hop {
+        let me = self.id();
+        // Replies retrace the path of the message they answer.
+        if let Some(reply_to) = header.reply_to {
+            if header.dest != Destination::Node(me) {
+                if let Some((link, _)) = self.reverse.get(&reply_to) {
+                    if !exclude.contains(link) && self.links.get(*link).is_some_and(Link::is_open) {
+                        return Hop::Forward { link: *link, owner_hint: false };
+                    }
+                }
+            }
+        }
+        let (key, exact) = match header.dest {
+            Destination::Neighbor => return Hop::Local,
+            Destination::Node(t) => {
+                if t == me {
+                    return Hop::Local;
+                }
+                if let Some(link) = self.links.open_to(t) {
+                    if !exclude.contains(&link) {
+                        return Hop::Forward { link, owner_hint: false };
+                    }
+                }
+                (t, true)
+            }
+            Destination::Key(k) => {
+                match self.ring.owns(k) {
+                    Some(true) => return Hop::Local,
+                    None if owner_hint && self.joined => return Hop::Local,
+                    _ => {}
+                }
+                (k, false)
+            }
+        };
+        let _ = origin;
+        let candidates = || {
+            self.links
+                .iter()
+                .filter(move |(id, l)| l.routable(now) && !exclude.contains(id))
+                .filter_map(|(id, l)| l.peer.map(|p| (id, p)))
+        };
+        if self.ring.successors().is_empty() && !self.founder {
+            // Not in the ring yet: our own position means nothing; hand it to whoever we are linked to.
+            return match candidates().next() {
+                Some((link, _)) => Hop::Forward { link, owner_hint: false },
+                None => Hop::Fail(Undeliverable::NoRoute),
+            };
+        }
+        // The first live successor owns everything up to it.
+        let first_live = self.ring.successors().iter().find_map(|s| candidates().find(|(_, p)| p == s));
+        if exact && self.ring.owns(key) == Some(true) {
+            // It would be our predecessor-side neighbour, and we have no link to it.
+            return Hop::Fail(Undeliverable::NodeNotFound);
+        }
+        if let Some((link, s)) = first_live {
+            if key.in_half_open(me, s) {
+                // For a key: the successor owns it. For a node between us and our successor (one we just
+                // heard of): the successor knows it as its predecessor, or says it is not there.
+                return Hop::Forward { link, owner_hint: !exact };
+            }
+        }
+        // Greedy: the live link closest before the key.
+        let best = candidates().filter(|(_, p)| p.in_open(me, key)).max_by_key(|(_, p)| me.distance_to(*p));
+        if let Some((link, _)) = best {
+            return Hop::Forward { link, owner_hint: false };
+        }
+        if self.founder && self.ring.successors().is_empty() && !exact {
+            // Alone in the ring: every key is ours.
+            return Hop::Local;
+        }
+        Hop::Fail(Undeliverable::NoRoute)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn forward(
+        &mut self,
+        now: Timestamp,
+        link: LinkId,
+        envelope: Vec<u8>,
+        header: Header,
+        origin: Id,
+        hops: u8,
+        owner_hint: bool,
+        mut tried: Vec<LinkId>,
+    ) {
+        let mut frame = msg::routed_frame(&envelope, owner_hint);
+        envelope::set_hops(&mut frame[1..], hops);
+        let ack_timeout = self.ack_timeout(link);
+        self.transmit(now, link, frame);
+        if self.in_flight.len() < IN_FLIGHT_CAPACITY
+            && self.in_flight_bytes + envelope.len() <= IN_FLIGHT_BYTES
+        {
+            tried.push(link);
+            self.in_flight_bytes += envelope.len();
+            if let Some(old) = self.in_flight.insert(
+                header.id,
+                InFlight {
+                    envelope,
+                    header,
+                    origin,
+                    hops,
+                    owner_hint,
+                    tried,
+                    deadline: now.saturating_add(ack_timeout),
+                },
+            ) {
+                self.in_flight_bytes -= old.envelope.len();
+            }
+        }
+    }
+
+    pub(super) fn ack_timeout(&self, link: LinkId) -> Duration {
+        let rtt = self.links.get(link).and_then(|l| l.rtt);
+        match rtt {
+            Some(rtt) => (rtt * 3).max(Duration::from_millis(400)),
+            None => Duration::from_millis(1500),
+        }
+    }
+
+    pub(super) fn check_in_flight(&mut self, now: Timestamp) {
+        let due: Vec<MessageId> =
+            self.in_flight.iter().filter(|(_, f)| f.deadline <= now).map(|(id, _)| *id).collect();
+        for id in due {
+            if let Some(link) = self.in_flight.get(&id).and_then(|f| f.tried.last().copied()) {
+                // Not acknowledged: avoid the link for a while and probe it.
+                let nonce = self.rng.next_u64();
+                if let Some(l) = self.links.get_mut(link) {
+                    l.suspect_until = now.saturating_add(SUSPECT_TIME);
+                    if l.ping.is_none() {
+                        l.ping = Some((nonce, now));
+                        self.transmit(now, link, msg::link_frame(&LinkMsg::Ping { nonce, keep: true }));
+                    }
+                }
+            }
+            self.reroute(now, id);
+        }
+    }
+
+    /// Sends an in-flight frame over the next-best link, or reports it undeliverable.
+    pub(super) fn reroute(&mut self, now: Timestamp, id: MessageId) {
+        let Some(f) = self.in_flight.remove(&id) else { return };
+        self.in_flight_bytes -= f.envelope.len();
+        self.counters.rerouted += 1;
+        match self.next_hop(now, &f.header, f.origin, f.owner_hint, &f.tried) {
+            Hop::Forward { link, owner_hint } => {
+                let (envelope, header, origin, hops, tried) =
+                    (f.envelope, f.header, f.origin, f.hops, f.tried);
+                self.forward(now, link, envelope, header, origin, hops, owner_hint, tried);
+            }
+            Hop::Local => {
+                if let Ok(received) = envelope::decode::<Routed>(&f.envelope, self.network) {
+                    self.deliver(now, received, None);
+                }
+            }
+            Hop::Fail(reason) => {
+                if f.origin == self.id() {
+                    self.undeliverable_local(now, id, reason);
+                } else {
+                    self.undeliverable(now, &f.header, f.origin, reason);
+                }
+            }
+        }
+    }
+
+    /// Tells the origin of a message that it could not be delivered (never about a failure report).
+    pub(super) fn undeliverable(
+        &mut self,
+        now: Timestamp,
+        header: &Header,
+        origin: Id,
+        reason: Undeliverable,
+    ) {
+        self.counters.undeliverable += 1;
+        if origin == self.id() {
+            self.undeliverable_local(now, header.id, reason);
+            return;
+        }
+        let body = Routed::Undeliverable { reason };
+        self.send_routed(now, Destination::Node(origin), Some(header.id), &body);
+    }
+
+    pub(super) fn undeliverable_local(&mut self, now: Timestamp, id: MessageId, reason: Undeliverable) {
+        if let Some(link) = self.offers.remove(&id) {
+            self.drop_link(now, link, true);
+        }
+        if let Some(lookup_id) = self.lookup_by_msg.get(&id).copied() {
+            // Try again at the next attempt time; fail now only if no attempt is left.
+            let give_up =
+                self.lookups.get(&lookup_id).is_some_and(|l| l.attempts >= self.config.request_attempts);
+            if give_up {
+                let reason = match reason {
+                    Undeliverable::NoRoute => FailReason::NoRoute,
+                    Undeliverable::HopLimit => FailReason::HopLimit,
+                    Undeliverable::NodeNotFound => FailReason::NodeNotFound,
+                };
+                self.finish_lookup(now, lookup_id, Err(reason));
+            }
+        }
+    }
+
+    pub(super) fn remember_reverse(&mut self, now: Timestamp, id: MessageId, link: LinkId) {
+        if self.reverse.len() >= REVERSE_CAPACITY {
+            self.expire_reverse(now);
+            if self.reverse.len() >= REVERSE_CAPACITY {
+                if let Some((_, oldest)) = self.reverse_order.pop_front() {
+                    self.reverse.remove(&oldest);
+                }
+            }
+        }
+        let until = now.saturating_add(REVERSE_LIFETIME);
+        self.reverse.insert(id, (link, until));
+        self.reverse_order.push_back((until, id));
+    }
+
+    pub(super) fn expire_reverse(&mut self, now: Timestamp) {
+        while let Some((until, id)) = self.reverse_order.front().copied() {
+            if until > now {
+                break;
+            }
+            self.reverse_order.pop_front();
+            if self.reverse.get(&id).is_some_and(|(_, u)| *u == until) {
+                self.reverse.remove(&id);
+            }
+        }
+    }
+}
