@@ -1,0 +1,50 @@
+//! Simulated users: a wallet, a session key, and the one delegation the wallet signs for it.
+//!
+//! A node keeps its identity across a crash and restart (as a browser keeps its session key and delegation
+//! in storage), so the world stores the session key's bytes and the delegation per node slot.
+
+use std::time::Duration;
+
+use rand_chacha::ChaCha20Rng;
+
+use chordial_core::identity::delegation::{delegation_message, Delegation, DelegationRequest};
+use chordial_core::identity::wallet::WalletKey;
+use chordial_core::identity::{KeyError, SessionKey};
+use chordial_core::{Id, Timestamp};
+
+/// How long simulated delegations last: long enough for any run (the core refuses more than 366 days).
+pub const DELEGATION_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// What a node needs to start (and restart) as the same ring member.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    /// The session key's secret bytes.
+    pub session: [u8; 32],
+    /// The wallet's grant to that session key.
+    pub delegation: Delegation,
+    /// The node id (`sha1` of the session public key).
+    pub id: Id,
+}
+
+impl Identity {
+    /// A fresh wallet and session key from `rng`, the wallet delegating to the session for `network`.
+    pub fn generate(rng: &mut ChaCha20Rng, network: &str, now: Timestamp) -> Identity {
+        let wallet = WalletKey::generate(rng);
+        let session = SessionKey::generate(rng);
+        let request = DelegationRequest {
+            domain: "sim.chordial.invalid".to_owned(),
+            address: wallet.address(),
+            chain_id: 1,
+            network: network.to_owned(),
+            lifetime: DELEGATION_LIFETIME,
+        };
+        let message = delegation_message(session.public(), &request, now, rng);
+        let delegation = Delegation::sign(&message, &wallet);
+        Identity { session: session.to_bytes(), id: session.node_id(), delegation }
+    }
+
+    /// The session key, rebuilt from its bytes.
+    pub fn session_key(&self) -> Result<SessionKey, KeyError> {
+        SessionKey::from_bytes(&self.session)
+    }
+}

@@ -1,0 +1,1132 @@
+//! The world: real [`Node`]s, the in-memory network between them, a virtual clock and one event queue.
+//!
+//! ```text
+//!   queue (time, seq) ──pop earliest──▶ dispatch ──handle_*(now, …)──▶ Node
+//!        ▲                                                            │ poll_output() until Timeout(t)
+//!        └──── schedule deliveries, link events, the node's timer ◀───┘
+//! ```
+//!
+//! Nothing waits on a wall clock: `now` jumps to the next event. Ties are broken by insertion order, and every
+//! random choice comes from the world's ChaCha20 stream, so one seed gives one run.
+//!
+//! Effects are never applied re-entrantly: handling a node's outputs only schedules events (even a local
+//! description arrives a few milliseconds later), so no node is ever called from inside another's drain.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::time::Duration;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use chordial_core::node::{Config, Event, FailReason, LinkEvent, LinkRole, Node, Output, RequestId};
+use chordial_core::{Id, Timestamp};
+
+use crate::checks::{self, NodeView, RingView};
+use crate::identity::Identity;
+use crate::net::{self, Endpoint, NetConfig, Network, SdpKind};
+
+/// 2027-01-15T08:00:00Z: a realistic Unix time, so delegations issued "now" are valid.
+pub const DEFAULT_START: Timestamp = Timestamp(1_800_000_000_000);
+
+/// How a world is set up.
+#[derive(Clone, Debug)]
+pub struct WorldConfig {
+    /// The seed every random choice derives from.
+    pub seed: u64,
+    /// The network id (delegations and nodes use it).
+    pub network: String,
+    /// The network model.
+    pub net: NetConfig,
+    /// The virtual clock's start.
+    pub start: Timestamp,
+    /// Applied to every node's [`Config`] after [`Config::new`] (shorter intervals, smaller pools, …).
+    pub tweak: fn(&mut Config),
+    /// How long a leaving node keeps running after `leave()` before its links are closed.
+    pub leave_grace: Duration,
+    /// Events kept per node (oldest dropped first).
+    pub event_log: usize,
+    /// What the simulated shell does when a node reports its bootstrap request failed (e.g. the server
+    /// answered "busy") and the node has not joined: retry through a random server of its list after this
+    /// delay, doubling per attempt up to 30 s, with up to 50% jitter. `None`: never retry.
+    pub bootstrap_retry: Option<Duration>,
+}
+
+impl WorldConfig {
+    /// Defaults with this seed.
+    pub fn new(seed: u64) -> Self {
+        WorldConfig {
+            seed,
+            network: "sim".to_owned(),
+            net: NetConfig::default(),
+            start: DEFAULT_START,
+            tweak: |_| {},
+            leave_grace: Duration::from_secs(2),
+            event_log: 64,
+            bootstrap_retry: Some(Duration::from_secs(1)),
+        }
+    }
+}
+
+/// Per-node traffic and link counters, kept by the simulator across restarts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct NodeStats {
+    /// `Transmit` outputs.
+    pub transmits: u64,
+    /// Bytes in `Transmit` outputs.
+    pub tx_bytes: u64,
+    /// Frames delivered to the node.
+    pub frames_in: u64,
+    /// `OpenLink` outputs (offers and answers).
+    pub link_opens: u64,
+    /// `CloseLink` outputs.
+    pub link_closes: u64,
+    /// `Failed` link events delivered to the node.
+    pub link_failures: u64,
+    /// `Closed` link events delivered to the node.
+    pub link_closed_by_peer: u64,
+    /// Frames the node sent that were lost (link not open, peer gone, partition).
+    pub frames_lost: u64,
+    /// Times the node was restarted.
+    pub restarts: u32,
+    /// Virtual milliseconds alive, up to its last crash or leave (see [`World::alive_ms`]).
+    pub alive_ms: u64,
+    /// Most links (open + opening) the node ever had, sampled after every input.
+    pub max_links: usize,
+}
+
+/// World-wide counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WorldStats {
+    /// Events dispatched.
+    pub events: u64,
+    /// Frames delivered.
+    pub frames_delivered: u64,
+    /// Frames lost to crashes, partitions or closed links.
+    pub frames_lost: u64,
+    /// Links that reached `Opened` on both sides.
+    pub links_opened: u64,
+    /// Link setups that failed.
+    pub link_setups_failed: u64,
+    /// Open links that failed because the peer died or was partitioned away.
+    pub consent_failures: u64,
+    /// Bootstrap requests sent.
+    pub bootstraps: u64,
+    /// Bootstrap requests that failed (as the network saw them: refused, timed out, bad URL).
+    pub bootstrap_failures: u64,
+    /// Bootstrap attempts the simulated shell made again after a node reported failure.
+    pub bootstrap_retries: u64,
+    /// Lookups whose origin crashed before they finished.
+    pub lookups_lost: u64,
+    /// Node-milliseconds simulated (sum over nodes of time alive).
+    pub node_ms: u128,
+    /// Times a node was seen above its link cap (sampled after every input).
+    pub budget_violations: u64,
+}
+
+/// The result of one lookup made through [`World::lookup`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LookupOutcome {
+    /// The node that asked.
+    pub node: usize,
+    /// The key.
+    pub key: Id,
+    /// When it was asked.
+    pub issued: Timestamp,
+    /// When it finished.
+    pub done: Timestamp,
+    /// What came back.
+    pub result: LookupResult,
+}
+
+/// What a lookup returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LookupResult {
+    /// An owner.
+    Found {
+        /// The owner the node answered with.
+        owner: Id,
+        /// The true owner among the members at the time of the answer.
+        ideal: Option<Id>,
+        /// Hops to the owner.
+        hops: u8,
+        /// Hops of request and reply.
+        path_len: u8,
+    },
+    /// The node reported failure.
+    Failed(FailReason),
+}
+
+impl LookupOutcome {
+    /// Whether the lookup returned the true owner.
+    pub fn correct(&self) -> bool {
+        matches!(&self.result, LookupResult::Found { owner, ideal, .. } if Some(*owner) == *ideal)
+    }
+
+    /// Hops to the owner, if it found one.
+    pub fn hops(&self) -> Option<u8> {
+        match self.result {
+            LookupResult::Found { hops, .. } => Some(hops),
+            LookupResult::Failed(_) => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Offer,
+    Answer,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Opening,
+    Open,
+}
+
+/// The simulator's side of one link endpoint.
+#[derive(Clone, Debug)]
+struct LinkRec {
+    role: Role,
+    state: State,
+    /// The other endpoint, once known (answer side: from the offer; offer side: from the applied answer).
+    peer: Option<Endpoint>,
+    /// Latest delivery time scheduled towards the peer: later frames never overtake it (ordered channel).
+    fifo: Timestamp,
+    /// A consent check is scheduled.
+    consent_pending: bool,
+    /// Answer side: the offerer applied the answer and the connection attempt is under way.
+    connecting: bool,
+}
+
+#[derive(Debug)]
+enum Ev {
+    Timer { node: usize, incarnation: u32, generation: u64 },
+    LocalDescription { ep: Endpoint, sdp: String },
+    Connect { offer: Endpoint, answer: Endpoint },
+    Link { ep: Endpoint, event: LinkEvent },
+    Frame { ep: Endpoint, bytes: Vec<u8> },
+    ConsentCheck { ep: Endpoint },
+    AnswerWatchdog { ep: Endpoint },
+    BootstrapOffer { request: u64, body: Vec<u8> },
+    BootstrapReply { request: u64, body: Vec<u8> },
+    BootstrapFail { request: u64, reason: String },
+    RetryBootstrap { node: usize, incarnation: u32 },
+    LeaveFinish { node: usize, incarnation: u32 },
+}
+
+struct Scheduled {
+    at: Timestamp,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    /// Reversed, so the max-heap pops the earliest (time, seq) first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+struct PendingBootstrap {
+    joiner: Endpoint,
+    server: usize,
+}
+
+struct Slot {
+    identity: Identity,
+    node: Option<Node>,
+    alive: bool,
+    incarnation: u32,
+    link_cap: usize,
+    timer_generation: u64,
+    timer_at: Option<Timestamp>,
+    leaving: bool,
+    founder: bool,
+    member: bool,
+    alive_since: Timestamp,
+    joined_event: Option<bool>,
+    /// Bootstrap servers this life of the node may use, and its current bootstrap request.
+    servers: Vec<usize>,
+    bootstrap_request: Option<RequestId>,
+    bootstrap_attempts: u32,
+    events: VecDeque<(Timestamp, Event)>,
+    stats: NodeStats,
+}
+
+/// Outputs drained from one node in one go before the simulator suspects a livelock.
+const DRAIN_LIMIT: usize = 1_000_000;
+
+/// A deterministic simulated network of real nodes.
+pub struct World {
+    config: WorldConfig,
+    now: Timestamp,
+    rng: ChaCha20Rng,
+    net: Network,
+    queue: BinaryHeap<Scheduled>,
+    seq: u64,
+    slots: Vec<Slot>,
+    links: BTreeMap<Endpoint, LinkRec>,
+    bootstraps: BTreeMap<u64, PendingBootstrap>,
+    next_request: u64,
+    pending_lookups: BTreeMap<(usize, u32, RequestId), (Id, Timestamp)>,
+    lookups: Vec<LookupOutcome>,
+    members: BTreeMap<Id, usize>,
+    alive: usize,
+    r: usize,
+    node_config: Config,
+    stats: WorldStats,
+}
+
+impl World {
+    /// An empty world at `config.start`.
+    pub fn new(config: WorldConfig) -> World {
+        let mut rng = ChaCha20Rng::seed_from_u64(config.seed);
+        let net = Network::new(config.net.clone(), rng.next_u64());
+        let mut probe = Config::new(&config.network, [0; 32]);
+        (config.tweak)(&mut probe);
+        World {
+            now: config.start,
+            r: probe.successors,
+            node_config: probe,
+            rng,
+            net,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            slots: Vec::new(),
+            links: BTreeMap::new(),
+            bootstraps: BTreeMap::new(),
+            next_request: 1,
+            pending_lookups: BTreeMap::new(),
+            lookups: Vec::new(),
+            members: BTreeMap::new(),
+            alive: 0,
+            stats: WorldStats::default(),
+            config,
+        }
+    }
+
+    // ---------------------------------------------------------------- accessors
+
+    /// The virtual time.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Virtual time since the world started.
+    pub fn elapsed(&self) -> Duration {
+        self.now.since(self.config.start)
+    }
+
+    /// The world's configuration.
+    pub fn config(&self) -> &WorldConfig {
+        &self.config
+    }
+
+    /// The node configuration every node starts from (with a zero seed; each node gets its own).
+    pub fn node_config(&self) -> &Config {
+        &self.node_config
+    }
+
+    /// The successor-list length `r` nodes are configured with.
+    pub fn r(&self) -> usize {
+        self.r
+    }
+
+    /// The world's random stream (scenario drivers draw from it so one seed fixes the whole run).
+    pub fn rng(&mut self) -> &mut ChaCha20Rng {
+        &mut self.rng
+    }
+
+    /// The network model, to change loss or latency between steps.
+    pub fn net_config_mut(&mut self) -> &mut NetConfig {
+        &mut self.net.config
+    }
+
+    /// Node slots ever created (alive or not).
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether no node was ever created.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Nodes alive now (members, joining and leaving).
+    pub fn alive_count(&self) -> usize {
+        self.alive
+    }
+
+    /// Whether node `i` is running.
+    pub fn is_alive(&self, i: usize) -> bool {
+        self.slots.get(i).is_some_and(|s| s.alive)
+    }
+
+    /// Whether node `i` is a member: alive, not leaving, and joined (has a successor, or founded the ring).
+    pub fn is_member(&self, i: usize) -> bool {
+        self.slots.get(i).is_some_and(|s| s.member)
+    }
+
+    /// The members, id → node index.
+    pub fn members(&self) -> &BTreeMap<Id, usize> {
+        &self.members
+    }
+
+    /// Indices of the members, in id order.
+    pub fn member_indices(&self) -> Vec<usize> {
+        self.members.values().copied().collect()
+    }
+
+    /// Node `i`'s id (kept across restarts).
+    pub fn id(&self, i: usize) -> Id {
+        self.slots[i].identity.id
+    }
+
+    /// Node `i`, if alive.
+    pub fn node(&self, i: usize) -> Option<&Node> {
+        self.slots.get(i).and_then(|s| s.node.as_ref())
+    }
+
+    /// Node `i`'s link cap ([`Config::link_cap`]).
+    pub fn link_cap(&self, i: usize) -> usize {
+        self.slots[i].link_cap
+    }
+
+    /// The last events node `i` emitted, with their times.
+    pub fn events(&self, i: usize) -> &VecDeque<(Timestamp, Event)> {
+        &self.slots[i].events
+    }
+
+    /// The last `Membership` event node `i` emitted in its current life.
+    pub fn joined_event(&self, i: usize) -> Option<bool> {
+        self.slots[i].joined_event
+    }
+
+    /// Node `i`'s counters.
+    pub fn stats(&self, i: usize) -> &NodeStats {
+        &self.slots[i].stats
+    }
+
+    /// Virtual milliseconds node `i` has been alive in total.
+    pub fn alive_ms(&self, i: usize) -> u64 {
+        let s = &self.slots[i];
+        s.stats.alive_ms + if s.alive { self.now.since(s.alive_since).as_millis() as u64 } else { 0 }
+    }
+
+    /// World-wide counters.
+    pub fn world_stats(&self) -> &WorldStats {
+        &self.stats
+    }
+
+    /// Events waiting in the queue.
+    pub fn pending_events(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// The true owner of `key` among the current members.
+    pub fn ideal_owner(&self, key: Id) -> Option<Id> {
+        checks::ideal_owner(&self.members, key)
+    }
+
+    /// A snapshot of every alive node for the checkers.
+    pub fn ring_view(&self) -> RingView {
+        let mut view = RingView { r: self.r, ..RingView::default() };
+        for (index, slot) in self.slots.iter().enumerate() {
+            let Some(node) = &slot.node else { continue };
+            let nv = NodeView {
+                index,
+                id: slot.identity.id,
+                successors: node.successors().to_vec(),
+                predecessor: node.predecessor(),
+                link_count: node.link_count(),
+                link_cap: slot.link_cap,
+            };
+            if slot.member {
+                view.members.insert(nv.id, nv);
+            } else {
+                view.others.push(nv);
+            }
+        }
+        view
+    }
+
+    // ---------------------------------------------------------------- commands
+
+    /// Creates a node with a fresh identity. With `bootstrap = Some(b)` it joins through node `b`'s
+    /// bootstrap endpoint; with `None` it founds a ring of its own. Returns its index.
+    pub fn add_node(&mut self, bootstrap: Option<usize>) -> usize {
+        match bootstrap {
+            Some(b) => self.add_node_via(&[b]),
+            None => self.add_node_via(&[]),
+        }
+    }
+
+    /// Creates a node with a fresh identity that joins through a random node of `servers` (and retries
+    /// through the others, see [`WorldConfig::bootstrap_retry`]). An empty list founds a ring. Returns its
+    /// index.
+    pub fn add_node_via(&mut self, servers: &[usize]) -> usize {
+        let identity = Identity::generate(&mut self.rng, &self.config.network, self.now);
+        let i = self.slots.len();
+        self.slots.push(Slot {
+            identity,
+            node: None,
+            alive: false,
+            incarnation: 0,
+            link_cap: 0,
+            timer_generation: 0,
+            timer_at: None,
+            leaving: false,
+            founder: servers.is_empty(),
+            member: false,
+            alive_since: self.now,
+            joined_event: None,
+            servers: servers.to_vec(),
+            bootstrap_request: None,
+            bootstrap_attempts: 0,
+            events: VecDeque::new(),
+            stats: NodeStats::default(),
+        });
+        self.start_node(i);
+        i
+    }
+
+    /// Crashes node `i`: its state is gone at once and it sends nothing more. Peers notice only through
+    /// link failures (consent timeouts) and their own ping timeouts.
+    pub fn crash(&mut self, i: usize) {
+        if !self.slots[i].alive {
+            return;
+        }
+        self.stop_node(i);
+        let incarnation = self.slots[i].incarnation;
+        let lost = self
+            .pending_lookups
+            .range((i, incarnation, RequestId(0))..=(i, incarnation, RequestId(u64::MAX)))
+            .count();
+        self.stats.lookups_lost += lost as u64;
+        self.pending_lookups.retain(|k, _| !(k.0 == i && k.1 == incarnation));
+        for (ep, rec) in self.take_links_of(i, incarnation) {
+            let Some(peer) = rec.peer else { continue };
+            let peer_open =
+                self.links.get(&peer).is_some_and(|p| p.state == State::Open && p.peer == Some(ep));
+            if peer_open {
+                self.schedule_consent_check(peer);
+            }
+        }
+    }
+
+    /// Restarts crashed node `i` with its old session key and delegation but fresh state, joining through
+    /// node `bootstrap`.
+    pub fn restart(&mut self, i: usize, bootstrap: usize) {
+        assert!(!self.slots[i].alive, "restart of a running node {i}");
+        let slot = &mut self.slots[i];
+        slot.incarnation += 1;
+        slot.stats.restarts += 1;
+        slot.founder = false;
+        slot.servers = vec![bootstrap];
+        self.start_node(i);
+    }
+
+    /// Gracefully removes node `i`: `leave()`, keep running for [`WorldConfig::leave_grace`], then close its
+    /// links and drop it.
+    pub fn leave(&mut self, i: usize) {
+        if !self.slots[i].alive || self.slots[i].leaving {
+            return;
+        }
+        self.slots[i].leaving = true;
+        self.with_node(i, |n, now| n.leave(now));
+        let incarnation = self.slots[i].incarnation;
+        self.after(self.config.leave_grace, Ev::LeaveFinish { node: i, incarnation });
+    }
+
+    /// Splits the network into groups of node indices (nodes in no group form one more group). Links across
+    /// groups fail after the consent timeout; new links, frames and bootstraps across groups fail.
+    pub fn partition(&mut self, groups: &[Vec<usize>]) {
+        self.net.set_partition(groups);
+        let crossing: Vec<Endpoint> = self
+            .links
+            .iter()
+            .filter(|(ep, rec)| rec.peer.is_some_and(|p| self.net.partitioned(ep.node, p.node)))
+            .map(|(ep, _)| *ep)
+            .collect();
+        for ep in crossing {
+            self.schedule_consent_check(ep);
+        }
+    }
+
+    /// Ends the partition.
+    pub fn heal(&mut self) {
+        self.net.heal();
+    }
+
+    /// Starts a lookup of `key` at node `i`; its outcome is collected by [`World::take_lookups`].
+    pub fn lookup(&mut self, i: usize, key: Id) -> Option<RequestId> {
+        let mut node = self.slots.get_mut(i)?.node.take()?;
+        let now = self.now;
+        let request = node.lookup(now, key);
+        self.pending_lookups.insert((i, self.slots[i].incarnation, request), (key, now));
+        self.put_back(i, node, false);
+        Some(request)
+    }
+
+    /// Lookups made through [`World::lookup`] that finished since the last call.
+    pub fn take_lookups(&mut self) -> Vec<LookupOutcome> {
+        std::mem::take(&mut self.lookups)
+    }
+
+    /// Lookups still under way.
+    pub fn lookups_in_flight(&self) -> usize {
+        self.pending_lookups.len()
+    }
+
+    /// Calls `f` on node `i` (if alive) at the current time and carries out what it outputs.
+    pub fn with_node<R>(&mut self, i: usize, f: impl FnOnce(&mut Node, Timestamp) -> R) -> Option<R> {
+        let mut node = self.slots.get_mut(i)?.node.take()?;
+        let r = f(&mut node, self.now);
+        self.put_back(i, node, false);
+        Some(r)
+    }
+
+    // ---------------------------------------------------------------- running
+
+    /// Processes every event up to and including `t`, then sets the clock to `t`.
+    pub fn run_until(&mut self, t: Timestamp) {
+        while self.queue.peek().is_some_and(|top| top.at <= t) {
+            let Some(s) = self.queue.pop() else { break };
+            self.advance_to(s.at);
+            self.stats.events += 1;
+            self.dispatch(s.ev);
+        }
+        self.advance_to(t);
+    }
+
+    /// Runs for `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) {
+        self.run_until(self.now.saturating_add(d));
+    }
+
+    /// Processes the next event; `false` when the queue is empty.
+    pub fn step(&mut self) -> bool {
+        let Some(s) = self.queue.pop() else { return false };
+        self.advance_to(s.at);
+        self.stats.events += 1;
+        self.dispatch(s.ev);
+        true
+    }
+
+    fn advance_to(&mut self, t: Timestamp) {
+        if t > self.now {
+            self.stats.node_ms += u128::from(t.0 - self.now.0) * self.alive as u128;
+            self.now = t;
+        }
+    }
+
+    // ---------------------------------------------------------------- internals: nodes
+
+    fn start_node(&mut self, i: usize) {
+        let mut seed = [0u8; 32];
+        self.rng.fill_bytes(&mut seed);
+        let mut config = Config::new(&self.config.network, seed);
+        (self.config.tweak)(&mut config);
+        let slot = &mut self.slots[i];
+        slot.link_cap = config.link_cap();
+        let session = slot.identity.session_key().expect("stored session key is valid");
+        let mut node = Node::new(config, session, slot.identity.delegation.clone(), self.now)
+            .unwrap_or_else(|e| panic!("Node::new for node {i}: {e:?}"));
+        slot.alive = true;
+        slot.leaving = false;
+        slot.alive_since = self.now;
+        slot.joined_event = None;
+        slot.timer_at = None;
+        slot.bootstrap_attempts = 0;
+        slot.bootstrap_request = None;
+        self.alive += 1;
+        if !self.slots[i].servers.is_empty() {
+            let servers = &self.slots[i].servers;
+            let server = servers[(self.rng.next_u64() % servers.len() as u64) as usize];
+            self.slots[i].bootstrap_request =
+                Some(node.connect_bootstrap(self.now, &net::bootstrap_url(server)));
+        }
+        self.put_back(i, node, false);
+    }
+
+    fn stop_node(&mut self, i: usize) {
+        let now = self.now;
+        let slot = &mut self.slots[i];
+        slot.node = None;
+        slot.alive = false;
+        slot.leaving = false;
+        slot.timer_at = None;
+        slot.stats.alive_ms += now.since(slot.alive_since).as_millis() as u64;
+        self.alive -= 1;
+        self.refresh_member(i);
+    }
+
+    /// Drains node `i`'s outputs, schedules its timer, and puts it back in its slot.
+    fn put_back(&mut self, i: usize, mut node: Node, from_timer: bool) {
+        let incarnation = self.slots[i].incarnation;
+        let mut n = 0usize;
+        loop {
+            match node.poll_output() {
+                Output::Timeout(t) => {
+                    self.set_timer(i, incarnation, t, from_timer);
+                    break;
+                }
+                out => self.handle_output(i, incarnation, out),
+            }
+            n += 1;
+            assert!(n < DRAIN_LIMIT, "node {i} produced {DRAIN_LIMIT} outputs without a Timeout");
+        }
+        let links = node.link_count();
+        let slot = &mut self.slots[i];
+        slot.stats.max_links = slot.stats.max_links.max(links);
+        if links > slot.link_cap {
+            self.stats.budget_violations += 1;
+        }
+        slot.node = Some(node);
+        self.refresh_member(i);
+    }
+
+    fn set_timer(&mut self, i: usize, incarnation: u32, t: Timestamp, from_timer: bool) {
+        // A deadline already due right after handle_timeout is retried a millisecond later, so a node that
+        // keeps asking for "now" cannot stall the clock.
+        let at = if from_timer && t <= self.now {
+            self.now.saturating_add(Duration::from_millis(1))
+        } else {
+            t.max(self.now)
+        };
+        let slot = &mut self.slots[i];
+        if slot.timer_at == Some(at) {
+            return;
+        }
+        slot.timer_generation += 1;
+        slot.timer_at = Some(at);
+        let generation = slot.timer_generation;
+        self.schedule(at, Ev::Timer { node: i, incarnation, generation });
+    }
+
+    fn refresh_member(&mut self, i: usize) {
+        let slot = &self.slots[i];
+        let member = slot.alive
+            && !slot.leaving
+            && slot.node.as_ref().is_some_and(|n| slot.founder || !n.successors().is_empty());
+        if member != slot.member {
+            let id = slot.identity.id;
+            self.slots[i].member = member;
+            if member {
+                self.members.insert(id, i);
+            } else {
+                self.members.remove(&id);
+            }
+        }
+    }
+
+    /// Calls `f` on the node an endpoint belongs to, if that life of it is still running.
+    fn deliver(&mut self, ep: Endpoint, f: impl FnOnce(&mut Node, Timestamp)) {
+        let slot = &mut self.slots[ep.node];
+        if slot.incarnation != ep.incarnation {
+            return;
+        }
+        let Some(mut node) = slot.node.take() else { return };
+        f(&mut node, self.now);
+        self.put_back(ep.node, node, false);
+    }
+
+    // ---------------------------------------------------------------- internals: outputs
+
+    fn handle_output(&mut self, i: usize, incarnation: u32, out: Output) {
+        let me = |link| Endpoint { node: i, incarnation, link };
+        match out {
+            Output::Transmit { link, bytes } => self.transmit(me(link), bytes),
+            Output::OpenLink { link, role } => {
+                let ep = me(link);
+                self.slots[i].stats.link_opens += 1;
+                let delay =
+                    net::uniform(&mut self.rng, self.net.config.gather_min, self.net.config.gather_max);
+                match role {
+                    LinkRole::Offer => {
+                        self.links.insert(ep, LinkRec::new(Role::Offer, None, self.now));
+                        let sdp = net::sdp_token(SdpKind::Offer, ep);
+                        self.after(delay, Ev::LocalDescription { ep, sdp });
+                    }
+                    LinkRole::Answer(remote) => match net::parse_sdp_token(&remote) {
+                        Some((SdpKind::Offer, offer)) => {
+                            self.links.insert(ep, LinkRec::new(Role::Answer, Some(offer), self.now));
+                            let sdp = net::sdp_token(SdpKind::Answer, ep);
+                            self.after(delay, Ev::LocalDescription { ep, sdp });
+                            self.after(self.net.config.answer_timeout, Ev::AnswerWatchdog { ep });
+                        }
+                        _ => {
+                            // Not an offer this network made: the browser would refuse to apply it.
+                            self.links.insert(ep, LinkRec::new(Role::Answer, None, self.now));
+                            self.after(delay, Ev::Link { ep, event: LinkEvent::Failed });
+                        }
+                    },
+                }
+            }
+            Output::ApplyRemote { link, sdp } => self.apply_remote(me(link), &sdp),
+            Output::CloseLink { link } => {
+                let ep = me(link);
+                self.slots[i].stats.link_closes += 1;
+                if let Some(rec) = self.links.remove(&ep) {
+                    self.notify_close(ep, &rec);
+                }
+            }
+            Output::BootstrapOffer { link, url, offer } => {
+                let joiner = me(link);
+                self.stats.bootstraps += 1;
+                let request = self.next_request;
+                self.next_request += 1;
+                let Some(server) = net::parse_bootstrap_url(&url).filter(|s| *s < self.slots.len()) else {
+                    self.bootstraps.insert(request, PendingBootstrap { joiner, server: i });
+                    self.after(
+                        Duration::from_millis(1),
+                        Ev::BootstrapFail { request, reason: format!("bad url {url}") },
+                    );
+                    return;
+                };
+                self.bootstraps.insert(request, PendingBootstrap { joiner, server });
+                self.after(
+                    self.net.config.http_timeout,
+                    Ev::BootstrapFail { request, reason: "timeout".into() },
+                );
+                if self.net.partitioned(i, server) {
+                    return; // the request never arrives; the timeout above reports it
+                }
+                let delay = self.net.sample_delay(&mut self.rng, i, server);
+                if self.slots[server].alive && !self.slots[server].leaving {
+                    self.after(delay, Ev::BootstrapOffer { request, body: offer });
+                } else {
+                    self.after(delay * 2, Ev::BootstrapFail { request, reason: "connection refused".into() });
+                }
+            }
+            Output::BootstrapAnswer { request, answer } => {
+                let Some(p) = self.bootstraps.get(&request) else { return };
+                let joiner = p.joiner.node;
+                if !self.net.partitioned(i, joiner) {
+                    let delay = self.net.sample_delay(&mut self.rng, i, joiner);
+                    self.after(delay, Ev::BootstrapReply { request, body: answer });
+                }
+            }
+            Output::Event(event) => self.record_event(i, incarnation, event),
+            Output::Timeout(_) => unreachable!("handled by the drain loop"),
+        }
+    }
+
+    fn transmit(&mut self, ep: Endpoint, bytes: Vec<u8>) {
+        let stats = &mut self.slots[ep.node].stats;
+        stats.transmits += 1;
+        stats.tx_bytes += bytes.len() as u64;
+        let Some(rec) = self.links.get(&ep) else { return self.lose(ep.node) };
+        let (Some(peer), State::Open) = (rec.peer, rec.state) else { return self.lose(ep.node) };
+        if !self.links.contains_key(&peer) {
+            return self.lose(ep.node); // the peer closed or died; its Closed/Failed is on its way
+        }
+        if self.net.partitioned(ep.node, peer.node) {
+            self.schedule_consent_check(ep);
+            return self.lose(ep.node);
+        }
+        let delay = self.net.sample_delay(&mut self.rng, ep.node, peer.node);
+        let rec = self.links.get_mut(&ep).expect("checked above");
+        let at = self.now.saturating_add(delay).max(rec.fifo);
+        rec.fifo = at;
+        self.schedule(at, Ev::Frame { ep: peer, bytes });
+    }
+
+    fn lose(&mut self, node: usize) {
+        self.slots[node].stats.frames_lost += 1;
+        self.stats.frames_lost += 1;
+    }
+
+    fn apply_remote(&mut self, ep: Endpoint, sdp: &str) {
+        let Some(rec) = self.links.get(&ep) else { return };
+        if rec.role != Role::Offer || rec.state != State::Opening {
+            return self.after(Duration::from_millis(1), Ev::Link { ep, event: LinkEvent::Failed });
+        }
+        let answer = match net::parse_sdp_token(sdp) {
+            Some((SdpKind::Answer, answer)) => answer,
+            _ => return self.after(Duration::from_millis(1), Ev::Link { ep, event: LinkEvent::Failed }),
+        };
+        if let Some(rec) = self.links.get_mut(&ep) {
+            rec.peer = Some(answer);
+        }
+        match self.links.get_mut(&answer) {
+            Some(a) if a.peer == Some(ep) && a.state == State::Opening => {
+                a.connecting = true;
+                let rtt = self.net.sample_delay(&mut self.rng, ep.node, answer.node)
+                    + self.net.sample_delay(&mut self.rng, answer.node, ep.node);
+                self.after(rtt, Ev::Connect { offer: ep, answer });
+            }
+            _ => {
+                self.stats.link_setups_failed += 1;
+                self.after(self.net.config.ice_timeout, Ev::Link { ep, event: LinkEvent::Failed });
+            }
+        }
+    }
+
+    /// The peer of a link this side just closed hears `Closed` after the frames already in flight.
+    fn notify_close(&mut self, ep: Endpoint, rec: &LinkRec) {
+        let Some(peer) = rec.peer else { return };
+        let peer_rec = self.links.get(&peer);
+        if rec.state != State::Open || peer_rec.is_none_or(|p| p.peer != Some(ep)) {
+            return; // a setup in progress fails on its own (Connect or the answer watchdog)
+        }
+        if self.net.partitioned(ep.node, peer.node) {
+            return self.schedule_consent_check(peer);
+        }
+        let delay = self.net.sample_delay(&mut self.rng, ep.node, peer.node);
+        let at = self.now.saturating_add(delay).max(rec.fifo);
+        self.schedule(at, Ev::Link { ep: peer, event: LinkEvent::Closed });
+    }
+
+    fn record_event(&mut self, i: usize, incarnation: u32, event: Event) {
+        let now = self.now;
+        let finished = match &event {
+            Event::LookupDone { request, key, owner, hops, path_len } => {
+                let ideal = self.ideal_owner(*key);
+                Some((
+                    *request,
+                    LookupResult::Found { owner: *owner, ideal, hops: *hops, path_len: *path_len },
+                ))
+            }
+            Event::RequestFailed { request, reason } => {
+                if self.slots[i].bootstrap_request == Some(*request) {
+                    self.schedule_bootstrap_retry(i, incarnation);
+                }
+                Some((*request, LookupResult::Failed(reason.clone())))
+            }
+            Event::Membership { joined } => {
+                self.slots[i].joined_event = Some(*joined);
+                None
+            }
+        };
+        if let Some((request, result)) = finished {
+            if let Some((key, issued)) = self.pending_lookups.remove(&(i, incarnation, request)) {
+                self.lookups.push(LookupOutcome { node: i, key, issued, done: now, result });
+            }
+        }
+        let slot = &mut self.slots[i];
+        if slot.events.len() >= self.config.event_log.max(1) {
+            slot.events.pop_front();
+        }
+        slot.events.push_back((now, event));
+    }
+
+    // ---------------------------------------------------------------- internals: events
+
+    fn schedule(&mut self, at: Timestamp, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Scheduled { at, seq: self.seq, ev });
+    }
+
+    fn after(&mut self, d: Duration, ev: Ev) {
+        self.schedule(self.now.saturating_add(d), ev);
+    }
+
+    fn schedule_bootstrap_retry(&mut self, i: usize, incarnation: u32) {
+        let Some(base) = self.config.bootstrap_retry else { return };
+        let slot = &mut self.slots[i];
+        slot.bootstrap_request = None;
+        slot.bootstrap_attempts += 1;
+        let doublings = slot.bootstrap_attempts.clamp(1, 16) - 1;
+        let backoff = base.saturating_mul(1 << doublings).min(Duration::from_secs(30));
+        let delay = backoff.mul_f64(1.0 + 0.5 * net::unit(&mut self.rng));
+        self.after(delay, Ev::RetryBootstrap { node: i, incarnation });
+    }
+
+    fn schedule_consent_check(&mut self, ep: Endpoint) {
+        let Some(rec) = self.links.get_mut(&ep) else { return };
+        if rec.consent_pending {
+            return;
+        }
+        rec.consent_pending = true;
+        let d = net::uniform(&mut self.rng, self.net.config.consent_min, self.net.config.consent_max);
+        self.after(d, Ev::ConsentCheck { ep });
+    }
+
+    fn take_links_of(&mut self, i: usize, incarnation: u32) -> Vec<(Endpoint, LinkRec)> {
+        let lo = Endpoint { node: i, incarnation, link: chordial_core::node::LinkId(0) };
+        let hi = Endpoint { node: i, incarnation, link: chordial_core::node::LinkId(u64::MAX) };
+        let eps: Vec<Endpoint> = self.links.range(lo..=hi).map(|(ep, _)| *ep).collect();
+        eps.into_iter().filter_map(|ep| self.links.remove(&ep).map(|r| (ep, r))).collect()
+    }
+
+    /// Removes the endpoint's record and tells its node the link closed or failed.
+    fn end_link(&mut self, ep: Endpoint, event: LinkEvent) {
+        if self.links.remove(&ep).is_none() {
+            return;
+        }
+        let stats = &mut self.slots[ep.node].stats;
+        match event {
+            LinkEvent::Failed => stats.link_failures += 1,
+            LinkEvent::Closed => stats.link_closed_by_peer += 1,
+            LinkEvent::Opened => {}
+        }
+        self.deliver(ep, |n, now| n.handle_link_event(now, ep.link, event));
+    }
+
+    fn dispatch(&mut self, ev: Ev) {
+        match ev {
+            Ev::Timer { node, incarnation, generation } => {
+                let slot = &mut self.slots[node];
+                if slot.incarnation != incarnation || slot.timer_generation != generation {
+                    return;
+                }
+                let Some(mut n) = slot.node.take() else { return };
+                slot.timer_at = None;
+                n.handle_timeout(self.now);
+                self.put_back(node, n, true);
+            }
+            Ev::LocalDescription { ep, sdp } => {
+                if self.links.contains_key(&ep) {
+                    self.deliver(ep, |n, now| n.handle_local_description(now, ep.link, sdp));
+                }
+            }
+            Ev::Connect { offer, answer } => {
+                let ok = match (self.links.get(&offer), self.links.get(&answer)) {
+                    (Some(o), Some(a)) => {
+                        o.state == State::Opening
+                            && a.state == State::Opening
+                            && o.peer == Some(answer)
+                            && a.peer == Some(offer)
+                            && !self.net.partitioned(offer.node, answer.node)
+                    }
+                    _ => false,
+                };
+                if ok {
+                    self.stats.links_opened += 1;
+                    for ep in [answer, offer] {
+                        if let Some(rec) = self.links.get_mut(&ep) {
+                            rec.state = State::Open;
+                            rec.fifo = self.now;
+                        }
+                    }
+                    for ep in [answer, offer] {
+                        if self.links.get(&ep).is_some_and(|r| r.state == State::Open) {
+                            self.deliver(ep, |n, now| n.handle_link_event(now, ep.link, LinkEvent::Opened));
+                        }
+                    }
+                } else {
+                    self.stats.link_setups_failed += 1;
+                    for ep in [offer, answer] {
+                        if self.links.contains_key(&ep) {
+                            self.after(
+                                self.net.config.ice_timeout,
+                                Ev::Link { ep, event: LinkEvent::Failed },
+                            );
+                        }
+                    }
+                }
+            }
+            Ev::Link { ep, event } => self.end_link(ep, event),
+            Ev::Frame { ep, bytes } => {
+                if self.links.get(&ep).is_some_and(|r| r.state == State::Open) {
+                    self.stats.frames_delivered += 1;
+                    self.slots[ep.node].stats.frames_in += 1;
+                    self.deliver(ep, |n, now| n.handle_frame(now, ep.link, &bytes));
+                } else {
+                    self.stats.frames_lost += 1;
+                }
+            }
+            Ev::ConsentCheck { ep } => {
+                let Some(rec) = self.links.get_mut(&ep) else { return };
+                rec.consent_pending = false;
+                let Some(peer) = rec.peer else { return };
+                let peer_gone = self.links.get(&peer).is_none_or(|p| p.peer != Some(ep));
+                if peer_gone || self.net.partitioned(ep.node, peer.node) {
+                    self.stats.consent_failures += 1;
+                    self.end_link(ep, LinkEvent::Failed);
+                    if self.links.get(&peer).is_some_and(|p| p.peer == Some(ep)) {
+                        self.end_link(peer, LinkEvent::Failed);
+                    }
+                }
+            }
+            Ev::AnswerWatchdog { ep } => {
+                if self.links.get(&ep).is_some_and(|r| r.state == State::Opening && !r.connecting) {
+                    self.stats.link_setups_failed += 1;
+                    self.end_link(ep, LinkEvent::Failed);
+                }
+            }
+            Ev::BootstrapOffer { request, body } => {
+                let Some(server) = self.bootstraps.get(&request).map(|p| p.server) else { return };
+                let joiner = self.bootstraps[&request].joiner.node;
+                if !self.slots[server].alive || self.slots[server].leaving {
+                    let delay = self.net.sample_delay(&mut self.rng, server, joiner);
+                    self.after(delay, Ev::BootstrapFail { request, reason: "connection refused".into() });
+                    return;
+                }
+                let Some(mut node) = self.slots[server].node.take() else { return };
+                let result = node.handle_bootstrap_offer(self.now, request, &body);
+                self.put_back(server, node, false);
+                if let Err(e) = result {
+                    let delay = self.net.sample_delay(&mut self.rng, server, joiner);
+                    self.after(delay, Ev::BootstrapFail { request, reason: format!("refused: {e}") });
+                }
+            }
+            Ev::BootstrapReply { request, body } => {
+                let Some(p) = self.bootstraps.remove(&request) else { return };
+                let ep = p.joiner;
+                if self.links.contains_key(&ep) {
+                    self.deliver(ep, |n, now| n.handle_bootstrap_answer(now, ep.link, &body));
+                }
+            }
+            Ev::BootstrapFail { request, reason } => {
+                let Some(p) = self.bootstraps.remove(&request) else { return };
+                self.stats.bootstrap_failures += 1;
+                let ep = p.joiner;
+                if self.links.contains_key(&ep) {
+                    self.deliver(ep, |n, now| n.handle_bootstrap_failure(now, ep.link, &reason));
+                }
+            }
+            Ev::RetryBootstrap { node, incarnation } => {
+                let slot = &self.slots[node];
+                if slot.incarnation != incarnation
+                    || !slot.alive
+                    || slot.member
+                    || slot.leaving
+                    || slot.servers.is_empty()
+                {
+                    return;
+                }
+                let server = slot.servers[(self.rng.next_u64() % slot.servers.len() as u64) as usize];
+                self.stats.bootstrap_retries += 1;
+                let Some(mut n) = self.slots[node].node.take() else { return };
+                let request = n.connect_bootstrap(self.now, &net::bootstrap_url(server));
+                self.slots[node].bootstrap_request = Some(request);
+                self.put_back(node, n, false);
+            }
+            Ev::LeaveFinish { node, incarnation } => {
+                if self.slots[node].incarnation != incarnation || !self.slots[node].alive {
+                    return;
+                }
+                self.stop_node(node);
+                for (ep, rec) in self.take_links_of(node, incarnation) {
+                    self.notify_close(ep, &rec);
+                }
+                let lost = self
+                    .pending_lookups
+                    .range((node, incarnation, RequestId(0))..=(node, incarnation, RequestId(u64::MAX)))
+                    .count();
+                self.stats.lookups_lost += lost as u64;
+                self.pending_lookups.retain(|k, _| !(k.0 == node && k.1 == incarnation));
+            }
+        }
+    }
+}
+
+impl LinkRec {
+    fn new(role: Role, peer: Option<Endpoint>, now: Timestamp) -> Self {
+        LinkRec { role, state: State::Opening, peer, fifo: now, consent_pending: false, connecting: false }
+    }
+}
