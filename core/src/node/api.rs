@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::id::Id;
+use crate::identity::{Address, SessionPublicKey};
 use crate::time::Timestamp;
 
 /// A link as the node and its shell both name it. Allocated by the node (never reused within a node's life).
@@ -131,6 +132,70 @@ pub enum Event {
         /// Whether the node now has a live successor.
         joined: bool,
     },
+    /// A request that has no other result (announce, withdraw) completed.
+    Done {
+        /// The request.
+        request: RequestId,
+    },
+    /// `lookup_wallet` resolved: the wallet's live sessions (several devices are normal).
+    WalletSessions {
+        /// The request.
+        request: RequestId,
+        /// The wallet.
+        wallet: Address,
+        /// Its live sessions.
+        sessions: Vec<SessionInfo>,
+    },
+    /// `discover` resolved: the wallets present on the topic, with their announce times.
+    Discovered {
+        /// The request.
+        request: RequestId,
+        /// Wallets and when they announced.
+        members: Vec<(Address, Timestamp)>,
+    },
+    /// `send` resolved.
+    Sent {
+        /// The request.
+        request: RequestId,
+        /// Delivered to live sessions, or stored for an offline wallet.
+        outcome: SendOutcome,
+    },
+    /// A message arrived for this node's wallet.
+    MessageReceived {
+        /// The sending wallet (proved by its delegation).
+        from_wallet: Address,
+        /// The app origin it was sent from; deliver it only to that origin.
+        app_origin: String,
+        /// The payload.
+        bytes: Vec<u8>,
+        /// The message id.
+        id: [u8; 16],
+        /// The sender's clock when it sent it.
+        sent_at: Timestamp,
+    },
+}
+
+/// One session of a wallet, as `lookup_wallet` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// The session's node id.
+    pub node_id: Id,
+    /// The session key.
+    pub session: SessionPublicKey,
+    /// Until when its presence record is live.
+    pub expires: Timestamp,
+}
+
+/// How a sent message ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SendOutcome {
+    /// These sessions (node ids) returned signed receipts.
+    Delivered {
+        /// Node ids that acknowledged.
+        sessions: Vec<Id>,
+    },
+    /// No live session: the ciphertext waits in the wallet's mailbox.
+    Stored,
 }
 
 /// Why a request failed. Always given — a request never ends silently.
@@ -157,6 +222,18 @@ pub enum FailReason {
     /// The remote node refused.
     #[error("refused: {0}")]
     Refused(String),
+    /// The wallet has no known session (it never published presence, or every delegation expired).
+    #[error("wallet not found")]
+    NotFound,
+    /// The recipient's mailbox is at its cap.
+    #[error("mailbox full")]
+    MailboxFull,
+    /// The record was refused by its holder.
+    #[error("record refused")]
+    RecordRefused,
+    /// The payload (or app origin) is over its limit; nothing was sent.
+    #[error("too large ({0} bytes)")]
+    TooLarge(usize),
 }
 
 /// Counters the node keeps (for status pages, metrics and tests).
@@ -184,6 +261,14 @@ pub struct Counters {
     pub refused_identity: u64,
     /// Incoming link offers refused by the link policy (cap reached).
     pub refused_links: u64,
+    /// Records refused (bad signature, delegation, stale, expired).
+    pub refused_records: u64,
+    /// Messages that could not be opened (not for us, bad signature or delegation).
+    pub refused_messages: u64,
+    /// Messages received (after de-duplication).
+    pub messages_received: u64,
+    /// Records held.
+    pub records: u64,
     /// Routed messages that could not make progress (reported back to their origin).
     pub undeliverable: u64,
 }

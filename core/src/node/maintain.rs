@@ -124,6 +124,7 @@ impl Node {
             if joined {
                 // Bootstrap requests complete with this membership event.
                 self.bootstraps.clear();
+                self.next_presence = Timestamp::ZERO;
             }
             self.emit(Event::Membership { joined });
         }
@@ -430,6 +431,10 @@ impl Node {
                 for s in self.ring.successors().to_vec() {
                     self.ensure_link(now, s, LinkPurpose::Successor);
                 }
+            }
+            LinkMsg::Replicate { records } => self.handle_replicate(now, records),
+            LinkMsg::DropMail { key, ids } => {
+                self.store.remove_mail(key, &ids);
             }
             LinkMsg::Ack { id } => {
                 if let Some(f) = self.in_flight.get(&id) {

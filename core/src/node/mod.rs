@@ -25,13 +25,15 @@
 //!   progress comes back to its origin as a failure.
 
 pub mod api;
+mod app;
 mod links;
 mod maintain;
 mod msg;
+pub mod records;
 mod ring;
 mod routing;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
@@ -39,12 +41,12 @@ use rand_core::SeedableRng;
 
 pub use api::{
     Counters, Event, FailReason, LinkEvent, LinkId, LinkPurpose, LinkRole, LinkStatus, Output, RequestId,
-    Status,
+    SendOutcome, SessionInfo, Status,
 };
 
 use crate::id::{Id, ID_BITS};
 use crate::identity::delegation::{Delegation, DelegationCache, DelegationError};
-use crate::identity::{SessionKey, SessionPublicKey};
+use crate::identity::{Address, SessionKey, SessionPublicKey};
 use crate::time::Timestamp;
 use crate::wire::envelope::{self, DecodeError, Destination, Header, MessageId, NetworkTag, Received};
 use crate::wire::replay::ReplayWindow;
@@ -83,6 +85,8 @@ pub struct Config {
     pub hop_limit: u8,
     /// Accepted clock difference between nodes.
     pub clock_skew: Duration,
+    /// How long a presence record counts as live; it is refreshed at half this.
+    pub presence_ttl: Duration,
     /// Seed of the node's RNG (message ids, nonces).
     pub seed: [u8; 32],
 }
@@ -105,6 +109,7 @@ impl Config {
             request_attempts: 3,
             hop_limit: envelope::DEFAULT_HOP_LIMIT,
             clock_skew: Duration::from_secs(120),
+            presence_ttl: Duration::from_secs(600),
             seed,
         }
     }
@@ -161,6 +166,8 @@ const SUSPECT_TIME: Duration = Duration::from_secs(3);
 const BUSY_BACKOFF: Duration = Duration::from_secs(60);
 /// Links kept free for ring neighbours when opening finger links.
 const RING_HEADROOM: usize = 2;
+/// Message digests remembered to deliver each message once.
+const SEEN_CAPACITY: usize = 65_536;
 /// Delay between `leave` and closing every link (lets the Leave messages go out).
 const LEAVE_GRACE: Duration = Duration::from_millis(500);
 
@@ -233,6 +240,21 @@ pub struct Node {
     next_stabilize: Timestamp,
     next_maintain: Timestamp,
     counters: Counters,
+    // The app layer (see app.rs).
+    wallet: Address,
+    delegation_expires: Timestamp,
+    store: Box<dyn records::RecordStore + Send>,
+    ops: BTreeMap<u64, app::AppOp>,
+    op_by_msg: HashMap<MessageId, u64>,
+    next_op: u64,
+    sends: BTreeMap<u64, app::SendOp>,
+    next_send: u64,
+    seq: u64,
+    seen: HashSet<[u8; 16]>,
+    seen_order: VecDeque<[u8; 16]>,
+    next_presence: Timestamp,
+    next_records_tick: Timestamp,
+    synced: (Option<Id>, Vec<Id>),
 }
 
 impl Node {
@@ -251,6 +273,20 @@ impl Node {
         }
         let id = session.node_id();
         Ok(Node {
+            wallet: verified.wallet,
+            delegation_expires: verified.expires,
+            store: Box::new(records::MemoryStore::default()),
+            ops: BTreeMap::new(),
+            op_by_msg: HashMap::new(),
+            next_op: 0,
+            sends: BTreeMap::new(),
+            next_send: 0,
+            seq: 0,
+            seen: HashSet::new(),
+            seen_order: VecDeque::new(),
+            next_presence: Timestamp(u64::MAX),
+            next_records_tick: now,
+            synced: (None, Vec::new()),
             network: NetworkTag::from_name(&config.network),
             rng: ChaCha20Rng::from_seed(config.seed),
             ring: Ring::new(id, config.successors),
@@ -392,6 +428,10 @@ impl Node {
                 self.transmit(now, link, frame.clone());
             }
         }
+        if self.joined {
+            self.publish_presence(now, true);
+        }
+        self.hand_over_all(now);
         self.leaving = Some(now.saturating_add(LEAVE_GRACE));
     }
 
@@ -421,9 +461,9 @@ impl Node {
                         None => self.drop_link(now, link_id, true),
                     }
                 } else if let Some(peer) = peer {
-                    if let Some(id) = self.send_routed(now, Destination::Node(peer), None, &body) {
-                        self.offers.insert(id, link_id);
-                    }
+                    self.send_routed_then(now, Destination::Node(peer), None, &body, |node, id| {
+                        node.offers.insert(id, link_id);
+                    });
                 }
             }
             LinkState::MakingAnswer => {
@@ -612,6 +652,7 @@ impl Node {
             self.fix_next_finger(now);
         }
         self.check_lookups(now);
+        self.app_tick(now);
         self.check_in_flight(now);
         self.expire_reverse(now);
     }
@@ -621,6 +662,10 @@ impl Node {
     // ---------------------------------------------------------------------------------------------
 
     fn deliver(&mut self, now: Timestamp, received: Received<Routed>, _from: Option<LinkId>) {
+        if received.body.is_app() {
+            self.handle_app(now, received);
+            return;
+        }
         let origin = received.origin.node_id();
         let id = received.header.id;
         match received.body {
@@ -713,6 +758,8 @@ impl Node {
                     self.undeliverable_local(now, failed, reason);
                 }
             }
+            // App bodies went to handle_app above.
+            _ => {}
         }
     }
 
@@ -848,6 +895,9 @@ impl Node {
         }
         for f in self.in_flight.values() {
             next = next.min(f.deadline);
+        }
+        if let Some(at) = self.app_deadline() {
+            next = next.min(at);
         }
         next
     }

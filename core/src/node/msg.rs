@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::Id;
 use crate::identity::delegation::Delegation;
+use crate::identity::Address;
 use crate::node::api::LinkPurpose;
+use crate::node::records::Record;
 use crate::wire::MessageId;
 
 /// Kind byte: routed envelope.
@@ -28,6 +30,8 @@ pub(crate) const KIND_LINK: u8 = 0x10;
 
 /// Longest successor list accepted from a peer (longer lists are refused, not truncated).
 pub(crate) const MAX_LIST: usize = 32;
+/// Most records or ids in one replication message.
+pub(crate) const MAX_BATCH: usize = 512;
 /// Longest session description accepted.
 pub(crate) const MAX_SDP: usize = 16 * 1024;
 
@@ -48,6 +52,10 @@ pub(crate) enum LinkMsg {
     Leave { predecessor: Option<Id>, successors: Vec<Id> },
     /// Hop-by-hop acknowledgement of a routed envelope.
     Ack { id: MessageId },
+    /// Records the sender owns (or hands over) for the receiver to keep as a replica or new owner.
+    Replicate { records: Vec<Record> },
+    /// Mailbox entries delivered (or expired) under `key`: drop them.
+    DropMail { key: Id, ids: Vec<[u8; 16]> },
 }
 
 /// Why an offer was refused.
@@ -87,6 +95,50 @@ pub(crate) enum Routed {
     ConnectReject { link: u64, reason: RejectReason, alternatives: Vec<Id> },
     /// A message from the receiver could not be delivered.
     Undeliverable { reason: Undeliverable },
+    /// Store a record at the owner of its key (who replicates it).
+    Store { record: Box<Record> },
+    /// The answer to `Store`: `None` if stored, else why not.
+    StoreAck { error: Option<StoreFail> },
+    /// Read the records under the destination key, skipping the first `skip`.
+    Get { skip: u32 },
+    /// The answer to `Get`; `more` if a further page exists.
+    Records { records: Vec<Record>, more: bool },
+    /// An end-to-end encrypted message for the destination node's session.
+    Deliver { id: [u8; 16], sealed: Vec<u8> },
+    /// The recipient opened `Deliver { id }` (the signer is the recipient session).
+    Receipt { id: [u8; 16] },
+    /// Mailbox entries for the destination session, now that it is back.
+    MailboxDeliver { entries: Vec<([u8; 16], Vec<u8>)> },
+    /// The recipient got these mailbox entries: delete them.
+    MailboxAck { wallet: Address, ids: Vec<[u8; 16]> },
+}
+
+/// Why a store was refused (carried back to the writer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum StoreFail {
+    /// The record did not verify.
+    Invalid,
+    /// A newer record holds its place.
+    Stale,
+    /// The recipient's mailbox is full.
+    MailboxFull,
+    /// The holder is full.
+    Full,
+}
+
+impl Routed {
+    /// Whether the body belongs to the app layer (records, messages) rather than the ring.
+    pub(crate) fn is_app(&self) -> bool {
+        !matches!(
+            self,
+            Routed::FindSuccessor
+                | Routed::FoundSuccessor { .. }
+                | Routed::ConnectOffer { .. }
+                | Routed::ConnectAnswer { .. }
+                | Routed::ConnectReject { .. }
+                | Routed::Undeliverable { .. }
+        )
+    }
 }
 
 /// Encodes a link message as a complete frame.
@@ -109,6 +161,8 @@ pub(crate) fn decode_link(bytes: &[u8]) -> Option<LinkMsg> {
         {
             None
         }
+        LinkMsg::Replicate { records } if records.len() > MAX_BATCH => None,
+        LinkMsg::DropMail { ids, .. } if ids.len() > MAX_BATCH => None,
         _ => Some(msg),
     }
 }

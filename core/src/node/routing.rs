@@ -44,7 +44,21 @@ impl Node {
         reply_to: Option<MessageId>,
         body: &Routed,
     ) -> Option<MessageId> {
+        self.send_routed_then(now, dest, reply_to, body, |_, _| {})
+    }
+
+    /// Like `send_routed`, but `track` records the new message id before it is routed — a message to a
+    /// key this node owns is answered at once, and the answer must find its request.
+    pub(super) fn send_routed_then(
+        &mut self,
+        now: Timestamp,
+        dest: Destination,
+        reply_to: Option<MessageId>,
+        body: &Routed,
+        track: impl FnOnce(&mut Self, MessageId),
+    ) -> Option<MessageId> {
         let (header, bytes) = self.encode(now, dest, reply_to, body)?;
+        track(self, header.id);
         let _ = self.replay.check_and_insert(header.id.0, header.sent_at, now);
         let me = self.id();
         match self.next_hop(now, &header, me, false, &[]) {
@@ -306,6 +320,7 @@ impl Node {
     }
 
     pub(super) fn undeliverable_local(&mut self, now: Timestamp, id: MessageId, reason: Undeliverable) {
+        self.app_undeliverable(now, id, reason);
         if let Some(link) = self.offers.remove(&id) {
             self.drop_link(now, link, true);
         }

@@ -1,0 +1,774 @@
+//! What dApps use the ring for: presence, topics, end-to-end encrypted messages with receipts, and
+//! mailboxes for offline wallets — plus keeping the records where they belong as the ring changes.
+//!
+//! Records live on the owner of their key and its first r − 1 successors. Writes go to the owner, which
+//! stores, answers, and pushes the record to its successors; reads ask the owner. Whenever a node's
+//! predecessor or successors change it pushes the records it owns to its successors again (replica
+//! repair) and hands the ones it no longer owns to its predecessor (join handoff); a leaving node hands
+//! everything to its successor.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::msg::{self, LinkMsg, Routed, StoreFail, Undeliverable};
+use super::records::{
+    presence_key, topic_key, MailboxEntry, PresenceRecord, Record, RecordError, StoreError, TopicRecord,
+    DEFAULT_MAILBOX_TTL,
+};
+use super::{Node, SEEN_CAPACITY};
+use crate::e2e::{self, InnerMessage, MAX_PAYLOAD};
+use crate::id::Id;
+use crate::identity::{Address, SessionPublicKey};
+use crate::node::api::{Event, FailReason, RequestId, SendOutcome, SessionInfo};
+use crate::time::Timestamp;
+use crate::wire::envelope::{Destination, MessageId, Received};
+
+/// Bytes of records in one `Records` page or `Replicate` batch.
+const PAGE_BYTES: usize = 48 * 1024;
+/// Sealed messages in one `MailboxDeliver` (each up to ~66 KiB: one per frame keeps under the limit).
+const MAIL_PER_FRAME: usize = 1;
+
+/// What a routed app request is for.
+#[derive(Debug, Clone)]
+pub(super) enum OpKind {
+    /// A record write for an API request (announce, withdraw), a send's mailbox put, or our own presence.
+    Store { request: Option<RequestId>, send: Option<u64> },
+    /// A read.
+    Get { purpose: GetFor, key: Id, skip: u32, acc: Vec<Record> },
+    /// A message to one session of a send.
+    Deliver { send: u64, session: SessionPublicKey, sealed: Vec<u8> },
+}
+
+/// Why a read was made.
+#[derive(Debug, Clone)]
+pub(super) enum GetFor {
+    Wallet(RequestId, Address),
+    Discover(RequestId, String, String),
+    Send(u64),
+}
+
+/// A routed app request waiting for its reply.
+#[derive(Debug)]
+pub(super) struct AppOp {
+    kind: OpKind,
+    dest: Destination,
+    body: Routed,
+    deadline: Timestamp,
+    attempts: u8,
+}
+
+/// A message being sent to every session of a wallet.
+#[derive(Debug)]
+pub(super) struct SendOp {
+    request: RequestId,
+    to: Address,
+    origin: String,
+    payload: Vec<u8>,
+    id: [u8; 16],
+    seq: u64,
+    pending: usize,
+    delivered: Vec<Id>,
+    stored: usize,
+    failure: Option<FailReason>,
+}
+
+impl Node {
+    // ---------------------------------------------------------------------------------------------
+    // API
+    // ---------------------------------------------------------------------------------------------
+
+    /// The wallet this node acts for.
+    pub fn wallet(&self) -> Address {
+        self.wallet
+    }
+
+    /// Mailbox entries this node holds (as owner or replica), for status pages and tests.
+    pub fn mailbox_entries(&self) -> usize {
+        self.store
+            .keys()
+            .into_iter()
+            .flat_map(|k| self.store.get(k))
+            .filter(|r| matches!(r, Record::Mailbox(_)))
+            .count()
+    }
+
+    /// Finds the live sessions of `wallet`: resolves with [`Event::WalletSessions`].
+    pub fn lookup_wallet(&mut self, now: Timestamp, wallet: Address) -> RequestId {
+        let request = self.new_request();
+        let key = presence_key(&wallet);
+        self.start_get(now, GetFor::Wallet(request, wallet), key, 0, Vec::new());
+        request
+    }
+
+    /// Announces this node's wallet on `topic` of `origin` for `ttl`: resolves with [`Event::Done`].
+    pub fn announce(&mut self, now: Timestamp, origin: &str, topic: &str, ttl: Duration) -> RequestId {
+        self.topic_record(now, origin, topic, ttl, false)
+    }
+
+    /// Withdraws this node's announcement: resolves with [`Event::Done`].
+    pub fn withdraw(&mut self, now: Timestamp, origin: &str, topic: &str) -> RequestId {
+        self.topic_record(now, origin, topic, Duration::from_secs(3600), true)
+    }
+
+    fn topic_record(
+        &mut self,
+        now: Timestamp,
+        origin: &str,
+        topic: &str,
+        ttl: Duration,
+        withdrawn: bool,
+    ) -> RequestId {
+        let request = self.new_request();
+        let expires = now.saturating_add(ttl).min(self.delegation_expires);
+        let record = TopicRecord::sign(
+            &self.session,
+            origin,
+            topic,
+            self.wallet,
+            &self.delegation,
+            now,
+            expires,
+            withdrawn,
+        );
+        let dest = Destination::Key(record.key());
+        self.start_op(
+            now,
+            OpKind::Store { request: Some(request), send: None },
+            dest,
+            Routed::Store { record: Box::new(Record::Topic(record)) },
+        );
+        request
+    }
+
+    /// Lists the wallets announced on `topic` of `origin`: resolves with [`Event::Discovered`].
+    pub fn discover(&mut self, now: Timestamp, origin: &str, topic: &str) -> RequestId {
+        let request = self.new_request();
+        let key = topic_key(origin, topic);
+        self.start_get(
+            now,
+            GetFor::Discover(request, origin.to_string(), topic.to_string()),
+            key,
+            0,
+            Vec::new(),
+        );
+        request
+    }
+
+    /// Sends `bytes` from app `origin` to every session of `to`, end-to-end encrypted: resolves with
+    /// [`Event::Sent`] (`Delivered` with the sessions that sent receipts, or `Stored` in the wallet's
+    /// mailbox) or [`Event::RequestFailed`] (`NotFound`, `MailboxFull`, …). A payload over 64 KiB is
+    /// refused here, whole.
+    pub fn send(
+        &mut self,
+        now: Timestamp,
+        origin: &str,
+        to: Address,
+        bytes: Vec<u8>,
+    ) -> Result<RequestId, FailReason> {
+        if bytes.len() > MAX_PAYLOAD {
+            return Err(FailReason::TooLarge(bytes.len()));
+        }
+        if origin.len() > e2e::MAX_APP_ORIGIN {
+            return Err(FailReason::TooLarge(origin.len()));
+        }
+        let request = self.new_request();
+        self.next_send += 1;
+        let send = self.next_send;
+        self.seq += 1;
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&MessageId::random(&mut self.rng).0);
+        self.sends.insert(
+            send,
+            SendOp {
+                request,
+                to,
+                origin: origin.to_string(),
+                payload: bytes,
+                id,
+                seq: self.seq,
+                pending: 0,
+                delivered: Vec::new(),
+                stored: 0,
+                failure: None,
+            },
+        );
+        self.start_get(now, GetFor::Send(send), presence_key(&to), 0, Vec::new());
+        Ok(request)
+    }
+
+    /// Publishes (or refreshes) this session's presence record.
+    pub(super) fn publish_presence(&mut self, now: Timestamp, withdrawn: bool) {
+        let expires = now.saturating_add(self.config.presence_ttl).min(self.delegation_expires);
+        let record =
+            PresenceRecord::sign(&self.session, self.wallet, &self.delegation, now, expires, withdrawn);
+        self.next_presence = now.saturating_add(self.config.presence_ttl / 2);
+        let dest = Destination::Key(record.key());
+        self.start_op(
+            now,
+            OpKind::Store { request: None, send: None },
+            dest,
+            Routed::Store { record: Box::new(Record::Presence(record)) },
+        );
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Requests and their replies
+    // ---------------------------------------------------------------------------------------------
+
+    fn start_get(&mut self, now: Timestamp, purpose: GetFor, key: Id, skip: u32, acc: Vec<Record>) {
+        self.start_op(
+            now,
+            OpKind::Get { purpose, key, skip, acc },
+            Destination::Key(key),
+            Routed::Get { skip },
+        );
+    }
+
+    fn start_op(&mut self, now: Timestamp, kind: OpKind, dest: Destination, body: Routed) {
+        self.next_op += 1;
+        let op = self.next_op;
+        let attempts = if matches!(kind, OpKind::Deliver { .. }) { 1 } else { 0 };
+        self.ops.insert(op, AppOp { kind, dest, body, deadline: now, attempts });
+        self.attempt_op(now, op);
+    }
+
+    fn attempt_op(&mut self, now: Timestamp, op: u64) {
+        let per_attempt = self.config.request_timeout / u32::from(self.config.request_attempts.max(1));
+        let Some(o) = self.ops.get_mut(&op) else { return };
+        o.attempts += 1;
+        o.deadline = now.saturating_add(per_attempt);
+        let (dest, body) = (o.dest, o.body.clone());
+        self.send_routed_then(now, dest, None, &body, |node, id| {
+            node.op_by_msg.insert(id, op);
+        });
+    }
+
+    /// Retries or fails app requests whose reply is overdue; refreshes presence; keeps records placed.
+    pub(super) fn app_tick(&mut self, now: Timestamp) {
+        let due: Vec<u64> = self.ops.iter().filter(|(_, o)| o.deadline <= now).map(|(id, _)| *id).collect();
+        for op in due {
+            let attempts = self.ops.get(&op).map_or(0, |o| o.attempts);
+            if attempts < self.config.request_attempts {
+                self.attempt_op(now, op);
+            } else {
+                self.op_failed(now, op, FailReason::Timeout);
+            }
+        }
+        if self.joined && self.leaving.is_none() && now >= self.next_presence {
+            self.publish_presence(now, false);
+        }
+        if now >= self.next_records_tick {
+            self.next_records_tick = now.saturating_add(self.config.stabilize_interval * 2);
+            self.sync_records(now);
+        }
+    }
+
+    pub(super) fn app_deadline(&self) -> Option<Timestamp> {
+        let ops = self.ops.values().map(|o| o.deadline).min();
+        let tick = self.next_records_tick;
+        Some(ops.map_or(tick, |o| o.min(tick)))
+    }
+
+    /// The op a reply belongs to (the reply's `reply_to`).
+    fn take_op(&mut self, reply_to: Option<MessageId>) -> Option<(u64, AppOp)> {
+        let msg = reply_to?;
+        let op = self.op_by_msg.remove(&msg)?;
+        self.op_by_msg.retain(|_, o| *o != op);
+        self.ops.remove(&op).map(|o| (op, o))
+    }
+
+    /// A routed message about one of our ops could not be delivered.
+    pub(super) fn app_undeliverable(&mut self, now: Timestamp, msg: MessageId, reason: Undeliverable) {
+        let Some(&op) = self.op_by_msg.get(&msg) else { return };
+        let give_up = matches!(self.ops.get(&op).map(|o| &o.kind), Some(OpKind::Deliver { .. }))
+            || self.ops.get(&op).is_some_and(|o| o.attempts >= self.config.request_attempts);
+        if give_up {
+            let reason = match reason {
+                Undeliverable::NoRoute => FailReason::NoRoute,
+                Undeliverable::HopLimit => FailReason::HopLimit,
+                Undeliverable::NodeNotFound => FailReason::NodeNotFound,
+            };
+            self.op_failed(now, op, reason);
+        }
+    }
+
+    fn op_failed(&mut self, now: Timestamp, op: u64, reason: FailReason) {
+        self.op_by_msg.retain(|_, o| *o != op);
+        let Some(o) = self.ops.remove(&op) else { return };
+        match o.kind {
+            OpKind::Store { request: Some(request), .. } => {
+                self.emit(Event::RequestFailed { request, reason })
+            }
+            OpKind::Store { send: Some(send), .. } => self.send_part_done(now, send, Err(reason)),
+            OpKind::Store { .. } => {}
+            OpKind::Get { purpose: GetFor::Wallet(request, _) | GetFor::Discover(request, ..), .. } => {
+                self.emit(Event::RequestFailed { request, reason })
+            }
+            OpKind::Get { purpose: GetFor::Send(send), .. } => {
+                if let Some(s) = self.sends.remove(&send) {
+                    self.emit(Event::RequestFailed { request: s.request, reason });
+                }
+            }
+            // The session did not answer: it is offline after all; its message goes to the mailbox.
+            OpKind::Deliver { send, session, sealed } => self.store_mail(now, send, session, sealed),
+        }
+    }
+
+    /// Handles the app part of a routed message delivered here.
+    pub(super) fn handle_app(&mut self, now: Timestamp, received: Received<Routed>) {
+        let origin = received.origin;
+        let reply_to = received.header.reply_to;
+        let my_id = received.header.id;
+        match received.body {
+            Routed::Store { record } => {
+                let error = self.accept_record(now, *record, true).err();
+                self.send_routed(
+                    now,
+                    Destination::Node(origin.node_id()),
+                    Some(my_id),
+                    &Routed::StoreAck { error },
+                );
+            }
+            Routed::StoreAck { error } => {
+                let Some((_, op)) = self.take_op(reply_to) else { return };
+                let result = match error {
+                    None => Ok(()),
+                    Some(StoreFail::MailboxFull) => Err(FailReason::MailboxFull),
+                    Some(_) => Err(FailReason::RecordRefused),
+                };
+                match op.kind {
+                    OpKind::Store { request: Some(request), .. } => match result {
+                        Ok(()) => self.emit(Event::Done { request }),
+                        Err(reason) => self.emit(Event::RequestFailed { request, reason }),
+                    },
+                    OpKind::Store { send: Some(send), .. } => {
+                        self.send_part_done(now, send, result.map(|()| None))
+                    }
+                    _ => {}
+                }
+            }
+            Routed::Get { skip } => {
+                let Destination::Key(key) = received.header.dest else { return };
+                let all: Vec<Record> =
+                    self.store.get(key).into_iter().filter(|r| !matches!(r, Record::Mailbox(_))).collect();
+                let mut page = Vec::new();
+                let mut bytes = 0;
+                let mut more = false;
+                for r in all.into_iter().skip(skip as usize) {
+                    let size = postcard::to_allocvec(&r).map_or(0, |v| v.len());
+                    if !page.is_empty() && bytes + size > PAGE_BYTES {
+                        more = true;
+                        break;
+                    }
+                    bytes += size;
+                    page.push(r);
+                }
+                let body = Routed::Records { records: page, more };
+                self.send_routed(now, Destination::Node(origin.node_id()), Some(my_id), &body);
+            }
+            Routed::Records { records, more } => {
+                let Some((_, op)) = self.take_op(reply_to) else { return };
+                let OpKind::Get { purpose, key, skip, mut acc } = op.kind else { return };
+                let n = records.len() as u32;
+                acc.extend(records);
+                if more && n > 0 && acc.len() < 10_000 {
+                    self.start_get(now, purpose, key, skip + n, acc);
+                } else {
+                    self.get_done(now, purpose, acc);
+                }
+            }
+            Routed::Deliver { id, sealed } => {
+                let opened = self.open_message(now, &sealed);
+                if opened {
+                    self.send_routed(
+                        now,
+                        Destination::Node(origin.node_id()),
+                        Some(my_id),
+                        &Routed::Receipt { id },
+                    );
+                }
+            }
+            Routed::Receipt { .. } => {
+                let Some((op_id, op)) = self.take_op(reply_to) else { return };
+                match op.kind {
+                    OpKind::Deliver { send, session, .. } if session == origin => {
+                        self.send_part_done(now, send, Ok(Some(origin.node_id())))
+                    }
+                    kind => {
+                        // A receipt from someone else: not ours to count; keep waiting.
+                        self.ops.insert(op_id, AppOp { kind, ..op });
+                    }
+                }
+            }
+            Routed::MailboxDeliver { entries } => {
+                let mut ids = Vec::with_capacity(entries.len());
+                for (id, sealed) in entries {
+                    self.open_message(now, &sealed);
+                    ids.push(id);
+                }
+                let key = presence_key(&self.wallet);
+                let body = Routed::MailboxAck { wallet: self.wallet, ids };
+                self.send_routed(now, Destination::Key(key), None, &body);
+            }
+            Routed::MailboxAck { wallet, ids } => {
+                let key = presence_key(&wallet);
+                // Only the session a message was sealed to may delete it.
+                let mine: Vec<[u8; 16]> = self
+                    .store
+                    .get(key)
+                    .into_iter()
+                    .filter_map(|r| match r {
+                        Record::Mailbox(m) if m.to_session == origin && ids.contains(&m.id) => Some(m.id),
+                        _ => None,
+                    })
+                    .collect();
+                self.store.remove_mail(key, &mine);
+                self.push_to_replicas(now, LinkMsg::DropMail { key, ids: mine });
+            }
+            _ => {}
+        }
+    }
+
+    /// Opens a sealed message for this node; emits it once (duplicates by ciphertext are dropped).
+    fn open_message(&mut self, now: Timestamp, sealed: &[u8]) -> bool {
+        match e2e::open(&self.session, &self.wallet, &self.config.network, &mut self.cache, now, sealed) {
+            Ok(opened) => {
+                let digest: [u8; 32] = Sha256::digest(sealed).into();
+                let mut key = [0u8; 16];
+                key.copy_from_slice(&digest[..16]);
+                if self.seen.insert(key) {
+                    self.seen_order.push_back(key);
+                    if self.seen_order.len() > SEEN_CAPACITY {
+                        if let Some(old) = self.seen_order.pop_front() {
+                            self.seen.remove(&old);
+                        }
+                    }
+                    self.counters.messages_received += 1;
+                    let inner = opened.inner;
+                    self.emit(Event::MessageReceived {
+                        from_wallet: inner.from_wallet,
+                        app_origin: inner.app_origin,
+                        bytes: inner.payload,
+                        id: key,
+                        sent_at: inner.sent_at,
+                    });
+                }
+                true
+            }
+            Err(_) => {
+                self.counters.refused_messages += 1;
+                false
+            }
+        }
+    }
+
+    fn get_done(&mut self, now: Timestamp, purpose: GetFor, records: Vec<Record>) {
+        match purpose {
+            GetFor::Wallet(request, wallet) => {
+                let sessions = self
+                    .valid_presences(now, &wallet, records)
+                    .into_iter()
+                    .filter(|p| p.is_live(now))
+                    .map(|p| SessionInfo { node_id: p.node_id(), session: p.session, expires: p.expires })
+                    .collect();
+                self.emit(Event::WalletSessions { request, wallet, sessions });
+            }
+            GetFor::Discover(request, origin, topic) => {
+                let mut members: Vec<(Address, Timestamp)> = Vec::new();
+                for r in records {
+                    let Record::Topic(t) = r else { continue };
+                    if t.origin != origin || t.topic != topic || t.withdrawn {
+                        continue;
+                    }
+                    if t.verify(&self.config.network, now, self.config.clock_skew, &mut self.cache).is_err() {
+                        self.counters.refused_records += 1;
+                        continue;
+                    }
+                    match members.iter_mut().find(|(w, _)| *w == t.wallet) {
+                        Some(m) => m.1 = m.1.max(t.announced),
+                        None => members.push((t.wallet, t.announced)),
+                    }
+                }
+                // A wallet that withdrew from every session is gone even if an older record lingers.
+                members.sort();
+                self.emit(Event::Discovered { request, members });
+            }
+            GetFor::Send(send) => self.send_to_sessions(now, send, records),
+        }
+    }
+
+    /// Presence records of `wallet` that verify now (live or last known), newest per session.
+    fn valid_presences(
+        &mut self,
+        now: Timestamp,
+        wallet: &Address,
+        records: Vec<Record>,
+    ) -> Vec<PresenceRecord> {
+        let mut out: Vec<PresenceRecord> = Vec::new();
+        for r in records {
+            let Record::Presence(p) = r else { continue };
+            if p.wallet != *wallet || p.withdrawn {
+                continue;
+            }
+            if p.verify(&self.config.network, now, self.config.clock_skew, &mut self.cache).is_err() {
+                self.counters.refused_records += 1;
+                continue;
+            }
+            out.push(p);
+        }
+        out
+    }
+
+    fn send_to_sessions(&mut self, now: Timestamp, send: u64, records: Vec<Record>) {
+        let Some(to) = self.sends.get(&send).map(|s| s.to) else { return };
+        let presences = self.valid_presences(now, &to, records);
+        if presences.is_empty() {
+            if let Some(s) = self.sends.remove(&send) {
+                self.emit(Event::RequestFailed { request: s.request, reason: FailReason::NotFound });
+            }
+            return;
+        }
+        let live: Vec<&PresenceRecord> = presences.iter().filter(|p| p.is_live(now)).collect();
+        let targets: Vec<(SessionPublicKey, bool)> = if live.is_empty() {
+            presences.iter().map(|p| (p.session, false)).collect()
+        } else {
+            live.iter().map(|p| (p.session, true)).collect()
+        };
+        let Some(s) = self.sends.get_mut(&send) else { return };
+        s.pending = targets.len();
+        let inner = InnerMessage {
+            from_wallet: self.wallet,
+            to_wallet: to,
+            app_origin: s.origin.clone(),
+            seq: s.seq,
+            sent_at: now,
+            payload: s.payload.clone(),
+        };
+        let id = s.id;
+        for (session, live) in targets {
+            let sealed = match e2e::seal(&mut self.rng, &self.session, &self.delegation, &session, &inner) {
+                Ok(sealed) => sealed,
+                Err(_) => {
+                    self.send_part_done(now, send, Err(FailReason::TooLarge(inner.payload.len())));
+                    continue;
+                }
+            };
+            if live {
+                let dest = Destination::Node(session.node_id());
+                let kind = OpKind::Deliver { send, session, sealed: sealed.clone() };
+                self.start_op(now, kind, dest, Routed::Deliver { id, sealed });
+            } else {
+                self.store_mail(now, send, session, sealed);
+            }
+        }
+    }
+
+    fn store_mail(&mut self, now: Timestamp, send: u64, session: SessionPublicKey, sealed: Vec<u8>) {
+        let Some(s) = self.sends.get(&send) else { return };
+        let entry = MailboxEntry {
+            id: s.id,
+            recipient: s.to,
+            to_session: session,
+            sealed,
+            stored: now,
+            expires: now.saturating_add(DEFAULT_MAILBOX_TTL),
+        };
+        let dest = Destination::Key(presence_key(&s.to));
+        self.start_op(
+            now,
+            OpKind::Store { request: None, send: Some(send) },
+            dest,
+            Routed::Store { record: Box::new(Record::Mailbox(entry)) },
+        );
+    }
+
+    /// One session of a send resolved: `Ok(Some(node))` delivered, `Ok(None)` stored, `Err` failed.
+    fn send_part_done(&mut self, _now: Timestamp, send: u64, result: Result<Option<Id>, FailReason>) {
+        let Some(s) = self.sends.get_mut(&send) else { return };
+        match result {
+            Ok(Some(node)) => s.delivered.push(node),
+            Ok(None) => s.stored += 1,
+            Err(reason) => s.failure = Some(reason),
+        }
+        s.pending = s.pending.saturating_sub(1);
+        if s.pending > 0 {
+            return;
+        }
+        let Some(s) = self.sends.remove(&send) else { return };
+        let event = if !s.delivered.is_empty() {
+            Event::Sent { request: s.request, outcome: SendOutcome::Delivered { sessions: s.delivered } }
+        } else if s.stored > 0 {
+            Event::Sent { request: s.request, outcome: SendOutcome::Stored }
+        } else {
+            Event::RequestFailed { request: s.request, reason: s.failure.unwrap_or(FailReason::Timeout) }
+        };
+        self.emit(event);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Storing and placing records
+    // ---------------------------------------------------------------------------------------------
+
+    /// Verifies and stores a record; as its owner (`owner`), replicates it and delivers waiting mail.
+    pub(super) fn accept_record(
+        &mut self,
+        now: Timestamp,
+        record: Record,
+        owner: bool,
+    ) -> Result<(), StoreFail> {
+        let checked: Result<(), RecordError> = match &record {
+            Record::Presence(p) => {
+                p.verify(&self.config.network, now, self.config.clock_skew, &mut self.cache)
+            }
+            Record::Topic(t) => t.verify(&self.config.network, now, self.config.clock_skew, &mut self.cache),
+            Record::Mailbox(m) => {
+                if m.sealed.len() > e2e::MAX_SEALED
+                    || m.expires <= now
+                    || m.expires > now.saturating_add(DEFAULT_MAILBOX_TTL * 2)
+                {
+                    Err(RecordError::Bounds)
+                } else {
+                    Ok(())
+                }
+            }
+        };
+        if checked.is_err() {
+            self.counters.refused_records += 1;
+            return Err(StoreFail::Invalid);
+        }
+        let changed = match self.store.put(record.clone(), now) {
+            Ok(changed) => changed,
+            Err(StoreError::Stale) => {
+                self.counters.refused_records += 1;
+                return Err(StoreFail::Stale);
+            }
+            Err(StoreError::MailboxFull) => return Err(StoreFail::MailboxFull),
+            Err(StoreError::Full) => return Err(StoreFail::Full),
+        };
+        self.counters.records = self.store.len() as u64;
+        if owner && changed {
+            if let Record::Presence(p) = &record {
+                if p.is_live(now) {
+                    self.deliver_mail(now, p);
+                }
+            }
+            self.push_to_replicas(now, LinkMsg::Replicate { records: vec![record] });
+        }
+        Ok(())
+    }
+
+    /// Sends the mailbox entries sealed to a session that just published presence.
+    fn deliver_mail(&mut self, now: Timestamp, presence: &PresenceRecord) {
+        let entries: Vec<([u8; 16], Vec<u8>)> = self
+            .store
+            .get(presence.key())
+            .into_iter()
+            .filter_map(|r| match r {
+                Record::Mailbox(m) if m.to_session == presence.session && m.expires > now => {
+                    Some((m.id, m.sealed))
+                }
+                _ => None,
+            })
+            .collect();
+        for chunk in entries.chunks(MAIL_PER_FRAME) {
+            let body = Routed::MailboxDeliver { entries: chunk.to_vec() };
+            self.send_routed(now, Destination::Node(presence.node_id()), None, &body);
+        }
+    }
+
+    /// Sends a link message to the first r − 1 live successors (the replicas of what we own).
+    fn push_to_replicas(&mut self, now: Timestamp, m: LinkMsg) {
+        let frame = msg::link_frame(&m);
+        for link in self.replica_links() {
+            self.transmit(now, link, frame.clone());
+        }
+    }
+
+    fn replica_links(&self) -> Vec<crate::node::api::LinkId> {
+        let r = self.config.successors.saturating_sub(1).max(1);
+        self.ring.successors().iter().filter_map(|s| self.links.open_to(*s)).take(r).collect()
+    }
+
+    /// Replica repair and handoff: when the predecessor or the successors changed, push what we own to
+    /// the successors and what we no longer own to the predecessor. Also drops lapsed records.
+    fn sync_records(&mut self, now: Timestamp) {
+        self.store.expire(now);
+        self.counters.records = self.store.len() as u64;
+        let Some(pred) = self.ring.predecessor() else { return };
+        let succs: Vec<Id> = {
+            let r = self.config.successors.saturating_sub(1).max(1);
+            self.ring
+                .successors()
+                .iter()
+                .copied()
+                .filter(|s| self.links.open_to(*s).is_some())
+                .take(r)
+                .collect()
+        };
+        let state = (Some(pred), succs.clone());
+        if self.synced == state || self.store.is_empty() {
+            self.synced = state;
+            return;
+        }
+        let me = self.id();
+        let (mut owned, mut others) = (Vec::new(), Vec::new());
+        for key in self.store.keys() {
+            let records = self.store.get(key);
+            if key.in_half_open(pred, me) {
+                owned.extend(records);
+            } else {
+                others.extend(records);
+            }
+        }
+        if self.synced.1 != succs {
+            let links: Vec<_> = succs.iter().filter_map(|s| self.links.open_to(*s)).collect();
+            self.push_batches(now, &links, owned);
+        }
+        if self.synced.0 != Some(pred) {
+            if let Some(link) = self.links.open_to(pred) {
+                self.push_batches(now, &[link], others);
+            }
+        }
+        self.synced = state;
+    }
+
+    /// Hands every record to the first live successor (graceful leave).
+    pub(super) fn hand_over_all(&mut self, now: Timestamp) {
+        let Some(link) = self.ring.successors().iter().find_map(|s| self.links.open_to(*s)) else { return };
+        let all: Vec<Record> = self.store.keys().into_iter().flat_map(|k| self.store.get(k)).collect();
+        self.push_batches(now, &[link], all);
+    }
+
+    fn push_batches(&mut self, now: Timestamp, links: &[crate::node::api::LinkId], records: Vec<Record>) {
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        let mut batches = Vec::new();
+        for r in records {
+            let size = postcard::to_allocvec(&r).map_or(0, |v| v.len());
+            if !batch.is_empty() && (bytes + size > PAGE_BYTES || batch.len() >= msg::MAX_BATCH) {
+                batches.push(std::mem::take(&mut batch));
+                bytes = 0;
+            }
+            bytes += size;
+            batch.push(r);
+        }
+        if !batch.is_empty() {
+            batches.push(batch);
+        }
+        for records in batches {
+            let frame = msg::link_frame(&LinkMsg::Replicate { records });
+            for link in links {
+                self.transmit(now, *link, frame.clone());
+            }
+        }
+    }
+
+    /// Records pushed to us by a neighbour: verified and kept (as owner if the key is now ours).
+    pub(super) fn handle_replicate(&mut self, now: Timestamp, records: Vec<Record>) {
+        for record in records {
+            let owner = self.ring.owns(record.key()) == Some(true);
+            let _ = self.accept_record(now, record, owner);
+        }
+    }
+}

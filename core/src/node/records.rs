@@ -1,0 +1,509 @@
+//! Records stored in the ring: signed presence and topic records, and mailbox entries — their keys,
+//! signatures, checks, and a bounded store behind a trait (the server keeps them in a database).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::Id;
+use crate::identity::{
+    Address, Delegation, DelegationCache, DelegationError, SessionKey, SessionPublicKey, Signature,
+};
+use crate::time::Timestamp;
+
+/// Longest app origin accepted in a topic record (an origin is `scheme://host[:port]`).
+pub const MAX_ORIGIN: usize = 256;
+/// Longest topic name.
+pub const MAX_TOPIC: usize = 128;
+/// Presence records kept per wallet (devices); the oldest is dropped beyond this.
+pub const MAX_SESSIONS_PER_WALLET: usize = 16;
+/// Topic records kept per topic key; the ones expiring first are dropped beyond this.
+pub const MAX_TOPIC_MEMBERS: usize = 1024;
+/// Mailbox entries kept per recipient wallet.
+pub const MAX_MAILBOX_ENTRIES: usize = 256;
+/// Mailbox bytes kept per recipient wallet.
+pub const MAX_MAILBOX_BYTES: usize = 4 << 20;
+/// Records of all kinds one node stores at most.
+pub const MAX_RECORDS_PER_NODE: usize = 200_000;
+/// How long a mailbox entry is kept by default.
+pub const DEFAULT_MAILBOX_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// `sha1("presence" ‖ wallet)`: where a wallet's presence records and mailbox live.
+pub fn presence_key(wallet: &Address) -> Id {
+    Id::hash(&[b"presence", &wallet.0])
+}
+
+/// `sha1("topic" ‖ origin ‖ 0 ‖ topic)`: where a topic's records live (the zero byte keeps
+/// `("ab", "c")` and `("a", "bc")` apart; origins never contain it).
+pub fn topic_key(origin: &str, topic: &str) -> Id {
+    Id::hash(&[b"topic", origin.as_bytes(), &[0], topic.as_bytes()])
+}
+
+/// Why a record was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// The record's signature does not verify with its session key.
+    #[error("bad record signature")]
+    BadSignature,
+    /// The delegation does not verify, or does not delegate to the record's session.
+    #[error("delegation: {0}")]
+    Delegation(#[from] DelegationError),
+    /// The record names another wallet than its delegation.
+    #[error("record wallet does not match its delegation")]
+    WrongWallet,
+    /// The record has expired, or outlives its delegation.
+    #[error("record expired")]
+    Expired,
+    /// The record claims a time too far in the future.
+    #[error("record from the future")]
+    FromTheFuture,
+    /// A field is out of bounds (origin, topic, sizes).
+    #[error("record field out of bounds")]
+    Bounds,
+    /// A newer record from the same session is already stored.
+    #[error("stale record")]
+    Stale,
+}
+
+/// A wallet's session announcing itself: "wallet W is reachable at session S (node `sha1(S)`)".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceRecord {
+    /// The wallet.
+    pub wallet: Address,
+    /// The session key (its node id is `sha1` of it).
+    pub session: SessionPublicKey,
+    /// The wallet's grant to that session.
+    pub delegation: Delegation,
+    /// When it was signed.
+    pub published: Timestamp,
+    /// Until when the session counts as live (refreshed before then).
+    pub expires: Timestamp,
+    /// The session withdrew (left); kept as a tombstone until `expires`.
+    pub withdrawn: bool,
+    /// The session key's signature over the fields above.
+    pub signature: Signature,
+}
+
+/// A wallet's membership of an app's topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicRecord {
+    /// The app origin that announced it; only that origin sees it.
+    pub origin: String,
+    /// The topic name.
+    pub topic: String,
+    /// The wallet.
+    pub wallet: Address,
+    /// The announcing session.
+    pub session: SessionPublicKey,
+    /// The wallet's grant to that session.
+    pub delegation: Delegation,
+    /// When it was announced.
+    pub announced: Timestamp,
+    /// When it lapses.
+    pub expires: Timestamp,
+    /// A withdrawal (tombstone) rather than an announcement.
+    pub withdrawn: bool,
+    /// The session key's signature over the fields above.
+    pub signature: Signature,
+}
+
+/// An end-to-end encrypted message waiting for an offline wallet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailboxEntry {
+    /// Message id (the dedupe key is the hash of `sealed`).
+    pub id: [u8; 16],
+    /// The recipient wallet.
+    pub recipient: Address,
+    /// The session key the message is sealed to.
+    pub to_session: SessionPublicKey,
+    /// The ciphertext (see `crate::e2e`); opaque to the holder.
+    pub sealed: Vec<u8>,
+    /// When it was stored.
+    pub stored: Timestamp,
+    /// When it is dropped if still undelivered.
+    pub expires: Timestamp,
+}
+
+#[derive(Serialize)]
+struct PresenceSigned<'a> {
+    tag: &'static str,
+    wallet: &'a Address,
+    session: &'a SessionPublicKey,
+    delegation: [u8; 32],
+    published: Timestamp,
+    expires: Timestamp,
+    withdrawn: bool,
+}
+
+#[derive(Serialize)]
+struct TopicSigned<'a> {
+    tag: &'static str,
+    origin: &'a str,
+    topic: &'a str,
+    wallet: &'a Address,
+    session: &'a SessionPublicKey,
+    delegation: [u8; 32],
+    announced: Timestamp,
+    expires: Timestamp,
+    withdrawn: bool,
+}
+
+fn to_bytes<T: Serialize>(value: &T) -> Vec<u8> {
+    // Plain structs of bytes, strings and integers always serialize.
+    postcard::to_allocvec(value).unwrap_or_default()
+}
+
+impl PresenceRecord {
+    /// Signs a presence record for this session.
+    pub fn sign(
+        session: &SessionKey,
+        wallet: Address,
+        delegation: &Delegation,
+        published: Timestamp,
+        expires: Timestamp,
+        withdrawn: bool,
+    ) -> PresenceRecord {
+        let mut record = PresenceRecord {
+            wallet,
+            session: *session.public(),
+            delegation: delegation.clone(),
+            published,
+            expires,
+            withdrawn,
+            signature: Signature([0; 64]),
+        };
+        record.signature = session.sign(&record.signed_bytes());
+        record
+    }
+
+    fn signed_bytes(&self) -> Vec<u8> {
+        to_bytes(&PresenceSigned {
+            tag: "chordial/presence/v1",
+            wallet: &self.wallet,
+            session: &self.session,
+            delegation: self.delegation.hash(),
+            published: self.published,
+            expires: self.expires,
+            withdrawn: self.withdrawn,
+        })
+    }
+
+    /// The key it is stored under.
+    pub fn key(&self) -> Id {
+        presence_key(&self.wallet)
+    }
+
+    /// The node id of its session.
+    pub fn node_id(&self) -> Id {
+        self.session.node_id()
+    }
+
+    /// Checks signature, delegation (to this session, for this wallet, valid at `now`) and times. An
+    /// expired (not withdrawn) record still verifies while its delegation is valid: it names the wallet's
+    /// last known session, which a mailbox can still seal to.
+    pub fn verify(
+        &self,
+        network: &str,
+        now: Timestamp,
+        skew: Duration,
+        cache: &mut DelegationCache,
+    ) -> Result<(), RecordError> {
+        if self.published > now.saturating_add(skew) {
+            return Err(RecordError::FromTheFuture);
+        }
+        self.session.verify(&self.signed_bytes(), &self.signature).map_err(|_| RecordError::BadSignature)?;
+        let verified = cache.verify(&self.delegation, network, now)?;
+        if verified.session != self.session {
+            return Err(RecordError::Delegation(DelegationError::WrongSession));
+        }
+        if verified.wallet != self.wallet {
+            return Err(RecordError::WrongWallet);
+        }
+        Ok(())
+    }
+
+    /// Live: not withdrawn and not expired at `now`.
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        !self.withdrawn && self.expires > now
+    }
+}
+
+impl TopicRecord {
+    /// Signs a topic record for this session.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sign(
+        session: &SessionKey,
+        origin: &str,
+        topic: &str,
+        wallet: Address,
+        delegation: &Delegation,
+        announced: Timestamp,
+        expires: Timestamp,
+        withdrawn: bool,
+    ) -> TopicRecord {
+        let mut record = TopicRecord {
+            origin: origin.to_string(),
+            topic: topic.to_string(),
+            wallet,
+            session: *session.public(),
+            delegation: delegation.clone(),
+            announced,
+            expires,
+            withdrawn,
+            signature: Signature([0; 64]),
+        };
+        record.signature = session.sign(&record.signed_bytes());
+        record
+    }
+
+    fn signed_bytes(&self) -> Vec<u8> {
+        to_bytes(&TopicSigned {
+            tag: "chordial/topic/v1",
+            origin: &self.origin,
+            topic: &self.topic,
+            wallet: &self.wallet,
+            session: &self.session,
+            delegation: self.delegation.hash(),
+            announced: self.announced,
+            expires: self.expires,
+            withdrawn: self.withdrawn,
+        })
+    }
+
+    /// The key it is stored under.
+    pub fn key(&self) -> Id {
+        topic_key(&self.origin, &self.topic)
+    }
+
+    /// Checks bounds, signature, delegation and times (an expired record is refused).
+    pub fn verify(
+        &self,
+        network: &str,
+        now: Timestamp,
+        skew: Duration,
+        cache: &mut DelegationCache,
+    ) -> Result<(), RecordError> {
+        if self.origin.len() > MAX_ORIGIN || self.topic.len() > MAX_TOPIC || self.origin.contains('\0') {
+            return Err(RecordError::Bounds);
+        }
+        if self.announced > now.saturating_add(skew) {
+            return Err(RecordError::FromTheFuture);
+        }
+        if self.expires <= now {
+            return Err(RecordError::Expired);
+        }
+        self.session.verify(&self.signed_bytes(), &self.signature).map_err(|_| RecordError::BadSignature)?;
+        let verified = cache.verify(&self.delegation, network, now)?;
+        if verified.session != self.session {
+            return Err(RecordError::Delegation(DelegationError::WrongSession));
+        }
+        if verified.wallet != self.wallet {
+            return Err(RecordError::WrongWallet);
+        }
+        if self.expires > verified.expires {
+            return Err(RecordError::Expired);
+        }
+        Ok(())
+    }
+}
+
+/// Any record the ring stores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Record {
+    /// A presence record.
+    Presence(PresenceRecord),
+    /// A topic record.
+    Topic(TopicRecord),
+    /// A mailbox entry.
+    Mailbox(MailboxEntry),
+}
+
+impl Record {
+    /// The key it is stored under.
+    pub fn key(&self) -> Id {
+        match self {
+            Record::Presence(p) => p.key(),
+            Record::Topic(t) => t.key(),
+            Record::Mailbox(m) => presence_key(&m.recipient),
+        }
+    }
+
+    /// Until when it must be kept (presence: its delegation's validity, so the last known session stays
+    /// findable for mailboxes).
+    pub fn keep_until(&self) -> Timestamp {
+        match self {
+            Record::Presence(p) => {
+                p.expires.max(p.published.saturating_add(Duration::from_secs(7 * 24 * 3600)))
+            }
+            Record::Topic(t) => t.expires,
+            Record::Mailbox(m) => m.expires,
+        }
+    }
+
+    fn slot(&self) -> Slot {
+        match self {
+            Record::Presence(p) => Slot::Presence(*p.session.as_bytes()),
+            Record::Topic(t) => Slot::Topic(*t.session.as_bytes()),
+            Record::Mailbox(m) => Slot::Mailbox(m.id),
+        }
+    }
+
+    fn size(&self) -> usize {
+        match self {
+            Record::Mailbox(m) => m.sealed.len() + 128,
+            _ => 1024,
+        }
+    }
+}
+
+/// One record's place under its key: one presence and one topic record per session, one entry per mailbox
+/// message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Slot {
+    Presence([u8; 33]),
+    Topic([u8; 33]),
+    Mailbox([u8; 16]),
+}
+
+/// Where a node keeps the records it holds. The in-memory store serves browsers and the simulator; the
+/// server puts the same operations on a database.
+pub trait RecordStore {
+    /// Stores `record` (already verified) unless a newer one holds its slot; returns whether it changed.
+    fn put(&mut self, record: Record, now: Timestamp) -> Result<bool, StoreError>;
+    /// Every record under `key`.
+    fn get(&self, key: Id) -> Vec<Record>;
+    /// Removes mailbox entries by id under `key`; returns how many went.
+    fn remove_mail(&mut self, key: Id, ids: &[[u8; 16]]) -> usize;
+    /// Drops what lapsed.
+    fn expire(&mut self, now: Timestamp);
+    /// Keys held, in ring order.
+    fn keys(&self) -> Vec<Id>;
+    /// Number of records held.
+    fn len(&self) -> usize;
+    /// Whether nothing is held.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Why the store refused a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A newer record from the same session is already stored.
+    #[error("stale record")]
+    Stale,
+    /// The recipient's mailbox is at its count or byte cap.
+    #[error("mailbox full")]
+    MailboxFull,
+    /// The node stores as many records as it may.
+    #[error("store full")]
+    Full,
+}
+
+/// A bounded in-memory [`RecordStore`].
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    by_key: BTreeMap<Id, BTreeMap<Slot, Record>>,
+    count: usize,
+}
+
+fn newer(a: &Record, b: &Record) -> bool {
+    match (a, b) {
+        (Record::Presence(a), Record::Presence(b)) => a.published > b.published,
+        (Record::Topic(a), Record::Topic(b)) => a.announced > b.announced,
+        _ => false,
+    }
+}
+
+impl RecordStore for MemoryStore {
+    fn put(&mut self, record: Record, now: Timestamp) -> Result<bool, StoreError> {
+        let key = record.key();
+        let slot = record.slot();
+        let slots = self.by_key.entry(key).or_default();
+        if let Some(existing) = slots.get(&slot) {
+            if existing == &record {
+                return Ok(false);
+            }
+            if !newer(&record, existing) {
+                return Err(StoreError::Stale);
+            }
+        } else {
+            if self.count >= MAX_RECORDS_PER_NODE {
+                return Err(StoreError::Full);
+            }
+            match &record {
+                Record::Mailbox(m) => {
+                    let (n, bytes) = slots
+                        .values()
+                        .filter(|r| matches!(r, Record::Mailbox(_)))
+                        .fold((0, 0), |(n, b), r| (n + 1, b + r.size()));
+                    if n >= MAX_MAILBOX_ENTRIES || bytes + m.sealed.len() > MAX_MAILBOX_BYTES {
+                        return Err(StoreError::MailboxFull);
+                    }
+                }
+                Record::Presence(_) | Record::Topic(_) => {
+                    let is_presence = matches!(record, Record::Presence(_));
+                    let cap = if is_presence { MAX_SESSIONS_PER_WALLET } else { MAX_TOPIC_MEMBERS };
+                    let same_kind: Vec<(Slot, Timestamp)> = slots
+                        .iter()
+                        .filter(|(_, r)| {
+                            matches!(r, Record::Presence(_)) == is_presence
+                                && !matches!(r, Record::Mailbox(_))
+                        })
+                        .map(|(s, r)| (*s, r.keep_until()))
+                        .collect();
+                    if same_kind.len() >= cap {
+                        // Oldest (soonest to lapse) goes first.
+                        if let Some((victim, _)) = same_kind.iter().min_by_key(|(_, t)| *t) {
+                            slots.remove(victim);
+                            self.count -= 1;
+                        }
+                    }
+                }
+            }
+            self.count += 1;
+        }
+        let _ = now;
+        slots.insert(slot, record);
+        Ok(true)
+    }
+
+    fn get(&self, key: Id) -> Vec<Record> {
+        self.by_key.get(&key).map(|s| s.values().cloned().collect()).unwrap_or_default()
+    }
+
+    fn remove_mail(&mut self, key: Id, ids: &[[u8; 16]]) -> usize {
+        let Some(slots) = self.by_key.get_mut(&key) else { return 0 };
+        let mut n = 0;
+        for id in ids {
+            if slots.remove(&Slot::Mailbox(*id)).is_some() {
+                n += 1;
+            }
+        }
+        self.count -= n;
+        if slots.is_empty() {
+            self.by_key.remove(&key);
+        }
+        n
+    }
+
+    fn expire(&mut self, now: Timestamp) {
+        let mut removed = 0;
+        self.by_key.retain(|_, slots| {
+            let before = slots.len();
+            slots.retain(|_, r| r.keep_until() > now);
+            removed += before - slots.len();
+            !slots.is_empty()
+        });
+        self.count -= removed;
+    }
+
+    fn keys(&self) -> Vec<Id> {
+        self.by_key.keys().copied().collect()
+    }
+
+    fn len(&self) -> usize {
+        self.count
+    }
+}

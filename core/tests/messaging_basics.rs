@@ -1,0 +1,168 @@
+//! Presence, topics and messages on a handful of real nodes: a wallet is found, a message is delivered
+//! with a receipt, an offline wallet's message waits in its mailbox and arrives once when it returns,
+//! topics are scoped to their app origin, and limits give clear errors.
+
+mod util;
+
+use std::time::Duration;
+
+use chordial_core::node::{Event, FailReason, RequestId, SendOutcome};
+use chordial_core::Timestamp;
+use util::Net;
+
+const APP: &str = "https://chat.example";
+
+fn ring(n: usize, seed: u64) -> Net {
+    let mut net = Net::new(n, seed);
+    net.join_all();
+    net.run_for(30_000);
+    net.assert_ring_exact(4);
+    net
+}
+
+fn result_of(net: &Net, node: usize, request: RequestId) -> Option<Event> {
+    net.events_of(node)
+        .into_iter()
+        .find(|e| match e {
+            Event::Sent { request: r, .. }
+            | Event::RequestFailed { request: r, .. }
+            | Event::WalletSessions { request: r, .. }
+            | Event::Discovered { request: r, .. }
+            | Event::Done { request: r } => *r == request,
+            _ => false,
+        })
+        .cloned()
+}
+
+fn received(net: &Net, node: usize) -> Vec<(chordial_core::identity::Address, String, Vec<u8>)> {
+    net.events_of(node)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::MessageReceived { from_wallet, app_origin, bytes, .. } => {
+                Some((*from_wallet, app_origin.clone(), bytes.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn online_wallet_gets_the_message_and_the_sender_a_receipt() {
+    let mut net = ring(7, 3);
+    let (alice, bob) = (2, 5);
+    let bob_wallet = net.nodes[bob].as_ref().unwrap().wallet();
+    let alice_wallet = net.nodes[alice].as_ref().unwrap().wallet();
+
+    let now = Timestamp(net.now);
+    let look = net.nodes[alice].as_mut().unwrap().lookup_wallet(now, bob_wallet);
+    net.drain(alice);
+    net.run_for(3_000);
+    match result_of(&net, alice, look) {
+        Some(Event::WalletSessions { sessions, .. }) => {
+            assert_eq!(sessions.len(), 1);
+            assert_eq!(sessions[0].node_id, net.nodes[bob].as_ref().unwrap().id());
+        }
+        other => panic!("lookup_wallet: {other:?}"),
+    }
+
+    let now = Timestamp(net.now);
+    let req = net.nodes[alice].as_mut().unwrap().send(now, APP, bob_wallet, b"gm bob".to_vec()).unwrap();
+    net.drain(alice);
+    net.run_for(5_000);
+    match result_of(&net, alice, req) {
+        Some(Event::Sent { outcome: SendOutcome::Delivered { sessions }, .. }) => {
+            assert_eq!(sessions, vec![net.nodes[bob].as_ref().unwrap().id()])
+        }
+        other => panic!("send: {other:?}"),
+    }
+    assert_eq!(received(&net, bob), vec![(alice_wallet, APP.to_string(), b"gm bob".to_vec())]);
+}
+
+#[test]
+fn offline_wallet_gets_its_mail_once_when_it_returns() {
+    let mut net = ring(7, 4);
+    let (alice, bob) = (1, 6);
+    let bob_wallet = net.nodes[bob].as_ref().unwrap().wallet();
+    net.crash(bob);
+    // Peers notice the crash, and the ring repairs.
+    net.run_for(20_000);
+
+    let now = Timestamp(net.now);
+    let req = net.nodes[alice]
+        .as_mut()
+        .unwrap()
+        .send(now, APP, bob_wallet, b"while you were out".to_vec())
+        .unwrap();
+    net.drain(alice);
+    net.run_for(15_000);
+    match result_of(&net, alice, req) {
+        Some(Event::Sent { outcome: SendOutcome::Stored, .. }) => {}
+        other => panic!("send to an offline wallet: {other:?}"),
+    }
+
+    net.restart(bob);
+    net.run_for(30_000);
+    let got = received(&net, bob);
+    assert_eq!(got.len(), 1, "bob received {got:?}");
+    assert_eq!(got[0].2, b"while you were out".to_vec());
+    // The mailbox is empty afterwards: no node holds the entry any more.
+    let mail_left: u64 = net.nodes.iter().flatten().map(|n| n.mailbox_entries() as u64).sum();
+    assert_eq!(mail_left, 0, "mailbox entries left after delivery");
+}
+
+#[test]
+fn topics_are_discovered_withdrawn_and_scoped_to_their_origin() {
+    let mut net = ring(6, 5);
+    for i in [0, 2, 4] {
+        let now = Timestamp(net.now);
+        net.nodes[i].as_mut().unwrap().announce(now, APP, "lobby", Duration::from_secs(600));
+        net.drain(i);
+    }
+    net.run_for(5_000);
+    let now = Timestamp(net.now);
+    let q = net.nodes[5].as_mut().unwrap().discover(now, APP, "lobby");
+    let other = net.nodes[5].as_mut().unwrap().discover(now, "https://evil.example", "lobby");
+    net.drain(5);
+    net.run_for(5_000);
+    let mut want: Vec<_> = [0, 2, 4].iter().map(|i| net.nodes[*i].as_ref().unwrap().wallet()).collect();
+    want.sort();
+    match result_of(&net, 5, q) {
+        Some(Event::Discovered { members, .. }) => {
+            assert_eq!(members.iter().map(|(w, _)| *w).collect::<Vec<_>>(), want)
+        }
+        o => panic!("discover: {o:?}"),
+    }
+    match result_of(&net, 5, other) {
+        Some(Event::Discovered { members, .. }) => assert!(members.is_empty()),
+        o => panic!("discover from another origin: {o:?}"),
+    }
+    let now = Timestamp(net.now);
+    net.nodes[2].as_mut().unwrap().withdraw(now, APP, "lobby");
+    net.drain(2);
+    net.run_for(5_000);
+    let now = Timestamp(net.now);
+    let q = net.nodes[3].as_mut().unwrap().discover(now, APP, "lobby");
+    net.drain(3);
+    net.run_for(5_000);
+    match result_of(&net, 3, q) {
+        Some(Event::Discovered { members, .. }) => assert_eq!(members.len(), 2),
+        o => panic!("discover after withdraw: {o:?}"),
+    }
+}
+
+#[test]
+fn limits_and_unknown_wallets_give_clear_errors() {
+    let mut net = ring(5, 6);
+    let now = Timestamp(net.now);
+    let bob = net.nodes[3].as_ref().unwrap().wallet();
+    let too_big = net.nodes[1].as_mut().unwrap().send(now, APP, bob, vec![0; 64 * 1024 + 1]);
+    assert_eq!(too_big, Err(FailReason::TooLarge(64 * 1024 + 1)));
+    let stranger = chordial_core::identity::Address([7; 20]);
+    let req = net.nodes[1].as_mut().unwrap().send(now, APP, stranger, b"hi".to_vec()).unwrap();
+    net.drain(1);
+    net.run_for(5_000);
+    match result_of(&net, 1, req) {
+        Some(Event::RequestFailed { reason: FailReason::NotFound, .. }) => {}
+        o => panic!("send to an unknown wallet: {o:?}"),
+    }
+}
