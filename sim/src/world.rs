@@ -910,6 +910,8 @@ impl World {
                 self.slots[i].joined_event = Some(*joined);
                 None
             }
+            // App-layer results (sends, discoveries, received messages) stay in the node's event log.
+            _ => None,
         };
         if let Some((request, result)) = finished {
             if let Some((key, issued)) = self.pending_lookups.remove(&(i, incarnation, request)) {
