@@ -43,6 +43,8 @@ pub(crate) struct Link {
     pub(crate) last_recv: Timestamp,
     pub(crate) last_sent: Timestamp,
     pub(crate) ping: Option<(u64, Timestamp)>,
+    /// When we last sent a ping.
+    pub(crate) last_ping: Timestamp,
     pub(crate) rtt: Option<Duration>,
     /// The peer said it needs this link until then.
     pub(crate) peer_keeps_until: Timestamp,
@@ -69,6 +71,7 @@ impl Link {
             last_recv: now,
             last_sent: now,
             ping: None,
+            last_ping: now,
             rtt: None,
             peer_keeps_until: Timestamp::ZERO,
             suspect_until: Timestamp::ZERO,

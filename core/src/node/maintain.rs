@@ -307,13 +307,13 @@ impl Node {
             }
             let needed = self.needed(id, link);
             if needed {
-                let idle = now.since(link.last_recv) >= self.config.ping_interval
-                    || now.since(link.last_sent) >= self.config.ping_interval;
-                let pinging = link.ping.is_some_and(|(_, at)| now.since(at) < self.config.ping_interval);
-                if idle && !pinging {
+                // Pinged every interval whatever else flows: the ping carries `keep`, which is what
+                // stops the peer from closing a link only we need.
+                if now.since(link.last_ping) >= self.config.ping_interval {
                     let nonce = self.rng.next_u64();
                     if let Some(l) = self.links.get_mut(id) {
                         l.ping = Some((nonce, now));
+                        l.last_ping = now;
                     }
                     self.transmit(now, id, msg::link_frame(&LinkMsg::Ping { nonce, keep: true }));
                 }
