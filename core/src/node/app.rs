@@ -26,6 +26,8 @@ use crate::wire::envelope::{Destination, MessageId, Received};
 
 /// Bytes of records in one `Records` page or `Replicate` batch.
 const PAGE_BYTES: usize = 48 * 1024;
+/// How often records held but not owned are sent to their owner again.
+const REHOME_INTERVAL: Duration = Duration::from_secs(30);
 /// Sealed messages in one `MailboxDeliver` (each up to ~66 KiB: one per frame keeps under the limit).
 const MAIL_PER_FRAME: usize = 1;
 
@@ -81,6 +83,11 @@ impl Node {
     /// The wallet this node acts for.
     pub fn wallet(&self) -> Address {
         self.wallet
+    }
+
+    /// Whether any record is held under `key` (tests and status).
+    pub fn debug_has_record(&self, key: Id) -> bool {
+        !self.store.get(key).is_empty()
     }
 
     /// Mailbox entries this node holds (as owner or replica), for status pages and tests.
@@ -707,9 +714,13 @@ impl Node {
                 .collect()
         };
         let state = (Some(pred), succs.clone());
-        if self.synced == state || self.store.is_empty() {
+        let rehome = now >= self.next_rehome;
+        if (self.synced == state && !rehome) || self.store.is_empty() {
             self.synced = state;
             return;
+        }
+        if rehome {
+            self.next_rehome = now.saturating_add(REHOME_INTERVAL);
         }
         let me = self.id();
         let (mut owned, mut others) = (Vec::new(), Vec::new());
@@ -725,9 +736,14 @@ impl Node {
             let links: Vec<_> = succs.iter().filter_map(|s| self.links.open_to(*s)).collect();
             self.push_batches(now, &links, owned);
         }
-        if self.synced.0 != Some(pred) {
-            if let Some(link) = self.links.open_to(pred) {
-                self.push_batches(now, &[link], others);
+        if self.synced.0 != Some(pred) || rehome {
+            // Records we do not own go to their owner — routed, not pushed to the predecessor: during
+            // mass joins a key can be several nodes behind us, and a replica does not forward. Repeated
+            // every REHOME_INTERVAL, so a write that landed on a node that wrongly thought itself the
+            // owner still reaches the right one; the owner ignores copies it already has.
+            for record in others {
+                let dest = Destination::Key(record.key());
+                self.send_routed(now, dest, None, &Routed::Store { record: Box::new(record) });
             }
         }
         self.synced = state;

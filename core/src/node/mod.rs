@@ -254,6 +254,7 @@ pub struct Node {
     seen_order: VecDeque<[u8; 16]>,
     next_presence: Timestamp,
     next_records_tick: Timestamp,
+    next_rehome: Timestamp,
     synced: (Option<Id>, Vec<Id>),
 }
 
@@ -286,6 +287,7 @@ impl Node {
             seen_order: VecDeque::new(),
             next_presence: Timestamp(u64::MAX),
             next_records_tick: now,
+            next_rehome: now,
             synced: (None, Vec::new()),
             network: NetworkTag::from_name(&config.network),
             rng: ChaCha20Rng::from_seed(config.seed),
