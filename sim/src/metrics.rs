@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::world::{LookupOutcome, LookupResult};
+use crate::world::{LookupOutcome, LookupResult, Miss};
 
 /// Count, mean and percentiles of a sample.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
@@ -44,6 +44,8 @@ pub struct LookupStats {
     pub correct: usize,
     /// Lookups that returned another node.
     pub wrong: usize,
+    /// Wrong answers by what was going on at the time.
+    pub wrong_by_cause: BTreeMap<Miss, usize>,
     /// Lookups that failed, by reason.
     pub failed: BTreeMap<String, usize>,
     /// Lookups still unanswered when the batch was closed.
@@ -65,11 +67,12 @@ impl LookupStats {
         let mut latency = Vec::new();
         for o in outcomes {
             match &o.result {
-                LookupResult::Found { hops: h, path_len, .. } => {
+                LookupResult::Found { hops: h, path_len, miss, .. } => {
                     if o.correct() {
                         s.correct += 1;
                     } else {
                         s.wrong += 1;
+                        *s.wrong_by_cause.entry(miss.unwrap_or(Miss::Other)).or_default() += 1;
                     }
                     hops.push(f64::from(*h));
                     path.push(f64::from(*path_len));

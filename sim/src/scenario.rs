@@ -149,6 +149,8 @@ pub struct ChurnReport {
     pub crashes: usize,
     /// Lookups asked during the churn, each checked against the true owner when it was answered.
     pub lookups: LookupStats,
+    /// Lookups whose origin crashed before the answer came (left out of `lookups`).
+    pub lookups_lost_with_origin: usize,
     /// Link creations (`OpenLink`) per node-hour alive during the run.
     pub link_creations_per_node_hour: f64,
     /// Node-hours simulated.
@@ -162,6 +164,7 @@ pub fn run_churn(world: &mut World, churn: &ChurnConfig, duration: Duration) -> 
     let protected: BTreeSet<usize> = churn.protected.iter().copied().collect();
     let opens_before: u64 = (0..world.len()).map(|i| world.stats(i).link_opens).sum();
     let node_ms_before = world.world_stats().node_ms;
+    let lost_before = world.world_stats().lookups_lost;
     let start = world.now();
     let end = start.saturating_add(duration);
     let mut report = ChurnReport { duration_s: duration.as_secs_f64(), ..ChurnReport::default() };
@@ -218,7 +221,10 @@ pub fn run_churn(world: &mut World, churn: &ChurnConfig, duration: Duration) -> 
         world.run_for(Duration::from_millis(100));
     }
     let outcomes = world.take_lookups();
-    report.lookups = LookupStats::of(&outcomes, asked.saturating_sub(outcomes.len()));
+    // Lookups whose origin crashed before the answer are nobody's to judge: not counted as asked.
+    let lost = (world.world_stats().lookups_lost - lost_before) as usize;
+    report.lookups_lost_with_origin = lost;
+    report.lookups = LookupStats::of(&outcomes, asked.saturating_sub(outcomes.len() + lost));
     let opens_after: u64 = (0..world.len()).map(|i| world.stats(i).link_opens).sum();
     report.node_hours = (world.world_stats().node_ms - node_ms_before) as f64 / 3.6e6;
     report.link_creations_per_node_hour = (opens_after - opens_before) as f64 / report.node_hours.max(1e-9);

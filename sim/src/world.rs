@@ -152,9 +152,31 @@ pub enum LookupResult {
         hops: u8,
         /// Hops of request and reply.
         path_len: u8,
+        /// Why the answer was not the ideal owner, if it was not (judged when it arrived).
+        miss: Option<Miss>,
     },
     /// The node reported failure.
     Failed(FailReason),
+}
+
+/// Why a lookup answered another node than the true owner, as seen when the answer arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum Miss {
+    /// The answer names a node that has crashed or left.
+    OwnerDead,
+    /// The answer names a live node that is not a member (joining or leaving).
+    OwnerNotMember,
+    /// The true owner started (or restarted) less than [`Miss::RECENT`] ago: not yet adopted by the ring.
+    IdealRecent,
+    /// The true owner has been up longer and is a restart of an earlier life with the same id.
+    IdealRestarted,
+    /// None of the above.
+    Other,
+}
+
+impl Miss {
+    /// What counts as "recent" for [`Miss::IdealRecent`].
+    pub const RECENT: Duration = Duration::from_secs(10);
 }
 
 impl LookupOutcome {
@@ -283,6 +305,8 @@ pub struct World {
     pending_lookups: BTreeMap<(usize, u32, RequestId), (Id, Timestamp)>,
     lookups: Vec<LookupOutcome>,
     members: BTreeMap<Id, usize>,
+    /// Every node ever created, by id.
+    by_id: BTreeMap<Id, usize>,
     alive: usize,
     r: usize,
     node_config: Config,
@@ -311,6 +335,7 @@ impl World {
             pending_lookups: BTreeMap::new(),
             lookups: Vec::new(),
             members: BTreeMap::new(),
+            by_id: BTreeMap::new(),
             alive: 0,
             stats: WorldStats::default(),
             config,
@@ -479,6 +504,7 @@ impl World {
     pub fn add_node_via(&mut self, servers: &[usize]) -> usize {
         let identity = Identity::generate(&mut self.rng, &self.config.network, self.now);
         let i = self.slots.len();
+        self.by_id.insert(identity.id, i);
         self.slots.push(Slot {
             identity,
             node: None,
@@ -895,9 +921,10 @@ impl World {
         let finished = match &event {
             Event::LookupDone { request, key, owner, hops, path_len } => {
                 let ideal = self.ideal_owner(*key);
+                let miss = (ideal != Some(*owner)).then(|| self.classify_miss(*owner, ideal));
                 Some((
                     *request,
-                    LookupResult::Found { owner: *owner, ideal, hops: *hops, path_len: *path_len },
+                    LookupResult::Found { owner: *owner, ideal, hops: *hops, path_len: *path_len, miss },
                 ))
             }
             Event::RequestFailed { request, reason } => {
@@ -923,6 +950,25 @@ impl World {
             slot.events.pop_front();
         }
         slot.events.push_back((now, event));
+    }
+
+    fn classify_miss(&self, owner: Id, ideal: Option<Id>) -> Miss {
+        match self.by_id.get(&owner).map(|i| &self.slots[*i]) {
+            None => return Miss::Other,
+            Some(s) if !s.alive || s.leaving => return Miss::OwnerDead,
+            Some(s) if !s.member => return Miss::OwnerNotMember,
+            Some(_) => {}
+        }
+        let Some(ideal) = ideal.and_then(|d| self.by_id.get(&d)).map(|i| &self.slots[*i]) else {
+            return Miss::Other;
+        };
+        if self.now.since(ideal.alive_since) < Miss::RECENT {
+            Miss::IdealRecent
+        } else if ideal.incarnation > 0 {
+            Miss::IdealRestarted
+        } else {
+            Miss::Other
+        }
     }
 
     // ---------------------------------------------------------------- internals: events
