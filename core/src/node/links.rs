@@ -54,6 +54,10 @@ pub(crate) struct Link {
     pub(crate) bytes_out: u64,
     /// The peer showed it is a ring member (it stabilizes or notifies over this link).
     pub(crate) peer_in_ring: bool,
+    /// A bootstrap link opened only to check for another ring (see `Config::merge_interval`).
+    pub(crate) merge_check: bool,
+    /// Send our offer through this link first (a node of another ring is reached through the server).
+    pub(crate) via: Option<LinkId>,
     /// Bootstrap URL for a bootstrap offer.
     pub(crate) bootstrap_url: Option<String>,
     /// How to send our answer, when we answer.
@@ -78,6 +82,8 @@ impl Link {
             bytes_in: 0,
             bytes_out: 0,
             peer_in_ring: purpose != LinkPurpose::Bootstrap || offerer,
+            merge_check: false,
+            via: None,
             bootstrap_url: None,
             answer_path: None,
         }

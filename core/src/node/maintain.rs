@@ -63,6 +63,51 @@ impl Node {
         }
     }
 
+    /// Every `merge_interval` (± half): ask a bootstrap server's ring who our successor should be. After a
+    /// partition heals, the two rings are linked by nothing but the servers; this is how they meet.
+    pub(super) fn maybe_check_merge(&mut self, now: Timestamp) {
+        if !self.joined || now < self.next_merge || self.bootstrap_urls.is_empty() || self.leaving.is_some() {
+            return;
+        }
+        let interval = self.config.merge_interval.as_millis() as u64;
+        let jitter = if interval > 0 { self.rng.next_u64() % interval } else { 0 };
+        self.next_merge = Timestamp(now.0 + interval / 2 + jitter);
+        let pick = (self.rng.next_u64() % self.bootstrap_urls.len() as u64) as usize;
+        let (url, server) = self.bootstrap_urls[pick].clone();
+        match server.and_then(|s| self.links.open_to(s)) {
+            Some(link) => self.start_merge_check(now, link),
+            None => {
+                if self.links.len() + RING_HEADROOM < self.config.link_cap() {
+                    self.open_bootstrap_link(now, &url, true);
+                }
+            }
+        }
+    }
+
+    pub(super) fn start_merge_check(&mut self, now: Timestamp, via: LinkId) {
+        let key = self.id().wrapping_add(Id::pow2(0));
+        self.start_lookup(now, key, LookupFor::Merge(via));
+    }
+
+    /// The server's ring says `owner` follows us: if that is nearer than our successor, it is a node of
+    /// another ring (or one we missed) — link to it through the server and stabilization does the rest.
+    pub(super) fn merge_candidate(&mut self, now: Timestamp, owner: Id, via: LinkId) {
+        let me = self.id();
+        let nearer = match self.ring.successors().first() {
+            None => true,
+            Some(s1) => owner.in_open(me, *s1),
+        };
+        if owner == me || !nearer || self.links.by_peer(owner).is_some() {
+            return;
+        }
+        self.ensure_link(now, owner, LinkPurpose::Successor);
+        if let Some(link) = self.links.by_peer(owner) {
+            if let Some(l) = self.links.get_mut(link) {
+                l.via = Some(via);
+            }
+        }
+    }
+
     pub(super) fn fix_next_finger(&mut self, now: Timestamp) {
         if !self.joined || self.lookups.values().any(|l| matches!(l.purpose, LookupFor::Finger(_))) {
             return;

@@ -85,6 +85,9 @@ pub struct Config {
     pub hop_limit: u8,
     /// Accepted clock difference between nodes.
     pub clock_skew: Duration,
+    /// How often (± half, at random) a joined node asks a bootstrap server who its successor should be,
+    /// so that rings split by a partition find each other again after it heals.
+    pub merge_interval: Duration,
     /// How long a presence record counts as live; it is refreshed at half this.
     pub presence_ttl: Duration,
     /// Seed of the node's RNG (message ids, nonces).
@@ -109,6 +112,7 @@ impl Config {
             request_attempts: 3,
             hop_limit: envelope::DEFAULT_HOP_LIMIT,
             clock_skew: Duration::from_secs(120),
+            merge_interval: Duration::from_secs(120),
             presence_ttl: Duration::from_secs(600),
             seed,
         }
@@ -176,6 +180,8 @@ enum LookupFor {
     User(RequestId),
     Join,
     Finger(usize),
+    /// Through this (bootstrap) link: does the server's ring know a nearer successor?
+    Merge(LinkId),
 }
 
 #[derive(Debug)]
@@ -237,6 +243,9 @@ pub struct Node {
     founder: bool,
     joined: bool,
     leaving: Option<Timestamp>,
+    /// Bootstrap servers used, with their node ids once known.
+    bootstrap_urls: Vec<(String, Option<Id>)>,
+    next_merge: Timestamp,
     next_stabilize: Timestamp,
     next_maintain: Timestamp,
     counters: Counters,
@@ -312,6 +321,8 @@ impl Node {
             founder: true,
             joined: false,
             leaving: None,
+            bootstrap_urls: Vec::new(),
+            next_merge: now.saturating_add(config.merge_interval),
             next_stabilize: now,
             next_maintain: now,
             counters: Counters::default(),
@@ -398,12 +409,21 @@ impl Node {
     pub fn connect_bootstrap(&mut self, now: Timestamp, url: &str) -> RequestId {
         let request = self.new_request();
         self.founder = false;
+        if !self.bootstrap_urls.iter().any(|(u, _)| u == url) {
+            self.bootstrap_urls.push((url.to_string(), None));
+        }
+        let id = self.open_bootstrap_link(now, url, false);
+        self.bootstraps.insert(id, request);
+        request
+    }
+
+    fn open_bootstrap_link(&mut self, now: Timestamp, url: &str, merge_check: bool) -> LinkId {
         let mut link = Link::new(now, None, LinkPurpose::Bootstrap, true);
         link.bootstrap_url = Some(url.to_string());
+        link.merge_check = merge_check;
         let id = self.links.insert(link);
-        self.bootstraps.insert(id, request);
         self.open_link_output(id, LinkRole::Offer);
-        request
+        id
     }
 
     /// Finds the node that owns `key`. Resolves with [`Event::LookupDone`] or [`Event::RequestFailed`].
@@ -463,9 +483,16 @@ impl Node {
                         None => self.drop_link(now, link_id, true),
                     }
                 } else if let Some(peer) = peer {
-                    self.send_routed_then(now, Destination::Node(peer), None, &body, |node, id| {
+                    let via = link.via.filter(|v| self.links.get(*v).is_some_and(Link::is_open));
+                    let track = |node: &mut Node, id| {
                         node.offers.insert(id, link_id);
-                    });
+                    };
+                    match via {
+                        Some(via) => self.send_routed_via(now, via, Destination::Node(peer), &body, track),
+                        None => {
+                            self.send_routed_then(now, Destination::Node(peer), None, &body, track);
+                        }
+                    }
                 }
             }
             LinkState::MakingAnswer => {
@@ -518,6 +545,11 @@ impl Node {
                 }
                 if let Some(link) = self.links.get_mut(link_id) {
                     link.state = LinkState::Connecting;
+                    let url = link.bootstrap_url.clone();
+                    if let Some(entry) = self.bootstrap_urls.iter_mut().find(|(u, _)| Some(u) == url.as_ref())
+                    {
+                        entry.1 = Some(peer);
+                    }
                 }
                 self.links.set_peer(link_id, peer);
                 self.outputs.push_back(Output::ApplyRemote { link: link_id, sdp });
@@ -589,8 +621,11 @@ impl Node {
                         self.adopt_live_successor(now, p, link_id);
                     }
                 }
+                let merge_check = self.links.get(link_id).is_some_and(|l| l.merge_check);
                 if offerer && purpose == LinkPurpose::Bootstrap && !self.joined {
                     self.start_join(now);
+                } else if merge_check {
+                    self.start_merge_check(now, link_id);
                 }
                 self.update_membership();
             }
@@ -647,6 +682,7 @@ impl Node {
         if now >= self.next_maintain {
             self.next_maintain = now.saturating_add(self.config.ping_interval / 2);
             self.maintain_links(now);
+            self.maybe_check_merge(now);
         }
         if now >= self.next_stabilize {
             self.next_stabilize = now.saturating_add(self.config.stabilize_interval);
@@ -833,6 +869,18 @@ impl Node {
             l.msg_ids.push(header.id);
         }
         let me = self.id();
+        let forced = match self.lookups.get(&id).map(|l| l.purpose) {
+            Some(LookupFor::Merge(link)) => Some(link),
+            _ => None,
+        };
+        if let Some(link) = forced {
+            if self.links.get(link).is_some_and(Link::is_open) {
+                self.forward(now, link, bytes, header, me, 0, false, Vec::new());
+            } else {
+                self.finish_lookup(now, id, Err(FailReason::NotConnected));
+            }
+            return;
+        }
         match self.next_hop(now, &header, me, false, &[]) {
             Hop::Local => self.finish_lookup(now, id, Ok((me, 0, 0))),
             Hop::Forward { link, owner_hint } => {
@@ -883,6 +931,8 @@ impl Node {
             (LookupFor::Finger(_), Err(_)) => {
                 self.finger_cursor = ID_BITS;
             }
+            (LookupFor::Merge(via), Ok((owner, _, _))) => self.merge_candidate(now, owner, via),
+            (LookupFor::Merge(_), Err(_)) => {}
         }
     }
 

@@ -75,6 +75,23 @@ impl Node {
         Some(header.id)
     }
 
+    /// Signs a message of our own and sends it over `via` first, whatever routing would choose (a node of
+    /// another ring is reachable only through the bootstrap server we asked).
+    pub(super) fn send_routed_via(
+        &mut self,
+        now: Timestamp,
+        via: LinkId,
+        dest: Destination,
+        body: &Routed,
+        track: impl FnOnce(&mut Self, MessageId),
+    ) {
+        let Some((header, bytes)) = self.encode(now, dest, None, body) else { return };
+        track(self, header.id);
+        let _ = self.replay.check_and_insert(header.id.0, header.sent_at, now);
+        let me = self.id();
+        self.forward(now, via, bytes, header, me, 0, false, Vec::new());
+    }
+
     pub(super) fn handle_routed_frame(
         &mut self,
         now: Timestamp,
