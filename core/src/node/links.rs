@@ -40,6 +40,8 @@ pub(crate) struct Link {
     /// We made the offer.
     pub(crate) offerer: bool,
     pub(crate) created: Timestamp,
+    /// When our offer went out (state `AwaitingAnswer`).
+    pub(crate) offered_at: Timestamp,
     pub(crate) last_recv: Timestamp,
     pub(crate) last_sent: Timestamp,
     pub(crate) ping: Option<(u64, Timestamp)>,
@@ -72,6 +74,7 @@ impl Link {
             purpose,
             offerer,
             created: now,
+            offered_at: now,
             last_recv: now,
             last_sent: now,
             ping: None,

@@ -4,7 +4,7 @@ use rand_core::RngCore;
 
 use super::links::{AnswerPath, Link, LinkState};
 use super::msg::{self, LinkMsg, RejectReason};
-use super::{LookupFor, Node, MAX_PENDING_LINKS, RING_HEADROOM};
+use super::{LookupFor, Node, ANSWER_TIMEOUT, MAX_PENDING_LINKS, REJOIN_MAX, REJOIN_MIN, RING_HEADROOM};
 use crate::id::{Id, ID_BITS};
 use crate::node::api::{Event, FailReason, LinkId, LinkPurpose, LinkRole, Output};
 use crate::time::Timestamp;
@@ -82,6 +82,23 @@ impl Node {
                 }
             }
         }
+    }
+
+    /// A node that lost every link after joining (or whose bootstrap failed) tries its bootstrap servers
+    /// again, with a growing pause — a shell need not notice.
+    pub(super) fn maybe_rejoin(&mut self, now: Timestamp) {
+        if self.joined || self.founder || self.links.len() > 0 || self.bootstrap_urls.is_empty() {
+            self.rejoin_backoff = REJOIN_MIN;
+            return;
+        }
+        if self.leaving.is_some() || now < self.next_rejoin {
+            return;
+        }
+        self.next_rejoin = now.saturating_add(self.rejoin_backoff);
+        self.rejoin_backoff = (self.rejoin_backoff * 2).min(REJOIN_MAX);
+        let pick = (self.rng.next_u64() % self.bootstrap_urls.len() as u64) as usize;
+        let url = self.bootstrap_urls[pick].0.clone();
+        self.open_bootstrap_link(now, &url, false);
     }
 
     pub(super) fn start_merge_check(&mut self, now: Timestamp, via: LinkId) {
@@ -209,6 +226,9 @@ impl Node {
         if peer == self.id() || self.links.by_peer(peer).is_some() {
             return;
         }
+        if self.busy.get(&peer).is_some_and(|until| *until > now) {
+            return;
+        }
         let pending = self.links.iter().filter(|(_, l)| !l.is_open()).count();
         if pending >= MAX_PENDING_LINKS {
             return;
@@ -318,7 +338,9 @@ impl Node {
             self.outputs.push_back(Output::CloseLink { link: id });
         }
         if let Some(peer) = link.peer {
-            if link.is_open() || link.offerer {
+            // A link that was never open says nothing about the peer (a refused or crossed offer); the
+            // callers that learn it is gone (setup timeout, NodeNotFound) remove it themselves.
+            if link.is_open() {
                 self.ring.remove(peer);
             }
         }
@@ -336,6 +358,13 @@ impl Node {
         for id in ids {
             let Some(link) = self.links.get(id) else { continue };
             if !link.is_open() {
+                let lost_offer = link.state == LinkState::AwaitingAnswer
+                    && link.bootstrap_url.is_none()
+                    && now.since(link.offered_at) > ANSWER_TIMEOUT;
+                if lost_offer {
+                    self.drop_link(now, id, true);
+                    continue;
+                }
                 if now.since(link.created) > self.config.link_setup_timeout {
                     let peer = link.peer;
                     if let Some(peer) = peer {

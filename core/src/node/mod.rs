@@ -170,8 +170,14 @@ const SUSPECT_TIME: Duration = Duration::from_secs(3);
 const BUSY_BACKOFF: Duration = Duration::from_secs(60);
 /// Links kept free for ring neighbours when opening finger links.
 const RING_HEADROOM: usize = 2;
+/// First and longest pause between re-bootstrap attempts of a stranded node.
+const REJOIN_MIN: Duration = Duration::from_secs(2);
+const REJOIN_MAX: Duration = Duration::from_secs(60);
 /// Message digests remembered to deliver each message once.
 const SEEN_CAPACITY: usize = 65_536;
+/// An offer routed through the ring that has no answer after this long was lost (the target crashed or
+/// restarted meanwhile): the link is dropped, and the next stabilize offers again.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Delay between `leave` and closing every link (lets the Leave messages go out).
 const LEAVE_GRACE: Duration = Duration::from_millis(500);
 
@@ -246,6 +252,8 @@ pub struct Node {
     /// Bootstrap servers used, with their node ids once known.
     bootstrap_urls: Vec<(String, Option<Id>)>,
     next_merge: Timestamp,
+    next_rejoin: Timestamp,
+    rejoin_backoff: Duration,
     next_stabilize: Timestamp,
     next_maintain: Timestamp,
     counters: Counters,
@@ -323,6 +331,8 @@ impl Node {
             leaving: None,
             bootstrap_urls: Vec::new(),
             next_merge: now.saturating_add(config.merge_interval),
+            next_rejoin: now,
+            rejoin_backoff: REJOIN_MIN,
             next_stabilize: now,
             next_maintain: now,
             counters: Counters::default(),
@@ -467,6 +477,7 @@ impl Node {
         match link.state {
             LinkState::MakingOffer => {
                 link.state = LinkState::AwaitingAnswer;
+                link.offered_at = now;
                 let purpose = link.purpose;
                 let peer = link.peer;
                 let body = Routed::ConnectOffer {
@@ -683,6 +694,7 @@ impl Node {
             self.next_maintain = now.saturating_add(self.config.ping_interval / 2);
             self.maintain_links(now);
             self.maybe_check_merge(now);
+            self.maybe_rejoin(now);
         }
         if now >= self.next_stabilize {
             self.next_stabilize = now.saturating_add(self.config.stabilize_interval);
@@ -771,15 +783,19 @@ impl Node {
                 }
                 let purpose = l.purpose;
                 if reason == RejectReason::Duplicate {
-                    // The peer's own offer to us wins the tie; keep our record until it arrives.
+                    // The peer's own offer to us wins the tie: keep our record (it holds the peer's place in
+                    // the budget) until that offer arrives and replaces it, or setup times out.
                     self.offers.retain(|_, l| *l != link_id);
                     if let Some(l) = self.links.get_mut(link_id) {
                         l.state = LinkState::Connecting;
                     }
-                    self.drop_link(now, link_id, true);
                     return;
                 }
                 self.drop_link(now, link_id, true);
+                if reason == RejectReason::Busy && purpose != LinkPurpose::Finger {
+                    // Ask again a little later rather than every stabilize tick.
+                    self.busy.insert(origin, now.saturating_add(BUSY_BACKOFF / 12));
+                }
                 if reason == RejectReason::Busy && purpose == LinkPurpose::Finger {
                     self.busy.insert(origin, now.saturating_add(BUSY_BACKOFF));
                     if let Some(alt) = alternatives.into_iter().find(|a| *a != self.id()) {

@@ -339,7 +339,12 @@ impl Node {
     pub(super) fn undeliverable_local(&mut self, now: Timestamp, id: MessageId, reason: Undeliverable) {
         self.app_undeliverable(now, id, reason);
         if let Some(link) = self.offers.remove(&id) {
+            let peer = self.links.get(link).and_then(|l| l.peer);
             self.drop_link(now, link, true);
+            if let (Some(peer), Undeliverable::NodeNotFound | Undeliverable::NoRoute) = (peer, reason) {
+                // Nobody could reach it: as good as dead for the successor list.
+                self.ring.remove(peer);
+            }
         }
         if let Some(lookup_id) = self.lookup_by_msg.get(&id).copied() {
             // Try again at the next attempt time; fail now only if no attempt is left.
