@@ -1,0 +1,197 @@
+//! What the app-layer scenarios share: a converged ring whose nodes have published presence, sending and
+//! collecting results through the node API, and reading a node's event log.
+//!
+//! Every helper draws its randomness from the world's stream, so a scenario's seed fixes its whole run.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chordial_core::identity::Address;
+use chordial_core::node::{Event, RequestId};
+use chordial_core::Timestamp;
+use chordial_sim::scenario::{build_base, join_nodes, run_until_exact, unjoined};
+use chordial_sim::{World, WorldConfig};
+
+/// The app origin the scenarios send from.
+pub const APP: &str = "https://chat.example";
+
+/// Events each node keeps: enough that no scenario loses a result to the log's bound.
+const EVENT_LOG: usize = 20_000;
+
+/// A world with a log large enough for app scenarios.
+pub fn world(seed: u64) -> World {
+    let mut config = WorldConfig::new(seed);
+    config.event_log = EVENT_LOG;
+    World::new(config)
+}
+
+/// A ring of `members` nodes (a base of 5, the rest joining through it over `spread`), run until every
+/// successor list and predecessor is exactly right, then long enough for every node's presence record to be
+/// stored and replicated. Panics (with the seed) if the ring does not converge.
+pub fn ring(seed: u64, members: usize, spread: Duration) -> World {
+    let mut world = world(seed);
+    let base = build_base(&mut world, 5.min(members), Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    if members > base.len() {
+        join_nodes(&mut world, members - base.len(), &base, spread);
+    }
+    let converged = run_until_exact(&mut world, Duration::from_secs(300), Duration::from_secs(1));
+    assert!(
+        converged.is_some(),
+        "seed {seed}: the ring of {members} did not converge: {}\n{:#?}",
+        world.ring_view().check_all(),
+        unjoined(&world)
+    );
+    // Presence is published on join and re-homed as the ring settles; give the last joiners' writes and
+    // the replica pushes time to land.
+    world.run_for(Duration::from_secs(20));
+    world
+}
+
+/// Node `i`'s wallet.
+pub fn wallet(world: &World, i: usize) -> Address {
+    world.node(i).unwrap_or_else(|| panic!("node {i} is not running")).wallet()
+}
+
+/// The request a result event answers, if it is a result.
+pub fn request_of(event: &Event) -> Option<RequestId> {
+    match event {
+        Event::Sent { request, .. }
+        | Event::RequestFailed { request, .. }
+        | Event::WalletSessions { request, .. }
+        | Event::Discovered { request, .. }
+        | Event::Done { request }
+        | Event::LookupDone { request, .. } => Some(*request),
+        Event::Membership { .. } | Event::MessageReceived { .. } => None,
+    }
+}
+
+/// A request made at a node: the node, the id, and when (ids restart with a node's life, so the result
+/// is the first one for this id at or after `at`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pending {
+    /// The node that was asked.
+    pub node: usize,
+    /// The request id it returned.
+    pub request: RequestId,
+    /// When it was asked.
+    pub at: Timestamp,
+}
+
+/// The event that resolved `p`, with its time.
+pub fn result_of(world: &World, p: Pending) -> Option<(Timestamp, Event)> {
+    world.events(p.node).iter().find(|(t, e)| *t >= p.at && request_of(e) == Some(p.request)).cloned()
+}
+
+/// Calls `f` on node `i` now; the request it returns becomes a [`Pending`].
+pub fn ask(
+    world: &mut World,
+    i: usize,
+    f: impl FnOnce(&mut chordial_core::node::Node, Timestamp) -> RequestId,
+) -> Pending {
+    let at = world.now();
+    let request = world.with_node(i, f).unwrap_or_else(|| panic!("node {i} is not running"));
+    Pending { node: i, request, at }
+}
+
+/// Sends `bytes` from node `from` to `to` under [`APP`]; panics if the node refuses it at once.
+pub fn send(world: &mut World, from: usize, to: Address, bytes: Vec<u8>) -> Pending {
+    ask(world, from, |n, now| n.send(now, APP, to, bytes).unwrap_or_else(|e| panic!("send refused: {e}")))
+}
+
+/// Runs in steps of 100 ms until every request has a result or `limit` passed; returns the results in
+/// order (`None` for those still open).
+pub fn wait_all(world: &mut World, pending: &[Pending], limit: Duration) -> Vec<Option<(Timestamp, Event)>> {
+    let deadline = world.now().saturating_add(limit);
+    loop {
+        let results: Vec<_> = pending.iter().map(|p| result_of(world, *p)).collect();
+        if results.iter().all(Option::is_some) || world.now() >= deadline {
+            return results;
+        }
+        world.run_for(Duration::from_millis(100));
+    }
+}
+
+/// Waits for one request.
+pub fn wait_one(world: &mut World, p: Pending, limit: Duration) -> Option<Event> {
+    wait_all(world, &[p], limit).pop().flatten().map(|(_, e)| e)
+}
+
+/// A message node `i` received: sender wallet, app origin, payload.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Got {
+    /// The sending wallet.
+    pub from: Address,
+    /// The app origin.
+    pub origin: String,
+    /// The payload.
+    pub bytes: Vec<u8>,
+}
+
+/// Messages node `i` received at or after `since`.
+pub fn received_since(world: &World, i: usize, since: Timestamp) -> Vec<Got> {
+    world
+        .events(i)
+        .iter()
+        .filter(|(t, _)| *t >= since)
+        .filter_map(|(_, e)| match e {
+            Event::MessageReceived { from_wallet, app_origin, bytes, .. } => {
+                Some(Got { from: *from_wallet, origin: app_origin.clone(), bytes: bytes.clone() })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Mailbox entries held by each running node that holds any (node index → entries).
+pub fn mailbox_holders(world: &World) -> BTreeMap<usize, usize> {
+    (0..world.len())
+        .filter_map(|i| world.node(i).map(|n| (i, n.mailbox_entries())))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+/// A payload that names its index and is otherwise random, `len` bytes long (at least 8).
+pub fn payload(world: &mut World, index: u64, len: usize) -> Vec<u8> {
+    use rand_core::RngCore;
+    let mut bytes = vec![0u8; len.max(8)];
+    world.rng().fill_bytes(&mut bytes);
+    bytes[..8].copy_from_slice(&index.to_be_bytes());
+    bytes
+}
+
+/// Nearest-rank percentile of sorted values.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Who holds `key` now, for failure messages: the owner's index and its successors' indices.
+pub fn placement(world: &World, key: chordial_core::Id) -> String {
+    let Some(owner) = world.ideal_owner(key) else { return "no members".to_owned() };
+    let i = world.members()[&owner];
+    let succ: Vec<Option<usize>> = world
+        .node(i)
+        .map(|n| n.successors().iter().map(|s| world.members().get(s).copied()).collect())
+        .unwrap_or_default();
+    format!("key {} owned by node {i} ({}), whose successors are nodes {succ:?}", key.short(), owner.short())
+}
+
+/// A member to bootstrap a restarted node through: the one with the most free link capacity (a node at its
+/// link cap refuses bootstrap offers as busy, and `World::restart` takes a single server).
+pub fn roomiest_member(world: &World) -> usize {
+    world
+        .member_indices()
+        .into_iter()
+        .max_by_key(|&i| {
+            (
+                world.link_cap(i).saturating_sub(world.node(i).map_or(usize::MAX, |n| n.link_count())),
+                usize::MAX - i,
+            )
+        })
+        .expect("a member")
+}
