@@ -26,6 +26,8 @@ use crate::wire::envelope::{Destination, MessageId, Received};
 
 /// Bytes of records in one `Records` page or `Replicate` batch.
 const PAGE_BYTES: usize = 48 * 1024;
+/// A presence write that failed is tried again this soon.
+const PRESENCE_RETRY: Duration = Duration::from_secs(5);
 /// How often records held but not owned are sent to their owner again.
 const REHOME_INTERVAL: Duration = Duration::from_secs(30);
 /// Sealed messages in one `MailboxDeliver` (each up to ~66 KiB: one per frame keeps under the limit).
@@ -34,8 +36,12 @@ const MAIL_PER_FRAME: usize = 1;
 /// What a routed app request is for.
 #[derive(Debug, Clone)]
 pub(super) enum OpKind {
-    /// A record write for an API request (announce, withdraw), a send's mailbox put, or our own presence.
+    /// A record write for an API request (announce, withdraw) or a send's mailbox put.
     Store { request: Option<RequestId>, send: Option<u64> },
+    /// Our own presence record.
+    Presence,
+    /// A mailbox entry we hold but do not own, sent to its owner; dropped here if already delivered.
+    RehomeMail { key: Id, id: [u8; 16] },
     /// A read.
     Get { purpose: GetFor, key: Id, skip: u32, acc: Vec<Record> },
     /// A message to one session of a send.
@@ -213,7 +219,7 @@ impl Node {
         let dest = Destination::Key(record.key());
         self.start_op(
             now,
-            OpKind::Store { request: None, send: None },
+            OpKind::Presence,
             dest,
             Routed::Store { record: Box::new(Record::Presence(record)) },
         );
@@ -308,7 +314,9 @@ impl Node {
                 self.emit(Event::RequestFailed { request, reason })
             }
             OpKind::Store { send: Some(send), .. } => self.send_part_done(now, send, Err(reason)),
-            OpKind::Store { .. } => {}
+            OpKind::Store { .. } | OpKind::RehomeMail { .. } => {}
+            // Our presence must be findable: try again soon rather than at the next refresh.
+            OpKind::Presence => self.next_presence = now.saturating_add(PRESENCE_RETRY),
             OpKind::Get { purpose: GetFor::Wallet(request, _) | GetFor::Discover(request, ..), .. } => {
                 self.emit(Event::RequestFailed { request, reason })
             }
@@ -351,6 +359,12 @@ impl Node {
                     },
                     OpKind::Store { send: Some(send), .. } => {
                         self.send_part_done(now, send, result.map(|()| None))
+                    }
+                    OpKind::RehomeMail { key, id } if error == Some(StoreFail::Delivered) => {
+                        self.store.remove_mail(key, &[id], now.saturating_add(DEFAULT_MAILBOX_TTL * 2));
+                    }
+                    OpKind::Presence if result.is_err() => {
+                        self.next_presence = now.saturating_add(PRESENCE_RETRY)
                     }
                     _ => {}
                 }
@@ -430,7 +444,7 @@ impl Node {
                         _ => None,
                     })
                     .collect();
-                self.store.remove_mail(key, &mine);
+                self.store.remove_mail(key, &mine, now.saturating_add(DEFAULT_MAILBOX_TTL * 2));
                 self.push_to_replicas(now, LinkMsg::DropMail { key, ids: mine });
             }
             _ => {}
@@ -652,6 +666,7 @@ impl Node {
             }
             Err(StoreError::MailboxFull) => return Err(StoreFail::MailboxFull),
             Err(StoreError::Full) => return Err(StoreFail::Full),
+            Err(StoreError::Delivered) => return Err(StoreFail::Delivered),
         };
         self.counters.records = self.store.len() as u64;
         if owner && changed {
@@ -743,7 +758,14 @@ impl Node {
             // owner still reaches the right one; the owner ignores copies it already has.
             for record in others {
                 let dest = Destination::Key(record.key());
-                self.send_routed(now, dest, None, &Routed::Store { record: Box::new(record) });
+                let kind = match &record {
+                    Record::Mailbox(m) => OpKind::RehomeMail { key: record.key(), id: m.id },
+                    _ => {
+                        self.send_routed(now, dest, None, &Routed::Store { record: Box::new(record) });
+                        continue;
+                    }
+                };
+                self.start_op(now, kind, dest, Routed::Store { record: Box::new(record) });
             }
         }
         self.synced = state;

@@ -508,7 +508,8 @@ impl Node {
             }
             LinkMsg::Replicate { records } => self.handle_replicate(now, records),
             LinkMsg::DropMail { key, ids } => {
-                self.store.remove_mail(key, &ids);
+                let until = now.saturating_add(super::records::DEFAULT_MAILBOX_TTL * 2);
+                self.store.remove_mail(key, &ids, until);
             }
             LinkMsg::Ack { id } => {
                 if let Some(f) = self.in_flight.get(&id) {

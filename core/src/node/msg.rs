@@ -124,6 +124,8 @@ pub(crate) enum StoreFail {
     MailboxFull,
     /// The holder is full.
     Full,
+    /// The mailbox entry was already delivered (the sender of a copy may drop it).
+    Delivered,
 }
 
 impl Routed {

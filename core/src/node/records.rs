@@ -373,8 +373,9 @@ pub trait RecordStore {
     fn put(&mut self, record: Record, now: Timestamp) -> Result<bool, StoreError>;
     /// Every record under `key`.
     fn get(&self, key: Id) -> Vec<Record>;
-    /// Removes mailbox entries by id under `key`; returns how many went.
-    fn remove_mail(&mut self, key: Id, ids: &[[u8; 16]]) -> usize;
+    /// Removes mailbox entries by id under `key` and remembers them as delivered until `until`, so a late
+    /// copy (a replica, a handoff in flight) cannot bring them back; returns how many were held.
+    fn remove_mail(&mut self, key: Id, ids: &[[u8; 16]], until: Timestamp) -> usize;
     /// Drops what lapsed.
     fn expire(&mut self, now: Timestamp);
     /// Keys held, in ring order.
@@ -399,13 +400,21 @@ pub enum StoreError {
     /// The node stores as many records as it may.
     #[error("store full")]
     Full,
+    /// The mailbox entry was already delivered and deleted.
+    #[error("already delivered")]
+    Delivered,
 }
+
+/// Delivered mailbox ids remembered (tombstones) at most.
+const MAX_TOMBSTONES: usize = 65_536;
 
 /// A bounded in-memory [`RecordStore`].
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     by_key: BTreeMap<Id, BTreeMap<Slot, Record>>,
     count: usize,
+    /// Delivered mailbox entries, by (key, id), with when to forget them.
+    delivered: BTreeMap<(Id, [u8; 16]), Timestamp>,
 }
 
 fn newer(a: &Record, b: &Record) -> bool {
@@ -420,6 +429,12 @@ impl RecordStore for MemoryStore {
     fn put(&mut self, record: Record, now: Timestamp) -> Result<bool, StoreError> {
         let key = record.key();
         let slot = record.slot();
+        if let Record::Mailbox(m) = &record {
+            if self.delivered.contains_key(&(key, m.id)) {
+                // Already delivered and deleted: a late copy is not news, and its holder may drop it.
+                return Err(StoreError::Delivered);
+            }
+        }
         let slots = self.by_key.entry(key).or_default();
         if let Some(existing) = slots.get(&slot) {
             if existing == &record {
@@ -473,7 +488,16 @@ impl RecordStore for MemoryStore {
         self.by_key.get(&key).map(|s| s.values().cloned().collect()).unwrap_or_default()
     }
 
-    fn remove_mail(&mut self, key: Id, ids: &[[u8; 16]]) -> usize {
+    fn remove_mail(&mut self, key: Id, ids: &[[u8; 16]], until: Timestamp) -> usize {
+        for id in ids {
+            if self.delivered.len() >= MAX_TOMBSTONES {
+                // Forget the tombstone that lapses first (bounded memory).
+                if let Some(first) = self.delivered.iter().min_by_key(|(_, t)| **t).map(|(k, _)| *k) {
+                    self.delivered.remove(&first);
+                }
+            }
+            self.delivered.insert((key, *id), until);
+        }
         let Some(slots) = self.by_key.get_mut(&key) else { return 0 };
         let mut n = 0;
         for id in ids {
@@ -489,6 +513,7 @@ impl RecordStore for MemoryStore {
     }
 
     fn expire(&mut self, now: Timestamp) {
+        self.delivered.retain(|_, until| *until > now);
         let mut removed = 0;
         self.by_key.retain(|_, slots| {
             let before = slots.len();
