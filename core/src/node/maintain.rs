@@ -362,7 +362,21 @@ impl Node {
                     && link.bootstrap_url.is_none()
                     && now.since(link.offered_at) > ANSWER_TIMEOUT;
                 if lost_offer {
+                    // Unanswered: the peer is dead, or restarted and lost our offer. Offer once more at once;
+                    // a second silence means dead, and dead entries must leave the successor list (a list of
+                    // only dead nodes would never be replaced).
+                    let (peer, purpose) = (link.peer, link.purpose);
                     self.drop_link(now, id, true);
+                    if let Some(peer) = peer {
+                        let misses = self.unanswered.entry(peer).or_insert(0);
+                        *misses += 1;
+                        if *misses >= 2 {
+                            self.unanswered.remove(&peer);
+                            self.ring.remove(peer);
+                        } else {
+                            self.ensure_link(now, peer, purpose);
+                        }
+                    }
                     continue;
                 }
                 if now.since(link.created) > self.config.link_setup_timeout {

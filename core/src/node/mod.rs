@@ -243,6 +243,8 @@ pub struct Node {
     reverse: HashMap<MessageId, (LinkId, Timestamp)>,
     reverse_order: VecDeque<(Timestamp, MessageId)>,
     busy: HashMap<Id, Timestamp>,
+    /// Consecutive unanswered offers per peer.
+    unanswered: HashMap<Id, u8>,
     finger_cursor: usize,
     /// When the next finger sweep may start.
     next_sweep: Timestamp,
@@ -324,6 +326,7 @@ impl Node {
             reverse: HashMap::new(),
             reverse_order: VecDeque::new(),
             busy: HashMap::new(),
+            unanswered: HashMap::new(),
             finger_cursor: 0,
             next_sweep: now,
             founder: true,
@@ -626,6 +629,9 @@ impl Node {
                 };
                 link.state = LinkState::Open;
                 link.last_recv = now;
+                if let Some(peer) = link.peer {
+                    self.unanswered.remove(&peer);
+                }
                 let (peer, purpose, offerer) = (link.peer, link.purpose, link.offerer);
                 if offerer && purpose == LinkPurpose::Successor {
                     if let Some(p) = peer {
