@@ -389,10 +389,18 @@ pub fn random_fault_run(
         };
         run.faults.push(format!("t+{:.1}s {fault}", at.as_secs_f64()));
     }
-    // Faults stop: the network is clean again.
+    // Faults stop: the network is clean again. Links that stalled in the last lossy seconds are only
+    // declared dead up to one link timeout later, and a lost offer is retried once before its peer is
+    // dropped: those are the faults' after-effects, not permanent violations. So the ring is judged once
+    // that window has passed — it must then be exact, and stay exact.
     world.net_config_mut().loss = 0.0;
-    run.repair_s =
-        run_until_exact(&mut world, plan.repair_limit, Duration::from_millis(500)).map(|d| d.as_secs_f64());
+    let node = world.node_config().clone();
+    let aftermath = node.link_timeout + node.ping_interval * 2 + Duration::from_secs(10);
+    let start = world.now();
+    world.run_for(aftermath);
+    // Repair time counts from the moment faults stopped.
+    let exact = run_until_exact(&mut world, plan.repair_limit, Duration::from_millis(500));
+    run.repair_s = exact.map(|_| world.now().since(start).as_secs_f64());
     // Let any stragglers settle, then check everything.
     world.run_for(Duration::from_secs(5));
     let report = world.ring_view().check_all();
