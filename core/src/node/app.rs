@@ -229,13 +229,23 @@ impl Node {
     // Requests and their replies
     // ---------------------------------------------------------------------------------------------
 
+    /// Reads the records under `key` from its owner; later pages (`from`) go to the node that answered
+    /// the first one, so every page comes from the same store.
     fn start_get(&mut self, now: Timestamp, purpose: GetFor, key: Id, skip: u32, acc: Vec<Record>) {
-        self.start_op(
-            now,
-            OpKind::Get { purpose, key, skip, acc },
-            Destination::Key(key),
-            Routed::Get { skip },
-        );
+        self.start_get_from(now, purpose, key, skip, acc, None);
+    }
+
+    fn start_get_from(
+        &mut self,
+        now: Timestamp,
+        purpose: GetFor,
+        key: Id,
+        skip: u32,
+        acc: Vec<Record>,
+        from: Option<Id>,
+    ) {
+        let dest = from.map_or(Destination::Key(key), Destination::Node);
+        self.start_op(now, OpKind::Get { purpose, key, skip, acc }, dest, Routed::Get { key, skip });
     }
 
     fn start_op(&mut self, now: Timestamp, kind: OpKind, dest: Destination, body: Routed) {
@@ -369,8 +379,7 @@ impl Node {
                     _ => {}
                 }
             }
-            Routed::Get { skip } => {
-                let Destination::Key(key) = received.header.dest else { return };
+            Routed::Get { key, skip } => {
                 let all: Vec<Record> =
                     self.store.get(key).into_iter().filter(|r| !matches!(r, Record::Mailbox(_))).collect();
                 let mut page = Vec::new();
@@ -394,7 +403,7 @@ impl Node {
                 let n = records.len() as u32;
                 acc.extend(records);
                 if more && n > 0 && acc.len() < 10_000 {
-                    self.start_get(now, purpose, key, skip + n, acc);
+                    self.start_get_from(now, purpose, key, skip + n, acc, Some(origin.node_id()));
                 } else {
                     self.get_done(now, purpose, acc);
                 }

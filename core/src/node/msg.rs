@@ -99,8 +99,9 @@ pub(crate) enum Routed {
     Store { record: Box<Record> },
     /// The answer to `Store`: `None` if stored, else why not.
     StoreAck { error: Option<StoreFail> },
-    /// Read the records under the destination key, skipping the first `skip`.
-    Get { skip: u32 },
+    /// Read the records under `key`, skipping the first `skip` (the first page goes to `Key(key)`, later
+    /// pages to the node that answered it).
+    Get { key: Id, skip: u32 },
     /// The answer to `Get`; `more` if a further page exists.
     Records { records: Vec<Record>, more: bool },
     /// An end-to-end encrypted message for the destination node's session.
