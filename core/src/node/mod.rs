@@ -903,7 +903,7 @@ impl Node {
             }
             return;
         }
-        match self.next_hop(now, &header, me, false, &[]) {
+        match self.next_hop(now, &header, false, &[]) {
             Hop::Local => self.finish_lookup(now, id, Ok((me, 0, 0))),
             Hop::Forward { link, owner_hint } => {
                 self.forward(now, link, bytes, header, me, 0, owner_hint, Vec::new())

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::id::Id;
 use crate::identity::{
     Address, Delegation, DelegationCache, DelegationError, SessionKey, SessionPublicKey, Signature,
+    VerifiedDelegation,
 };
 use crate::time::Timestamp;
 
@@ -212,14 +213,16 @@ impl PresenceRecord {
         if self.published > now.saturating_add(skew) {
             return Err(RecordError::FromTheFuture);
         }
-        self.session.verify(&self.signed_bytes(), &self.signature).map_err(|_| RecordError::BadSignature)?;
-        let verified = cache.verify(&self.delegation, network, now)?;
-        if verified.session != self.session {
-            return Err(RecordError::Delegation(DelegationError::WrongSession));
-        }
-        if verified.wallet != self.wallet {
-            return Err(RecordError::WrongWallet);
-        }
+        check_signed(
+            &self.signed_bytes(),
+            &self.signature,
+            &self.session,
+            &self.wallet,
+            &self.delegation,
+            network,
+            now,
+            cache,
+        )?;
         Ok(())
     }
 
@@ -293,19 +296,45 @@ impl TopicRecord {
         if self.expires <= now {
             return Err(RecordError::Expired);
         }
-        self.session.verify(&self.signed_bytes(), &self.signature).map_err(|_| RecordError::BadSignature)?;
-        let verified = cache.verify(&self.delegation, network, now)?;
-        if verified.session != self.session {
-            return Err(RecordError::Delegation(DelegationError::WrongSession));
-        }
-        if verified.wallet != self.wallet {
-            return Err(RecordError::WrongWallet);
-        }
+        let verified = check_signed(
+            &self.signed_bytes(),
+            &self.signature,
+            &self.session,
+            &self.wallet,
+            &self.delegation,
+            network,
+            now,
+            cache,
+        )?;
         if self.expires > verified.expires {
             return Err(RecordError::Expired);
         }
         Ok(())
     }
+}
+
+/// The checks every signed record shares: the session's signature over `signed`, and a delegation valid
+/// at `now` for this network that names that session and the record's wallet.
+#[allow(clippy::too_many_arguments)]
+fn check_signed(
+    signed: &[u8],
+    signature: &Signature,
+    session: &SessionPublicKey,
+    wallet: &Address,
+    delegation: &Delegation,
+    network: &str,
+    now: Timestamp,
+    cache: &mut DelegationCache,
+) -> Result<VerifiedDelegation, RecordError> {
+    session.verify(signed, signature).map_err(|_| RecordError::BadSignature)?;
+    let verified = cache.verify(delegation, network, now)?;
+    if verified.session != *session {
+        return Err(RecordError::Delegation(DelegationError::WrongSession));
+    }
+    if verified.wallet != *wallet {
+        return Err(RecordError::WrongWallet);
+    }
+    Ok(verified)
 }
 
 /// Any record the ring stores.

@@ -61,7 +61,7 @@ impl Node {
         track(self, header.id);
         let _ = self.replay.check_and_insert(header.id.0, header.sent_at, now);
         let me = self.id();
-        match self.next_hop(now, &header, me, false, &[]) {
+        match self.next_hop(now, &header, false, &[]) {
             Hop::Local => {
                 let received =
                     Received { origin: *self.session.public(), hops: 0, header, body: body.clone() };
@@ -122,7 +122,7 @@ impl Node {
             self.remember_reverse(now, id, link_id);
         }
         let origin = received.origin.node_id();
-        match self.next_hop(now, &received.header, origin, owner_hint, &[link_id]) {
+        match self.next_hop(now, &received.header, owner_hint, &[link_id]) {
             Hop::Local => self.deliver(now, received, Some(link_id)),
             Hop::Forward { link, owner_hint } => {
                 if received.hops >= received.header.hop_limit {
@@ -152,7 +152,6 @@ impl Node {
         &self,
         now: Timestamp,
         header: &Header,
-        origin: Id,
         owner_hint: bool,
         exclude: &[LinkId],
     ) -> Hop {
@@ -189,7 +188,6 @@ impl Node {
                 (k, false)
             }
         };
-        let _ = origin;
         let candidates = || {
             self.links
                 .iter()
@@ -298,7 +296,7 @@ impl Node {
         let Some(f) = self.in_flight.remove(&id) else { return };
         self.in_flight_bytes -= f.envelope.len();
         self.counters.rerouted += 1;
-        match self.next_hop(now, &f.header, f.origin, f.owner_hint, &f.tried) {
+        match self.next_hop(now, &f.header, f.owner_hint, &f.tried) {
             Hop::Forward { link, owner_hint } => {
                 let (envelope, header, origin, hops, tried) =
                     (f.envelope, f.header, f.origin, f.hops, f.tried);
