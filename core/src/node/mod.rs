@@ -345,6 +345,14 @@ impl Node {
         })
     }
 
+    /// Keeps records in `store` instead of memory (the server's database). Call before the node joins:
+    /// whatever the store already holds (records acknowledged before a restart) is served and replicated
+    /// like records received now.
+    pub fn with_store(mut self, store: Box<dyn records::RecordStore + Send>) -> Node {
+        self.store = store;
+        self
+    }
+
     /// This node's id (`sha1` of its session public key).
     pub fn id(&self) -> Id {
         self.ring.me()
