@@ -311,7 +311,25 @@ pub struct World {
     r: usize,
     node_config: Config,
     stats: WorldStats,
+    /// Frames delivered while tapping (see [`World::tap_frames`]).
+    tap: Option<Vec<TappedFrame>>,
 }
+
+/// One frame as the network delivered it, recorded by [`World::tap_frames`].
+#[derive(Clone, Debug)]
+pub struct TappedFrame {
+    /// When it arrived.
+    pub at: Timestamp,
+    /// The node that sent it on the link.
+    pub from: usize,
+    /// The node that received it.
+    pub to: usize,
+    /// The bytes, as the receiving node got them.
+    pub bytes: Vec<u8>,
+}
+
+/// Frames a tap keeps at most; beyond this the tap stops recording and says so.
+pub const TAP_LIMIT: usize = 2_000_000;
 
 impl World {
     /// An empty world at `config.start`.
@@ -338,6 +356,7 @@ impl World {
             by_id: BTreeMap::new(),
             alive: 0,
             stats: WorldStats::default(),
+            tap: None,
             config,
         }
     }
@@ -485,6 +504,24 @@ impl World {
             }
         }
         view
+    }
+
+    /// Starts recording every frame delivered from now on (a wiretap on all links), or stops and returns
+    /// what was recorded. Recording stops by itself after [`TAP_LIMIT`] frames; `take` then panics rather
+    /// than hand back a silently partial record.
+    pub fn tap_frames(&mut self, on: bool) -> Vec<TappedFrame> {
+        let taken = std::mem::replace(&mut self.tap, on.then(Vec::new)).unwrap_or_default();
+        assert!(taken.len() < TAP_LIMIT, "the frame tap overflowed ({TAP_LIMIT} frames)");
+        taken
+    }
+
+    fn record_frame(&mut self, ep: Endpoint, bytes: &[u8]) {
+        let from = self.links.get(&ep).and_then(|r| r.peer).map(|p| p.node);
+        if let (Some(tap), Some(from)) = (self.tap.as_mut(), from) {
+            if tap.len() < TAP_LIMIT {
+                tap.push(TappedFrame { at: self.now, from, to: ep.node, bytes: bytes.to_vec() });
+            }
+        }
     }
 
     // ---------------------------------------------------------------- commands
@@ -1082,6 +1119,7 @@ impl World {
                 if self.links.get(&ep).is_some_and(|r| r.state == State::Open) {
                     self.stats.frames_delivered += 1;
                     self.slots[ep.node].stats.frames_in += 1;
+                    self.record_frame(ep, &bytes);
                     self.deliver(ep, |n, now| n.handle_frame(now, ep.link, &bytes));
                 } else {
                     self.stats.frames_lost += 1;
