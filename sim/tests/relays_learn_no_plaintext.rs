@@ -119,7 +119,7 @@ fn wallet_forms(wallet: &Address) -> Vec<Vec<u8>> {
     vec![
         wallet.as_bytes().to_vec(),
         lower.as_bytes().to_vec(),
-        lower[2..].as_bytes().to_vec(),
+        lower.as_bytes()[2..].to_vec(),
         wallet.to_checksum().into_bytes(),
     ]
 }
