@@ -540,6 +540,18 @@ impl World {
     /// index.
     pub fn add_node_via(&mut self, servers: &[usize]) -> usize {
         let identity = Identity::generate(&mut self.rng, &self.config.network, self.now);
+        self.add_identity(identity, servers)
+    }
+
+    /// Creates another device of node `of`'s wallet — a node with its own session key and delegation from
+    /// the same wallet — joining through a random node of `servers`. Returns its index.
+    pub fn add_device(&mut self, of: usize, servers: &[usize]) -> usize {
+        let wallet = self.slots[of].identity.wallet_key().expect("a stored wallet key is valid");
+        let identity = Identity::for_wallet(&wallet, &mut self.rng, &self.config.network, self.now);
+        self.add_identity(identity, servers)
+    }
+
+    fn add_identity(&mut self, identity: Identity, servers: &[usize]) -> usize {
         let i = self.slots.len();
         self.by_id.insert(identity.id, i);
         self.slots.push(Slot {
