@@ -313,6 +313,8 @@ pub struct World {
     stats: WorldStats,
     /// Frames delivered while tapping (see [`World::tap_frames`]).
     tap: Option<Vec<TappedFrame>>,
+    /// Frames and bytes delivered by message kind while counting (see [`World::count_kinds`]).
+    kinds: Option<BTreeMap<&'static str, (u64, u64)>>,
 }
 
 /// One frame as the network delivered it, recorded by [`World::tap_frames`].
@@ -357,6 +359,7 @@ impl World {
             alive: 0,
             stats: WorldStats::default(),
             tap: None,
+            kinds: None,
             config,
         }
     }
@@ -448,6 +451,11 @@ impl World {
         self.slots[i].link_cap
     }
 
+    /// Node `i`'s wallet (also while it is down: the identity outlives a crash).
+    pub fn wallet_of(&self, i: usize) -> Option<chordial_core::identity::Address> {
+        self.slots.get(i)?.identity.wallet_key().ok().map(|w| w.address())
+    }
+
     /// The last events node `i` emitted, with their times.
     pub fn events(&self, i: usize) -> &VecDeque<(Timestamp, Event)> {
         &self.slots[i].events
@@ -515,7 +523,19 @@ impl World {
         taken
     }
 
+    /// Starts counting delivered frames and bytes by message kind (see
+    /// [`chordial_core::node::describe_frame`]), or stops and returns the counts.
+    pub fn count_kinds(&mut self, on: bool) -> BTreeMap<&'static str, (u64, u64)> {
+        std::mem::replace(&mut self.kinds, on.then(BTreeMap::new)).unwrap_or_default()
+    }
+
     fn record_frame(&mut self, ep: Endpoint, bytes: &[u8]) {
+        if let Some(kinds) = self.kinds.as_mut() {
+            let kind = chordial_core::node::describe_frame(bytes).unwrap_or("invalid");
+            let entry = kinds.entry(kind).or_default();
+            entry.0 += 1;
+            entry.1 += bytes.len() as u64;
+        }
         let from = self.links.get(&ep).and_then(|r| r.peer).map(|p| p.node);
         if let (Some(tap), Some(from)) = (self.tap.as_mut(), from) {
             if tap.len() < TAP_LIMIT {

@@ -129,7 +129,6 @@ fn check_the_wire(
     frames: &[chordial_sim::world::TappedFrame],
     sent: &[(usize, usize, Vec<u8>)],
 ) {
-    let network = world.config().network.clone();
     let senders: Vec<Vec<Vec<u8>>> =
         sent.iter().map(|(from, _, _)| wallet_forms(&wallet(world, *from))).collect();
     let mut carriers = 0;
@@ -144,7 +143,7 @@ fn check_the_wire(
                 f.at
             );
         }
-        let kind = describe_frame(&f.bytes, &network);
+        let kind = describe_frame(&f.bytes);
         if matches!(kind, Some("Deliver" | "Receipt")) {
             carriers += 1;
             for (k, forms) in senders.iter().enumerate() {

@@ -178,10 +178,11 @@ pub(crate) fn routed_frame(envelope: &[u8], owner_hint: bool) -> Vec<u8> {
     out
 }
 
-/// The name of the message a link frame carries ("Ping", "Deliver", …), or `None` if it is not a valid
-/// frame for `network`. Routed envelopes are decoded (and their signatures checked) but never opened: this
-/// names what a relay can see, nothing more. For shells' logs and metrics, and for tests that watch the wire.
-pub fn describe_frame(bytes: &[u8], network: &str) -> Option<&'static str> {
+/// The name of the message a link frame carries ("Ping", "Deliver", …), or `None` if it is not a
+/// well-formed frame. Routed envelopes are decoded but neither verified nor opened: this names what a relay
+/// can see, nothing more. For shells' logs and metrics, and for tests that watch the wire — never for
+/// decisions.
+pub fn describe_frame(bytes: &[u8]) -> Option<&'static str> {
     let (&kind, rest) = bytes.split_first()?;
     match kind {
         KIND_LINK => Some(match decode_link(rest)? {
@@ -196,9 +197,8 @@ pub fn describe_frame(bytes: &[u8], network: &str) -> Option<&'static str> {
             LinkMsg::DropMail { .. } => "DropMail",
         }),
         KIND_ROUTED | KIND_ROUTED_OWNER => {
-            let tag = crate::wire::envelope::NetworkTag::from_name(network);
-            let received = crate::wire::envelope::decode::<Routed>(rest, tag).ok()?;
-            Some(match received.body {
+            let (_, body) = crate::wire::envelope::peek::<Routed>(rest)?;
+            Some(match body {
                 Routed::FindSuccessor => "FindSuccessor",
                 Routed::FoundSuccessor { .. } => "FoundSuccessor",
                 Routed::ConnectOffer { .. } => "ConnectOffer",
@@ -226,10 +226,10 @@ mod tests {
     #[test]
     fn describe_frame_names_link_messages_and_refuses_garbage() {
         let frame = link_frame(&LinkMsg::Ping { nonce: 7, keep: true });
-        assert_eq!(describe_frame(&frame, "test"), Some("Ping"));
-        assert_eq!(describe_frame(&[], "test"), None);
-        assert_eq!(describe_frame(&[KIND_LINK, 0xff, 0xff], "test"), None);
-        assert_eq!(describe_frame(&[KIND_ROUTED, 1, 2, 3], "test"), None);
-        assert_eq!(describe_frame(&[0x7f], "test"), None);
+        assert_eq!(describe_frame(&frame), Some("Ping"));
+        assert_eq!(describe_frame(&[]), None);
+        assert_eq!(describe_frame(&[KIND_LINK, 0xff, 0xff]), None);
+        assert_eq!(describe_frame(&[KIND_ROUTED, 1, 2, 3]), None);
+        assert_eq!(describe_frame(&[0x7f]), None);
     }
 }
