@@ -10,8 +10,16 @@
 // node for its SIWE text and hand back the signature, and the approval is stored only once the signature
 // verified — a refusal leaves nothing behind.
 
-import { Kind, PAGE_PORT, UNAPPROVED_METHODS, BackgroundMsg, OffscreenOp } from '../shared/protocol.js';
-import { ProviderError, ErrorCode, fromNodeError, unauthorized, invalidParams } from '../shared/errors.js';
+import {
+  Kind,
+  PAGE_PORT,
+  PUBLIC_METHODS,
+  INTERNAL_METHODS,
+  UNAPPROVED_METHODS,
+  BackgroundMsg,
+  OffscreenOp,
+} from '../shared/protocol.js';
+import { ProviderError, ErrorCode, fromNodeError, unauthorized, invalidParams, unsupported } from '../shared/errors.js';
 import { validateRequest } from '../shared/params.js';
 import { originOfSender } from './permissions.js';
 
@@ -72,11 +80,14 @@ export class Router {
 
   /** One page request; resolves with the result or rejects with a ProviderError. */
   async handleRequest(origin, method, rawParams) {
-    const params = validateRequest(method, rawParams);
+    // Order matters: an unknown method is 4200, then an unapproved origin learns nothing more than 4100,
+    // then the params are checked (-32602).
+    if (!isKnownMethod(method)) throw unsupported(method);
     const approved = await this.permissions.isApproved(origin);
-    if (!approved && !UNAPPROVED_METHODS.includes(method) && !method.startsWith('chordial_internal_')) {
+    if (!approved && !UNAPPROVED_METHODS.includes(method) && !INTERNAL_METHODS.includes(method)) {
       throw unauthorized();
     }
+    const params = validateRequest(method, rawParams);
     switch (method) {
       case 'chordial_status':
         return this.status(origin, approved);
@@ -308,6 +319,10 @@ export class Router {
         throw invalidParams(`Unknown message type: ${String(msg.type)}`);
     }
   }
+}
+
+function isKnownMethod(m) {
+  return typeof m === 'string' && (PUBLIC_METHODS.includes(m) || INTERNAL_METHODS.includes(m));
 }
 
 function toProviderError(e) {

@@ -59,7 +59,7 @@ const NODE_CODE_MAP = {
   TOO_LARGE: ErrorCode.INVALID_PARAMS,
   NO_DELEGATION: ErrorCode.UNAUTHORIZED,
   NO_PENDING_REQUEST: ErrorCode.UNAUTHORIZED,
-  BAD_SIGNATURE: ErrorCode.USER_REJECTED,
+  BAD_SIGNATURE: ErrorCode.INVALID_PARAMS, // a signature that does not verify is bad input, not a refusal
   NOT_RUNNING: ErrorCode.DISCONNECTED,
   STOPPED: ErrorCode.DISCONNECTED,
   CLOSED: ErrorCode.DISCONNECTED,
