@@ -128,8 +128,8 @@ export class Router {
   async nodeStatus() {
     try {
       return await this.node.call(OffscreenOp.STATUS, {});
-    } catch {
-      return { online: false, wallet: null, delegated: false, available: false };
+    } catch (e) {
+      return { online: false, wallet: null, delegated: false, available: false, error: e };
     }
   }
 
@@ -146,7 +146,12 @@ export class Router {
 
   async requestAccess(origin, approved) {
     let st = await this.nodeStatus();
-    if (st.available === false) throw fromNodeError({ code: 'UNAVAILABLE', message: 'The Chordial node is not available.' });
+    if (st.available === false) {
+      throw fromNodeError({
+        code: st.error?.code ?? 'UNAVAILABLE',
+        message: `The Chordial node is not available: ${st.error?.message ?? 'unknown reason'}`,
+      });
+    }
     if (approved && st.delegated) return { address: st.wallet };
     if (!approved) {
       await this.approvals.request(origin, { wallet: st.delegated ? st.wallet : null }); // rejects 4001
