@@ -1,7 +1,7 @@
 // Bundles the extension: one entry per context (background, offscreen, content, inpage, approval) into
 // dist/chrome/, plus the manifest, the HTML pages and the node-wasm package (dist/node-wasm/, built by
 // scripts/build-wasm.sh) when it exists. Build-time defaults come from the environment:
-//   CHORDIAL_BOOTSTRAP=url[,url…]   CHORDIAL_ICE=stun:…[,turn:user:pass@host:port…] (or JSON)   CHORDIAL_NETWORK=main
+//   CHORDIAL_BOOTSTRAP=url[,url…]   CHORDIAL_ICE=stun:…[,turn:user:pass@host:port…] (or JSON)   CHORDIAL_NETWORK=chordial-dev
 // Run through `npm run build` (scripts/build-extension.mjs), which also zips the result.
 
 import path from 'node:path';

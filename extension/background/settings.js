@@ -27,7 +27,7 @@ export class SettingsStore {
 
 /** Checks the shape of settings; throws -32602 naming the bad field. */
 export function normalizeSettings(s) {
-  const network = s?.network ?? 'main';
+  const network = s?.network ?? 'chordial-dev';
   if (typeof network !== 'string' || !/^[A-Za-z0-9._~-]{1,64}$/.test(network)) {
     throw invalidParams('settings: network must be 1-64 URI characters');
   }
@@ -88,5 +88,5 @@ export function defaultsFromEnv(env) {
         return m ? { urls: `${m[1]}:${m[4]}`, username: m[2], credential: m[3] } : { urls: entry };
       });
   }
-  return normalizeSettings({ network: env.CHORDIAL_NETWORK || 'main', bootstrap, iceServers });
+  return normalizeSettings({ network: env.CHORDIAL_NETWORK || 'chordial-dev', bootstrap, iceServers });
 }
