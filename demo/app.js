@@ -64,7 +64,9 @@ async function main() {
   }
   $('app').hidden = false;
   const status = await chordial.request({ method: 'chordial_status' });
-  say(`Chordial ${status.version} — ${status.online ? 'online' : 'offline'}${status.approved ? '' : ' — not connected'}`);
+  say(
+    `Chordial ${status.version} — ${status.online ? 'online' : 'offline'}${status.approved ? '' : ' — not connected'}`,
+  );
 
   chordial.on('statusChanged', (s) => say(`Chordial — ${s.online ? 'online' : 'offline'}`));
   chordial.on('disconnect', (e) => say(`Chordial disconnected: ${e.message}`, true));
@@ -83,6 +85,7 @@ async function main() {
     state.me = address;
     $('me').textContent = address;
     $('connect').disabled = true;
+    $('connect').textContent = 'Connected';
     $('join').disabled = false;
     $('send').disabled = false;
   };
@@ -103,7 +106,8 @@ async function main() {
     ev.preventDefault();
     const topic = $('topic').value.trim();
     try {
-      if (state.topic && state.topic !== topic) await chordial.request({ method: 'chordial_withdraw', params: { topic: state.topic } });
+      if (state.topic && state.topic !== topic)
+        await chordial.request({ method: 'chordial_withdraw', params: { topic: state.topic } });
       state.topic = topic;
       await chordial.request({ method: 'chordial_announce', params: { topic } });
       const list = await chordial.request({ method: 'chordial_discover', params: { topic } });

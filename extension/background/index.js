@@ -36,9 +36,9 @@ chrome.runtime.onConnect.addListener((port) => router.onConnect(port));
 
 chrome.runtime.onMessage.addListener((msg, sender, sendResponse) => {
   if (!msg || msg.target !== 'background') return false;
-  router.onRuntimeMessage(msg, sender).then(sendResponse, (e) =>
-    sendResponse({ ok: false, error: { code: -32603, message: String(e?.message ?? e) } }),
-  );
+  router
+    .onRuntimeMessage(msg, sender)
+    .then(sendResponse, (e) => sendResponse({ ok: false, error: { code: -32603, message: String(e?.message ?? e) } }));
   return true; // the reply is asynchronous
 });
 

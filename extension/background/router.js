@@ -224,9 +224,11 @@ export class Router {
     const prev = this.flushing.get(origin) ?? Promise.resolve();
     const run = prev.catch(() => {}).then(() => this.flushInboxNow(origin));
     this.flushing.set(origin, run);
-    run.finally(() => {
-      if (this.flushing.get(origin) === run) this.flushing.delete(origin);
-    }).catch(() => {});
+    run
+      .finally(() => {
+        if (this.flushing.get(origin) === run) this.flushing.delete(origin);
+      })
+      .catch(() => {});
     return run;
   }
 

@@ -60,7 +60,10 @@ function walletError(e, step) {
 export async function obtainDelegation({ call, findWallet }) {
   const wallet = await findWallet();
   if (!wallet) {
-    throw new ProviderError(ErrorCode.UNAUTHORIZED, 'No Ethereum wallet found in this page (EIP-6963 or window.ethereum).');
+    throw new ProviderError(
+      ErrorCode.UNAUTHORIZED,
+      'No Ethereum wallet found in this page (EIP-6963 or window.ethereum).',
+    );
   }
   let accounts;
   let chainIdHex;

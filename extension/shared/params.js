@@ -46,7 +46,10 @@ function topic(method, p) {
 function wireData(method, d) {
   const isText = isPlainObject(d) && typeof d.text === 'string' && Object.keys(d).length === 1;
   const isBytes =
-    isPlainObject(d) && typeof d.base64 === 'string' && Object.keys(d).length === 1 && d.base64.length % 4 === 0 &&
+    isPlainObject(d) &&
+    typeof d.base64 === 'string' &&
+    Object.keys(d).length === 1 &&
+    d.base64.length % 4 === 0 &&
     BASE64_RE.test(d.base64);
   if (!isText && !isBytes) throw invalidParams(`${method}: data must be a string or bytes`);
   if (wireByteLength(d) > MAX_DATA_BYTES) {

@@ -24,7 +24,7 @@ export function zip(entries) {
   const centrals = [];
   let offset = 0;
   const DOS_TIME = 0; // 00:00:00
-  const DOS_DATE = (2020 - 1980) << 9 | 1 << 5 | 1; // 2020-01-01
+  const DOS_DATE = ((2020 - 1980) << 9) | (1 << 5) | 1; // 2020-01-01
   for (const { name, data } of entries) {
     const nameBuf = Buffer.from(name, 'utf8');
     const deflated = deflateRawSync(data, { level: 9 });

@@ -15,7 +15,9 @@ const assert = (await import('node:assert/strict')).default;
 const { cpSync, existsSync, mkdirSync, mkdtempSync } = await import('node:fs');
 const { tmpdir } = await import('node:os');
 const path = (await import('node:path')).default;
-const { launchWithExtension, stopServiceWorker, currentWorker, approvalPage, withDeadline } = await import('./lib/browser.mjs');
+const { launchWithExtension, stopServiceWorker, currentWorker, approvalPage, withDeadline, CHROMIUM, freshProfile } =
+  await import('./lib/browser.mjs');
+const { chromium } = await import('playwright-core');
 const { installTestWallet } = await import('./lib/wallet.mjs');
 const { serveStatic } = await import('./lib/http.mjs');
 const { call, recordEvents, requestAccess, waitForEvents, nodeStatus } = await import('./lib/dapp.mjs');
@@ -33,6 +35,7 @@ cpSync(path.join(import.meta.dirname, 'fake-node-wasm'), path.join(EXT, 'node-wa
 
 const PAGE = '<!doctype html><meta charset="utf-8"><title>dApp</title><h1>test dApp</h1>';
 const siteA = await serveStatic(ROOT, { '/app': PAGE });
+const demo = await serveStatic(path.join(ROOT, 'demo'));
 const siteB = await serveStatic(ROOT, {
   '/app': PAGE,
   // A cross-origin iframe that tries to talk to the embedding page's content script.
@@ -48,6 +51,7 @@ const siteB = await serveStatic(ROOT, {
 after(async () => {
   await siteA.close();
   await siteB.close();
+  await demo.close();
 });
 
 async function profile(label) {
@@ -108,21 +112,36 @@ test('approve + one signature; a second dApp reuses the session; messages and to
     assert.equal(p.wallet.count('personal_sign'), 1);
     // The SIWE text names the page's own host.
     const signed = p.wallet.calls.find((c) => c.method === 'personal_sign').params[0];
-    assert.match(Buffer.from(signed.slice(2), 'hex').toString('utf8'), new RegExp(`^${siteA.origin.slice(7)} wants you`));
+    assert.match(
+      Buffer.from(signed.slice(2), 'hex').toString('utf8'),
+      new RegExp(`^${siteA.origin.slice(7)} wants you`),
+    );
 
     const st = await call(a, 'chordial_status');
-    assert.deepEqual(st.result, { installed: true, version: '0.1.0', online: true, approved: true, address: p.wallet.address });
+    assert.deepEqual(st.result, {
+      installed: true,
+      version: '0.1.0',
+      online: true,
+      approved: true,
+      address: p.wallet.address,
+    });
     // Exact data back, strings as strings and bytes as bytes.
     const sent = await call(a, 'chordial_send', { to: p.wallet.address, data: 'hello ✓' });
     assert.equal(sent.result.result, 'delivered');
     await call(a, 'chordial_send', { to: p.wallet.address, data: { __bytes: [0, 1, 254, 255] } });
     const msgs = await waitForEvents(a, 'message', 2);
-    assert.deepEqual(msgs.map((m) => [m.from, m.data]), [
-      [p.wallet.address, 'hello ✓'],
-      [p.wallet.address, { bytes: [0, 1, 254, 255] }],
-    ]);
+    assert.deepEqual(
+      msgs.map((m) => [m.from, m.data]),
+      [
+        [p.wallet.address, 'hello ✓'],
+        [p.wallet.address, { bytes: [0, 1, 254, 255] }],
+      ],
+    );
     assert.equal((await call(a, 'chordial_announce', { topic: 'lobby' })).result, true);
-    assert.deepEqual((await call(a, 'chordial_discover', { topic: 'lobby' })).result.map((x) => x.address), [p.wallet.address]);
+    assert.deepEqual(
+      (await call(a, 'chordial_discover', { topic: 'lobby' })).result.map((x) => x.address),
+      [p.wallet.address],
+    );
     const presence = await waitForEvents(a, 'presence', 1);
     assert.deepEqual(presence[0], { topic: 'lobby', address: p.wallet.address, present: true });
 
@@ -133,7 +152,9 @@ test('approve + one signature; a second dApp reuses the session; messages and to
     assert.equal(second.approval.wallet, p.wallet.address);
     assert.equal(p.wallet.count('personal_sign'), 1, 'no second signature');
     // Asking again once approved opens no window.
-    assert.deepEqual((await requestAccess(p.context, a, { decision: 'none' })).outcome, { result: { address: p.wallet.address } });
+    assert.deepEqual((await requestAccess(p.context, a, { decision: 'none' })).outcome, {
+      result: { address: p.wallet.address },
+    });
     await a.screenshot({ path: path.join(ARTIFACTS, 'approved-page.png') });
   } finally {
     await p.close();
@@ -187,8 +208,15 @@ test('unapproved_and_spoofed: forged origins and cross-origin iframes reach noth
             if (e.data?.to === 'page' && e.data.id === 'forged') resolve(e.data.error?.code ?? 'answered');
           });
           window.postMessage(
-            { ns: 'chordial:v1', to: 'content', kind: 'request', id: 'forged', method: 'chordial_discover',
-              params: { topic: 'lobby', origin: claim }, origin: claim },
+            {
+              ns: 'chordial:v1',
+              to: 'content',
+              kind: 'request',
+              id: 'forged',
+              method: 'chordial_discover',
+              params: { topic: 'lobby', origin: claim },
+              origin: claim,
+            },
             location.origin,
           );
         }),
@@ -216,7 +244,11 @@ test('unapproved_and_spoofed: forged origins and cross-origin iframes reach noth
     assert.deepEqual(evil, []);
     await call(a, 'chordial_send', { to: p.wallet.address, data: 'from A itself' });
     const msgs = await waitForEvents(a, 'message', 1);
-    assert.deepEqual(msgs.map((m) => m.data), ['from A itself'], 'the iframe\'s message was never sent');
+    assert.deepEqual(
+      msgs.map((m) => m.data),
+      ['from A itself'],
+      "the iframe's message was never sent",
+    );
 
     // B approved: it sees neither A's topic nor A's messages.
     await requestAccess(p.context, b);
@@ -225,8 +257,14 @@ test('unapproved_and_spoofed: forged origins and cross-origin iframes reach noth
     await waitForEvents(a, 'message', 2);
     await call(b, 'chordial_send', { to: p.wallet.address, data: 'from B' });
     const bMsgs = await waitForEvents(b, 'message', 1);
-    assert.deepEqual(bMsgs.map((m) => m.data), ['from B']);
-    assert.deepEqual((await waitForEvents(a, 'message', 2)).map((m) => m.data), ['from A itself', 'second from A']);
+    assert.deepEqual(
+      bMsgs.map((m) => m.data),
+      ['from B'],
+    );
+    assert.deepEqual(
+      (await waitForEvents(a, 'message', 2)).map((m) => m.data),
+      ['from A itself', 'second from A'],
+    );
   } finally {
     await p.close();
   }
@@ -252,7 +290,10 @@ test('service_worker_restarts: pending calls reject 4900, new calls work, the no
     assert.equal(st.result.online, true);
     assert.equal(st.result.approved, true);
     await call(a, 'chordial_send', { to: p.wallet.address, data: 'after the restart' });
-    assert.deepEqual((await waitForEvents(a, 'message', 1)).map((m) => m.data), ['after the restart']);
+    assert.deepEqual(
+      (await waitForEvents(a, 'message', 1)).map((m) => m.data),
+      ['after the restart'],
+    );
     const afterSt = await nodeStatus(await currentWorker(p.context));
     assert.deepEqual(afterSt.fake, before.fake, 'same node instance, not restarted');
     assert.equal(afterSt.counters.starts, 1);
@@ -275,9 +316,67 @@ test('round trip of chordial_status page → offscreen → page (reported, not a
       }
       return out.sort((x, y) => x - y);
     });
-    console.log(`chordial_status round trip over 50 calls: median ${ms[25].toFixed(2)} ms, p90 ${ms[45].toFixed(2)} ms, max ${ms[49].toFixed(2)} ms`);
+    console.log(
+      `chordial_status round trip over 50 calls: median ${ms[25].toFixed(2)} ms, p90 ${ms[45].toFixed(2)} ms, max ${ms[49].toFixed(2)} ms`,
+    );
     assert.equal(ms.length, 50);
   } finally {
     await p.close();
+  }
+});
+
+test('demo dApp: connect, join, chat (to oneself here), marks; screenshot', async () => {
+  const p = await profile('demo');
+  try {
+    const page = await p.open(demo.url);
+    await page.waitForSelector('#app:not([hidden])');
+    const clicked = page.click('#connect');
+    const win = await approvalPage(p.context);
+    await win.click('#approve', { noWaitAfter: true }).catch((e) => {
+      if (!/closed/i.test(e.message)) throw e;
+    });
+    await clicked;
+    await page.waitForFunction((a) => document.getElementById('me').textContent === a, p.wallet.address);
+    await page.click('#join');
+    await page.waitForSelector(`#peers li[data-address="${p.wallet.address}"]`);
+    await page.click(`#peers li[data-address="${p.wallet.address}"]`);
+    await page.fill('#text', 'hello, me');
+    await page.click('#send');
+    await page.waitForSelector('#messages li.out .mark.delivered');
+    await page.waitForSelector('#messages li.in');
+    assert.equal(await page.textContent('#messages li.in .text'), 'hello, me');
+    assert.equal(await page.textContent('#messages li.in .from'), p.wallet.address);
+    await page.fill('#to', '0x' + '42'.repeat(20));
+    await page.fill('#text', 'for someone offline');
+    await page.click('#send');
+    await page.waitForSelector('#messages li.out .mark.stored');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'demo-double.png'), fullPage: true });
+  } finally {
+    await p.close();
+  }
+});
+
+test('demo dApp without the extension says so', async () => {
+  const context = await chromium.launchPersistentContext(freshProfile('no-ext'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  try {
+    const page = await context.newPage();
+    await page.goto(demo.url);
+    await page.waitForSelector('#missing:not([hidden])', { timeout: 10_000 });
+    assert.match(await page.textContent('#status'), /not found/);
+    assert.equal(await page.isHidden('#app'), true);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'demo-no-extension.png') });
+  } finally {
+    await context.close();
   }
 });

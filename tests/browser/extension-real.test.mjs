@@ -12,9 +12,8 @@ const { test, before, after } = await import('node:test');
 const assert = (await import('node:assert/strict')).default;
 const { existsSync, mkdirSync } = await import('node:fs');
 const path = (await import('node:path')).default;
-const { launchWithExtension, freshProfile, stopServiceWorker, currentWorker, approvalPage, withDeadline } = await import(
-  './lib/browser.mjs'
-);
+const { launchWithExtension, freshProfile, stopServiceWorker, currentWorker, approvalPage, withDeadline } =
+  await import('./lib/browser.mjs');
 const { installTestWallet } = await import('./lib/wallet.mjs');
 const { generatePrivateKey } = await import('viem/accounts');
 const { serveStatic } = await import('./lib/http.mjs');
@@ -78,7 +77,9 @@ async function connectViaDemo(p, page) {
     if (!/closed/i.test(e.message)) throw e;
   });
   await clicked;
-  await page.waitForFunction(() => document.getElementById('me').textContent.startsWith('0x'), null, { timeout: 30_000 });
+  await page.waitForFunction(() => document.getElementById('me').textContent.startsWith('0x'), null, {
+    timeout: 30_000,
+  });
   return page.textContent('#me');
 }
 
@@ -153,7 +154,12 @@ test('offline_delivery: B closes, A sends → stored; B returns → receives it 
     const addrB = (await requestAccess(B.context, b)).outcome.result.address;
     await waitOnline(a);
     await waitOnline(b);
-    await eventually(() => call(a, 'chordial_lookup', { address: addrB }), (r) => r.result?.online === true, 30_000, 'A sees B online');
+    await eventually(
+      () => call(a, 'chordial_lookup', { address: addrB }),
+      (r) => r.result?.online === true,
+      30_000,
+      'A sees B online',
+    );
     await B.close();
 
     const sent = await call(a, 'chordial_send', { to: addrB, data: 'while you were away' });
@@ -174,7 +180,7 @@ test('offline_delivery: B closes, A sends → stored; B returns → receives it 
   }
 });
 
-test('unapproved_and_spoofed: 4100 unapproved; origins do not see each other\'s messages or topics', async () => {
+test("unapproved_and_spoofed: 4100 unapproved; origins do not see each other's messages or topics", async () => {
   const A = await profile('A-scope');
   const B = await profile('B-scope');
   try {
@@ -187,7 +193,13 @@ test('unapproved_and_spoofed: 4100 unapproved; origins do not see each other\'s 
     await requestAccess(A.context, a2);
     await requestAccess(B.context, b1);
     await requestAccess(B.context, b2);
-    for (const m of ['chordial_send', 'chordial_lookup', 'chordial_announce', 'chordial_discover', 'chordial_withdraw']) {
+    for (const m of [
+      'chordial_send',
+      'chordial_lookup',
+      'chordial_announce',
+      'chordial_discover',
+      'chordial_withdraw',
+    ]) {
       const params = { to: B.wallet.address, address: B.wallet.address, topic: 't', data: 'x' };
       assert.equal((await call(a3, m, params)).error?.code, 4100, m);
     }
@@ -199,7 +211,7 @@ test('unapproved_and_spoofed: 4100 unapproved; origins do not see each other\'s 
       () => call(b1, 'chordial_discover', { topic: 'lobby' }),
       (r) => r.result?.some((x) => x.address === A.wallet.address),
       30_000,
-      'B sees A on the first origin\'s topic',
+      "B sees A on the first origin's topic",
     );
     assert.deepEqual((await call(b2, 'chordial_discover', { topic: 'lobby' })).result, [], 'not on the second origin');
     const sent = await call(b1, 'chordial_send', { to: A.wallet.address, data: 'for the first origin only' });
@@ -209,7 +221,10 @@ test('unapproved_and_spoofed: 4100 unapproved; origins do not see each other\'s 
     // A marker message on the second origin, sent after: once it arrived, the first one would have too.
     await call(b2, 'chordial_send', { to: A.wallet.address, data: 'marker' });
     const marker = await waitForEvents(a2, 'message', 1);
-    assert.deepEqual(marker.map((m) => m.data), ['marker']);
+    assert.deepEqual(
+      marker.map((m) => m.data),
+      ['marker'],
+    );
     // The forged-origin and cross-origin-iframe cases are in extension-flows.test.mjs (node-independent).
   } finally {
     await A.close();
@@ -239,7 +254,11 @@ test('service_worker_restarts: pending calls reject 4900, new calls work, the no
     await requestAccess(A.context, a);
     await waitOnline(a);
     const before = await nodeStatus(await currentWorker(A.context));
-    const openLinks = (st) => st.links.filter((l) => l.open).map((l) => `${l.link}:${l.peer}`).sort();
+    const openLinks = (st) =>
+      st.links
+        .filter((l) => l.open)
+        .map((l) => `${l.link}:${l.peer}`)
+        .sort();
     assert.ok(openLinks(before).length > 0, 'linked to the server');
 
     const pendingPage = await A.open(other.url);

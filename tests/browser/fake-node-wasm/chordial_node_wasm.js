@@ -87,7 +87,14 @@ export class ChordialNode {
     const id = String(++this.seq);
     if (toWallet.toLowerCase() === this.wallet.toLowerCase()) {
       const msgId = `${instanceId}${String(this.seq).padStart(24, '0')}`;
-      this.emit({ type: 'message', from: this.wallet, appOrigin, data: new Uint8Array(bytes), id: msgId, sentAt: Date.now() });
+      this.emit({
+        type: 'message',
+        from: this.wallet,
+        appOrigin,
+        data: new Uint8Array(bytes),
+        id: msgId,
+        sentAt: Date.now(),
+      });
       return { id, result: 'delivered' };
     }
     return { id, result: 'stored' };
@@ -96,7 +103,10 @@ export class ChordialNode {
   async lookup(wallet) {
     this.requireRunning();
     const mine = wallet.toLowerCase() === this.wallet.toLowerCase();
-    return { wallet, sessions: mine ? [{ nodeId: instanceId.repeat(5), session: '02'.padEnd(66, '0'), expires: this.expires }] : [] };
+    return {
+      wallet,
+      sessions: mine ? [{ nodeId: instanceId.repeat(5), session: '02'.padEnd(66, '0'), expires: this.expires }] : [],
+    };
   }
 
   async announce(appOrigin, topic) {

@@ -9,7 +9,8 @@ export async function recordEvents(page) {
     const rec = (window.__chordial = { message: [], presence: [], statusChanged: [], disconnect: [] });
     for (const ev of Object.keys(rec)) {
       window.chordial.on(ev, (e) => {
-        const copy = ev === 'message' ? { ...e, data: typeof e.data === 'string' ? e.data : { bytes: [...e.data] } } : e;
+        const copy =
+          ev === 'message' ? { ...e, data: typeof e.data === 'string' ? e.data : { bytes: [...e.data] } } : e;
         rec[ev].push(ev === 'disconnect' ? { code: e.code, message: e.message } : copy);
       });
     }
@@ -21,7 +22,10 @@ export function call(page, method, params) {
   return page.evaluate(
     async ([m, p]) => {
       const fix = (v) => (v && v.__bytes ? new Uint8Array(v.__bytes) : v);
-      const args = p && typeof p === 'object' && !Array.isArray(p) ? Object.fromEntries(Object.entries(p).map(([k, v]) => [k, fix(v)])) : p;
+      const args =
+        p && typeof p === 'object' && !Array.isArray(p)
+          ? Object.fromEntries(Object.entries(p).map(([k, v]) => [k, fix(v)]))
+          : p;
       try {
         return { result: await window.chordial.request({ method: m, params: args }) };
       } catch (e) {
@@ -49,9 +53,10 @@ export async function requestAccess(context, page, { decision = 'approve', scree
     if (screenshot) await win.screenshot({ path: screenshot });
     const closed = win.isClosed() ? Promise.resolve() : win.waitForEvent('close', { timeout: 15_000 });
     // The window closes itself on a decision, which can race the end of the click: that is expected.
-    const click = (sel) => win.click(sel, { noWaitAfter: true }).catch((e) => {
-      if (!/closed/i.test(e.message)) throw e;
-    });
+    const click = (sel) =>
+      win.click(sel, { noWaitAfter: true }).catch((e) => {
+        if (!/closed/i.test(e.message)) throw e;
+      });
     if (decision === 'approve') await click('#approve');
     else if (decision === 'reject') await click('#reject');
     else if (decision === 'close') await win.close();

@@ -19,7 +19,15 @@ export function enterNetns() {
   }
   const r = spawnSync(
     'unshare',
-    ['-n', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+    [
+      '-n',
+      'sh',
+      '-c',
+      'ip link set lo up && exec "$0" "$@"',
+      process.execPath,
+      ...process.execArgv,
+      ...process.argv.slice(1),
+    ],
     { stdio: 'inherit', env: { ...process.env, CHORDIAL_NETNS: '1' } },
   );
   if (r.error) throw r.error;

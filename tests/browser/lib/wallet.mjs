@@ -42,7 +42,12 @@ export async function installTestWallet(context, { privateKey = generatePrivateK
       removeListener() {},
     };
     window.ethereum = provider;
-    const info = { uuid: '00000000-0000-4000-8000-000000000001', name: 'Test wallet', icon: 'data:,', rdns: 'test.wallet' };
+    const info = {
+      uuid: '00000000-0000-4000-8000-000000000001',
+      name: 'Test wallet',
+      icon: 'data:,',
+      rdns: 'test.wallet',
+    };
     const announce = () =>
       window.dispatchEvent(new CustomEvent('eip6963:announceProvider', { detail: Object.freeze({ info, provider }) }));
     window.addEventListener('eip6963:requestProvider', announce);

@@ -180,7 +180,11 @@ test('settings: build defaults, validation, storage', async () => {
     { urls: 'stun:127.0.0.1:3478' },
     { urls: 'turn:127.0.0.1:3479', username: 'alice', credential: 's3cret' },
   ]);
-  assert.deepEqual(defaultsFromEnv({}), { network: 'chordial-dev', bootstrap: [], iceServers: [] }, 'no STUN by default');
+  assert.deepEqual(
+    defaultsFromEnv({}),
+    { network: 'chordial-dev', bootstrap: [], iceServers: [] },
+    'no STUN by default',
+  );
   const store = new SettingsStore(new FakeStorageArea(), d);
   assert.deepEqual((await store.get()).bootstrap, d.bootstrap);
   await store.set({ iceServers: [] });

@@ -123,14 +123,22 @@ test('messages nobody took wait in a bounded inbox per origin until acknowledged
   const h = harness(node, { deliver: (ev) => ev.type === 'message' && open });
   await h.host.init({});
   const msg = (i, appOrigin = 'https://a') => ({
-    type: 'message', from: B, appOrigin, data: new Uint8Array([1, 0x41 + (i % 26)]), id: `m${i}`, sentAt: i,
+    type: 'message',
+    from: B,
+    appOrigin,
+    data: new Uint8Array([1, 0x41 + (i % 26)]),
+    id: `m${i}`,
+    sentAt: i,
   });
   node.fire(msg(0));
   node.fire(msg(1, 'https://b'));
   await until(() => h.emitted.filter((e) => e.type === 'message').length === 2);
   await new Promise((r) => setImmediate(r));
   const inboxA = await h.host.handle('peekInbox', { origin: 'https://a' });
-  assert.deepEqual(inboxA.map((m) => [m.id, m.origin, m.data]), [['m0', 'https://a', { text: 'A' }]]);
+  assert.deepEqual(
+    inboxA.map((m) => [m.id, m.origin, m.data]),
+    [['m0', 'https://a', { text: 'A' }]],
+  );
   assert.equal((await h.host.handle('peekInbox', { origin: 'https://b' })).length, 1);
   await h.host.handle('ackInbox', { origin: 'https://a', ids: ['m0'] });
   assert.deepEqual(await h.host.handle('peekInbox', { origin: 'https://a' }), []);
@@ -170,11 +178,19 @@ test('presence: announced topics are polled and comings and goings reported', as
   const h = harness(node);
   await h.host.init({});
   await h.host.handle('announce', { origin: 'https://a', topic: 'lobby' });
-  const presence = () => h.emitted.filter((e) => e.type === 'presence').map((e) => `${e.address.slice(0, 4)} ${e.present}`);
+  const presence = () =>
+    h.emitted.filter((e) => e.type === 'presence').map((e) => `${e.address.slice(0, 4)} ${e.present}`);
   await until(() => presence().length === 1);
-  assert.deepEqual(h.emitted.find((e) => e.type === 'presence'), {
-    type: 'presence', origin: 'https://a', topic: 'lobby', address: W, present: true,
-  });
+  assert.deepEqual(
+    h.emitted.find((e) => e.type === 'presence'),
+    {
+      type: 'presence',
+      origin: 'https://a',
+      topic: 'lobby',
+      address: W,
+      present: true,
+    },
+  );
   node.topics.set('https://a lobby', [W, B]);
   h.timers.advance(1000);
   await until(() => presence().length === 2);
@@ -182,7 +198,9 @@ test('presence: announced topics are polled and comings and goings reported', as
   h.timers.advance(1000);
   await until(() => presence().length === 3);
   assert.deepEqual(presence(), ['0x11 true', '0x22 true', '0x11 false']);
-  assert.deepEqual(await h.host.handle('discover', { origin: 'https://a', topic: 'lobby' }), [{ address: B, announcedAt: 1 }]);
+  assert.deepEqual(await h.host.handle('discover', { origin: 'https://a', topic: 'lobby' }), [
+    { address: B, announcedAt: 1 },
+  ]);
   await h.host.handle('withdraw', { origin: 'https://a', topic: 'lobby' });
   h.timers.advance(1000);
   await new Promise((r) => setImmediate(r));

@@ -52,11 +52,14 @@ function relayHarness({ connectThrows = false } = {}) {
   });
   const toPage = () => win.sent.filter((s) => s.data.to === 'page');
   const request = (id, method, extra = {}) =>
-    win.postMessage({ ns: WINDOW_NS, to: 'content', kind: 'request', id, method, params: {}, ...extra }, win.location.origin);
+    win.postMessage(
+      { ns: WINDOW_NS, to: 'content', kind: 'request', id, method, params: {}, ...extra },
+      win.location.origin,
+    );
   return { win, ports, relay, timers, toPage, request, tick: (ms) => (clock += ms) };
 }
 
-test('relay: forwards only this window\'s namespaced requests, and only id/method/params', async () => {
+test("relay: forwards only this window's namespaced requests, and only id/method/params", async () => {
   const h = relayHarness();
   h.request(1, 'chordial_status', { origin: 'https://evil.example', sender: 'x' });
   await until(() => h.ports.length === 1 && h.ports[0].toBackground.length === 1);
@@ -71,7 +74,10 @@ test('relay: forwards only this window\'s namespaced requests, and only id/metho
   h.request(5, 'chordial_status');
   await until(() => h.ports[0].toBackground.length === 2);
   await new Promise((r) => setImmediate(r));
-  assert.deepEqual(h.ports[0].toBackground.map((m) => m.id), [1, 5]);
+  assert.deepEqual(
+    h.ports[0].toBackground.map((m) => m.id),
+    [1, 5],
+  );
   assert.equal(h.ports.length, 1, 'one Port per page');
 });
 
@@ -84,7 +90,10 @@ test('relay: replies and events go to the page\'s own origin, never "*"', async 
   h.ports[0].reply({ kind: 'response', id: 'never-asked', result: 1 }); // not pending: dropped
   await until(() => h.toPage().length === 2);
   for (const s of h.toPage()) assert.equal(s.targetOrigin, 'https://dapp.example');
-  assert.equal(h.win.sent.some((s) => s.targetOrigin === '*'), false);
+  assert.equal(
+    h.win.sent.some((s) => s.targetOrigin === '*'),
+    false,
+  );
   assert.deepEqual(h.toPage()[0].data.result, { installed: true });
   assert.equal(h.toPage()[1].data.event, 'message');
 });
@@ -129,8 +138,10 @@ function providerHarness(backend, wallet) {
     Promise.resolve()
       .then(() => backend(m.method, m.params))
       .then(
-        (result) => win.postMessage({ ns: WINDOW_NS, to: 'page', kind: 'response', id: m.id, result }, win.location.origin),
-        (error) => win.postMessage({ ns: WINDOW_NS, to: 'page', kind: 'response', id: m.id, error }, win.location.origin),
+        (result) =>
+          win.postMessage({ ns: WINDOW_NS, to: 'page', kind: 'response', id: m.id, result }, win.location.origin),
+        (error) =>
+          win.postMessage({ ns: WINDOW_NS, to: 'page', kind: 'response', id: m.id, error }, win.location.origin),
       );
   });
   if (wallet) win.ethereum = wallet;
@@ -161,7 +172,9 @@ test('window.chordial: unknown methods and bad shapes fail locally with typed er
   await assert.rejects(h.provider.request({ method: 'eth_sendTransaction' }), { code: 4200 });
   await assert.rejects(h.provider.request({ method: 'chordial_internal_completeDelegation' }), { code: 4200 });
   await assert.rejects(h.provider.request('chordial_status'), { code: -32602 });
-  await assert.rejects(h.provider.request({ method: 'chordial_send', params: { to: '0x', data: 5 } }), { code: -32602 });
+  await assert.rejects(h.provider.request({ method: 'chordial_send', params: { to: '0x', data: 5 } }), {
+    code: -32602,
+  });
   assert.throws(() => h.provider.on('nope', () => {}), { code: -32602 });
   assert.equal(h.seen.length, 0, 'nothing reached the content script');
 });
@@ -174,14 +187,26 @@ test('window.chordial: bytes and strings are sent in wire form; events arrive de
   const fn = (m) => got.push(m);
   h.provider.on('message', fn);
   h.win.postMessage(
-    { ns: WINDOW_NS, to: 'page', kind: 'event', event: 'message', data: { from: '0x1', data: { base64: 'AQI=' }, id: 'i', sentAt: 1 } },
+    {
+      ns: WINDOW_NS,
+      to: 'page',
+      kind: 'event',
+      event: 'message',
+      data: { from: '0x1', data: { base64: 'AQI=' }, id: 'i', sentAt: 1 },
+    },
     h.win.location.origin,
   );
   await until(() => got.length === 1);
   assert.deepEqual([...got[0].data], [1, 2]);
   h.provider.removeListener('message', fn);
   h.win.postMessage(
-    { ns: WINDOW_NS, to: 'page', kind: 'event', event: 'message', data: { from: '0x1', data: { text: 'x' }, id: 'j', sentAt: 2 } },
+    {
+      ns: WINDOW_NS,
+      to: 'page',
+      kind: 'event',
+      event: 'message',
+      data: { from: '0x1', data: { text: 'x' }, id: 'j', sentAt: 2 },
+    },
     h.win.location.origin,
   );
   await new Promise((r) => setImmediate(r));
@@ -194,7 +219,8 @@ test('requestAccess: one signature through window.ethereum, SIWE text signed as 
   const h = providerHarness((method, params) => {
     steps.push(method);
     if (method === 'chordial_requestAccess') return { needsDelegation: true };
-    if (method === 'chordial_internal_delegationRequest') return { message: `sign for ${params.address} on ${params.chainId}` };
+    if (method === 'chordial_internal_delegationRequest')
+      return { message: `sign for ${params.address} on ${params.chainId}` };
     if (method === 'chordial_internal_completeDelegation') return { address: '0x' + '11'.repeat(20) };
     throw { code: 4200, message: method };
   }, wallet);
@@ -246,5 +272,8 @@ test('requestAccess: an EIP-6963 wallet is preferred over window.ethereum', asyn
 
 test('requestAccess: no wallet at all is 4100 with a clear message', async () => {
   const h = providerHarness((method) => (method === 'chordial_requestAccess' ? { needsDelegation: true } : null));
-  await assert.rejects(h.provider.request({ method: 'chordial_requestAccess' }), { code: 4100, message: /No Ethereum wallet/ });
+  await assert.rejects(h.provider.request({ method: 'chordial_requestAccess' }), {
+    code: 4100,
+    message: /No Ethereum wallet/,
+  });
 });

@@ -32,7 +32,11 @@ test('error codes are the EIP-1193 numbers', () => {
 
 test('unknown methods are 4200, including eth_ methods and non-strings', () => {
   for (const m of ['eth_sendTransaction', 'chordial_forget', '', undefined, 42, 'constructor']) {
-    assert.equal(code(() => validateRequest(m, {})), 4200, String(m));
+    assert.equal(
+      code(() => validateRequest(m, {})),
+      4200,
+      String(m),
+    );
   }
 });
 
@@ -53,7 +57,11 @@ test('send: address and data are checked, and normalised', () => {
     'string params',
     [{ to: A, data: { text: 'x' } }, {}],
   ]) {
-    assert.equal(code(() => validateRequest('chordial_send', bad)), -32602, JSON.stringify(bad).slice(0, 60));
+    assert.equal(
+      code(() => validateRequest('chordial_send', bad)),
+      -32602,
+      JSON.stringify(bad).slice(0, 60),
+    );
   }
   // Exactly at the limit is fine.
   validateRequest('chordial_send', { to: A, data: { text: 'x'.repeat(MAX_DATA_BYTES) } });
@@ -62,15 +70,35 @@ test('send: address and data are checked, and normalised', () => {
 test('topics and ttl', () => {
   assert.deepEqual(validateRequest('chordial_announce', { topic: 'lobby', ttl: 60 }), { topic: 'lobby', ttl: 60 });
   assert.deepEqual(validateRequest('chordial_discover', { topic: 'lobby' }), { topic: 'lobby' });
-  for (const bad of [{}, { topic: '' }, { topic: 5 }, { topic: 'x'.repeat(129) }, { topic: 'a', ttl: 0 }, { topic: 'a', ttl: 1.5 }]) {
-    assert.equal(code(() => validateRequest('chordial_announce', bad)), -32602, JSON.stringify(bad));
+  for (const bad of [
+    {},
+    { topic: '' },
+    { topic: 5 },
+    { topic: 'x'.repeat(129) },
+    { topic: 'a', ttl: 0 },
+    { topic: 'a', ttl: 1.5 },
+  ]) {
+    assert.equal(
+      code(() => validateRequest('chordial_announce', bad)),
+      -32602,
+      JSON.stringify(bad),
+    );
   }
-  assert.equal(code(() => validateRequest('chordial_withdraw', {})), -32602);
+  assert.equal(
+    code(() => validateRequest('chordial_withdraw', {})),
+    -32602,
+  );
 });
 
 test('internal steps check their fields', () => {
-  assert.equal(code(() => validateRequest('chordial_internal_delegationRequest', { address: A, chainId: 0 })), -32602);
-  assert.equal(code(() => validateRequest('chordial_internal_completeDelegation', { signature: '0x12' })), -32602);
+  assert.equal(
+    code(() => validateRequest('chordial_internal_delegationRequest', { address: A, chainId: 0 })),
+    -32602,
+  );
+  assert.equal(
+    code(() => validateRequest('chordial_internal_completeDelegation', { signature: '0x12' })),
+    -32602,
+  );
   validateRequest('chordial_internal_completeDelegation', { signature: '0x' + '1'.repeat(130) });
 });
 

@@ -27,7 +27,12 @@ class FakeNodeOps {
     await Promise.resolve();
     switch (op) {
       case 'status':
-        return { available: true, online: this.delegated, wallet: this.delegated ? W : null, delegated: this.delegated };
+        return {
+          available: true,
+          online: this.delegated,
+          wallet: this.delegated ? W : null,
+          delegated: this.delegated,
+        };
       case 'delegationRequest':
         return `SIWE ${args.domain} ${args.address} ${args.chainId}`;
       case 'completeDelegation':
@@ -126,13 +131,19 @@ test('an unapproved origin gets 4100 for everything else, and the node is not to
   );
 });
 
-test('the origin is the Port sender\'s; an origin in the payload is ignored', async () => {
+test("the origin is the Port sender's; an origin in the payload is ignored", async () => {
   const s = setup();
   await s.permissions.approve('https://a.example');
   const port = s.connect('https://a.example/page');
-  const r = await ask(s, port, 'chordial_announce', { topic: 'lobby', origin: 'https://b.example' }, {
-    origin: 'https://b.example',
-  });
+  const r = await ask(
+    s,
+    port,
+    'chordial_announce',
+    { topic: 'lobby', origin: 'https://b.example' },
+    {
+      origin: 'https://b.example',
+    },
+  );
   assert.equal(r.result, true);
   assert.deepEqual(s.node.ops('announce')[0].args, { origin: 'https://a.example', topic: 'lobby', ttl: undefined });
   // An unapproved origin cannot borrow an approved one's access by claiming it.
@@ -153,14 +164,18 @@ test('ports from sub-frames, non-http pages or with another name are refused', (
   assert.equal(s.router.ports.size, 0);
 });
 
-test('requestAccess: approve, one signature for the page\'s own domain, then approved for good', async () => {
+test("requestAccess: approve, one signature for the page's own domain, then approved for good", async () => {
   const s = setup();
   const port = s.connect('http://127.0.0.1:8080/chat');
   const first = await ask(s, port, 'chordial_requestAccess');
   assert.deepEqual(first.result, { needsDelegation: true });
   assert.deepEqual(s.approvals.requests, [{ origin: 'http://127.0.0.1:8080', wallet: null }]);
   assert.equal(await s.permissions.isApproved('http://127.0.0.1:8080'), false, 'not stored before the signature');
-  const siwe = await ask(s, port, 'chordial_internal_delegationRequest', { address: W, chainId: 1, domain: 'evil.example' });
+  const siwe = await ask(s, port, 'chordial_internal_delegationRequest', {
+    address: W,
+    chainId: 1,
+    domain: 'evil.example',
+  });
   assert.equal(siwe.result.message, `SIWE 127.0.0.1:8080 ${W} 1`, 'domain from the sender, not the payload');
   const done = await ask(s, port, 'chordial_internal_completeDelegation', { signature: SIG });
   assert.deepEqual(done.result, { address: W });
@@ -203,7 +218,10 @@ test('requestAccess: a grant expires', async () => {
   const port = s.connect('https://a.example/');
   await ask(s, port, 'chordial_requestAccess');
   s.advance(GRANT_TTL_MS + 1);
-  assert.equal((await ask(s, port, 'chordial_internal_delegationRequest', { address: W, chainId: 1 })).error.code, 4100);
+  assert.equal(
+    (await ask(s, port, 'chordial_internal_delegationRequest', { address: W, chainId: 1 })).error.code,
+    4100,
+  );
 });
 
 test('a second dApp reuses the session: approval, no second signature', async () => {
@@ -223,7 +241,10 @@ test('an approved page cannot re-delegate a node that has a session (no wallet s
   // Not granted: the node already has a session, requestAccess returns at once.
   s.node.delegated = true;
   await ask(s, port, 'chordial_requestAccess');
-  assert.equal((await ask(s, port, 'chordial_internal_delegationRequest', { address: OTHER, chainId: 1 })).error.code, 4100);
+  assert.equal(
+    (await ask(s, port, 'chordial_internal_delegationRequest', { address: OTHER, chainId: 1 })).error.code,
+    4100,
+  );
   // Even with a grant from before the session appeared (another origin finished first).
   s.node.delegated = false;
   await ask(s, port, 'chordial_requestAccess');
@@ -253,7 +274,10 @@ test('messages reach only the pages of their origin; undelivered ones wait in th
   s.node.inbox['https://a.example'] = [{ ...ev, id: 'm2' }];
   const a2 = s.connect('https://a.example/');
   await until(() => s.node.ops('ackInbox').length === 1);
-  assert.deepEqual(a2.events('message').map((m) => m.data.id), ['m2']);
+  assert.deepEqual(
+    a2.events('message').map((m) => m.data.id),
+    ['m2'],
+  );
   assert.deepEqual(s.node.inbox['https://a.example'], []);
 });
 
@@ -283,7 +307,10 @@ test('runtime messages: only extension pages, node events only from the offscree
   assert.deepEqual(ok, { ok: true, result: { network: 'test', bootstrap: [], iceServers: [] } });
   assert.equal(await s.router.onRuntimeMessage({ target: 'offscreen', op: 'status' }, offscreen), undefined);
   await s.permissions.approve('https://a.example');
-  const revoke = await s.router.onRuntimeMessage({ target: 'background', type: 'popupRevoke', origin: 'https://a.example' }, approval);
+  const revoke = await s.router.onRuntimeMessage(
+    { target: 'background', type: 'popupRevoke', origin: 'https://a.example' },
+    approval,
+  );
   assert.deepEqual(revoke, { ok: true, result: true });
 });
 
