@@ -21,7 +21,7 @@ const { startServer, serverBinary } = await import('./lib/chordial-server.mjs');
 const { call, recordEvents, requestAccess, waitForEvents, nodeStatus } = await import('./lib/dapp.mjs');
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const EXT = path.join(ROOT, 'dist/chrome');
+const EXT = process.env.CHORDIAL_EXTENSION_DIR || path.join(ROOT, 'dist/chrome');
 const ARTIFACTS = process.env.CHORDIAL_ARTIFACTS || path.join(ROOT, 'test-artifacts/extension');
 mkdirSync(ARTIFACTS, { recursive: true });
 const NETWORK = process.env.CHORDIAL_NETWORK || 'chordial-dev';
