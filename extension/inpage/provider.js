@@ -14,9 +14,11 @@ export function createProvider({ win, findWallet }) {
   const listeners = new Map(EVENTS.map((e) => [e, new Set()]));
   let seq = 0;
   let accessInFlight = null;
+  let portOpened = false;
 
   // Raw call through the content script (any method the background knows, internal steps included).
   function call(method, params) {
+    portOpened = true;
     const id = `chordial-${Date.now().toString(36)}-${++seq}`;
     return new Promise((resolve, reject) => {
       pending.set(id, { resolve, reject });
@@ -95,6 +97,14 @@ export function createProvider({ win, findWallet }) {
       if (!listeners.has(event)) throw invalidParams(`Unknown event: ${String(event)}`);
       if (typeof fn !== 'function') throw invalidParams('listener must be a function');
       listeners.get(event).add(fn);
+      // The content script opens its Port on the first request; a page that only listens needs one too, or
+      // messages waiting for it would stay in the extension until it calls something.
+      if (!portOpened && event !== 'disconnect') {
+        portOpened = true;
+        call('chordial_status').catch(() => {
+          portOpened = false;
+        });
+      }
       return provider;
     },
 

@@ -224,3 +224,16 @@ test('a node that fails to open is reported, and the next init tries again', asy
   await host.init({});
   assert.equal((await host.handle('status', {})).available, true);
 });
+
+test('applySettings stores the settings in the node and restarts it only if it was running', async () => {
+  const node = new FakeWasmNode({ wallet: W, expires: NOW + 1e9 });
+  const h = harness(node);
+  await h.host.init({});
+  const settings = { bootstrap: ['http://127.0.0.1:7700'], iceServers: [] };
+  await h.host.handle('applySettings', { network: 'x', ...settings });
+  assert.deepEqual(node.log, ['start', { settings }, 'stop', 'start']);
+  await node.stop();
+  node.log.length = 0;
+  await h.host.handle('applySettings', { network: 'x', ...settings });
+  assert.deepEqual(node.log, [{ settings }]);
+});

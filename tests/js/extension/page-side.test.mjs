@@ -277,3 +277,17 @@ test('requestAccess: no wallet at all is 4100 with a clear message', async () =>
     message: /No Ethereum wallet/,
   });
 });
+
+test('window.chordial: registering a listener opens the channel once (so waiting messages can arrive)', async () => {
+  const h = providerHarness(() => ({ installed: true }));
+  h.provider.on('disconnect', () => {});
+  assert.equal(h.seen.length, 0, 'disconnect alone does not need the channel');
+  h.provider.on('message', () => {});
+  h.provider.on('presence', () => {});
+  await until(() => h.seen.length === 1);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(
+    h.seen.map((m) => m.method),
+    ['chordial_status'],
+  );
+});

@@ -323,3 +323,38 @@ test('a reply to a page that went away does not throw', async () => {
   await new Promise((r) => setImmediate(r));
   assert.equal(s.router.ports.size, 0);
 });
+
+test('an approved origin whose session expired signs again without a second approval window', async () => {
+  const s = setup();
+  await s.permissions.approve('https://a.example');
+  const port = s.connect('https://a.example/');
+  assert.deepEqual((await ask(s, port, 'chordial_requestAccess')).result, { needsDelegation: true });
+  assert.equal(s.approvals.requests.length, 0);
+  assert.equal(
+    (await ask(s, port, 'chordial_internal_delegationRequest', { address: W, chainId: 5 })).result.message,
+    `SIWE a.example ${W} 5`,
+  );
+});
+
+test('popup settings are validated, stored and applied to the node', async () => {
+  const s = setup();
+  const popup = { id: 'ext', url: `${EXT}/popup.html` };
+  const bad = await s.router.onRuntimeMessage(
+    { target: 'background', type: 'popupSetSettings', settings: { bootstrap: ['nope'] } },
+    popup,
+  );
+  assert.equal(bad.ok, false);
+  assert.equal(bad.error.code, -32602);
+  assert.equal(s.node.ops('applySettings').length, 0);
+  s.node.call = ((orig) => async (op, args) =>
+    op === 'applySettings' ? (s.node.calls.push({ op, args }), null) : orig(op, args))(s.node.call.bind(s.node));
+  const settings = {
+    bootstrap: ['http://127.0.0.1:7700'],
+    iceServers: [{ urls: 'turn:127.0.0.1:3478', username: 'u', credential: 'c' }],
+  };
+  const ok = await s.router.onRuntimeMessage({ target: 'background', type: 'popupSetSettings', settings }, popup);
+  assert.equal(ok.ok, true);
+  assert.deepEqual(s.node.ops('applySettings')[0].args, { network: 'test', ...settings });
+  const got = await s.router.onRuntimeMessage({ target: 'background', type: 'popupGetSettings' }, popup);
+  assert.deepEqual(got.result, { network: 'test', ...settings });
+});
