@@ -380,3 +380,36 @@ test('demo dApp without the extension says so', async () => {
     await context.close();
   }
 });
+
+test('the offscreen document is recreated when gone, and the node resumes its stored session', async () => {
+  const p = await profile('recreate');
+  try {
+    const a = await p.open(`${siteA.origin}/app`);
+    await requestAccess(p.context, a);
+    const before = await nodeStatus(await currentWorker(p.context));
+    const sw = await currentWorker(p.context);
+    await sw.evaluate(() => chrome.offscreen.closeDocument());
+    const gone = await sw.evaluate(
+      async () => (await chrome.runtime.getContexts({ contextTypes: ['OFFSCREEN_DOCUMENT'] })).length,
+    );
+    assert.equal(gone, 0);
+    const st = await call(a, 'chordial_status');
+    assert.deepEqual(st.result, {
+      installed: true,
+      version: '0.1.0',
+      online: true,
+      approved: true,
+      address: p.wallet.address,
+    });
+    const after = await nodeStatus(await currentWorker(p.context));
+    assert.notEqual(after.fake.instanceId, before.fake.instanceId, 'a new document');
+    assert.equal(p.wallet.count('personal_sign'), 1, 'no new signature');
+    await call(a, 'chordial_send', { to: p.wallet.address, data: 'after recreation' });
+    assert.deepEqual(
+      (await waitForEvents(a, 'message', 1)).map((m) => m.data),
+      ['after recreation'],
+    );
+  } finally {
+    await p.close();
+  }
+});
