@@ -47,3 +47,26 @@ test('zip archives are read back whole by a zip reader (unzip)', () => {
   execFileSync('unzip', ['-q', archive, '-d', path.join(dir, 'out')]);
   for (const f of files) assert.deepEqual(readFileSync(path.join(dir, 'out', f.name)), f.data);
 });
+
+test('build-time defaults: CHORDIAL_BOOTSTRAP / CHORDIAL_ICE reach the bundle; none by default', async () => {
+  const { default: config } = await import('../../../webpack.config.js');
+  const defaultsOf = (env) => {
+    const define = config(env).plugins.find((p) => p.definitions?.__CHORDIAL_DEFAULTS__);
+    return JSON.parse(define.definitions.__CHORDIAL_DEFAULTS__);
+  };
+  assert.deepEqual(defaultsOf({}), { network: 'chordial-dev', bootstrap: [], iceServers: [] });
+  assert.deepEqual(
+    defaultsOf({
+      CHORDIAL_BOOTSTRAP: 'http://127.0.0.1:7700',
+      CHORDIAL_ICE: 'turn:u:p@127.0.0.1:3478',
+      CHORDIAL_NETWORK: 'n',
+    }),
+    {
+      network: 'n',
+      bootstrap: ['http://127.0.0.1:7700'],
+      iceServers: [{ urls: 'turn:127.0.0.1:3478', username: 'u', credential: 'p' }],
+    },
+  );
+  const entries = Object.keys(config({}).entry).sort();
+  assert.deepEqual(entries, ['approval', 'background', 'content', 'inpage', 'offscreen']);
+});
