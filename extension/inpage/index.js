@@ -3,8 +3,17 @@
 import { createProvider } from './provider.js';
 import { watchWallets } from './wallet.js';
 
+// crypto.randomUUID exists only in secure contexts; plain http pages get window.chordial too.
+function uuidV4() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
 export const PROVIDER_INFO = Object.freeze({
-  uuid: crypto.randomUUID(),
+  uuid: uuidV4(),
   name: 'Chordial',
   rdns: 'org.chordial',
   icon:

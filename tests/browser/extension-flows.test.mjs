@@ -413,3 +413,18 @@ test('the offscreen document is recreated when gone, and the node resumes its st
     await p.close();
   }
 });
+
+test('window.chordial also exists on plain-http pages (not a secure context)', async () => {
+  // insecure.test resolves to 127.0.0.1 inside the browser only: an http origin that is not potentially trustworthy.
+  const b = await launchWithExtension(EXT, { extraArgs: ['--host-resolver-rules=MAP insecure.test 127.0.0.1'] });
+  try {
+    const page = await b.context.newPage();
+    await page.goto(`http://insecure.test:${new URL(siteA.origin).port}/app`);
+    assert.equal(await page.evaluate(() => window.isSecureContext), false);
+    const st = await page.evaluate(() => window.chordial.request({ method: 'chordial_status' }));
+    assert.equal(st.installed, true);
+    assert.equal(st.approved, false);
+  } finally {
+    await b.context.close();
+  }
+});

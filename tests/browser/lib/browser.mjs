@@ -13,7 +13,7 @@ export function freshProfile(label = 'profile') {
 }
 
 /** Launches a persistent context (a browser profile) with the extension at `extDir`. */
-export async function launchWithExtension(extDir, { userDataDir = freshProfile() } = {}) {
+export async function launchWithExtension(extDir, { userDataDir = freshProfile(), extraArgs = [] } = {}) {
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
@@ -30,6 +30,7 @@ export async function launchWithExtension(extDir, { userDataDir = freshProfile()
       '--disable-features=WebRtcHideLocalIpsWithMdns',
       `--disable-extensions-except=${extDir}`,
       `--load-extension=${extDir}`,
+      ...extraArgs,
     ],
   });
   const sw = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker', { timeout: 15_000 }));
