@@ -21,7 +21,7 @@ use serde_json::json;
 use tokio::sync::oneshot;
 use tower_http::cors::{Any, CorsLayer};
 
-use crate::runtime::{Input, NodeHandle, Snapshot};
+use crate::runtime::{Input, NodeHandle, SignalRefusal, Snapshot};
 
 /// Base64 as used in the signal JSON: standard alphabet, with padding (what `btoa` produces).
 pub const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -125,11 +125,16 @@ async fn signal_inner(node: &NodeHandle, body: Result<Bytes, BytesRejection>) ->
         Ok(Ok(Ok(answer))) => Json(SignalReply::Answer { answer: B64.encode(answer) }).into_response(),
         Ok(Ok(Err(e))) => {
             let (status, code) = match &e {
-                SignalError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed_offer"),
-                SignalError::NotAnOffer => (StatusCode::BAD_REQUEST, "not_an_offer"),
-                SignalError::Replay => (StatusCode::BAD_REQUEST, "replayed_offer"),
-                SignalError::Unauthorized(_) => (StatusCode::FORBIDDEN, "unauthorized"),
-                SignalError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+                SignalRefusal::Node(SignalError::Malformed(_)) => {
+                    (StatusCode::BAD_REQUEST, "malformed_offer")
+                }
+                SignalRefusal::Node(SignalError::NotAnOffer) => (StatusCode::BAD_REQUEST, "not_an_offer"),
+                SignalRefusal::Node(SignalError::Replay) => (StatusCode::BAD_REQUEST, "replayed_offer"),
+                SignalRefusal::Node(SignalError::Unauthorized(_)) => (StatusCode::FORBIDDEN, "unauthorized"),
+                SignalRefusal::Node(SignalError::Busy) | SignalRefusal::Busy => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "busy")
+                }
+                SignalRefusal::BadDescription => (StatusCode::BAD_REQUEST, "bad_description"),
             };
             error(status, code, e.to_string())
         }

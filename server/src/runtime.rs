@@ -20,6 +20,7 @@ use bytes::BytesMut;
 use chordial_core::node::{Event, LinkEvent, LinkId, LinkRole, Node, Output, SignalError, Status};
 use chordial_core::{Id, Timestamp};
 use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::Instrument;
 
 use crate::clock;
 use crate::rtc::{self, LinkHandle, RtcConfig};
@@ -69,14 +70,30 @@ pub enum Input {
         /// The envelope bytes.
         body: Vec<u8>,
         /// Where the answer goes.
-        reply: oneshot::Sender<Result<Vec<u8>, SignalError>>,
+        reply: oneshot::Sender<Result<Vec<u8>, SignalRefusal>>,
     },
     /// A snapshot for `/v1/status` and `/metrics`.
     Status(oneshot::Sender<Snapshot>),
     /// Runs an API call on the node (send, lookup, announce…) with the current time.
     Call(ApiCall),
+    /// Sends these bytes as they are on a link (diagnostics and tests: exercises a peer's input checks).
+    Raw(LinkId, Vec<u8>),
     /// Leave the ring and stop.
     Shutdown,
+}
+
+/// Why `/v1/signal` got no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignalRefusal {
+    /// The node refused the offer.
+    #[error(transparent)]
+    Node(#[from] SignalError),
+    /// The node accepted the offer but the peer connection could not use its session description.
+    #[error("the offer's session description could not be used")]
+    BadDescription,
+    /// The node is stopping, or too many offers wait for answers.
+    #[error("busy")]
+    Busy,
 }
 
 /// What `/v1/status` shows.
@@ -177,19 +194,26 @@ pub fn spawn(
         inputs: tx,
         links: HashMap::new(),
         pending: HashMap::new(),
+        signal_links: HashMap::new(),
+        answering: None,
         next_request: 0,
         events,
         counters,
         started: clock::now(),
         leaving: false,
     };
-    let join = tokio::spawn(async move {
-        let now = clock::now();
-        for url in &bootstrap {
-            task.node.connect_bootstrap(now, url);
+    let id = task.node.id().to_string();
+    let span = tracing::info_span!("node", id = &id[..8]);
+    let join = tokio::spawn(
+        async move {
+            let now = clock::now();
+            for url in &bootstrap {
+                task.node.connect_bootstrap(now, url);
+            }
+            task.run(rx).await;
         }
-        task.run(rx).await;
-    });
+        .instrument(span),
+    );
     (handle, join)
 }
 
@@ -198,7 +222,11 @@ struct NodeTask {
     rtc: Arc<RtcConfig>,
     inputs: mpsc::Sender<Input>,
     links: HashMap<LinkId, LinkHandle>,
-    pending: HashMap<u64, oneshot::Sender<Result<Vec<u8>, SignalError>>>,
+    pending: HashMap<u64, oneshot::Sender<Result<Vec<u8>, SignalRefusal>>>,
+    /// The answering link of each pending signal request (to fail the request at once if the link fails).
+    signal_links: HashMap<LinkId, u64>,
+    /// The signal request whose answering link the next `OpenLink { Answer }` output is.
+    answering: Option<u64>,
     next_request: u64,
     events: broadcast::Sender<Event>,
     counters: Arc<ShellCounters>,
@@ -233,7 +261,7 @@ impl NodeTask {
             link.close();
         }
         for (_, reply) in self.pending.drain() {
-            let _ = reply.send(Err(SignalError::Busy));
+            let _ = reply.send(Err(SignalRefusal::Busy));
         }
     }
 
@@ -244,6 +272,11 @@ impl NodeTask {
             Input::Link(link, event) => {
                 if matches!(event, LinkEvent::Closed | LinkEvent::Failed) {
                     self.links.remove(&link);
+                    if let Some(request) = self.signal_links.remove(&link) {
+                        if let Some(reply) = self.pending.remove(&request) {
+                            let _ = reply.send(Err(SignalRefusal::BadDescription));
+                        }
+                    }
                 }
                 self.node.handle_link_event(now, link, event)
             }
@@ -256,13 +289,15 @@ impl NodeTask {
             }
             Input::Signal { body, reply } => {
                 if self.leaving {
-                    let _ = reply.send(Err(SignalError::Busy));
+                    let _ = reply.send(Err(SignalRefusal::Busy));
                     return;
                 }
                 // Forget requests whose HTTP client went away (bounded either way).
                 self.pending.retain(|_, r| !r.is_closed());
+                let pending = &self.pending;
+                self.signal_links.retain(|_, r| pending.contains_key(r));
                 if self.pending.len() >= MAX_PENDING_SIGNALS {
-                    let _ = reply.send(Err(SignalError::Busy));
+                    let _ = reply.send(Err(SignalRefusal::Busy));
                     return;
                 }
                 self.next_request += 1;
@@ -270,9 +305,10 @@ impl NodeTask {
                 match self.node.handle_bootstrap_offer(now, request, &body) {
                     Ok(()) => {
                         self.pending.insert(request, reply);
+                        self.answering = Some(request);
                     }
                     Err(e) => {
-                        let _ = reply.send(Err(e));
+                        let _ = reply.send(Err(e.into()));
                     }
                 }
             }
@@ -280,6 +316,11 @@ impl NodeTask {
                 let _ = reply.send(self.snapshot(now));
             }
             Input::Call(f) => f(&mut self.node, now),
+            Input::Raw(link, bytes) => {
+                if let Some(handle) = self.links.get(&link) {
+                    handle.send_frame(bytes, &self.counters);
+                }
+            }
             Input::Shutdown => {
                 if !self.leaving {
                     tracing::info!("leaving the ring");
@@ -294,7 +335,10 @@ impl NodeTask {
     fn drain(&mut self) -> Timestamp {
         loop {
             match self.node.poll_output() {
-                Output::Timeout(at) => return at,
+                Output::Timeout(at) => {
+                    self.answering = None;
+                    return at;
+                }
                 Output::Transmit { link, bytes } => match self.links.get(&link) {
                     Some(handle) => {
                         handle.send_frame(bytes, &self.counters);
@@ -306,6 +350,9 @@ impl NodeTask {
                 Output::OpenLink { link, role } => {
                     let kind = if matches!(role, LinkRole::Offer) { "offer" } else { "answer" };
                     tracing::debug!(link = link.0, kind, "open link");
+                    if let (LinkRole::Answer(_), Some(request)) = (&role, self.answering.take()) {
+                        self.signal_links.insert(link, request);
+                    }
                     let handle = rtc::open_link(
                         link,
                         role,
@@ -337,6 +384,7 @@ impl NodeTask {
                     });
                 }
                 Output::BootstrapAnswer { request, answer } => {
+                    self.signal_links.retain(|_, r| *r != request);
                     if let Some(reply) = self.pending.remove(&request) {
                         let _ = reply.send(Ok(answer));
                     }

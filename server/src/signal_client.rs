@@ -10,7 +10,10 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::Uri;
 use hyper_util::rt::TokioIo;
 
-use crate::http::{SignalReply, SignalRequest, B64, MAX_SIGNAL_BODY};
+use crate::http::{SignalReply, SignalRequest, B64};
+
+/// Largest response body read.
+pub const MAX_RESPONSE: usize = 1 << 20;
 
 /// The whole exchange (connect, the server's ICE gathering, the answer) must finish within this.
 const SIGNAL_TIMEOUT: Duration = Duration::from_secs(15);
@@ -62,30 +65,9 @@ pub async fn post_offer(base: &str, offer: &[u8]) -> Result<Vec<u8>, ClientError
 
 async fn exchange(base: &str, offer: &[u8]) -> Result<Vec<u8>, ClientError> {
     let uri = signal_uri(base)?;
-    let authority = uri.authority().map(|a| a.to_string()).unwrap_or_default();
-    let host = uri.host().unwrap_or_default();
-    let port = uri.port_u16().unwrap_or(80);
-    let stream =
-        tokio::net::TcpStream::connect((host, port)).await.map_err(|e| ClientError::Io(e.to_string()))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| ClientError::Io(e.to_string()))?;
-    let conn = tokio::spawn(conn);
     let body = serde_json::to_vec(&SignalRequest { offer: B64.encode(offer) })
         .map_err(|e| ClientError::Io(e.to_string()))?;
-    let request = hyper::Request::post(uri)
-        .header(hyper::header::HOST, authority)
-        .header(hyper::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| ClientError::Io(e.to_string()))?;
-    let response = sender.send_request(request).await.map_err(|e| ClientError::Io(e.to_string()))?;
-    let status = response.status().as_u16();
-    let bytes = Limited::new(response.into_body(), MAX_SIGNAL_BODY)
-        .collect()
-        .await
-        .map_err(|e| ClientError::Io(e.to_string()))?
-        .to_bytes();
-    conn.abort();
+    let (status, bytes) = request(hyper::Method::POST, &uri.to_string(), body).await?;
     let reply: SignalReply = serde_json::from_slice(&bytes)
         .map_err(|e| ClientError::BadAnswer(format!("status {status}: {e}")))?;
     match reply {
@@ -97,6 +79,40 @@ async fn exchange(base: &str, offer: &[u8]) -> Result<Vec<u8>, ClientError> {
             Err(ClientError::Refused { status, message: "answer with an error status".into() })
         }
     }
+}
+
+/// One plain HTTP/1.1 request (`http://` only); returns the status and the body (at most
+/// [`MAX_RESPONSE`] bytes). Used by the bootstrap exchange, the tests and the benchmark.
+pub async fn request(method: hyper::Method, url: &str, body: Vec<u8>) -> Result<(u16, Vec<u8>), ClientError> {
+    let uri: Uri = url.parse().map_err(|e| ClientError::BadUrl(format!("{url}: {e}")))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(ClientError::BadUrl(format!("{url}: only http:// is supported")));
+    }
+    let authority = uri.authority().map(|a| a.to_string()).unwrap_or_default();
+    let host = uri.host().unwrap_or_default();
+    let port = uri.port_u16().unwrap_or(80);
+    let stream =
+        tokio::net::TcpStream::connect((host, port)).await.map_err(|e| ClientError::Io(e.to_string()))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| ClientError::Io(e.to_string()))?;
+    let conn = tokio::spawn(conn);
+    let request = hyper::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(hyper::header::HOST, authority)
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| ClientError::Io(e.to_string()))?;
+    let response = sender.send_request(request).await.map_err(|e| ClientError::Io(e.to_string()))?;
+    let status = response.status().as_u16();
+    let bytes = Limited::new(response.into_body(), MAX_RESPONSE)
+        .collect()
+        .await
+        .map_err(|e| ClientError::Io(e.to_string()))?
+        .to_bytes();
+    conn.abort();
+    Ok((status, bytes.to_vec()))
 }
 
 #[cfg(test)]

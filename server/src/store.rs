@@ -84,14 +84,17 @@ impl RedbStore {
         }
         let records = rtx.open_table(RECORDS).map_err(db_err)?;
         let mut loaded = 0usize;
+        let mut mailbox = 0usize;
         let mut bad = 0usize;
         for item in records.iter().map_err(db_err)? {
             let (_, v) = item.map_err(db_err)?;
             match postcard::from_bytes::<Vec<Record>>(v.value()) {
                 Ok(list) => {
                     for r in list.into_iter().filter(|r| r.keep_until() > now) {
+                        let is_mail = matches!(r, Record::Mailbox(_));
                         if store.memory.put(r, now).is_ok() {
                             loaded += 1;
+                            mailbox += usize::from(is_mail);
                         }
                     }
                 }
@@ -103,6 +106,7 @@ impl RedbStore {
         drop(rtx);
         tracing::info!(
             records = loaded,
+            mailbox,
             unreadable = bad,
             tombstones = store.tombstones.len(),
             "store opened"
