@@ -286,3 +286,112 @@ pub fn metrics_text(s: &Snapshot, node: &NodeHandle) -> String {
     metric("uptime_seconds", "gauge", "Seconds since start", s.uptime_secs as f64);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use chordial_core::identity::delegation::{delegation_message, DelegationRequest};
+    use chordial_core::identity::{Delegation, SessionKey, WalletKey};
+    use chordial_core::node::{Config, Node};
+    use http_body_util::BodyExt;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::rtc::RtcConfig;
+    use crate::{clock, runtime};
+
+    /// A router over a lone node (no bootstrap, no links: nothing leaves the process).
+    fn app() -> Router {
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let wallet = WalletKey::generate(&mut rng);
+        let session = SessionKey::generate(&mut rng);
+        let now = clock::now();
+        let req = DelegationRequest::new("t.local", wallet.address(), 1, "t");
+        let d = Delegation::sign(&delegation_message(session.public(), &req, now, &mut rng), &wallet);
+        let node = Node::new(Config::new("t", [1; 32]), session, d, now).unwrap();
+        let rtc = RtcConfig { bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST), ice_servers: vec![] };
+        let (handle, _) = runtime::spawn(node, rtc, vec![]);
+        router(handle)
+    }
+
+    async fn call(app: Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let res = app.oneshot(req).await.unwrap();
+        let (parts, body) = res.into_parts();
+        (parts.status, parts.headers, body.collect().await.unwrap().to_bytes().to_vec())
+    }
+
+    fn post(body: impl Into<Body>) -> Request<Body> {
+        Request::post("/v1/signal").header("content-type", "application/json").body(body.into()).unwrap()
+    }
+
+    fn error_code(body: &[u8]) -> String {
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+        v["error"].as_str().unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn signal_refuses_bad_bodies_with_json_errors() {
+        let cases: Vec<(Vec<u8>, StatusCode, &str)> = vec![
+            (vec![b'x'; MAX_SIGNAL_BODY + 1], StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            (b"".to_vec(), StatusCode::BAD_REQUEST, "invalid_json"),
+            (b"{\"offer\":".to_vec(), StatusCode::BAD_REQUEST, "invalid_json"),
+            (b"[1,2]".to_vec(), StatusCode::BAD_REQUEST, "invalid_json"),
+            (b"{\"offer\":\"***\"}".to_vec(), StatusCode::BAD_REQUEST, "invalid_base64"),
+            (b"{\"offer\":\"AAAA\"}".to_vec(), StatusCode::BAD_REQUEST, "malformed_offer"),
+        ];
+        for (body, status, code) in cases {
+            let (s, _, b) = call(app(), post(body)).await;
+            assert_eq!(s, status, "{}", String::from_utf8_lossy(&b));
+            assert_eq!(error_code(&b), code);
+        }
+    }
+
+    #[tokio::test]
+    async fn cors_is_open_to_any_origin() {
+        let preflight = Request::builder()
+            .method("OPTIONS")
+            .uri("/v1/signal")
+            .header("origin", "chrome-extension://abcdef")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .body(Body::empty())
+            .unwrap();
+        let (s, h, _) = call(app(), preflight).await;
+        assert!(s.is_success(), "{s}");
+        assert_eq!(h["access-control-allow-origin"], "*");
+        assert!(h["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+        let req =
+            Request::get("/healthz").header("origin", "https://dapp.example").body(Body::empty()).unwrap();
+        let (s, h, b) = call(app(), req).await;
+        assert_eq!((s, b.as_slice()), (StatusCode::OK, b"ok\n".as_slice()));
+        assert_eq!(h["access-control-allow-origin"], "*");
+    }
+
+    #[tokio::test]
+    async fn status_and_metrics_describe_the_node() {
+        let (s, _, b) = call(app(), Request::get("/v1/status").body(Body::empty()).unwrap()).await;
+        assert_eq!(s, StatusCode::OK);
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(v["node_id"].as_str().unwrap().len(), 40);
+        assert!(v["wallet"].as_str().unwrap().starts_with("0x"));
+        assert_eq!(v["network"], "t");
+        assert!(v["successors"].is_array() && v["links"].is_array());
+        assert!(v["counters"]["dropped_invalid"].is_u64() && v["shell"]["signal_refused"].is_u64());
+        let (s, h, b) = call(app(), Request::get("/metrics").body(Body::empty()).unwrap()).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(h["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+        let text = String::from_utf8(b).unwrap();
+        for name in
+            ["chordial_dropped_invalid_total 0", "chordial_joined 1", "chordial_signal_refused_total 0"]
+        {
+            assert!(text.lines().any(|l| l == name), "{name} missing in\n{text}");
+        }
+        let (s, _, b) = call(app(), Request::get("/nope").body(Body::empty()).unwrap()).await;
+        assert_eq!((s, error_code(&b)), (StatusCode::NOT_FOUND, "not_found".to_string()));
+    }
+}

@@ -202,9 +202,12 @@ pub struct ClientIdentity {
 }
 
 impl ClientIdentity {
-    /// A fresh identity from `seed`.
+    /// A fresh identity, random (`seed` is mixed in with OS randomness).
     pub fn new(seed: u64) -> ClientIdentity {
-        let mut rng = ChaCha20Rng::seed_from_u64(seed ^ clock::now().0);
+        let mut bytes = [0u8; 32];
+        rand_core::OsRng.fill_bytes(&mut bytes);
+        bytes[..8].iter_mut().zip(seed.to_le_bytes()).for_each(|(b, s)| *b ^= s);
+        let mut rng = ChaCha20Rng::from_seed(bytes);
         let wallet = WalletKey::generate(&mut rng);
         let session = SessionKey::generate(&mut rng);
         let req = DelegationRequest::new("test.chordial.local", wallet.address(), 1, NETWORK);
