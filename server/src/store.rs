@@ -1,0 +1,293 @@
+//! The durable [`RecordStore`]: the core's own [`MemoryStore`] decides (slots, caps, staleness,
+//! tombstones), and every change is written through to a redb database before the call returns. The core
+//! acknowledges a record only after `put` returned, so an acknowledged record or mailbox entry is on disk
+//! (redb commits are fsynced) and survives `kill -9`.
+//!
+//! Layout (`DATA_DIR/store.redb`):
+//! - `records`: record key (20 bytes) → postcard `Vec<Record>` (everything held under that key);
+//! - `delivered`: record key ‖ mailbox id (36 bytes) → Unix ms until which the delivered id is remembered.
+//!
+//! On open, tombstones are loaded first and then records, through the same `MemoryStore` logic, so a
+//! mailbox entry delivered before a crash does not come back.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chordial_core::node::records::{MemoryStore, Record, RecordStore, StoreError};
+use chordial_core::{Id, Timestamp};
+use redb::{Database, ReadableTable, TableDefinition};
+
+const RECORDS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("records");
+const DELIVERED: TableDefinition<'_, &[u8], u64> = TableDefinition::new("delivered");
+/// The database file's name in the data dir.
+pub const DB_FILE: &str = "store.redb";
+/// Tombstones mirrored (the memory store keeps at most as many).
+const MAX_TOMBSTONES: usize = 65_536;
+
+/// Why the store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The database could not be opened or read.
+    #[error("store: {0}")]
+    Db(String),
+}
+
+fn db_err(e: impl std::fmt::Display) -> OpenError {
+    OpenError::Db(e.to_string())
+}
+
+/// Records and mailboxes in redb, served from memory.
+pub struct RedbStore {
+    db: Database,
+    memory: MemoryStore,
+    /// The tombstones written to the database, to delete them when they lapse.
+    tombstones: BTreeMap<(Id, [u8; 16]), u64>,
+    /// Writes that failed (logged; the record was refused).
+    pub write_errors: u64,
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore").field("records", &self.memory.len()).finish_non_exhaustive()
+    }
+}
+
+fn tomb_key(key: Id, id: &[u8; 16]) -> [u8; 36] {
+    let mut k = [0u8; 36];
+    k[..20].copy_from_slice(key.as_bytes());
+    k[20..].copy_from_slice(id);
+    k
+}
+
+impl RedbStore {
+    /// Opens (or creates) the store in `dir` and loads what it holds, dropping what lapsed before `now`.
+    pub fn open(dir: &Path, now: Timestamp) -> Result<RedbStore, OpenError> {
+        let db = Database::create(dir.join(DB_FILE)).map_err(db_err)?;
+        let tx = db.begin_write().map_err(db_err)?;
+        tx.open_table(RECORDS).map_err(db_err)?;
+        tx.open_table(DELIVERED).map_err(db_err)?;
+        tx.commit().map_err(db_err)?;
+        let mut store =
+            RedbStore { db, memory: MemoryStore::default(), tombstones: BTreeMap::new(), write_errors: 0 };
+        let rtx = store.db.begin_read().map_err(db_err)?;
+        let delivered = rtx.open_table(DELIVERED).map_err(db_err)?;
+        for item in delivered.iter().map_err(db_err)? {
+            let (k, until) = item.map_err(db_err)?;
+            let (k, until) = (k.value(), until.value());
+            if k.len() != 36 || until <= now.0 {
+                continue;
+            }
+            let key = Id(k[..20].try_into().unwrap_or_default());
+            let id: [u8; 16] = k[20..].try_into().unwrap_or_default();
+            store.memory.remove_mail(key, &[id], Timestamp(until));
+            store.tombstones.insert((key, id), until);
+        }
+        let records = rtx.open_table(RECORDS).map_err(db_err)?;
+        let mut loaded = 0usize;
+        let mut mailbox = 0usize;
+        let mut bad = 0usize;
+        for item in records.iter().map_err(db_err)? {
+            let (_, v) = item.map_err(db_err)?;
+            match postcard::from_bytes::<Vec<Record>>(v.value()) {
+                Ok(list) => {
+                    for r in list.into_iter().filter(|r| r.keep_until() > now) {
+                        let is_mail = matches!(r, Record::Mailbox(_));
+                        if store.memory.put(r, now).is_ok() {
+                            loaded += 1;
+                            mailbox += usize::from(is_mail);
+                        }
+                    }
+                }
+                Err(_) => bad += 1,
+            }
+        }
+        drop(records);
+        drop(delivered);
+        drop(rtx);
+        tracing::info!(
+            records = loaded,
+            mailbox,
+            unreadable = bad,
+            tombstones = store.tombstones.len(),
+            "store opened"
+        );
+        Ok(store)
+    }
+
+    /// Writes the records now held under `keys` and the tombstone changes in one transaction.
+    fn persist(&mut self, keys: &[Id], add: &[(Id, [u8; 16], u64)], remove: &[(Id, [u8; 16])]) -> bool {
+        let result = (|| -> Result<(), Box<redb::Error>> {
+            let tx = self.db.begin_write().map_err(|e| Box::new(e.into()))?;
+            {
+                let mut table = tx.open_table(RECORDS).map_err(|e| Box::new(e.into()))?;
+                for key in keys {
+                    let held = self.memory.get(*key);
+                    if held.is_empty() {
+                        table.remove(key.as_bytes().as_slice()).map_err(|e| Box::new(e.into()))?;
+                    } else {
+                        let bytes = postcard::to_allocvec(&held).unwrap_or_default();
+                        table
+                            .insert(key.as_bytes().as_slice(), bytes.as_slice())
+                            .map_err(|e| Box::new(e.into()))?;
+                    }
+                }
+                let mut tombs = tx.open_table(DELIVERED).map_err(|e| Box::new(e.into()))?;
+                for (key, id, until) in add {
+                    tombs.insert(tomb_key(*key, id).as_slice(), *until).map_err(|e| Box::new(e.into()))?;
+                }
+                for (key, id) in remove {
+                    tombs.remove(tomb_key(*key, id).as_slice()).map_err(|e| Box::new(e.into()))?;
+                }
+            }
+            tx.commit().map_err(|e| Box::new(e.into()))?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => true,
+            Err(e) => {
+                self.write_errors += 1;
+                tracing::error!(error = %e, "store write failed");
+                false
+            }
+        }
+    }
+}
+
+impl RecordStore for RedbStore {
+    fn put(&mut self, record: Record, now: Timestamp) -> Result<bool, StoreError> {
+        let key = record.key();
+        let changed = self.memory.put(record, now)?;
+        if changed && !self.persist(&[key], &[], &[]) {
+            // Not on disk, so not acknowledged: the sender sees a refusal and tries elsewhere.
+            return Err(StoreError::Full);
+        }
+        Ok(changed)
+    }
+
+    fn get(&self, key: Id) -> Vec<Record> {
+        self.memory.get(key)
+    }
+
+    fn remove_mail(&mut self, key: Id, ids: &[[u8; 16]], until: Timestamp) -> usize {
+        let n = self.memory.remove_mail(key, ids, until);
+        let mut add = Vec::with_capacity(ids.len());
+        let mut remove = Vec::new();
+        for id in ids {
+            if self.tombstones.len() >= MAX_TOMBSTONES {
+                if let Some((&first, _)) = self.tombstones.iter().min_by_key(|(_, t)| **t) {
+                    self.tombstones.remove(&first);
+                    remove.push(first);
+                }
+            }
+            self.tombstones.insert((key, *id), until.0);
+            add.push((key, *id, until.0));
+        }
+        self.persist(&[key], &add, &remove);
+        n
+    }
+
+    fn expire(&mut self, now: Timestamp) {
+        let lapsing: Vec<Id> = self
+            .memory
+            .keys()
+            .into_iter()
+            .filter(|k| self.memory.get(*k).iter().any(|r| r.keep_until() <= now))
+            .collect();
+        let old: Vec<(Id, [u8; 16])> =
+            self.tombstones.iter().filter(|(_, until)| **until <= now.0).map(|(k, _)| *k).collect();
+        self.memory.expire(now);
+        if lapsing.is_empty() && old.is_empty() {
+            return;
+        }
+        for k in &old {
+            self.tombstones.remove(k);
+        }
+        self.persist(&lapsing, &[], &old);
+    }
+
+    fn keys(&self) -> Vec<Id> {
+        self.memory.keys()
+    }
+
+    fn len(&self) -> usize {
+        self.memory.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chordial_core::identity::delegation::{delegation_message, DelegationRequest};
+    use chordial_core::identity::{Delegation, SessionKey, WalletKey};
+    use chordial_core::node::records::{MailboxEntry, PresenceRecord};
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::*;
+
+    const NOW: Timestamp = Timestamp(1_800_000_000_000);
+
+    fn presence(rng: &mut ChaCha20Rng, now: Timestamp) -> Record {
+        let session = SessionKey::generate(rng);
+        let wallet = WalletKey::generate(rng);
+        let req = DelegationRequest::new("t.local", wallet.address(), 1, "t");
+        let d = Delegation::sign(&delegation_message(session.public(), &req, now, rng), &wallet);
+        let expires = now.saturating_add(Duration::from_secs(600));
+        Record::Presence(PresenceRecord::sign(&session, wallet.address(), &d, now, expires, false))
+    }
+
+    fn mail(rng: &mut ChaCha20Rng, to: chordial_core::identity::Address, id: u8) -> Record {
+        let session = SessionKey::generate(rng);
+        Record::Mailbox(MailboxEntry {
+            recipient: to,
+            to_session: *session.public(),
+            id: [id; 16],
+            sealed: vec![id; 100],
+            stored: NOW,
+            expires: NOW.saturating_add(Duration::from_secs(3600)),
+        })
+    }
+
+    #[test]
+    fn records_and_tombstones_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let p = presence(&mut rng, NOW);
+        let Record::Presence(pr) = &p else { unreachable!() };
+        let wallet = pr.wallet;
+        let key = p.key();
+        {
+            let mut s = RedbStore::open(dir.path(), NOW).unwrap();
+            assert_eq!(s.put(p.clone(), NOW), Ok(true));
+            assert_eq!(s.put(mail(&mut rng, wallet, 1), NOW), Ok(true));
+            assert_eq!(s.put(mail(&mut rng, wallet, 2), NOW), Ok(true));
+            assert_eq!(s.remove_mail(key, &[[1; 16]], NOW.saturating_add(Duration::from_secs(7200))), 1);
+            assert_eq!(s.len(), 2);
+        }
+        let mut s = RedbStore::open(dir.path(), NOW).unwrap();
+        assert_eq!(s.len(), 2);
+        assert!(s.get(key).contains(&p));
+        // The delivered entry stays delivered: a late copy is refused.
+        assert_eq!(s.put(mail(&mut rng, wallet, 1), NOW), Err(StoreError::Delivered));
+    }
+
+    #[test]
+    fn expired_records_are_deleted_from_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(2);
+        let p = presence(&mut rng, NOW);
+        let Record::Presence(pr) = &p else { unreachable!() };
+        let m = mail(&mut rng, pr.wallet, 3);
+        let later = NOW.saturating_add(Duration::from_secs(3601));
+        {
+            let mut s = RedbStore::open(dir.path(), NOW).unwrap();
+            s.put(p, NOW).unwrap();
+            s.put(m, NOW).unwrap();
+            s.expire(later);
+            assert_eq!(s.len(), 1, "the mailbox entry lapsed, presence is kept for days");
+        }
+        let s = RedbStore::open(dir.path(), NOW).unwrap();
+        assert_eq!(s.len(), 1);
+    }
+}
