@@ -24,12 +24,19 @@ pub struct Identity {
     pub delegation: Delegation,
     /// The node id (`sha1` of the session public key).
     pub id: Id,
+    /// The wallet's secret key, kept so the same wallet can delegate to another device (another session).
+    pub wallet: [u8; 32],
 }
 
 impl Identity {
     /// A fresh wallet and session key from `rng`, the wallet delegating to the session for `network`.
     pub fn generate(rng: &mut ChaCha20Rng, network: &str, now: Timestamp) -> Identity {
         let wallet = WalletKey::generate(rng);
+        Identity::for_wallet(&wallet, rng, network, now)
+    }
+
+    /// A new device of `wallet`: a fresh session key with its own delegation from the same wallet.
+    pub fn for_wallet(wallet: &WalletKey, rng: &mut ChaCha20Rng, network: &str, now: Timestamp) -> Identity {
         let session = SessionKey::generate(rng);
         let request = DelegationRequest {
             domain: "sim.chordial.invalid".to_owned(),
@@ -39,8 +46,13 @@ impl Identity {
             lifetime: DELEGATION_LIFETIME,
         };
         let message = delegation_message(session.public(), &request, now, rng);
-        let delegation = Delegation::sign(&message, &wallet);
-        Identity { session: session.to_bytes(), id: session.node_id(), delegation }
+        let delegation = Delegation::sign(&message, wallet);
+        Identity { session: session.to_bytes(), id: session.node_id(), delegation, wallet: wallet.to_bytes() }
+    }
+
+    /// The wallet key, rebuilt from its bytes.
+    pub fn wallet_key(&self) -> Result<WalletKey, KeyError> {
+        WalletKey::from_bytes(&self.wallet)
     }
 
     /// The session key, rebuilt from its bytes.

@@ -31,6 +31,7 @@
 
 pub mod checks;
 pub mod identity;
+pub mod messages;
 pub mod metrics;
 pub mod net;
 pub mod scenario;

@@ -212,6 +212,7 @@ fn bench_one(n: usize, args: &BenchArgs) -> BenchRow {
         join_probability: 0.5,
         restart_probability: 0.5,
         lookups_per_sec: 20.0,
+        messages_per_sec: 5.0,
         protected: base.clone(),
         via: base.clone(),
     };

@@ -8,9 +8,10 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use serde::Serialize;
 
-use chordial_core::Id;
+use chordial_core::{Id, Timestamp};
 
 use crate::checks::{Property, Report};
+use crate::messages::{MessageStats, MessageTracker};
 use crate::metrics::LookupStats;
 use crate::net::{self, NetConfig};
 use crate::world::{World, WorldConfig};
@@ -130,6 +131,9 @@ pub struct ChurnConfig {
     pub restart_probability: f64,
     /// Lookups per second over the whole network.
     pub lookups_per_sec: f64,
+    /// App messages per second over the whole network, from random members to the wallets of random
+    /// nodes ever created (online or not).
+    pub messages_per_sec: f64,
     /// Nodes never crashed (the stable base).
     pub protected: Vec<usize>,
     /// Bootstrap endpoints for joins.
@@ -151,6 +155,8 @@ pub struct ChurnReport {
     pub lookups: LookupStats,
     /// Lookups whose origin crashed before the answer came (left out of `lookups`).
     pub lookups_lost_with_origin: usize,
+    /// Messages sent during the churn and what became of them.
+    pub messages: MessageStats,
     /// Link creations (`OpenLink`) per node-hour alive during the run.
     pub link_creations_per_node_hour: f64,
     /// Node-hours simulated.
@@ -176,16 +182,32 @@ pub fn run_churn(world: &mut World, churn: &ChurnConfig, duration: Duration) -> 
         stabilize.div_f64(per_interval.max(1e-9))
     };
     let lookup_mean = Duration::from_secs_f64(1.0 / churn.lookups_per_sec.max(1e-9));
+    let message_mean = Duration::from_secs_f64(1.0 / churn.messages_per_sec.max(1e-9));
     let mean = churn_mean(world.members().len());
     let mut next_churn = start.saturating_add(exponential(world.rng(), mean));
     let mut next_lookup = start.saturating_add(exponential(world.rng(), lookup_mean));
+    let mut next_message = if churn.messages_per_sec > 0.0 {
+        start.saturating_add(exponential(world.rng(), message_mean))
+    } else {
+        Timestamp(u64::MAX)
+    };
+    let mut messages = MessageTracker::new();
     loop {
-        let next = next_churn.min(next_lookup);
+        let next = next_churn.min(next_lookup).min(next_message);
         if next >= end {
             break;
         }
         world.run_until(next);
-        if next == next_churn {
+        if next == next_message {
+            if let Some(from) = random_member(world, &BTreeSet::new()) {
+                let n = world.len();
+                let to = pick(world.rng(), n);
+                if to != from {
+                    messages.send(world, from, to);
+                }
+            }
+            next_message = world.now().saturating_add(exponential(world.rng(), message_mean));
+        } else if next == next_churn {
             let join = net::unit(world.rng()) < churn.join_probability;
             if join {
                 let b = churn.via[pick(world.rng(), churn.via.len())];
@@ -221,6 +243,8 @@ pub fn run_churn(world: &mut World, churn: &ChurnConfig, duration: Duration) -> 
         world.run_for(Duration::from_millis(100));
     }
     let outcomes = world.take_lookups();
+    messages.wait(world, Duration::from_secs(60));
+    report.messages = messages.judge(world);
     // Lookups whose origin crashed before the answer are nobody's to judge: not counted as asked.
     let lost = (world.world_stats().lookups_lost - lost_before) as usize;
     report.lookups_lost_with_origin = lost;

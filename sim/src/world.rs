@@ -311,7 +311,27 @@ pub struct World {
     r: usize,
     node_config: Config,
     stats: WorldStats,
+    /// Frames delivered while tapping (see [`World::tap_frames`]).
+    tap: Option<Vec<TappedFrame>>,
+    /// Frames and bytes delivered by message kind while counting (see [`World::count_kinds`]).
+    kinds: Option<BTreeMap<&'static str, (u64, u64)>>,
 }
+
+/// One frame as the network delivered it, recorded by [`World::tap_frames`].
+#[derive(Clone, Debug)]
+pub struct TappedFrame {
+    /// When it arrived.
+    pub at: Timestamp,
+    /// The node that sent it on the link.
+    pub from: usize,
+    /// The node that received it.
+    pub to: usize,
+    /// The bytes, as the receiving node got them.
+    pub bytes: Vec<u8>,
+}
+
+/// Frames a tap keeps at most; beyond this the tap stops recording and says so.
+pub const TAP_LIMIT: usize = 2_000_000;
 
 impl World {
     /// An empty world at `config.start`.
@@ -338,6 +358,8 @@ impl World {
             by_id: BTreeMap::new(),
             alive: 0,
             stats: WorldStats::default(),
+            tap: None,
+            kinds: None,
             config,
         }
     }
@@ -429,6 +451,11 @@ impl World {
         self.slots[i].link_cap
     }
 
+    /// Node `i`'s wallet (also while it is down: the identity outlives a crash).
+    pub fn wallet_of(&self, i: usize) -> Option<chordial_core::identity::Address> {
+        self.slots.get(i)?.identity.wallet_key().ok().map(|w| w.address())
+    }
+
     /// The last events node `i` emitted, with their times.
     pub fn events(&self, i: usize) -> &VecDeque<(Timestamp, Event)> {
         &self.slots[i].events
@@ -487,6 +514,36 @@ impl World {
         view
     }
 
+    /// Starts recording every frame delivered from now on (a wiretap on all links), or stops and returns
+    /// what was recorded. Recording stops by itself after [`TAP_LIMIT`] frames; `take` then panics rather
+    /// than hand back a silently partial record.
+    pub fn tap_frames(&mut self, on: bool) -> Vec<TappedFrame> {
+        let taken = std::mem::replace(&mut self.tap, on.then(Vec::new)).unwrap_or_default();
+        assert!(taken.len() < TAP_LIMIT, "the frame tap overflowed ({TAP_LIMIT} frames)");
+        taken
+    }
+
+    /// Starts counting delivered frames and bytes by message kind (see
+    /// [`chordial_core::node::describe_frame`]), or stops and returns the counts.
+    pub fn count_kinds(&mut self, on: bool) -> BTreeMap<&'static str, (u64, u64)> {
+        std::mem::replace(&mut self.kinds, on.then(BTreeMap::new)).unwrap_or_default()
+    }
+
+    fn record_frame(&mut self, ep: Endpoint, bytes: &[u8]) {
+        if let Some(kinds) = self.kinds.as_mut() {
+            let kind = chordial_core::node::describe_frame(bytes).unwrap_or("invalid");
+            let entry = kinds.entry(kind).or_default();
+            entry.0 += 1;
+            entry.1 += bytes.len() as u64;
+        }
+        let from = self.links.get(&ep).and_then(|r| r.peer).map(|p| p.node);
+        if let (Some(tap), Some(from)) = (self.tap.as_mut(), from) {
+            if tap.len() < TAP_LIMIT {
+                tap.push(TappedFrame { at: self.now, from, to: ep.node, bytes: bytes.to_vec() });
+            }
+        }
+    }
+
     // ---------------------------------------------------------------- commands
 
     /// Creates a node with a fresh identity. With `bootstrap = Some(b)` it joins through node `b`'s
@@ -503,6 +560,18 @@ impl World {
     /// index.
     pub fn add_node_via(&mut self, servers: &[usize]) -> usize {
         let identity = Identity::generate(&mut self.rng, &self.config.network, self.now);
+        self.add_identity(identity, servers)
+    }
+
+    /// Creates another device of node `of`'s wallet — a node with its own session key and delegation from
+    /// the same wallet — joining through a random node of `servers`. Returns its index.
+    pub fn add_device(&mut self, of: usize, servers: &[usize]) -> usize {
+        let wallet = self.slots[of].identity.wallet_key().expect("a stored wallet key is valid");
+        let identity = Identity::for_wallet(&wallet, &mut self.rng, &self.config.network, self.now);
+        self.add_identity(identity, servers)
+    }
+
+    fn add_identity(&mut self, identity: Identity, servers: &[usize]) -> usize {
         let i = self.slots.len();
         self.by_id.insert(identity.id, i);
         self.slots.push(Slot {
@@ -1082,6 +1151,7 @@ impl World {
                 if self.links.get(&ep).is_some_and(|r| r.state == State::Open) {
                     self.stats.frames_delivered += 1;
                     self.slots[ep.node].stats.frames_in += 1;
+                    self.record_frame(ep, &bytes);
                     self.deliver(ep, |n, now| n.handle_frame(now, ep.link, &bytes));
                 } else {
                     self.stats.frames_lost += 1;

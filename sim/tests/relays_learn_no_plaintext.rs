@@ -3,9 +3,10 @@
 //! counts one as received, or even tries to open one (`refused_messages` stays put) — and no relay keeps
 //! anything of it (no mailbox entry).
 //!
-//! What this cannot check yet: the bytes of the frames a relay forwarded (that they contain neither the
-//! plaintext nor the sender's wallet). `World` has no hook to observe frames; with one, this scenario
-//! would scan every frame delivered to a node other than the two ends between a send and its receipt.
+//! And the wire itself: with a tap on every link, no frame delivered to any node between the first send
+//! and the last receipt contains a message's plaintext, and no frame that carries a message or its receipt
+//! contains the sender's wallet (as raw bytes, lowercase hex or EIP-55 text). That is all a relay ever
+//! holds of a message: what it cannot read off the frames, it cannot keep.
 //!
 //! Sizes: 60 nodes, 100 messages (the same at full size).
 
@@ -13,7 +14,8 @@ mod common;
 
 use std::time::Duration;
 
-use chordial_core::node::{Counters, Event, SendOutcome};
+use chordial_core::identity::Address;
+use chordial_core::node::{describe_frame, Counters, Event, SendOutcome};
 use chordial_sim::scenario::{assert_budget_held, pick};
 use chordial_sim::World;
 
@@ -43,6 +45,7 @@ fn messages_relayed_between_unlinked_nodes_are_opened_only_by_their_recipient() 
     let nodes = world.member_indices();
     let start = world.now();
     let before = counters(&world);
+    world.tap_frames(true);
 
     let mut sent = Vec::new();
     let mut pending = Vec::new();
@@ -60,6 +63,8 @@ fn messages_relayed_between_unlinked_nodes_are_opened_only_by_their_recipient() 
     }
     let results = wait_all(&mut world, &pending, Duration::from_secs(60));
     world.run_for(Duration::from_secs(5));
+    let frames = world.tap_frames(false);
+    check_the_wire(&world, &frames, &sent);
     for (k, result) in results.iter().enumerate() {
         assert!(
             matches!(result, Some((_, Event::Sent { outcome: SendOutcome::Delivered { .. }, .. }))),
@@ -102,4 +107,58 @@ fn messages_relayed_between_unlinked_nodes_are_opened_only_by_their_recipient() 
     // Nodes open no direct links for app traffic, so each message and each receipt took at least one relay.
     assert!(forwarded >= 2 * MESSAGES as u64, "seed {SEED}: only {forwarded} frames were relayed");
     assert_budget_held(&world, SEED);
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The ways a wallet address can appear in bytes.
+fn wallet_forms(wallet: &Address) -> Vec<Vec<u8>> {
+    let lower = wallet.to_checksum().to_lowercase();
+    vec![
+        wallet.as_bytes().to_vec(),
+        lower.as_bytes().to_vec(),
+        lower.as_bytes()[2..].to_vec(),
+        wallet.to_checksum().into_bytes(),
+    ]
+}
+
+fn check_the_wire(
+    world: &World,
+    frames: &[chordial_sim::world::TappedFrame],
+    sent: &[(usize, usize, Vec<u8>)],
+) {
+    let senders: Vec<Vec<Vec<u8>>> =
+        sent.iter().map(|(from, _, _)| wallet_forms(&wallet(world, *from))).collect();
+    let mut carriers = 0;
+    for f in frames {
+        for (k, (_, _, bytes)) in sent.iter().enumerate() {
+            // The first 8 bytes are the message's index; the 248 after them are random.
+            assert!(
+                !contains(&f.bytes, &bytes[8..40]),
+                "seed {SEED}: a frame from node {} to node {} at {:?} carries message {k}'s plaintext",
+                f.from,
+                f.to,
+                f.at
+            );
+        }
+        let kind = describe_frame(&f.bytes);
+        if matches!(kind, Some("Deliver" | "Receipt")) {
+            carriers += 1;
+            for (k, forms) in senders.iter().enumerate() {
+                for form in forms {
+                    assert!(
+                        !contains(&f.bytes, form),
+                        "seed {SEED}: a {kind:?} frame from node {} to node {} names message {k}'s sender",
+                        f.from,
+                        f.to
+                    );
+                }
+            }
+        }
+    }
+    eprintln!("seed {SEED}: {} frames tapped, {carriers} carried a message or a receipt", frames.len());
+    // Every message and receipt crossed at least two links (the ends are not linked).
+    assert!(carriers >= 4 * sent.len(), "seed {SEED}: only {carriers} message/receipt frames were seen");
 }

@@ -33,6 +33,7 @@ fn ninety_nine_percent_of_lookups_are_exact_under_churn() {
         join_probability: 0.5,
         restart_probability: 0.5,
         lookups_per_sec: 20.0,
+        messages_per_sec: 0.0,
         protected: base.clone(),
         via: base.clone(),
     };

@@ -172,6 +172,8 @@ pub enum Event {
         id: [u8; 16],
         /// The sender's clock when it sent it.
         sent_at: Timestamp,
+        /// Links it crossed to get here: 1 when the sender's node is linked to this one, 0 from this node.
+        hops: u8,
     },
 }
 

@@ -345,6 +345,8 @@ impl Node {
         let origin = received.origin;
         let reply_to = received.header.reply_to;
         let my_id = received.header.id;
+        // Links crossed: the hops byte counts relays; a message from this very node crossed none.
+        let hops = if origin == *self.session.public() { 0 } else { received.hops.saturating_add(1) };
         match received.body {
             Routed::Store { record } => {
                 let error = self.accept_record(now, *record, true).err();
@@ -409,7 +411,7 @@ impl Node {
                 }
             }
             Routed::Deliver { id, sealed } => {
-                let opened = self.open_message(now, &sealed);
+                let opened = self.open_message(now, &sealed, hops);
                 if opened {
                     self.send_routed(
                         now,
@@ -434,7 +436,7 @@ impl Node {
             Routed::MailboxDeliver { entries } => {
                 let mut ids = Vec::with_capacity(entries.len());
                 for (id, sealed) in entries {
-                    self.open_message(now, &sealed);
+                    self.open_message(now, &sealed, hops);
                     ids.push(id);
                 }
                 let key = presence_key(&self.wallet);
@@ -460,8 +462,9 @@ impl Node {
         }
     }
 
-    /// Opens a sealed message for this node; emits it once (duplicates by ciphertext are dropped).
-    fn open_message(&mut self, now: Timestamp, sealed: &[u8]) -> bool {
+    /// Opens a sealed message for this node; emits it once (duplicates by ciphertext are dropped). `hops`:
+    /// links crossed by the frame that brought it.
+    fn open_message(&mut self, now: Timestamp, sealed: &[u8], hops: u8) -> bool {
         match e2e::open(&self.session, &self.wallet, &self.config.network, &mut self.cache, now, sealed) {
             Ok(opened) => {
                 let digest: [u8; 32] = Sha256::digest(sealed).into();
@@ -482,6 +485,7 @@ impl Node {
                         bytes: inner.payload,
                         id: key,
                         sent_at: inner.sent_at,
+                        hops,
                     });
                 }
                 true

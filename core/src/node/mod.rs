@@ -43,6 +43,7 @@ pub use api::{
     Counters, Event, FailReason, LinkEvent, LinkId, LinkPurpose, LinkRole, LinkStatus, Output, RequestId,
     SendOutcome, SessionInfo, Status,
 };
+pub use msg::describe_frame;
 
 use crate::id::{Id, ID_BITS};
 use crate::identity::delegation::{Delegation, DelegationCache, DelegationError};

@@ -177,3 +177,59 @@ pub(crate) fn routed_frame(envelope: &[u8], owner_hint: bool) -> Vec<u8> {
     out.extend_from_slice(envelope);
     out
 }
+
+/// The name of the message a link frame carries ("Ping", "Deliver", …), or `None` if it is not a
+/// well-formed frame. Routed envelopes are decoded but neither verified nor opened: this names what a relay
+/// can see, nothing more. For shells' logs and metrics, and for tests that watch the wire — never for
+/// decisions.
+pub fn describe_frame(bytes: &[u8]) -> Option<&'static str> {
+    let (&kind, rest) = bytes.split_first()?;
+    match kind {
+        KIND_LINK => Some(match decode_link(rest)? {
+            LinkMsg::Ping { .. } => "Ping",
+            LinkMsg::Pong { .. } => "Pong",
+            LinkMsg::GetNeighbors => "GetNeighbors",
+            LinkMsg::Neighbors { .. } => "Neighbors",
+            LinkMsg::Notify => "Notify",
+            LinkMsg::Leave { .. } => "Leave",
+            LinkMsg::Ack { .. } => "Ack",
+            LinkMsg::Replicate { .. } => "Replicate",
+            LinkMsg::DropMail { .. } => "DropMail",
+        }),
+        KIND_ROUTED | KIND_ROUTED_OWNER => {
+            let (_, body) = crate::wire::envelope::peek::<Routed>(rest)?;
+            Some(match body {
+                Routed::FindSuccessor => "FindSuccessor",
+                Routed::FoundSuccessor { .. } => "FoundSuccessor",
+                Routed::ConnectOffer { .. } => "ConnectOffer",
+                Routed::ConnectAnswer { .. } => "ConnectAnswer",
+                Routed::ConnectReject { .. } => "ConnectReject",
+                Routed::Undeliverable { .. } => "Undeliverable",
+                Routed::Store { .. } => "Store",
+                Routed::StoreAck { .. } => "StoreAck",
+                Routed::Get { .. } => "Get",
+                Routed::Records { .. } => "Records",
+                Routed::Deliver { .. } => "Deliver",
+                Routed::Receipt { .. } => "Receipt",
+                Routed::MailboxDeliver { .. } => "MailboxDeliver",
+                Routed::MailboxAck { .. } => "MailboxAck",
+            })
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_frame_names_link_messages_and_refuses_garbage() {
+        let frame = link_frame(&LinkMsg::Ping { nonce: 7, keep: true });
+        assert_eq!(describe_frame(&frame), Some("Ping"));
+        assert_eq!(describe_frame(&[]), None);
+        assert_eq!(describe_frame(&[KIND_LINK, 0xff, 0xff]), None);
+        assert_eq!(describe_frame(&[KIND_ROUTED, 1, 2, 3]), None);
+        assert_eq!(describe_frame(&[0x7f]), None);
+    }
+}

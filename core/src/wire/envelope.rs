@@ -210,6 +210,16 @@ pub fn decode<B: DeserializeOwned>(bytes: &[u8], network: NetworkTag) -> Result<
     Ok(Received { origin, hops, header: part.header, body: part.body })
 }
 
+/// Decodes a frame's routing fields and body **without checking its signature**: for observers (metrics,
+/// logs, tests that watch the wire), never for decisions. `None` if the bytes are not a well-formed frame.
+pub fn peek<B: DeserializeOwned>(bytes: &[u8]) -> Option<(Header, B)> {
+    if bytes.len() > MAX_FRAME || bytes.len() <= HEADER_LEN || bytes[0] != VERSION {
+        return None;
+    }
+    let (part, rest): (SignedPart<B>, _) = postcard::take_from_bytes(&bytes[HEADER_LEN..]).ok()?;
+    rest.is_empty().then_some((part.header, part.body))
+}
+
 /// Reads the hops byte of a frame, if it has one.
 pub fn hops(frame: &[u8]) -> Option<u8> {
     frame.get(OFFSET_HOPS).copied()
