@@ -78,7 +78,7 @@ export interface NodeStatus {
 }
 
 export type NodeEvent =
-  | { type: 'message'; from: string; appOrigin: string; data: Uint8Array; id: string; sentAt: number }
+  | { type: 'message'; from: string; appOrigin: string; data: Uint8Array; id: string; sentAt: number; hops: number }
   | { type: 'membership'; joined: boolean }
   | { type: 'bootstrap'; state: 'connecting' | 'joined' | 'failed'; url: string | null; error: string | null }
   | { type: 'link'; link: number; state: 'opening' | 'open' | 'closed'; peer: string | null }

@@ -436,13 +436,14 @@ impl Shell {
                 }
                 self.emit(EventView::Membership { joined });
             }
-            Event::MessageReceived { from_wallet, app_origin, bytes, id, sent_at } => {
+            Event::MessageReceived { from_wallet, app_origin, bytes, id, sent_at, hops } => {
                 self.emit(EventView::Message {
                     from: from_wallet.to_checksum(),
                     app_origin,
                     data: bytes,
                     id: hex::encode(id),
                     sent_at: sent_at.as_millis(),
+                    hops,
                 });
             }
         }

@@ -278,6 +278,8 @@ pub enum EventView {
         id: String,
         /// The sender's clock (Unix ms).
         sent_at: u64,
+        /// Links it crossed (1: the sender's node is linked to this one).
+        hops: u8,
     },
     /// Joined the ring or lost it.
     Membership {
@@ -328,6 +330,7 @@ mod tests {
             data: vec![1, 2],
             id: "00".into(),
             sent_at: 5,
+            hops: 1,
         };
         let json = serde_json::to_value(&ev).unwrap();
         assert_eq!(json["type"], "message");
