@@ -138,7 +138,9 @@ pub(crate) fn describe(v: &JsValue) -> String {
 
 /// A plain JS value (objects, not Maps; bytes as Uint8Array) for `value`.
 pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
-    let ser = serde_wasm_bindgen::Serializer::json_compatible();
+    // Not `json_compatible()`: that turns bytes into plain arrays; message payloads must be Uint8Arrays.
+    let ser =
+        serde_wasm_bindgen::Serializer::new().serialize_missing_as_null(true).serialize_maps_as_objects(true);
     // Our view types always serialize (no maps with non-string keys, no u64 over 2^53).
     value.serialize(&ser).unwrap_or(JsValue::UNDEFINED)
 }

@@ -143,7 +143,9 @@ async fn two_nodes_in_one_page_link_and_deliver_a_message() {
     .await;
     let msg = log_b.borrow().iter().find(|e| field(e, "type") == "message").cloned().unwrap();
     assert_eq!(field(&msg, "from").as_string(), Some(wa.address().to_checksum()));
-    assert_eq!(Uint8Array::new(&field(&msg, "data")).to_vec(), b"hello from a");
+    let data = field(&msg, "data");
+    assert!(data.is_instance_of::<Uint8Array>(), "message data must be a Uint8Array: {data:?}");
+    assert_eq!(Uint8Array::new(&data).to_vec(), b"hello from a");
 
     // lookup and discover go through the same links.
     let found = JsFuture::from(a.lookup(to.clone())).await.unwrap();
