@@ -15,6 +15,7 @@
 #   test        cargo test --workspace --no-fail-fast
 #   wasm        cargo check --target wasm32-unknown-unknown -p chordial-core (and node-wasm once it exists)
 #   js          node --test <test files under tests/js/>            (skipped while there are none)
+#   jsfmt       npm run -s lint (prettier --check of the extension's JavaScript)
 #   <suite>     each executable tests/suites/*.sh, in sorted order   (see docs/development.md)
 #
 # Each step's output is streamed and also written to target/test-logs/NN-<step>.log.
@@ -94,12 +95,12 @@ is_selected() {
 
 # Validate the names given on the command line.
 if [ "${#selected[@]}" -gt 0 ]; then
-    known=" fmt clippy test wasm js suites "
+    known=" fmt clippy test wasm js jsfmt suites "
     for s in "${suites[@]}"; do known+="$(suite_name "$s") tests/suites/$(suite_name "$s") "; done
     for s in "${selected[@]}"; do
         case "$known" in
             *" $s "*) ;;
-            *) echo "test: unknown step '$s'; steps: fmt clippy test wasm js suites$(
+            *) echo "test: unknown step '$s'; steps: fmt clippy test wasm js jsfmt suites$(
                 for x in "${suites[@]}"; do printf ' %s' "$(suite_name "$x")"; done)" >&2
                exit 2 ;;
         esac
@@ -140,6 +141,7 @@ if [ "$list_only" -eq 1 ]; then
         if [ "${#js_files[@]}" -gt 0 ]; then echo "js          node --test ${js_files[*]}"
         else echo "js          (skipped: no test files under tests/js/)"; fi
     fi
+    is_selected jsfmt step && echo "jsfmt       npm run -s lint"
     for s in "${suites[@]}"; do
         is_selected "$(suite_name "$s")" suite && printf '%-11s %s\n' "$(suite_name "$s")" "$s"
     done
@@ -261,6 +263,7 @@ if is_selected js step; then
         skip_step js "no test files under tests/js/"
     fi
 fi
+is_selected jsfmt step && run_step step jsfmt "$STEP_TIMEOUT" npm run -s lint
 for s in "${suites[@]}"; do
     name=$(suite_name "$s")
     is_selected "$name" suite || continue

@@ -1,7 +1,7 @@
 //! `chordial-sim`: the DHT benchmark and a reproducer for random fault schedules.
 //!
 //! ```text
-//! chordial-sim bench [--sizes 1024,4096,16384] [--big] [--seed S] [--lookups K] [--churn-secs T] [--json FILE]
+//! chordial-sim bench [--sizes 1024,4096,16384] [--big] [--seed S] [--lookups K] [--messages M] [--churn-secs T] [--json FILE]
 //! chordial-sim faults --seed N [--count K]
 //! ```
 //!
@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use chordial_sim::messages::{MessageStats, MessageTracker};
 use chordial_sim::metrics::LookupStats;
 use chordial_sim::scenario::{
     build_base, grow_in_waves, link_counts, log2, lookup_batch, random_fault_run, run_churn, run_until_exact,
@@ -56,6 +57,15 @@ struct BenchRow {
     churn_lookup_success: f64,
     /// Churn: the full report.
     churn: chordial_sim::scenario::ChurnReport,
+    /// Messages between random online wallets on the converged ring.
+    messages: MessageStats,
+    /// Churn: share of messages (whose sender lived) that were delivered or stored.
+    churn_delivered_or_stored: f64,
+    /// Bytes per node per second of presence upkeep (presence `Store`s and their acks, record replication)
+    /// over the quiet minute.
+    presence_upkeep_bytes_per_node_s: f64,
+    /// Frames and bytes by message kind over the quiet minute.
+    quiet_minute_by_kind: std::collections::BTreeMap<&'static str, (u64, u64)>,
     /// Simulated node-seconds per wall-clock second over the whole run.
     sim_node_seconds_per_wall_second: f64,
     /// Wall-clock seconds for the whole run.
@@ -66,6 +76,7 @@ struct BenchArgs {
     sizes: Vec<usize>,
     seed: u64,
     lookups: usize,
+    messages: usize,
     churn_secs: u64,
     json: Option<String>,
 }
@@ -84,14 +95,20 @@ fn main() -> ExitCode {
 
 fn usage(error: &str) -> ExitCode {
     eprintln!("error: {error}");
-    eprintln!("usage: chordial-sim bench [--sizes 1024,4096,16384] [--big] [--seed S] [--lookups K] [--churn-secs T] [--json FILE]");
+    eprintln!("usage: chordial-sim bench [--sizes 1024,4096,16384] [--big] [--seed S] [--lookups K] [--messages M] [--churn-secs T] [--json FILE]");
     eprintln!("       chordial-sim faults --seed N [--count K]");
     ExitCode::from(2)
 }
 
 fn parse_bench(args: &[String]) -> Result<BenchArgs, String> {
-    let mut b =
-        BenchArgs { sizes: vec![1024, 4096, 16384], seed: 1, lookups: 10_000, churn_secs: 300, json: None };
+    let mut b = BenchArgs {
+        sizes: vec![1024, 4096, 16384],
+        seed: 1,
+        lookups: 10_000,
+        messages: 1_000,
+        churn_secs: 300,
+        json: None,
+    };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = || it.next().cloned().ok_or_else(|| format!("{a} needs a value"));
@@ -105,6 +122,7 @@ fn parse_bench(args: &[String]) -> Result<BenchArgs, String> {
             "--big" => b.sizes.push(65_536),
             "--seed" => b.seed = value()?.parse().map_err(|_| "bad seed")?,
             "--lookups" => b.lookups = value()?.parse().map_err(|_| "bad lookup count")?,
+            "--messages" => b.messages = value()?.parse().map_err(|_| "bad message count")?,
             "--churn-secs" => b.churn_secs = value()?.parse().map_err(|_| "bad churn time")?,
             "--json" => b.json = Some(value()?),
             other => return Err(format!("unknown option {other}")),
@@ -165,6 +183,26 @@ fn bench(args: &BenchArgs) -> ExitCode {
             }
         }
     }
+    println!();
+    println!(
+        "{:>7} {:>9} {:>8} {:>9} {:>9} {:>10} {:>10} {:>12} {:>12}",
+        "N", "msg ok%", "links", "p99", "ms p50", "ms p99", "rcpt p50", "churn d+s%", "upkeep B/n/s"
+    );
+    for row in &rows {
+        let m = &row.messages;
+        println!(
+            "{:>7} {:>9.2} {:>8.2} {:>9.0} {:>9.0} {:>10.0} {:>10.0} {:>12.2} {:>12.1}",
+            row.n,
+            100.0 * m.delivered as f64 / m.sent.max(1) as f64,
+            m.hops.mean,
+            m.hops.p99,
+            m.latency_ms.p50,
+            m.latency_ms.p99,
+            m.receipt_ms.p50,
+            100.0 * row.churn_delivered_or_stored,
+            row.presence_upkeep_bytes_per_node_s,
+        );
+    }
     ExitCode::SUCCESS
 }
 
@@ -199,13 +237,34 @@ fn bench_one(n: usize, args: &BenchArgs) -> BenchRow {
     };
     let before = tx(&world);
     let window = Duration::from_secs(60);
+    world.count_kinds(true);
     world.run_for(window);
+    let by_kind = world.count_kinds(false);
     let after = tx(&world);
     let per = alive.len() as f64 * window.as_secs_f64();
+    let upkeep: u64 = ["Store", "StoreAck", "Replicate"]
+        .iter()
+        .filter_map(|k| by_kind.get(k))
+        .map(|(_, bytes)| bytes)
+        .sum();
     let (links_mean, links_max, link_cap) = link_counts(&world);
 
     let lookups = lookup_batch(&mut world, args.lookups, Duration::from_millis(2), Duration::from_secs(30));
     eprintln!("N={n}: lookups {:?} ({:.0} s wall so far)", lookups.hops, wall.elapsed().as_secs_f64());
+
+    let mut tracker = MessageTracker::new();
+    let members = world.member_indices();
+    while tracker.len() < args.messages {
+        let from = members[chordial_sim::scenario::pick(world.rng(), members.len())];
+        let to = members[chordial_sim::scenario::pick(world.rng(), members.len())];
+        if from != to {
+            tracker.send(&mut world, from, to);
+        }
+        world.run_for(Duration::from_millis(5));
+    }
+    tracker.wait(&mut world, Duration::from_secs(60));
+    let messages = tracker.judge(&world);
+    eprintln!("N={n}: messages {messages:?} ({:.0} s wall so far)", wall.elapsed().as_secs_f64());
 
     let churn = ChurnConfig {
         rate: 1.0,
@@ -234,6 +293,10 @@ fn bench_one(n: usize, args: &BenchArgs) -> BenchRow {
         link_cap,
         churn_link_creations_per_node_hour: churn.link_creations_per_node_hour,
         churn_lookup_success: churn.lookups.success_rate(),
+        messages,
+        churn_delivered_or_stored: churn.messages.delivered_or_stored(),
+        presence_upkeep_bytes_per_node_s: upkeep as f64 / per,
+        quiet_minute_by_kind: by_kind,
         churn,
         sim_node_seconds_per_wall_second: world.world_stats().node_ms as f64 / 1000.0 / wall_s.max(1e-9),
         wall_s,

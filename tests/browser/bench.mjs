@@ -74,7 +74,10 @@ try {
       },
     };
   }, accountB.address);
-  await b.evaluate((url) => window.chordialPage.boot({ network: 'bench', bootstrap: [url], database: 'b' }), `${relay.url}/base`);
+  await b.evaluate(
+    (url) => window.chordialPage.boot({ network: 'bench', bootstrap: [url], database: 'b' }),
+    `${relay.url}/base`,
+  );
   await until('B joins', () => b.evaluate(() => window.chordialPage.joined()));
   // Wait until B is reachable (its presence record stored), then let A and B link directly if the ring
   // makes them neighbours.
@@ -98,9 +101,11 @@ try {
       ([o, to, s, n, w]) => window.chordialPage.burst(o, to, s, n, w),
       [ORIGIN, accountB.address, size, count, WINDOW],
     );
-    await until('B receives every delivered message', async () =>
-      (await b.evaluate(() => window.chordialPage.messages.length)) - before >= (r.outcomes.delivered ?? 0),
-    15000);
+    await until(
+      'B receives every delivered message',
+      async () => (await b.evaluate(() => window.chordialPage.messages.length)) - before >= (r.outcomes.delivered ?? 0),
+      15000,
+    );
     const delivered = r.outcomes.delivered ?? 0;
     const chordialMBs = (delivered * size) / 1e6 / (r.ms / 1000);
     rows.push({
@@ -138,9 +143,13 @@ try {
       `${String(r.payloadBytes / 1024).padStart(4)} KiB ${r.rawMBs.toFixed(2).padStart(10)} ${r.chordialMBs.toFixed(2).padStart(15)} ${(r.ratio * 100).toFixed(1).padStart(6)}%   ${JSON.stringify(r.outcomes)}`,
     );
   }
-  console.log(`\nstart() → first link open: ${result.setup.startToFirstLinkOpenMs} ms; raw offer/answer over HTTP: ${result.setup.rawOfferAnswerOverHttpMs} ms`);
+  console.log(
+    `\nstart() → first link open: ${result.setup.startToFirstLinkOpenMs} ms; raw offer/answer over HTTP: ${result.setup.rawOfferAnswerOverHttpMs} ms`,
+  );
   console.log(`hops of the messages B received: ${JSON.stringify(hops)}`);
-  console.log(`wasm: ${result.wasm.rawBytes} bytes raw, ${result.wasm.gzipBytes} bytes gzip; instantiate ${result.load.instantiateMs} ms, open ${result.load.openMs} ms`);
+  console.log(
+    `wasm: ${result.wasm.rawBytes} bytes raw, ${result.wasm.gzipBytes} bytes gzip; instantiate ${result.load.instantiateMs} ms, open ${result.load.openMs} ms`,
+  );
   await mkdir(join(ROOT, 'target', 'bench'), { recursive: true });
   await writeFile(join(ROOT, 'target', 'bench', 'browser.json'), JSON.stringify(result, null, 2) + '\n');
   console.log('written: target/bench/browser.json');

@@ -28,11 +28,20 @@ export const CHROMIUM_FLAGS = [
   '--use-fake-device-for-media-stream',
 ];
 
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
+const TYPES = {
+  '.html': 'text/html',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+};
 
 /** Serves dist/node-wasm under /pkg/ and tests/browser/ under / on 127.0.0.1 (an ephemeral port). */
 export async function staticServer() {
-  const roots = [['/pkg/', PKG], ['/', join(ROOT, 'tests', 'browser')]];
+  const roots = [
+    ['/pkg/', PKG],
+    ['/', join(ROOT, 'tests', 'browser')],
+  ];
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, 'http://x');
     for (const [prefix, dir] of roots) {
@@ -144,7 +153,12 @@ export async function installWallet(context, privateKey = generatePrivateKey()) 
       },
     };
     window.ethereum = provider;
-    const info = { uuid: '00000000-0000-4000-8000-000000000001', name: 'Test Wallet', icon: 'data:,', rdns: 'test.wallet' };
+    const info = {
+      uuid: '00000000-0000-4000-8000-000000000001',
+      name: 'Test Wallet',
+      icon: 'data:,',
+      rdns: 'test.wallet',
+    };
     const announce = () =>
       window.dispatchEvent(new CustomEvent('eip6963:announceProvider', { detail: Object.freeze({ info, provider }) }));
     window.addEventListener('eip6963:requestProvider', announce);

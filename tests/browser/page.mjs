@@ -134,7 +134,11 @@ Object.assign(page, {
   // Offer/answer with a page behind an HTTP endpoint (SDP text in, SDP text out): setup time to open.
   async rawSetupOverHttp(url) {
     const offer = await this.rawOffer();
-    const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: offer });
+    const r = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: offer,
+    });
     return this.rawFinish(await r.text());
   },
 

@@ -53,14 +53,23 @@ async function browsersMeetThroughARelay() {
     await pages.base.evaluate(() => window.chordialPage.boot({ network: 'meet', bootstrap: [] }));
 
     pages.b = await openPage(bb, web.url);
-    const bootB = await pages.b.evaluate((url) => window.chordialPage.boot({ network: 'meet', bootstrap: [url] }), boot);
+    const bootB = await pages.b.evaluate(
+      (url) => window.chordialPage.boot({ network: 'meet', bootstrap: [url] }),
+      boot,
+    );
     assert.equal(bootB.signed, true);
     assert.equal(bootB.status.wallet, wb.address);
     pages.a = await openPage(ba, web.url);
-    const bootA = await pages.a.evaluate((url) => window.chordialPage.boot({ network: 'meet', bootstrap: [url] }), boot);
+    const bootA = await pages.a.evaluate(
+      (url) => window.chordialPage.boot({ network: 'meet', bootstrap: [url] }),
+      boot,
+    );
     assert.equal(bootA.status.wallet, wa.address);
-    await until('A and B join', async () =>
-      (await pages.a.evaluate(() => window.chordialPage.joined())) && (await pages.b.evaluate(() => window.chordialPage.joined())),
+    await until(
+      'A and B join',
+      async () =>
+        (await pages.a.evaluate(() => window.chordialPage.joined())) &&
+        (await pages.b.evaluate(() => window.chordialPage.joined())),
     );
 
     const sent = await pages.a.evaluate(
@@ -84,7 +93,8 @@ async function browsersMeetThroughARelay() {
     assert.equal(again.status.nodeId, before.nodeId);
     assert.equal(again.status.wallet, wb.address);
     await until('B rejoins', () => pages.b.evaluate(() => window.chordialPage.joined())).catch(async (e) => {
-      const dump = (p) => p.evaluate(() => JSON.stringify({ events: window.chordialPage.events, status: window.chordialPage.status() }));
+      const dump = (p) =>
+        p.evaluate(() => JSON.stringify({ events: window.chordialPage.events, status: window.chordialPage.status() }));
       console.log(`B: ${await dump(pages.b)}\nA: ${await dump(pages.a)}`);
       throw e;
     });
@@ -100,7 +110,8 @@ async function browsersMeetThroughARelay() {
       15000,
     );
     assert.equal(got2.from, wa.address);
-    if (second.result !== 'delivered') console.log(`  note: second message was ${second.result}, then delivered from the mailbox`);
+    if (second.result !== 'delivered')
+      console.log(`  note: second message was ${second.result}, then delivered from the mailbox`);
 
     for (const p of [pages.a, pages.b, pages.base]) {
       const st = await p.evaluate(() => window.chordialPage.stop());
@@ -128,7 +139,12 @@ async function aWalletThatRefusesLeavesTheNodeUndelegated() {
     assert.deepEqual(err, { code: 4001 });
     const st = await page.evaluate(() => window.chordialPage.status());
     assert.equal(st.wallet, null);
-    const start = await page.evaluate(() => window.chordialPage.node.start().then(() => null, (e) => ({ name: e.name, code: e.code })));
+    const start = await page.evaluate(() =>
+      window.chordialPage.node.start().then(
+        () => null,
+        (e) => ({ name: e.name, code: e.code }),
+      ),
+    );
     assert.deepEqual(start, { name: 'ChordialError', code: 'NO_DELEGATION' });
   });
 }

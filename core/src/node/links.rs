@@ -64,6 +64,9 @@ pub(crate) struct Link {
     pub(crate) bootstrap_url: Option<String>,
     /// How to send our answer, when we answer.
     pub(crate) answer_path: Option<AnswerPath>,
+    /// The start of the peer's range (its predecessor) as it last told us in a ping or pong: the peer
+    /// owns the keys in `(peer_range_from, peer]`.
+    pub(crate) peer_range_from: Option<Id>,
 }
 
 impl Link {
@@ -89,6 +92,7 @@ impl Link {
             via: None,
             bootstrap_url: None,
             answer_path: None,
+            peer_range_from: None,
         }
     }
 

@@ -403,7 +403,8 @@ impl Node {
                         l.ping = Some((nonce, now));
                         l.last_ping = now;
                     }
-                    self.transmit(now, id, msg::link_frame(&LinkMsg::Ping { nonce, keep: true }));
+                    let range_from = self.ring.predecessor();
+                    self.transmit(now, id, msg::link_frame(&LinkMsg::Ping { nonce, keep: true, range_from }));
                 }
             } else if link.peer_keeps_until <= now && now.since(link.created) > self.config.idle_link_grace {
                 self.drop_link(now, id, true);
@@ -439,17 +440,21 @@ impl Node {
             }
         }
         match m {
-            LinkMsg::Ping { nonce, keep } => {
+            LinkMsg::Ping { nonce, keep, range_from } => {
                 if let Some(l) = self.links.get_mut(link_id) {
                     if keep {
                         l.peer_keeps_until = keep_until;
                     }
+                    l.peer_range_from = range_from;
                 }
                 let mine = self.links.get(link_id).is_some_and(|l| self.needed(link_id, l));
-                self.transmit(now, link_id, msg::link_frame(&LinkMsg::Pong { nonce, keep: mine }));
+                let range_from = self.ring.predecessor();
+                let pong = LinkMsg::Pong { nonce, keep: mine, range_from };
+                self.transmit(now, link_id, msg::link_frame(&pong));
             }
-            LinkMsg::Pong { nonce, keep } => {
+            LinkMsg::Pong { nonce, keep, range_from } => {
                 if let Some(l) = self.links.get_mut(link_id) {
+                    l.peer_range_from = range_from;
                     if let Some((n, at)) = l.ping {
                         if n == nonce {
                             l.record_rtt(now.since(at));

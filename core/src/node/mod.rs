@@ -890,8 +890,11 @@ impl Node {
             self.finish_lookup(now, id, Err(FailReason::NotConnected));
             return;
         }
-        let Some((header, bytes)) = self.encode(now, Destination::Key(key), None, &Routed::FindSuccessor)
-        else {
+        // The ring's own structure (joins, merge checks, fingers) is found without the range shortcut: a
+        // peer's self-reported range is right in its ring, not necessarily in the one being repaired.
+        let strict = !matches!(self.lookups.get(&id).map(|l| l.purpose), Some(LookupFor::User(_)));
+        let dest = if strict { Destination::KeyStrict(key) } else { Destination::Key(key) };
+        let Some((header, bytes)) = self.encode(now, dest, None, &Routed::FindSuccessor) else {
             return;
         };
         let _ = self.replay.check_and_insert(header.id.0, header.sent_at, now);

@@ -38,10 +38,11 @@ pub(crate) const MAX_SDP: usize = 16 * 1024;
 /// A message between the two ends of one link.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum LinkMsg {
-    /// Liveness probe; `keep` says whether the sender needs this link (so the receiver keeps it open).
-    Ping { nonce: u64, keep: bool },
-    /// Answer to a ping, with the answerer's own `keep`.
-    Pong { nonce: u64, keep: bool },
+    /// Liveness probe; `keep` says whether the sender needs this link (so the receiver keeps it open);
+    /// `range_from` is the sender's predecessor: the sender owns the keys in `(range_from, sender]`.
+    Ping { nonce: u64, keep: bool, range_from: Option<Id> },
+    /// Answer to a ping, with the answerer's own `keep` and `range_from`.
+    Pong { nonce: u64, keep: bool, range_from: Option<Id> },
     /// Stabilize: "tell me your predecessor and successor list".
     GetNeighbors,
     /// The answer to `GetNeighbors`.
@@ -225,7 +226,7 @@ mod tests {
 
     #[test]
     fn describe_frame_names_link_messages_and_refuses_garbage() {
-        let frame = link_frame(&LinkMsg::Ping { nonce: 7, keep: true });
+        let frame = link_frame(&LinkMsg::Ping { nonce: 7, keep: true, range_from: None });
         assert_eq!(describe_frame(&frame), Some("Ping"));
         assert_eq!(describe_frame(&[]), None);
         assert_eq!(describe_frame(&[KIND_LINK, 0xff, 0xff]), None);

@@ -166,6 +166,7 @@ impl Node {
                 }
             }
         }
+        let lookahead = matches!(header.dest, Destination::Key(_));
         let (key, exact) = match header.dest {
             Destination::Neighbor => return Hop::Local,
             Destination::Node(t) => {
@@ -179,7 +180,7 @@ impl Node {
                 }
                 (t, true)
             }
-            Destination::Key(k) => {
+            Destination::Key(k) | Destination::KeyStrict(k) => {
                 match self.ring.owns(k) {
                     Some(true) => return Hop::Local,
                     None if owner_hint && self.joined => return Hop::Local,
@@ -212,6 +213,19 @@ impl Node {
                 // For a key: the successor owns it. For a node between us and our successor (one we just
                 // heard of): the successor knows it as its predecessor, or says it is not there.
                 return Hop::Forward { link, owner_hint: !exact };
+            }
+        }
+        if lookahead {
+            // A peer that owns the key, by the range it told us in its last ping or pong: straight there.
+            // If the range changed since, the peer knows better and routes on.
+            let owner = candidates().find(|(id, p)| {
+                self.links
+                    .get(*id)
+                    .and_then(|l| l.peer_range_from)
+                    .is_some_and(|from| key.in_half_open(from, *p))
+            });
+            if let Some((link, _)) = owner {
+                return Hop::Forward { link, owner_hint: true };
             }
         }
         // Greedy: the live link closest before the key.
@@ -283,7 +297,9 @@ impl Node {
                     l.suspect_until = now.saturating_add(SUSPECT_TIME);
                     if l.ping.is_none() {
                         l.ping = Some((nonce, now));
-                        self.transmit(now, link, msg::link_frame(&LinkMsg::Ping { nonce, keep: true }));
+                        let range_from = self.ring.predecessor();
+                        let ping = LinkMsg::Ping { nonce, keep: true, range_from };
+                        self.transmit(now, link, msg::link_frame(&ping));
                     }
                 }
             }

@@ -76,6 +76,11 @@ pub enum Destination {
     Node(Id),
     /// Whichever node owns this key (its successor on the ring).
     Key(Id),
+    /// The owner of this key as the ring's own links find it: like `Key`, but relays never take the
+    /// shortcut of a peer's self-reported range. The node's own maintenance lookups (join, fingers, merge
+    /// checks) use it: after a partition or a mass failure, a node of one ring can report a range that is
+    /// right in its ring and wrong in the other.
+    KeyStrict(Id),
 }
 
 /// The signed routing fields of an envelope.
