@@ -649,6 +649,9 @@ pub(crate) fn channel_arrived(weak: &ShellWeak, run: u64, link: LinkId, dc: RtcD
     if !taken {
         // A second channel on one link is not part of the protocol.
         dc.close();
+    } else if dc.ready_state() == web_sys::RtcDataChannelState::Open {
+        // Handed over already open: its `open` event may not come.
+        channel_opened(weak, run, link);
     }
 }
 
@@ -656,6 +659,9 @@ pub(crate) fn channel_opened(weak: &ShellWeak, run: u64, link: LinkId) {
     let Some(shell) = weak.upgrade() else { return };
     input_run(&shell, Some(run), |s, node, now| {
         let Some(io) = s.links.get_mut(&link) else { return };
+        if std::mem::replace(&mut io.opened, true) {
+            return;
+        }
         let max = js::sctp_max_message_size(&io.pc);
         if let Some(c) = io.channel.as_mut() {
             c.queue.max_message = if max >= 1.0 { max as usize } else { 0 };
