@@ -106,6 +106,9 @@ pub(crate) struct Shell {
     links: HashMap<LinkId, LinkIo>,
     pending: HashMap<RequestId, Pending>,
     bootstraps: HashMap<RequestId, String>,
+    /// Bootstrap links of this run and their server URLs; the server's node id once the link opened.
+    boot_links: HashMap<LinkId, String>,
+    server_ids: HashMap<String, String>,
     boot_state: &'static str,
     boot_error: Option<String>,
     joined: bool,
@@ -149,6 +152,8 @@ impl Shell {
                 links: HashMap::new(),
                 pending: HashMap::new(),
                 bootstraps: HashMap::new(),
+                boot_links: HashMap::new(),
+                server_ids: HashMap::new(),
                 boot_state: "idle",
                 boot_error: None,
                 joined: false,
@@ -269,6 +274,7 @@ impl Shell {
                 .push(Deferred::Reject(reject, ApiError::new(error::STOPPED, "the node stopped").into()));
         }
         self.bootstraps.clear();
+        self.boot_links.clear();
         self.boot_state = "idle";
         self.joined = false;
         self.timer = None;
@@ -304,6 +310,10 @@ impl Shell {
                 Output::ApplyRemote { link, sdp } => self.apply_remote(link, sdp),
                 Output::CloseLink { link } => self.release(link),
                 Output::BootstrapOffer { link, url, offer } => {
+                    if self.boot_links.len() >= 64 {
+                        self.boot_links.clear();
+                    }
+                    self.boot_links.insert(link, url.clone());
                     spawn_local(bootstrap_task(self.weak.clone(), self.run, link, url, offer))
                 }
                 Output::BootstrapAnswer { request, answer } => {
@@ -468,7 +478,7 @@ impl Shell {
             .stored
             .bootstrap
             .iter()
-            .map(|url| view::ServerView { url: url.clone(), node_id: None })
+            .map(|url| view::ServerView { url: url.clone(), node_id: self.server_ids.get(url).cloned() })
             .collect();
         let mut v = StatusView {
             network: self.network.clone(),
@@ -668,6 +678,9 @@ pub(crate) fn channel_opened(weak: &ShellWeak, run: u64, link: LinkId) {
         }
         node.handle_link_event(now, link, LinkEvent::Opened);
         let peer = node.status().links.iter().find(|l| l.link == link).and_then(|l| l.peer);
+        if let (Some(url), Some(p)) = (s.boot_links.remove(&link), peer) {
+            s.server_ids.insert(url, view::id_hex(&p));
+        }
         s.emit(EventView::Link { link: link.0, state: "open", peer: peer.as_ref().map(view::id_hex) });
     });
 }
