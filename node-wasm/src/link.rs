@@ -56,6 +56,8 @@ pub(crate) struct LinkIo {
     /// The channel's open was reported to the core (once: by `open`, or at `ondatachannel` when the
     /// browser hands over a channel that is already open).
     pub(crate) opened: bool,
+    /// The peer's node id (hex) once the channel opened.
+    pub(crate) peer: Option<String>,
     handlers: Vec<Closure<dyn FnMut(JsValue)>>,
 }
 
@@ -64,7 +66,7 @@ type ShellWeak = Weak<std::cell::RefCell<Shell>>;
 impl LinkIo {
     /// Wraps a new peer connection and watches its connection state.
     pub(crate) fn new(pc: RtcPeerConnection, weak: ShellWeak, run: u64, link: LinkId) -> LinkIo {
-        let mut io = LinkIo { pc, channel: None, opened: false, handlers: Vec::new() };
+        let mut io = LinkIo { pc, channel: None, opened: false, peer: None, handlers: Vec::new() };
         let pc2 = io.pc.clone();
         let h = Closure::<dyn FnMut(JsValue)>::new(move |_| {
             if pc2.connection_state() == RtcPeerConnectionState::Failed {

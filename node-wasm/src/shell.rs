@@ -401,7 +401,7 @@ impl Shell {
         }
         io.close();
         self.pc_open = self.pc_open.saturating_sub(1);
-        self.emit(EventView::Link { link: link.0, state: "closed", peer: None });
+        self.emit(EventView::Link { link: link.0, state: "closed", peer: io.peer.take() });
         self.deferred.push(Deferred::Release(Box::new(io)));
     }
 
@@ -678,10 +678,14 @@ pub(crate) fn channel_opened(weak: &ShellWeak, run: u64, link: LinkId) {
         }
         node.handle_link_event(now, link, LinkEvent::Opened);
         let peer = node.status().links.iter().find(|l| l.link == link).and_then(|l| l.peer);
-        if let (Some(url), Some(p)) = (s.boot_links.remove(&link), peer) {
-            s.server_ids.insert(url, view::id_hex(&p));
+        let peer = peer.as_ref().map(view::id_hex);
+        if let Some(io) = s.links.get_mut(&link) {
+            io.peer.clone_from(&peer);
         }
-        s.emit(EventView::Link { link: link.0, state: "open", peer: peer.as_ref().map(view::id_hex) });
+        if let (Some(url), Some(p)) = (s.boot_links.remove(&link), &peer) {
+            s.server_ids.insert(url, p.clone());
+        }
+        s.emit(EventView::Link { link: link.0, state: "open", peer });
     });
 }
 

@@ -171,6 +171,12 @@ async fn two_nodes_in_one_page_link_and_deliver_a_message() {
         assert_eq!(field(&st, "state").as_string().as_deref(), Some("idle"));
         assert_eq!(field(&st, "counters.peerConnectionsOpen").as_f64(), Some(0.0));
     }
+    let closed_with_peer = log_a
+        .borrow()
+        .iter()
+        .any(|e| field(e, "type") == "link" && field(e, "state") == "closed" && field(e, "peer").is_string());
+    assert!(closed_with_peer, "link close events name the peer");
+    assert!(has_event(&log_a, "state", "state", &"idle".into()));
     assert_eq!(rejected_code(a.lookup(to)).await, "NOT_RUNNING");
     JsFuture::from(a.forget()).await.unwrap();
     JsFuture::from(b.forget()).await.unwrap();
