@@ -35,22 +35,38 @@ export function sctpMaxMessageSize(pc) {
   const s = pc.sctp;
   return s && typeof s.maxMessageSize === 'number' && isFinite(s.maxMessageSize) ? s.maxMessageSize : 0;
 }
-// POST the offer to {url}/v1/signal; resolves with the answer bytes, rejects with a message.
+// POST the offer to {url}/v1/signal as {"offer": base64} (docs/protocol.md, "POST /v1/signal — the HTTP
+// shape"; text/plain avoids a CORS preflight); resolves with the answer bytes, rejects with a message.
+function toBase64(bytes) {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+function fromBase64(b64) {
+  const s = atob(b64);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
 export async function postSignal(url, body, ms) {
   const ctrl = new AbortController();
   const timer = setTimeout(() => ctrl.abort(), ms);
   try {
     const r = await fetch(url.replace(/\/+$/, '') + '/v1/signal', {
       method: 'POST',
-      headers: { 'content-type': 'application/octet-stream' },
-      body,
+      headers: { 'content-type': 'text/plain' },
+      body: JSON.stringify({ offer: toBase64(body) }),
       signal: ctrl.signal,
     });
+    const text = await r.text();
+    let json = null;
+    try { json = JSON.parse(text); } catch (_) { /* not JSON: reported below */ }
     if (!r.ok) {
-      const text = (await r.text()).slice(0, 200);
-      throw new Error('HTTP ' + r.status + (text ? ': ' + text : ''));
+      const why = json && json.error ? json.error + (json.message ? ': ' + json.message : '') : text.slice(0, 200);
+      throw new Error('HTTP ' + r.status + (why ? ' ' + why : ''));
     }
-    return new Uint8Array(await r.arrayBuffer());
+    if (!json || typeof json.answer !== 'string') throw new Error('the answer is not {"answer": base64}');
+    return fromBase64(json.answer);
   } catch (e) {
     throw String(e && e.message ? e.message : e);
   } finally {

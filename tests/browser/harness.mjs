@@ -69,8 +69,10 @@ function closeServer(server) {
 }
 
 /**
- * A bootstrap relay: POST /<name>/v1/signal hands the body to `targets[name]` (an async function
- * body → answer bytes) and returns the answer, with the CORS headers a chordial-server sends.
+ * A bootstrap relay speaking chordial-server's /v1/signal shape (docs/protocol.md): POST /<name>/v1/signal
+ * with {"offer": base64} hands the decoded offer to `targets[name]` (an async function body → answer
+ * bytes) and answers {"answer": base64}, with the CORS headers a chordial-server sends. A target named
+ * `raw` gets and returns the body as it is (plain SDP, for the benchmark's raw offer/answer).
  */
 export async function signalRelay(targets) {
   const server = createServer(async (req, res) => {
@@ -87,11 +89,20 @@ export async function signalRelay(targets) {
     }
     const chunks = [];
     for await (const c of req) chunks.push(c);
+    const body = Buffer.concat(chunks);
     try {
-      const answer = await target(Buffer.concat(chunks));
-      res.writeHead(200, { ...cors, 'content-type': 'application/octet-stream' }).end(Buffer.from(answer));
+      if (m[1] === 'raw') {
+        res.writeHead(200, cors).end(Buffer.from(await target(body)));
+        return;
+      }
+      const offer = Buffer.from(JSON.parse(body.toString()).offer, 'base64');
+      const answer = Buffer.from(await target(offer)).toString('base64');
+      res.writeHead(200, { ...cors, 'content-type': 'application/json' }).end(JSON.stringify({ answer }));
     } catch (e) {
-      res.writeHead(503, cors).end(String(e?.message ?? e));
+      const message = String(e?.message ?? e);
+      res
+        .writeHead(503, { ...cors, 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: 'relay', message }));
     }
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
