@@ -9,6 +9,7 @@
 // as sender; A sees `delivered`; B reloads, resumes from IndexedDB without a new signature, joins again,
 // and still receives.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { staticServer, signalRelay, launchBrowser, installWallet, until, run, ROOT } from './harness.mjs';
@@ -65,6 +66,108 @@ async function browsersMeetThroughAServer() {
     const server = await startServer({ network: 'meet-server' });
     cleanup.push(() => server.stop());
     await meet({ web, cleanup, pages: {}, boot: server.url, network: 'meet-server' });
+  });
+}
+
+/** The native test client (server/examples/native_client.rs) as a child process speaking lines. */
+function nativeClient(bootstrap) {
+  const bin =
+    process.env.CHORDIAL_NATIVE_CLIENT_BIN ??
+    join(process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target'), 'release', 'examples', 'native_client');
+  const child = spawn(bin, [bootstrap], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const lines = [];
+  let buf = '';
+  child.stdout.on('data', (d) => {
+    buf += d;
+    const parts = buf.split('\n');
+    buf = parts.pop();
+    lines.push(...parts);
+  });
+  const stderr = [];
+  child.stderr.on('data', (d) => stderr.push(String(d)));
+  return {
+    lines,
+    stderr,
+    command: (line) => child.stdin.write(line + '\n'),
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.stdin.end();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+// browser_and_native_agree: a browser node and a native client (the core over webrtc-rs) join through a
+// chordial-server and exchange messages in both directions; each side sees the other's wallet as sender.
+async function browserAndNativeAgree() {
+  await withSetup(async (cleanup) => {
+    const web = await staticServer();
+    cleanup.push(web.close);
+    const { startServer } = await import('./lib/chordial-server.mjs');
+    const network = 'chordial-test'; // the native client's network
+    const server = await startServer({ network });
+    cleanup.push(() => server.stop());
+    const native = nativeClient(server.url);
+    cleanup.push(() => native.stop());
+    const hello = await until(
+      'the native client starts',
+      () => native.lines.find((l) => l.startsWith('wallet ')),
+      20000,
+    );
+    const nativeWallet = hello.split(' ')[1];
+
+    const browser = await launchBrowser();
+    cleanup.push(browser.close);
+    const wallet = await installWallet(browser.context);
+    const page = await openPage(browser, web.url);
+    await page.evaluate(
+      ([url, n]) => window.chordialPage.boot({ network: n, bootstrap: [url] }),
+      [server.url, network],
+    );
+    await until('the browser joins', () => page.evaluate(() => window.chordialPage.joined()));
+    await until('the native client joins', () => native.lines.includes('joined'), 30000);
+
+    // Browser → native.
+    const sent = await page.evaluate(
+      ([o, to]) => window.chordialPage.sendRetrying(o, to, 'gm native, from the browser'),
+      [ORIGIN, nativeWallet],
+    );
+    assert.equal(sent.result, 'delivered');
+    const want = Buffer.from('gm native, from the browser').toString('hex');
+    const got = await until(
+      'the native client receives',
+      () => native.lines.find((l) => l.startsWith('message ')),
+      10000,
+    );
+    assert.equal(got, `message ${wallet.address} ${ORIGIN} ${want}`);
+
+    // Native → browser (retried while the browser's presence is not found yet).
+    const text = 'gm browser, from native';
+    let outcome;
+    for (const end = Date.now() + 30000; ;) {
+      const before = native.lines.length;
+      native.command(`send ${wallet.address} ${Buffer.from(text).toString('hex')}`);
+      outcome = await until(
+        'the native send to resolve',
+        () => native.lines.slice(before).find((l) => l.startsWith('sent ') || l.startsWith('failed ')),
+        70000,
+      );
+      if (outcome.startsWith('sent ') || Date.now() > end) break;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    assert.equal(outcome, 'sent delivered');
+    const m = await until(
+      'the browser receives',
+      () => page.evaluate((t) => window.chordialPage.messages.find((m) => m.text === t), text),
+      10000,
+    );
+    assert.equal(m.from, nativeWallet);
+    assert.equal(m.appOrigin, 'https://test.chordial.local');
+    const st = await page.evaluate(() => window.chordialPage.stop());
+    assert.equal(st.counters.peerConnectionsOpen, 0);
   });
 }
 
@@ -182,8 +285,9 @@ const tests = [
 // then fails the test) or a binary is named explicitly.
 if (existsSync(join(ROOT, 'server', 'Cargo.toml')) || process.env.CHORDIAL_SERVER_BIN) {
   tests.push(['browsers_meet_through_a_server', browsersMeetThroughAServer]);
+  tests.push(['browser_and_native_agree', browserAndNativeAgree]);
 } else {
-  console.log('note: no server/ crate in this tree: browsers_meet_through_a_server not run');
+  console.log('note: no server/ crate in this tree: the server scenarios are not run');
 }
 const ok = await run(tests);
 process.exit(ok ? 0 : 1);

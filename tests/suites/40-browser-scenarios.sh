@@ -6,7 +6,7 @@
 # instances driven by playwright-core, each page with a test wallet (viem key in Node): see
 # tests/browser/scenarios.mjs. The build runs outside; the scenarios run inside a private network namespace
 # made here (only `lo`), so nothing leaves the machine. With the server crate in the tree (or
-# CHORDIAL_SERVER_BIN set) browsers_meet_through_a_server runs too. Prints "N passed, N failed".
+# CHORDIAL_SERVER_BIN set) the server scenarios run too. Prints "N passed, N failed".
 set -uo pipefail
 
 ROOT="${CHORDIAL_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
@@ -17,9 +17,10 @@ if ! bash scripts/build-wasm.sh; then
     echo "0 passed, 1 failed"
     exit 1
 fi
-# browsers_meet_through_a_server runs when the tree has the server crate: build it here (outside the namespace).
+# The server scenarios (browsers_meet_through_a_server, browser_and_native_agree) run when the tree has the
+# server crate: build the server and the native test client here (outside the namespace).
 if [ -f server/Cargo.toml ] && [ -z "${CHORDIAL_SERVER_BIN:-}" ]; then
-    if ! cargo build --release -q -p chordial-server; then
+    if ! cargo build --release -q -p chordial-server --bin chordial-server --example native_client; then
         echo "browser-scenarios: chordial-server did not build"
         echo "0 passed, 1 failed"
         exit 1
