@@ -3,14 +3,15 @@
 //
 // - raw RTCDataChannel throughput between two pages vs Chordial `send` throughput between the same two
 //   pages, payloads of 1, 16 and 64 KiB: MB/s (payload bytes, 10^6) and the ratio.
-// - time from start() to the first open link against the bootstrap node vs a raw offer/answer with the
-//   same node over HTTP. The bootstrap node is a third page (founder of the ring) behind an HTTP relay
-//   (POST /v1/signal → its handleSignal) — a stand-in for chordial-server, which is not in this tree yet.
+// - time from start() to the first open link against the bootstrap node (a chordial-server when the tree
+//   has one, else a founder page behind an HTTP relay) vs a raw offer/answer over HTTP with a page behind
+//   the relay (chordial-server only speaks signed offers, so the raw peer is a page).
 // - .wasm size raw and gzip; instantiate and open time.
 import { mkdir, writeFile, stat, readFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { staticServer, signalRelay, launchBrowser, installWallet, until, ROOT, PKG } from './harness.mjs';
+import { startServer, serverBinary } from './lib/chordial-server.mjs';
 
 const ORIGIN = 'https://bench.example';
 const SIZES = [1024, 16 * 1024, 64 * 1024];
@@ -43,14 +44,22 @@ try {
   // All pages share one browser context (one Chromium run), so each uses a database of its own. The
   // context's wallet serves base and A; B needs a wallet of its own (sends address a wallet's sessions),
   // installed on its page before it boots.
+  // The bootstrap node: a chordial-server when this tree has one, else the base page (founder of the ring)
+  // behind the relay. The base page also answers the raw offer/answer in both cases.
   const base = await open('base');
-  await base.evaluate(() => window.chordialPage.boot({ network: 'bench', bootstrap: [], database: 'base' }));
+  let bootUrl = `${relay.url}/base`;
+  let bootstrapNode = 'browser page behind an HTTP relay (no chordial-server in this tree)';
+  if (serverBinary()) {
+    const server = await startServer({ network: 'bench' });
+    cleanup.push(() => server.stop());
+    bootUrl = server.url;
+    bootstrapNode = 'chordial-server (release build)';
+  } else {
+    await base.evaluate(() => window.chordialPage.boot({ network: 'bench', bootstrap: [], database: 'base' }));
+  }
 
   const a = await open('a');
-  await a.evaluate(
-    (url) => window.chordialPage.boot({ network: 'bench', bootstrap: [url], database: 'a' }),
-    `${relay.url}/base`,
-  );
+  await a.evaluate((url) => window.chordialPage.boot({ network: 'bench', bootstrap: [url], database: 'a' }), bootUrl);
   const instantiateMs = (await a.evaluate(() => window.chordialPage.timings)).instantiateMs;
   const openMs = (await a.evaluate(() => window.chordialPage.timings)).openMs;
   await until('A joins', () => a.evaluate(() => window.chordialPage.joined()));
@@ -74,10 +83,7 @@ try {
       },
     };
   }, accountB.address);
-  await b.evaluate(
-    (url) => window.chordialPage.boot({ network: 'bench', bootstrap: [url], database: 'b' }),
-    `${relay.url}/base`,
-  );
+  await b.evaluate((url) => window.chordialPage.boot({ network: 'bench', bootstrap: [url], database: 'b' }), bootUrl);
   await until('B joins', () => b.evaluate(() => window.chordialPage.joined()));
   // Wait until B is reachable (its presence record stored), then let A and B link directly if the ring
   // makes them neighbours.
@@ -131,7 +137,8 @@ try {
     setup: {
       startToFirstLinkOpenMs: +startToLinkMs.toFixed(1),
       rawOfferAnswerOverHttpMs: +rawSetupMs.toFixed(1),
-      bootstrapNode: 'browser page behind an HTTP relay (stand-in for chordial-server)',
+      bootstrapNode,
+      rawPeer: 'a browser page behind the HTTP relay (chordial-server has no raw offer/answer endpoint)',
     },
     wasm: { rawBytes: (await stat(wasmPath)).size, gzipBytes: gzipSync(wasm, { level: 9 }).length },
     load: { instantiateMs: +instantiateMs.toFixed(1), openMs: +openMs.toFixed(1) },
