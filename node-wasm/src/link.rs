@@ -129,3 +129,11 @@ impl LinkIo {
         self.pc.close();
     }
 }
+
+impl Drop for LinkIo {
+    /// A link dropped any other way (the node freed from JavaScript without `close()`) still closes its
+    /// peer connection: closing twice is harmless.
+    fn drop(&mut self) {
+        self.close();
+    }
+}
