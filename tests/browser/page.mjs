@@ -54,7 +54,9 @@ const page = {
     return this.node.send(appOrigin, to, new TextEncoder().encode(text));
   },
 
-  async sendRetrying(appOrigin, to, text, ms = 20000) {
+  // Retries while the recipient is not found yet. 60 s by default: a presence record stored while the ring
+  // changed can wait for the core's record re-home round (30 s) before its owner serves it.
+  async sendRetrying(appOrigin, to, text, ms = 60000) {
     const end = Date.now() + ms;
     for (;;) {
       try {

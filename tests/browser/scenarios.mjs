@@ -104,6 +104,7 @@ function nativeClient(bootstrap) {
 // chordial-server and exchange messages in both directions; each side sees the other's wallet as sender.
 async function browserAndNativeAgree() {
   await withSetup(async (cleanup) => {
+    const t0 = Date.now();
     const web = await staticServer();
     cleanup.push(web.close);
     const { startServer } = await import('./lib/chordial-server.mjs');
@@ -131,11 +132,25 @@ async function browserAndNativeAgree() {
     await until('the native client joins', () => native.lines.includes('joined'), 30000);
 
     // Browser → native.
-    const sent = await page.evaluate(
-      ([o, to]) => window.chordialPage.sendRetrying(o, to, 'gm native, from the browser'),
-      [ORIGIN, nativeWallet],
-    );
+    const sent = await page
+      .evaluate(
+        // The native client's presence may take a record re-home round (30 s in the core) to reach
+        // the key's owner when the ring changed under it: allow for one.
+        ([o, to]) => window.chordialPage.sendRetrying(o, to, 'gm native, from the browser', 60000),
+        [ORIGIN, nativeWallet],
+      )
+      .catch(async (e) => {
+        const st = await page.evaluate(() => window.chordialPage.status());
+        const srv = await fetch(`${server.url}/v1/status`).then((r) => r.json());
+        console.log(
+          `browser: ${JSON.stringify({ nodeId: st.nodeId, successors: st.successors, predecessor: st.predecessor, links: st.links.map((l) => [l.peer, l.open, l.roles]) })}`,
+        );
+        console.log(`server: ${JSON.stringify(srv).slice(0, 1500)}`);
+        console.log(`native: ${native.lines.join(' | ')}\n${native.stderr.join('').slice(-1500)}`);
+        throw e;
+      });
     assert.equal(sent.result, 'delivered');
+    console.log(`  browser → native delivered ${Date.now() - t0} ms after the start`);
     const want = Buffer.from('gm native, from the browser').toString('hex');
     const got = await until(
       'the native client receives',
