@@ -156,7 +156,7 @@ enum LinkError {
 }
 
 /// Builds a peer connection bound to the configured address with mDNS off.
-pub(crate) async fn build_peer_connection(
+pub async fn build_peer_connection(
     config: &RtcConfig,
     handler: Arc<dyn PeerConnectionEventHandler>,
 ) -> Result<impl PeerConnection, webrtc::error::Error> {
