@@ -13,7 +13,7 @@ const R: usize = 4;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ring_of_servers() {
     assert_netns();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = util::workdir();
     let started = Instant::now();
     let first = Server::start(&tmp.path().join("s0"), &[]);
     let mut servers = vec![];

@@ -44,6 +44,17 @@ pub fn assert_netns() {
     );
 }
 
+/// A directory for a test's servers; kept (and its path printed) when `CHORDIAL_TEST_KEEP` is set, so the
+/// servers' logs can be read after a failure.
+pub fn workdir() -> tempfile::TempDir {
+    let keep = std::env::var_os("CHORDIAL_TEST_KEEP").is_some();
+    let dir = tempfile::Builder::new().prefix("chordial-test-").disable_cleanup(keep).tempdir().unwrap();
+    if keep {
+        eprintln!("test files kept in {}", dir.path().display());
+    }
+    dir
+}
+
 /// A `chordial-server` process; killed (SIGKILL) when dropped.
 pub struct Server {
     child: Option<Child>,
