@@ -156,7 +156,7 @@ enum LinkError {
 }
 
 /// Builds a peer connection bound to the configured address with mDNS off.
-pub(crate) async fn build_peer_connection(
+pub async fn build_peer_connection(
     config: &RtcConfig,
     handler: Arc<dyn PeerConnectionEventHandler>,
 ) -> Result<impl PeerConnection, webrtc::error::Error> {
@@ -321,5 +321,17 @@ mod tests {
         assert_eq!(remote_max_message("v=0\r\na=max-message-size:262144\r\n"), 262144);
         assert_eq!(remote_max_message("a=max-message-size:0\n"), LOCAL_MAX_MESSAGE);
         assert_eq!(remote_max_message("a=max-message-size:junk\n"), 65536);
+    }
+
+    #[test]
+    fn a_stuck_link_drops_and_counts_instead_of_buffering() {
+        let (tx, _rx) = mpsc::channel(LINK_QUEUE);
+        let handle = LinkHandle { cmds: tx, max_message: Arc::new(AtomicUsize::new(100_000)) };
+        let counters = ShellCounters::default();
+        let sent = (0..LINK_QUEUE + 10).filter(|_| handle.send_frame(vec![1; 1000], &counters)).count();
+        assert_eq!(sent, LINK_QUEUE);
+        assert_eq!(counters.frames_dropped_full.load(Ordering::Relaxed), 10);
+        assert!(!handle.send_frame(vec![1; 100_001], &counters), "over the peer's max message size");
+        assert_eq!(counters.frames_too_large.load(Ordering::Relaxed), 1);
     }
 }

@@ -25,7 +25,7 @@ fn offer_json(offer: &[u8]) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input() {
     assert_netns();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = util::workdir();
     let a = Server::start(&tmp.path().join("a"), &[]);
     let b = Server::start(&tmp.path().join("b"), &[&a.url]);
     let (ar, br) = (&a, &b);

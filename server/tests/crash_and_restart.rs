@@ -4,13 +4,14 @@
 
 mod util;
 
+use chordial_core::node::records::presence_key;
 use chordial_core::node::{Event, SendOutcome};
 use util::{assert_netns, wait_for, wait_server_ring, Client, ClientIdentity, Server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_and_restart() {
     assert_netns();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = util::workdir();
     let s0 = Server::start(&tmp.path().join("s0"), &[]);
     let s1 = Server::start(&tmp.path().join("s1"), &[&s0.url]);
     let s2 = Server::start(&tmp.path().join("s2"), &[&s0.url]);
@@ -103,6 +104,48 @@ async fn crash_and_restart() {
                 }
             }
             None
+        })
+        .await;
+    }
+
+    // The ring (three servers and X) is whole again, and the owner of W's presence key holds the entry:
+    // mail is delivered by that owner when W publishes presence.
+    {
+        let key = presence_key(&wi.wallet.address()).to_string();
+        let servers = &servers;
+        let x = &x;
+        let key = &key;
+        wait_for(90, "a whole ring whose owner of W's key holds the mailbox entry", || async move {
+            // (id, first successor, predecessor, mailbox entries) of every member.
+            let mut view = Vec::new();
+            for s in servers {
+                let st = s.status().await;
+                view.push((
+                    s.node_id.clone(),
+                    st["successors"][0].as_str().unwrap_or("").to_string(),
+                    st["predecessor"].as_str().unwrap_or("").to_string(),
+                    st["mailbox_entries"].as_u64().unwrap() as usize,
+                ));
+            }
+            let xv = x
+                .node
+                .call(|n, _| {
+                    let first = n.successors().first().map(|i| i.to_string()).unwrap_or_default();
+                    let pred = n.predecessor().map(|i| i.to_string()).unwrap_or_default();
+                    (n.id().to_string(), first, pred, n.mailbox_entries())
+                })
+                .await
+                .unwrap();
+            view.push(xv);
+            view.sort();
+            let n = view.len();
+            for (i, (_, succ, pred, _)) in view.iter().enumerate() {
+                if *succ != view[(i + 1) % n].0 || *pred != view[(i + n - 1) % n].0 {
+                    return None;
+                }
+            }
+            let owner = view.iter().find(|v| v.0 >= *key).unwrap_or(&view[0]);
+            (owner.3 > 0).then_some(())
         })
         .await;
     }

@@ -13,7 +13,7 @@ const R: usize = 4;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ring_of_servers() {
     assert_netns();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = util::workdir();
     let started = Instant::now();
     let first = Server::start(&tmp.path().join("s0"), &[]);
     let mut servers = vec![];
@@ -23,7 +23,8 @@ async fn ring_of_servers() {
     servers.insert(0, first);
     let mut ids: Vec<String> = servers.iter().map(|s| s.node_id.clone()).collect();
     ids.sort();
-    let servers = &servers;
+    let servers_owned = servers;
+    let servers = &servers_owned;
     let ids = &ids;
     wait_for(90, "a correct ring of five servers", || async move {
         for s in servers {
@@ -48,4 +49,20 @@ async fn ring_of_servers() {
         assert!(links.iter().any(|l| l["open"] == true && l["bytes_in"].as_u64().unwrap() > 0), "{st}");
         assert_eq!(st["network"], util::NETWORK);
     }
+
+    // SIGTERM: the server leaves gracefully (Leave to its neighbours) and exits 0; the other four close
+    // the ring without it.
+    let mut servers = servers_owned;
+    let mut leaver = servers.pop().unwrap();
+    let left_at = Instant::now();
+    let status = leaver.terminate();
+    assert!(status.success(), "exit status {status}");
+    let log = leaver.log_text();
+    assert!(log.contains("leaving the ring") && log.contains("stopped"), "{log}");
+    let rest: Vec<&Server> = servers.iter().collect();
+    util::wait_server_ring(&rest, 30).await;
+    let repaired = left_at.elapsed();
+    eprintln!("ring of {} repaired {:.1}s after SIGTERM", rest.len(), repaired.as_secs_f64());
+    // A crashed neighbour is noticed only after the 4.5 s link timeout; faster means the Leave did it.
+    assert!(repaired < std::time::Duration::from_millis(4500), "repair took {repaired:?}: no Leave?");
 }

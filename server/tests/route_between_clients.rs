@@ -10,7 +10,7 @@ use util::{assert_netns, wait_server_ring, Client, ClientIdentity, Server, ORIGI
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn route_between_clients() {
     assert_netns();
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = util::workdir();
     let a = Server::start(&tmp.path().join("a"), &[]);
     let b = Server::start(&tmp.path().join("b"), &[&a.url]);
     wait_server_ring(&[&a, &b], 60).await;

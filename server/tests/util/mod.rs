@@ -2,7 +2,7 @@
 //! run native test clients (the core driven over webrtc-rs by this crate's own shell).
 //!
 //! Every test calls [`assert_netns`] first: the tests send real WebRTC traffic and must run inside a
-//! private network namespace whose only interface is `lo` (tests/suites/server.sh makes one).
+//! private network namespace whose only interface is `lo` (tests/suites/10-server.sh makes one).
 #![allow(dead_code, unreachable_pub)]
 
 use std::io::{BufRead, BufReader};
@@ -40,8 +40,19 @@ pub fn assert_netns() {
     assert!(
         ifaces == ["lo"],
         "these tests send real WebRTC traffic: run them inside a private network namespace with only `lo` \
-         (tests/suites/server.sh does that); interfaces here: {ifaces:?}"
+         (tests/suites/10-server.sh does that); interfaces here: {ifaces:?}"
     );
+}
+
+/// A directory for a test's servers; kept (and its path printed) when `CHORDIAL_TEST_KEEP` is set, so the
+/// servers' logs can be read after a failure.
+pub fn workdir() -> tempfile::TempDir {
+    let keep = std::env::var_os("CHORDIAL_TEST_KEEP").is_some();
+    let dir = tempfile::Builder::new().prefix("chordial-test-").disable_cleanup(keep).tempdir().unwrap();
+    if keep {
+        eprintln!("test files kept in {}", dir.path().display());
+    }
+    dir
 }
 
 /// A `chordial-server` process; killed (SIGKILL) when dropped.
