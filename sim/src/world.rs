@@ -536,8 +536,8 @@ impl World {
             entry.0 += 1;
             entry.1 += bytes.len() as u64;
         }
-        let from = self.links.get(&ep).and_then(|r| r.peer).map(|p| p.node);
-        if let (Some(tap), Some(from)) = (self.tap.as_mut(), from) {
+        let Some(tap) = self.tap.as_mut() else { return };
+        if let Some(from) = self.links.get(&ep).and_then(|r| r.peer).map(|p| p.node) {
             if tap.len() < TAP_LIMIT {
                 tap.push(TappedFrame { at: self.now, from, to: ep.node, bytes: bytes.to_vec() });
             }
