@@ -33,17 +33,31 @@ export class Router {
    * @param deps.node        {call(op, args)} — OffscreenManager
    * @param deps.settings    SettingsStore
    * @param deps.version     extension version string
+   * @param deps.extensionId      runtime.id — `sender.id` of this extension's own pages (on Firefox the
+   *                              gecko id, not the host of its moz-extension:// URLs); default: that host
    * @param deps.extensionOrigin  "chrome-extension://<id>" — senders of popup / approval messages
-   * @param deps.offscreenUrl     URL of the offscreen document — the only sender of node events
+   * @param deps.offscreenUrl     URL of the offscreen document — the only sender of node events (null on
+   *                              Firefox, where the node lives in the background page itself)
    */
-  constructor({ permissions, approvals, node, settings, version, extensionOrigin, offscreenUrl, now = Date.now }) {
+  constructor({
+    permissions,
+    approvals,
+    node,
+    settings,
+    version,
+    extensionId,
+    extensionOrigin,
+    offscreenUrl,
+    now = Date.now,
+  }) {
     this.permissions = permissions;
     this.approvals = approvals;
     this.node = node;
     this.settings = settings;
     this.version = version;
     this.extensionOrigin = extensionOrigin;
-    this.offscreenUrl = offscreenUrl;
+    this.extensionId = extensionId ?? new URL(extensionOrigin).host;
+    this.offscreenUrl = offscreenUrl ?? null;
     this.now = now;
     this.ports = new Map(); // Port → {origin}
     this.grants = new Map(); // origin → expiry (ms)
@@ -286,12 +300,8 @@ export class Router {
     }
   }
 
-  get extensionId() {
-    return new URL(this.extensionOrigin).host;
-  }
-
   async runtimeRequest(msg, url) {
-    const fromOffscreen = url.split(/[?#]/)[0] === this.offscreenUrl;
+    const fromOffscreen = this.offscreenUrl !== null && url.split(/[?#]/)[0] === this.offscreenUrl;
     switch (msg.type) {
       case BackgroundMsg.OFFSCREEN_CONFIG:
         if (!fromOffscreen) throw unauthorized('Only the offscreen document asks for its config.');
