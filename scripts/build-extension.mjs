@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// `npm run build`: node-wasm (when the crate exists) → webpack → dist/chrome/ → dist/chordial-chrome-<v>.zip.
+// `npm run build`: node-wasm (when the crate exists) → webpack → dist/chrome/ and dist/firefox/ → one zip
+// each (dist/chordial-chrome-<v>.zip, dist/chordial-firefox-<v>.zip).
 //
 //   npm run build                                  # defaults: no bootstrap server, no ICE servers
 //   CHORDIAL_BOOTSTRAP=http://127.0.0.1:8080 npm run build
 //   CHORDIAL_SKIP_WASM=1 npm run build             # reuse dist/node-wasm/ as it is
 //
-// Prints the extension id (fixed by the manifest's "key").
+// Prints the Chrome extension id (fixed by the manifest's "key") and the Firefox add-on id.
 
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -13,7 +14,7 @@ import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from '
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import webpack from 'webpack';
-import config from '../webpack.config.js';
+import { configs, BROWSERS } from '../webpack.config.js';
 import { zip } from './lib/zip.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -38,7 +39,7 @@ function buildWasm() {
 
 function runWebpack() {
   return new Promise((resolve, reject) => {
-    webpack(config(process.env), (err, stats) => {
+    webpack(configs(process.env), (err, stats) => {
       if (err) return reject(err);
       const info = stats.toJson({ all: false, errors: true, warnings: true });
       for (const w of info.warnings) console.warn(`build: warning: ${w.message}`);
@@ -60,14 +61,19 @@ function filesUnder(dir, base = dir) {
 async function main() {
   buildWasm();
   await runWebpack();
-  const out = path.join(root, 'dist/chrome');
-  const manifest = JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8'));
-  const hasNode = existsSync(path.join(out, 'node-wasm/chordial_node_wasm.js'));
-  say(`dist/chrome/ (${filesUnder(out).length} files)${hasNode ? ', node-wasm included' : ', WITHOUT node-wasm'}`);
-  const zipPath = path.join(root, `dist/chordial-chrome-${manifest.version}.zip`);
-  writeFileSync(zipPath, zip(filesUnder(out).map((name) => ({ name, data: readFileSync(path.join(out, name)) }))));
-  say(`${path.relative(root, zipPath)}`);
-  say(`extension id ${extensionIdOfKey(manifest.key)}`);
+  for (const browser of BROWSERS) {
+    const out = path.join(root, 'dist', browser);
+    const manifest = JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8'));
+    const hasNode = existsSync(path.join(out, 'node-wasm/chordial_node_wasm.js'));
+    say(
+      `dist/${browser}/ (${filesUnder(out).length} files)${hasNode ? ', node-wasm included' : ', WITHOUT node-wasm'}`,
+    );
+    const zipPath = path.join(root, `dist/chordial-${browser}-${manifest.version}.zip`);
+    writeFileSync(zipPath, zip(filesUnder(out).map((name) => ({ name, data: readFileSync(path.join(out, name)) }))));
+    say(`${path.relative(root, zipPath)}`);
+    if (browser === 'chrome') say(`chrome extension id ${extensionIdOfKey(manifest.key)}`);
+    else say(`firefox add-on id ${manifest.browser_specific_settings.gecko.id}`);
+  }
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
