@@ -1,11 +1,21 @@
-// A wallet-to-wallet chat that uses only window.chordial (see docs/dapp-api.md). No build step, no libraries.
+// A wallet-to-wallet chat that uses only window.chordial (docs/dapp-api.md). No build step, no libraries.
+// It is the reference dApp: find the provider, register listeners before the first request (messages that
+// waited for this page arrive as soon as it connects), ask for access, announce a topic, discover who is
+// there, send, and show delivered / stored.
 const $ = (id) => document.getElementById(id);
 const short = (a) => `${a.slice(0, 6)}…${a.slice(-4)}`;
-const state = { me: null, topic: null, peers: new Set() };
+const same = (a, b) => Boolean(a && b) && a.toLowerCase() === b.toLowerCase();
+const state = { me: null, topic: null, peers: new Set(), online: false, version: '' };
 
 function say(text, isError = false) {
   $('status').textContent = text;
   $('status').classList.toggle('error', isError);
+  $('status').classList.toggle('online', !isError && state.online);
+}
+
+function showStatus() {
+  const who = state.me ? short(state.me) : 'not connected';
+  say(`● ${state.online ? 'online' : 'offline'} · ${who}${state.topic ? ` · on “${state.topic}”` : ''}`);
 }
 
 /** window.chordial, or null when the extension does not announce itself within half a second. */
@@ -21,37 +31,74 @@ function findChordial() {
   });
 }
 
+/** A colour per address, so that people tell senders apart at a glance. */
+function hue(address) {
+  return parseInt(address.slice(2, 8), 16) % 360;
+}
+
+function avatar(address) {
+  const dot = document.createElement('span');
+  dot.className = 'dot';
+  dot.style.background = `hsl(${hue(address)} 65% 50%)`;
+  dot.setAttribute('aria-hidden', 'true');
+  return dot;
+}
+
 function renderPeers() {
   const ul = $('peers');
   ul.replaceChildren();
+  $('peer-count').textContent = state.peers.size ? `(${state.peers.size})` : '';
   if (state.peers.size === 0) {
-    ul.innerHTML = '<li class="empty">nobody yet</li>';
+    const li = document.createElement('li');
+    li.className = 'empty';
+    li.textContent = state.topic ? 'nobody yet' : 'nobody yet — join a topic to see who is here';
+    ul.append(li);
     return;
   }
   for (const a of [...state.peers].sort()) {
     const li = document.createElement('li');
-    li.textContent = a;
     li.dataset.address = a;
     li.tabIndex = 0;
-    if (state.me && a.toLowerCase() === state.me.toLowerCase()) li.classList.add('me');
-    li.addEventListener('click', () => ($('to').value = a));
+    li.title = same(a, state.me) ? 'you' : 'message this wallet';
+    li.append(avatar(a), document.createTextNode(a));
+    if (same(a, state.me)) li.classList.add('me');
+    const pick = () => {
+      $('to').value = a;
+      $('text').focus();
+    };
+    li.addEventListener('click', pick);
+    li.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' || e.key === ' ') {
+        e.preventDefault();
+        pick();
+      }
+    });
     ul.append(li);
   }
 }
 
-function addMessage({ from, text, mine }) {
+function addMessage({ from, to, text, at = Date.now() }) {
+  const mine = !from;
   const li = document.createElement('li');
-  const who = document.createElement('div');
+  li.className = mine ? 'out' : 'in';
+  const head = document.createElement('div');
+  head.className = 'head';
+  const who = document.createElement('span');
   who.className = 'from';
-  who.textContent = mine ? `you → ${short(mine)}` : from;
-  const body = document.createElement('span');
+  who.textContent = mine ? `you → ${to}` : from;
+  const time = document.createElement('time');
+  time.dateTime = new Date(at).toISOString();
+  time.textContent = new Date(at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  head.append(avatar(mine ? (state.me ?? to) : from), who, time);
+  const body = document.createElement('div');
   body.className = 'text';
   body.textContent = text;
   const mark = document.createElement('span');
   mark.className = 'mark';
-  li.append(who, body, mark);
-  li.classList.add(mine ? 'out' : 'in');
+  li.append(head, body, mark);
   $('messages').append(li);
+  $('no-messages').hidden = true;
+  li.scrollIntoView({ block: 'nearest' });
   return mark;
 }
 
@@ -63,23 +110,28 @@ async function main() {
     return;
   }
   $('app').hidden = false;
-  const status = await chordial.request({ method: 'chordial_status' });
-  say(
-    `Chordial ${status.version} — ${status.online ? 'online' : 'offline'}${status.approved ? '' : ' — not connected'}`,
-  );
 
-  chordial.on('statusChanged', (s) => say(`Chordial — ${s.online ? 'online' : 'offline'}`));
-  chordial.on('disconnect', (e) => say(`Chordial disconnected: ${e.message}`, true));
+  // Listeners first: a message that waited for this page is handed over as soon as the page connects.
+  chordial.on('message', (m) => {
+    const text = typeof m.data === 'string' ? m.data : `(${m.data.length} bytes)`;
+    addMessage({ from: m.from, text, at: m.sentAt ?? Date.now() });
+  });
   chordial.on('presence', (p) => {
     if (p.topic !== state.topic) return;
     if (p.present) state.peers.add(p.address);
     else state.peers.delete(p.address);
     renderPeers();
   });
-  chordial.on('message', (m) => {
-    const text = typeof m.data === 'string' ? m.data : `(${m.data.length} bytes)`;
-    addMessage({ from: m.from, text });
+  chordial.on('statusChanged', (s) => {
+    state.online = s.online;
+    showStatus();
   });
+  chordial.on('disconnect', (e) => say(`Chordial disconnected (${e.message}) — reload the page.`, true));
+
+  const status = await chordial.request({ method: 'chordial_status' });
+  state.online = status.online;
+  state.version = status.version;
+  showStatus();
 
   const connected = (address) => {
     state.me = address;
@@ -88,17 +140,18 @@ async function main() {
     $('connect').textContent = 'Connected';
     $('join').disabled = false;
     $('send').disabled = false;
+    renderPeers();
+    showStatus();
   };
   if (status.approved && status.address) connected(status.address);
 
   $('connect').addEventListener('click', async () => {
     try {
-      say('Waiting for your approval…');
+      say('Waiting for your approval in the Chordial window…');
       const { address } = await chordial.request({ method: 'chordial_requestAccess' });
       connected(address);
-      say('Connected.');
     } catch (e) {
-      say(e.code === 4001 ? 'You declined.' : `Could not connect: ${e.message}`, true);
+      say(e.code === 4001 ? 'You declined — click Connect to try again.' : `Could not connect: ${e.message}`, true);
     }
   });
 
@@ -106,14 +159,15 @@ async function main() {
     ev.preventDefault();
     const topic = $('topic').value.trim();
     try {
-      if (state.topic && state.topic !== topic)
+      if (state.topic && state.topic !== topic) {
         await chordial.request({ method: 'chordial_withdraw', params: { topic: state.topic } });
+      }
       state.topic = topic;
       await chordial.request({ method: 'chordial_announce', params: { topic } });
       const list = await chordial.request({ method: 'chordial_discover', params: { topic } });
       state.peers = new Set(list.map((x) => x.address));
       renderPeers();
-      say(`On “${topic}”.`);
+      showStatus();
     } catch (e) {
       say(`Could not join: ${e.message}`, true);
     }
@@ -123,12 +177,12 @@ async function main() {
     ev.preventDefault();
     const to = $('to').value.trim();
     const text = $('text').value;
-    const mark = addMessage({ text, mine: to });
+    const mark = addMessage({ to, text });
     mark.textContent = 'sending…';
     $('text').value = '';
     try {
       const r = await chordial.request({ method: 'chordial_send', params: { to, data: text } });
-      mark.textContent = r.result === 'delivered' ? '✓ delivered' : '✉ stored (offline)';
+      mark.textContent = r.result === 'delivered' ? '✓ delivered' : '✉ stored — they are offline';
       mark.classList.add(r.result);
     } catch (e) {
       mark.textContent = `✗ ${e.message}`;
