@@ -14,8 +14,8 @@ function say(text, isError = false) {
 }
 
 function showStatus() {
-  const who = state.me ? short(state.me) : 'not connected';
-  say(`● ${state.online ? 'online' : 'offline'} · ${who}${state.topic ? ` · on “${state.topic}”` : ''}`);
+  if (!state.me) return say(`Chordial${state.version ? ` ${state.version}` : ''} found · not connected yet`);
+  say(`● ${state.online ? 'online' : 'offline'} · ${short(state.me)}${state.topic ? ` · on “${state.topic}”` : ''}`);
 }
 
 /** window.chordial, or null when the extension does not announce itself within half a second. */

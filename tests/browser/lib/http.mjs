@@ -12,9 +12,10 @@ const TYPES = {
 };
 
 /**
- * Serves `dir` (and `extra` routes: {"/path": html}) on 127.0.0.1 at a free port. Resolves {url, origin, close}.
+ * Serves `dir` (and `extra` routes: {"/path": html}) on 127.0.0.1 at `port` (default: a free one). Resolves
+ * {url, origin, close}.
  */
-export async function serveStatic(dir, extra = {}) {
+export async function serveStatic(dir, extra = {}, { port = 0 } = {}) {
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, 'http://x');
     if (Object.hasOwn(extra, url.pathname)) {
@@ -36,7 +37,10 @@ export async function serveStatic(dir, extra = {}) {
       res.end('not found');
     }
   });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
   const origin = `http://127.0.0.1:${server.address().port}`;
   return {
     origin,
