@@ -128,11 +128,6 @@ async function main() {
   });
   chordial.on('disconnect', (e) => say(`Chordial disconnected (${e.message}) — reload the page.`, true));
 
-  const status = await chordial.request({ method: 'chordial_status' });
-  state.online = status.online;
-  state.version = status.version;
-  showStatus();
-
   const connected = (address) => {
     state.me = address;
     $('me').textContent = address;
@@ -143,7 +138,6 @@ async function main() {
     renderPeers();
     showStatus();
   };
-  if (status.approved && status.address) connected(status.address);
 
   $('connect').addEventListener('click', async () => {
     try {
@@ -189,6 +183,14 @@ async function main() {
       mark.classList.add('failed');
     }
   });
+
+  // Every control works from here on; now ask where we stand.
+  const status = await chordial.request({ method: 'chordial_status' });
+  state.online = status.online;
+  state.version = status.version;
+  if (status.approved && status.address) connected(status.address);
+  else showStatus();
+  document.body.dataset.ready = 'true';
 }
 
 main().catch((e) => say(`Error: ${e.message}`, true));

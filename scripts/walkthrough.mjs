@@ -22,6 +22,7 @@ import { generatePrivateKey } from 'viem/accounts';
 import { serveStatic } from '../tests/browser/lib/http.mjs';
 import { startServer, serverBinary } from '../tests/browser/lib/chordial-server.mjs';
 import {
+  call,
   connect,
   waitOnline,
   joinTopic,
@@ -59,7 +60,9 @@ async function stopAll() {
 let stopping = null;
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
-    stopping ??= stopAll().finally(() => process.exit(130));
+    stopping ??= stopAll()
+      .then((stopped) => console.log(`\nInterrupted. Stopped what it started: ${stopped.join(', ') || 'nothing'}.`))
+      .finally(() => process.exit(130));
   });
 }
 
@@ -74,11 +77,15 @@ function step(text) {
 }
 const note = (text) => console.log(`   ${secs()} s  ${text}`);
 const screenshots = [];
+/** What to print when the current step fails (set by the steps worth a closer look). */
+let diagnose = null;
+/** A path as a person would type it: relative to the repository when inside it. */
+const shown = (p) => (path.relative(ROOT, p).startsWith('..') ? p : path.relative(ROOT, p));
 async function shoot(page, name, what) {
   const file = path.join(OUT, name);
   await page.screenshot({ path: file, fullPage: true });
   screenshots.push(file);
-  note(`screenshot: ${path.relative(process.cwd(), file) || file} — ${what}`);
+  note(`screenshot: ${shown(file)} — ${what}`);
 }
 function check(cond, what) {
   if (!cond) throw new Error(what);
@@ -216,6 +223,13 @@ async function walkthrough() {
   // The same profile and the same wallet key as before (a person's wallet does not change between sessions).
   const bob2 = await person('Bob', server.url, { userDataDir: bob.userDataDir, privateKey: bob.privateKey });
   await bob2.page.goto(demo.url);
+  diagnose = async () => ({
+    bobStatus: (await call(bob2.page, 'chordial_status')).result,
+    aliceLooksUpBob: (await call(alice.page, 'chordial_lookup', { address: addrB })).result,
+    server: await fetch(`${server.url}/v1/status`)
+      .then((r) => r.json())
+      .then((st) => ({ records: st.records, mailbox_entries: st.mailbox_entries, links: st.links.length })),
+  });
   const shown = await until(
     bob2.page,
     (t) => [...document.querySelectorAll('#messages li.in .text')].some((e) => e.textContent === t),
@@ -275,9 +289,9 @@ async function withDisplay() {
   const page = context.pages()[0] ?? (await context.newPage());
   await page.goto(demo.url);
   console.log(`Chordial is running:
-  chordial-server  ${server.url}   (data in ${path.relative(ROOT, dataDir)}/)
+  chordial-server  ${server.url}   (data in ${shown(dataDir)}/)
   demo dApp        ${demo.url}
-  Chromium         profile ${path.relative(ROOT, profile)}/, the extension from dist/chrome
+  Chromium         profile ${shown(profile)}/, the extension from dist/chrome
 This Chromium profile has no wallet yet: install MetaMask (or any EIP-1193 wallet) in it once, then click
 Connect. Open the demo in a second profile or browser to chat with yourself. Close the browser (or press
 Ctrl-C) to stop everything.`);
@@ -292,7 +306,7 @@ Next:
     npm start built it with http://${DISPLAY_SERVER} as its bootstrap server; run one there with
       cargo run -p chordial-server --release -- --listen ${DISPLAY_SERVER} --data-dir ./chordial-data
     and serve demo/ on 127.0.0.1 (any static server), or change the server in the extension's settings.
-  - ${mode === 'headless' ? `Look at the screenshots in ${OUT}/.` : 'Run `npm start` without a display for the scripted tour and its screenshots.'}
+  - ${mode === 'headless' ? `Look at the screenshots in ${shown(OUT)}/.` : 'Run `npm start` without a display for the scripted tour and its screenshots.'}
   - Build a dApp: docs/dapp-api.md (window.chordial); demo/app.js is the reference.
   - Run every test: npm test.`);
 }
@@ -313,13 +327,17 @@ main().then(
     console.log(`\nDone in ${secs().trim()} s. Stopped what it started: ${stopped.join(', ') || 'nothing'}.`);
     if (screenshots.length > 0) {
       console.log('Screenshots:');
-      for (const f of screenshots) console.log(`  ${path.relative(process.cwd(), f)}  (${statSync(f).size} bytes)`);
+      for (const f of screenshots) console.log(`  ${shown(f)}  (${statSync(f).size} bytes)`);
     }
     nextSteps(process.argv.includes('--display') ? 'display' : 'headless');
     process.exit(0);
   },
   async (e) => {
     console.log(`\nWALKTHROUGH FAILED${stepNo ? ` at step ${stepNo}` : ''}: ${e.message}`);
+    if (diagnose) {
+      const d = await diagnose().catch((err) => `(diagnostics failed: ${err.message})`);
+      console.log(`Diagnostics: ${JSON.stringify(d, null, 2)}`);
+    }
     const stopped = await stopAll();
     console.log(`Stopped what it started: ${stopped.join(', ') || 'nothing'}.`);
     process.exit(1);

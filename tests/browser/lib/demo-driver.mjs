@@ -78,7 +78,8 @@ export async function fill(page, selector, value) {
  * resolves with the wallet address the demo shows.
  */
 export async function connect(page, answer) {
-  await until(page, () => !document.getElementById('app').hidden, null, { what: 'the demo found the extension' });
+  // The demo marks its body ready once every control has its handler and it knows its status.
+  await until(page, () => document.body.dataset.ready === 'true', null, { what: 'the demo is ready' });
   await page.click('#connect');
   await answer();
   return until(
