@@ -166,3 +166,52 @@ fn limits_and_unknown_wallets_give_clear_errors() {
         o => panic!("send to an unknown wallet: {o:?}"),
     }
 }
+
+/// A node that has just rejoined owns the keys between its predecessor and itself before its successor has
+/// handed the records back. A lookup that reaches it in that window finds nothing there, asks the owner's
+/// successor (the node that held the records), and still finds the wallet.
+#[test]
+fn a_lookup_right_after_the_owner_rejoins_still_finds_the_wallet() {
+    let mut net = ring(8, 6);
+    let wallets: Vec<_> = (0..8).map(|i| net.nodes[i].as_ref().unwrap().wallet()).collect();
+    // A wallet whose presence key is owned by a third node (neither its own nor the bootstrap).
+    let (bob, owner) = (1..8)
+        .find_map(|b| {
+            let key = chordial_core::node::records::presence_key(&wallets[b]);
+            let o = (0..8).find(|i| net.nodes[*i].as_ref().unwrap().id() == net.owner(key))?;
+            (o != b && o != 0).then_some((b, o))
+        })
+        .expect("some wallet's presence lives on a third node");
+    let asker = (1..8).find(|i| *i != bob && *i != owner).unwrap();
+
+    net.crash(owner);
+    net.run_for(20_000);
+    net.restart(owner);
+    let mut waited = 0;
+    while !net.nodes[owner].as_ref().unwrap().is_joined() {
+        net.run_for(10);
+        waited += 10;
+        assert!(waited < 20_000, "node {owner} did not rejoin");
+    }
+    let key = chordial_core::node::records::presence_key(&wallets[bob]);
+    assert_eq!(net.owner(key), net.nodes[owner].as_ref().unwrap().id());
+    assert_eq!(
+        net.nodes[owner].as_ref().unwrap().status().counters.records,
+        0,
+        "the rejoined owner already holds records: the window this test needs did not happen"
+    );
+
+    let now = Timestamp(net.now);
+    let look = net.nodes[asker].as_mut().unwrap().lookup_wallet(now, wallets[bob]);
+    net.drain(asker);
+    net.run_for(5_000);
+    match result_of(&net, asker, look) {
+        Some(Event::WalletSessions { sessions, .. }) => {
+            assert_eq!(
+                sessions.iter().map(|s| s.node_id).collect::<Vec<_>>(),
+                vec![net.nodes[bob].as_ref().unwrap().id()]
+            )
+        }
+        other => panic!("lookup_wallet right after the owner rejoined: {other:?}"),
+    }
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use chordial_core::node::{Event, RequestId, SendOutcome};
+use chordial_core::node::{Event, FailReason, RequestId, SendOutcome};
 use chordial_core::Timestamp;
 
 use crate::metrics::Summary;
@@ -45,6 +45,9 @@ pub struct MessageStats {
     pub unanswered: usize,
     /// The sender crashed before the result (left out of the ratio: nobody was left to tell).
     pub lost_with_sender: usize,
+    /// `NotFound` for a recipient whose node had never joined when the message was sent: the right answer
+    /// (no session of that wallet was ever announced, so there is no key to store for). Left out of the ratio.
+    pub never_online: usize,
     /// Delivered messages the recipient's node emitted (a recipient that crashed right after its receipt
     /// can be missing here).
     pub received: usize,
@@ -58,9 +61,10 @@ pub struct MessageStats {
 }
 
 impl MessageStats {
-    /// Share of judged messages (those whose sender lived) that were delivered or stored.
+    /// Share of judged messages (those whose sender lived, to a wallet that had been online) that were
+    /// delivered or stored.
     pub fn delivered_or_stored(&self) -> f64 {
-        let judged = self.sent - self.lost_with_sender;
+        let judged = self.sent - self.lost_with_sender - self.never_online;
         if judged == 0 {
             return 1.0;
         }
@@ -156,6 +160,11 @@ impl MessageTracker {
                     receipt.push(t.since(s.at).as_secs_f64() * 1000.0);
                 }
                 Some((_, Event::Sent { outcome: SendOutcome::Stored, .. })) => stats.stored += 1,
+                Some((_, Event::RequestFailed { reason: FailReason::NotFound, .. }))
+                    if !had_joined(world, s.to, s.at) =>
+                {
+                    stats.never_online += 1;
+                }
                 Some((_, Event::RequestFailed { reason, .. })) => {
                     *stats.failed.entry(format!("{reason:?}")).or_default() += 1;
                 }
@@ -168,6 +177,11 @@ impl MessageTracker {
         stats.receipt_ms = Summary::of(receipt);
         stats
     }
+}
+
+/// Whether node `i` had joined the ring (in any of its lives) by `at`.
+fn had_joined(world: &World, i: usize, at: Timestamp) -> bool {
+    world.first_joined(i).is_some_and(|t| t <= at)
 }
 
 fn result(world: &World, s: &Sent) -> Option<(Timestamp, Event)> {

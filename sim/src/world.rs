@@ -279,6 +279,8 @@ struct Slot {
     member: bool,
     alive_since: Timestamp,
     joined_event: Option<bool>,
+    /// When the node first joined the ring, in any of its lives.
+    first_joined: Option<Timestamp>,
     /// Bootstrap servers this life of the node may use, and its current bootstrap request.
     servers: Vec<usize>,
     bootstrap_request: Option<RequestId>,
@@ -461,6 +463,11 @@ impl World {
         &self.slots[i].events
     }
 
+    /// When node `i` first joined the ring, in any of its lives.
+    pub fn first_joined(&self, i: usize) -> Option<Timestamp> {
+        self.slots[i].first_joined
+    }
+
     /// The last `Membership` event node `i` emitted in its current life.
     pub fn joined_event(&self, i: usize) -> Option<bool> {
         self.slots[i].joined_event
@@ -587,6 +594,7 @@ impl World {
             member: false,
             alive_since: self.now,
             joined_event: None,
+            first_joined: None,
             servers: servers.to_vec(),
             bootstrap_request: None,
             bootstrap_attempts: 0,
@@ -1004,6 +1012,9 @@ impl World {
             }
             Event::Membership { joined } => {
                 self.slots[i].joined_event = Some(*joined);
+                if *joined && self.slots[i].first_joined.is_none() {
+                    self.slots[i].first_joined = Some(self.now);
+                }
                 None
             }
             // App-layer results (sends, discoveries, received messages) stay in the node's event log.

@@ -87,6 +87,17 @@ fn refused(world: &World) -> Vec<u64> {
 /// Sends `record` as the outsider's signed `Store` envelope into the ring at a random member that does not
 /// own its key (so it is routed), and lets it settle.
 fn inject(world: &mut World, from: &Outsider, record: Record, rng: &mut ChaCha20Rng) {
+    inject_frame(world, from, record, rng, |_| {});
+}
+
+/// [`inject`], with `edit` applied to the signed envelope before it enters the ring; returns the entry node.
+fn inject_frame(
+    world: &mut World,
+    from: &Outsider,
+    record: Record,
+    rng: &mut ChaCha20Rng,
+    edit: impl FnOnce(&mut Vec<u8>),
+) -> usize {
     let key = record.key();
     let nodes: Vec<usize> =
         world.member_indices().into_iter().filter(|i| *i != owner_of(world, key)).collect();
@@ -102,13 +113,20 @@ fn inject(world: &mut World, from: &Outsider, record: Record, rng: &mut ChaCha20
         reply_to: None,
     };
     let body = RoutedBody::Store { record: Box::new(record) };
+    let mut signed = envelope::encode(&from.session, &header, &body).expect("a small record fits a frame");
+    edit(&mut signed);
     let mut frame = vec![KIND_ROUTED];
-    frame.extend(envelope::encode(&from.session, &header, &body).expect("a small record fits a frame"));
+    frame.extend(signed);
     world.with_node(entry, |n, now| {
         let link = n.status().links.iter().find(|l| l.open && l.peer.is_some()).map(|l| l.link);
         n.handle_frame(now, link.expect("a member has an open link"), &frame);
     });
     world.run_for(Duration::from_secs(3));
+    entry
+}
+
+fn counter(world: &World, i: usize, which: fn(&chordial_core::node::Counters) -> u64) -> u64 {
+    world.node(i).map_or(0, |n| which(&n.status().counters))
 }
 
 /// Injects `record` and asserts it was refused exactly once, by its key's owner.
@@ -291,6 +309,41 @@ fn forged_stale_and_expired_records_are_refused_and_counted() {
     assert!(
         sessions_of(&mut world, asker, lapsed.wallet).is_empty(),
         "seed {SEED}: a session under an expired delegation is listed"
+    );
+
+    // 6. A valid record whose envelope was altered after signing. Relays forward on the routing fields alone
+    //    (docs/protocol.md, "Who verifies"); the owner checks the signature before it reads the body, so it
+    //    drops the frame without storing or refusing a record, and nobody sends the claimed origin a notice.
+    let now = world.now();
+    let altered = PresenceRecord::sign(
+        &mallory.session,
+        mallory.wallet,
+        &mallory.delegation,
+        now,
+        now.saturating_add(ten_min.saturating_mul(2)),
+        false,
+    );
+    let owner = owner_of(&world, altered.key());
+    let dropped_before = counter(&world, owner, |c| c.dropped_invalid);
+    let forwarded_before: Vec<u64> = (0..world.len()).map(|i| counter(&world, i, |c| c.forwarded)).collect();
+    let before = refused(&world);
+    let entry = inject_frame(&mut world, &mallory, Record::Presence(altered), &mut rng, |frame| {
+        let last = frame.len() - 1;
+        frame[last] ^= 0x01;
+    });
+    assert!(
+        counter(&world, entry, |c| c.forwarded) > forwarded_before[entry],
+        "seed {SEED}: the entry node {entry} did not relay the altered envelope"
+    );
+    assert!(
+        counter(&world, owner, |c| c.dropped_invalid) > dropped_before,
+        "seed {SEED}: the owner {owner} did not drop the altered envelope as invalid"
+    );
+    assert_eq!(refused(&world), before, "seed {SEED}: an unverifiable envelope reached the record checks");
+    assert_eq!(
+        sessions_of(&mut world, asker, mallory.wallet),
+        vec![(mallory.session.node_id(), fresh.expires)],
+        "seed {SEED}: the altered envelope changed the stored presence"
     );
 
     let total: u64 = refused(&world).iter().sum();

@@ -42,8 +42,8 @@ pub(super) enum OpKind {
     Presence,
     /// A mailbox entry we hold but do not own, sent to its owner; dropped here if already delivered.
     RehomeMail { key: Id, id: [u8; 16] },
-    /// A read.
-    Get { purpose: GetFor, key: Id, skip: u32, acc: Vec<Record> },
+    /// A read. `second` once the owner had nothing and its successor is being asked.
+    Get { purpose: GetFor, key: Id, skip: u32, acc: Vec<Record>, second: bool },
     /// A message to one session of a send.
     Deliver { send: u64, session: SessionPublicKey, sealed: Vec<u8> },
 }
@@ -245,7 +245,8 @@ impl Node {
         from: Option<Id>,
     ) {
         let dest = from.map_or(Destination::Key(key), Destination::Node);
-        self.start_op(now, OpKind::Get { purpose, key, skip, acc }, dest, Routed::Get { key, skip });
+        let second = false;
+        self.start_op(now, OpKind::Get { purpose, key, skip, acc, second }, dest, Routed::Get { key, skip });
     }
 
     fn start_op(&mut self, now: Timestamp, kind: OpKind, dest: Destination, body: Routed) {
@@ -401,11 +402,18 @@ impl Node {
             }
             Routed::Records { records, more } => {
                 let Some((_, op)) = self.take_op(reply_to) else { return };
-                let OpKind::Get { purpose, key, skip, mut acc } = op.kind else { return };
+                let OpKind::Get { purpose, key, skip, mut acc, second } = op.kind else { return };
                 let n = records.len() as u32;
                 acc.extend(records);
                 if more && n > 0 && acc.len() < 10_000 {
                     self.start_get_from(now, purpose, key, skip + n, acc, Some(origin.node_id()));
+                } else if acc.is_empty() && !second {
+                    // The owner has nothing. A node that just joined owns the key before the records reach
+                    // it, and the node that held them is its successor (which is also a replica): ask it
+                    // once before answering "nothing" (docs/records.md, "Reads").
+                    let dest = Destination::Key(origin.node_id().finger_target(0));
+                    let kind = OpKind::Get { purpose, key, skip: 0, acc, second: true };
+                    self.start_op(now, kind, dest, Routed::Get { key, skip: 0 });
                 } else {
                     self.get_done(now, purpose, acc);
                 }

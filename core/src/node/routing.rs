@@ -99,51 +99,81 @@ impl Node {
         bytes: &[u8],
         owner_hint: bool,
     ) {
-        let received = match envelope::decode::<Routed>(bytes, self.network) {
+        // Relays read only the routing fields; the signature is checked where it matters: by the destination
+        // before it acts, and by a relay before it answers the origin (docs/protocol.md, "Who verifies").
+        let routing = match envelope::decode_routing(bytes, self.network) {
             Ok(r) => r,
             Err(_) => {
                 self.counters.dropped_invalid += 1;
                 return;
             }
         };
-        let id = received.header.id;
-        // Acknowledge every verified frame, duplicates included, so the sender does not re-send it.
+        let header = routing.header;
+        let hop = self.next_hop(now, &header, owner_hint, &[link_id]);
+        let received = match hop {
+            Hop::Local => match envelope::decode::<Routed>(bytes, self.network) {
+                Ok(r) => Some(r),
+                Err(_) => {
+                    self.counters.dropped_invalid += 1;
+                    return;
+                }
+            },
+            _ => None,
+        };
+        let id = header.id;
+        // Acknowledge every frame that passed the checks, duplicates included, so the sender does not re-send it.
         self.transmit(now, link_id, msg::link_frame(&LinkMsg::Ack { id }));
-        if self.replay.check_and_insert(id.0, received.header.sent_at, now).is_err() {
+        if self.replay.check_and_insert(id.0, header.sent_at, now).is_err() {
             self.counters.dropped_replay += 1;
             return;
         }
-        if received.header.dest == Destination::Neighbor {
+        if header.dest == Destination::Neighbor {
             // Neighbor envelopes only travel in the bootstrap exchange, never on links.
             self.counters.dropped_invalid += 1;
             return;
         }
-        if received.header.reply_to.is_none() {
+        if header.reply_to.is_none() {
             self.remember_reverse(now, id, link_id);
         }
-        let origin = received.origin.node_id();
-        match self.next_hop(now, &received.header, owner_hint, &[link_id]) {
-            Hop::Local => self.deliver(now, received, Some(link_id)),
-            Hop::Forward { link, owner_hint } => {
-                if received.hops >= received.header.hop_limit {
-                    self.undeliverable(now, &received.header, origin, Undeliverable::HopLimit);
+        match (hop, received) {
+            (Hop::Local, Some(received)) => self.deliver(now, received, Some(link_id)),
+            (Hop::Forward { link, owner_hint }, _) => {
+                if routing.hops >= header.hop_limit {
+                    self.undeliverable_relayed(now, bytes, &header, routing.origin, Undeliverable::HopLimit);
                     return;
                 }
                 self.counters.forwarded += 1;
-                let header = received.header;
                 self.forward(
                     now,
                     link,
                     bytes.to_vec(),
                     header,
-                    origin,
-                    received.hops + 1,
+                    routing.origin,
+                    routing.hops + 1,
                     owner_hint,
                     vec![link_id],
                 );
             }
-            Hop::Fail(reason) => self.undeliverable(now, &received.header, origin, reason),
+            (Hop::Fail(reason), _) => self.undeliverable_relayed(now, bytes, &header, routing.origin, reason),
+            (Hop::Local, None) => {}
         }
+    }
+
+    /// [`Self::undeliverable`] for a frame this node relayed: its signature is checked first, so a forged
+    /// frame cannot make relays send notices to a node that never sent it.
+    fn undeliverable_relayed(
+        &mut self,
+        now: Timestamp,
+        envelope: &[u8],
+        header: &Header,
+        origin: Id,
+        reason: Undeliverable,
+    ) {
+        if envelope::verify(envelope).is_err() {
+            self.counters.dropped_invalid += 1;
+            return;
+        }
+        self.undeliverable(now, header, origin, reason);
     }
 
     /// Decides where a routed message goes from here. `exclude` are links not to use (where it came from,
@@ -327,7 +357,7 @@ impl Node {
                 if f.origin == self.id() {
                     self.undeliverable_local(now, id, reason);
                 } else {
-                    self.undeliverable(now, &f.header, f.origin, reason);
+                    self.undeliverable_relayed(now, &f.envelope, &f.header, f.origin, reason);
                 }
             }
         }

@@ -185,15 +185,7 @@ pub fn encode<B: Serialize>(key: &SessionKey, header: &Header, body: &B) -> Resu
 
 /// Checks and decodes a received frame: size, version, signature, then the signed part.
 pub fn decode<B: DeserializeOwned>(bytes: &[u8], network: NetworkTag) -> Result<Received<B>, DecodeError> {
-    if bytes.len() > MAX_FRAME {
-        return Err(DecodeError::TooLarge(bytes.len()));
-    }
-    if bytes.len() <= HEADER_LEN {
-        return Err(DecodeError::Truncated(bytes.len()));
-    }
-    if bytes[0] != VERSION {
-        return Err(DecodeError::UnsupportedVersion(bytes[0]));
-    }
+    check_frame(bytes)?;
     let origin =
         SessionPublicKey::from_sec1(&bytes[OFFSET_KEY..OFFSET_SIG]).map_err(|_| DecodeError::BadKey)?;
     let mut sig = [0u8; 64];
@@ -213,6 +205,59 @@ pub fn decode<B: DeserializeOwned>(bytes: &[u8], network: NetworkTag) -> Result<
         return Err(DecodeError::HopLimitExceeded);
     }
     Ok(Received { origin, hops, header: part.header, body: part.body })
+}
+
+/// What a relay reads of a frame it forwards: the routing fields, **without** the signature check.
+#[derive(Debug, Clone, Copy)]
+pub struct Routing {
+    /// The node id the frame claims as its origin (`sha1` of the origin key bytes); proven only by
+    /// [`decode`] or [`verify`].
+    pub origin: Id,
+    /// Hops taken before this node received it.
+    pub hops: u8,
+    /// The routing fields.
+    pub header: Header,
+}
+
+/// Reads the routing fields of a frame for forwarding: size, version, network and hop limit are checked,
+/// the signature is **not** (see `docs/protocol.md`, "Who verifies"). The destination verifies with
+/// [`decode`]; a relay that must act on the origin's behalf (an undeliverable notice) verifies first with
+/// [`verify`].
+pub fn decode_routing(bytes: &[u8], network: NetworkTag) -> Result<Routing, DecodeError> {
+    check_frame(bytes)?;
+    let (header, _body): (Header, _) =
+        postcard::take_from_bytes(&bytes[HEADER_LEN..]).map_err(|_| DecodeError::Malformed)?;
+    if header.network != network {
+        return Err(DecodeError::WrongNetwork);
+    }
+    let hops = bytes[OFFSET_HOPS];
+    if hops > header.hop_limit {
+        return Err(DecodeError::HopLimitExceeded);
+    }
+    Ok(Routing { origin: Id::hash(&[&bytes[OFFSET_KEY..OFFSET_SIG]]), hops, header })
+}
+
+/// Checks only the origin's signature over a frame's signed part.
+pub fn verify(bytes: &[u8]) -> Result<(), DecodeError> {
+    check_frame(bytes)?;
+    let origin =
+        SessionPublicKey::from_sec1(&bytes[OFFSET_KEY..OFFSET_SIG]).map_err(|_| DecodeError::BadKey)?;
+    let mut sig = [0u8; 64];
+    sig.copy_from_slice(&bytes[OFFSET_SIG..HEADER_LEN]);
+    origin.verify(&bytes[HEADER_LEN..], &Signature(sig)).map_err(|_| DecodeError::BadSignature)
+}
+
+fn check_frame(bytes: &[u8]) -> Result<(), DecodeError> {
+    if bytes.len() > MAX_FRAME {
+        return Err(DecodeError::TooLarge(bytes.len()));
+    }
+    if bytes.len() <= HEADER_LEN {
+        return Err(DecodeError::Truncated(bytes.len()));
+    }
+    if bytes[0] != VERSION {
+        return Err(DecodeError::UnsupportedVersion(bytes[0]));
+    }
+    Ok(())
 }
 
 /// Decodes a frame's routing fields and body **without checking its signature**: for observers (metrics,
@@ -315,6 +360,45 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn relays_read_routing_fields_without_the_signature() {
+        let (key, header) = setup();
+        let mut frame = encode(&key, &header, &TestBody::Data(vec![4, 5, 6])).unwrap();
+        set_hops(&mut frame, 2);
+        let r = decode_routing(&frame, header.network).unwrap();
+        assert_eq!((r.header, r.hops, r.origin), (header, 2, key.node_id()));
+        assert_eq!(verify(&frame), Ok(()));
+
+        // An altered body still routes (relays do not check), but neither verify nor decode accepts it.
+        let mut altered = frame.clone();
+        *altered.last_mut().unwrap() ^= 1;
+        assert_eq!(decode_routing(&altered, header.network).unwrap().header, header);
+        assert_eq!(verify(&altered), Err(DecodeError::BadSignature));
+        assert_eq!(decode::<TestBody>(&altered, header.network).unwrap_err(), DecodeError::BadSignature);
+
+        // What relays do check.
+        assert_eq!(
+            decode_routing(&frame, NetworkTag::from_name("other")).unwrap_err(),
+            DecodeError::WrongNetwork
+        );
+        set_hops(&mut frame, header.hop_limit + 1);
+        assert_eq!(decode_routing(&frame, header.network).unwrap_err(), DecodeError::HopLimitExceeded);
+        assert_eq!(
+            decode_routing(&frame[..HEADER_LEN], header.network).unwrap_err(),
+            DecodeError::Truncated(99)
+        );
+        let mut bad = frame.clone();
+        bad[0] = 2;
+        assert_eq!(decode_routing(&bad, header.network).unwrap_err(), DecodeError::UnsupportedVersion(2));
+        assert_eq!(
+            decode_routing(&[vec![VERSION; HEADER_LEN], vec![0xff; 8]].concat(), header.network).unwrap_err(),
+            DecodeError::Malformed
+        );
+        let mut bad_key = encode(&key, &header, &TestBody::Ping(1)).unwrap();
+        bad_key[2] = 9;
+        assert_eq!(verify(&bad_key), Err(DecodeError::BadKey));
+    }
+
     proptest! {
         #[test]
         fn any_body_round_trips(data in proptest::collection::vec(any::<u8>(), 0..4096), n in any::<u64>()) {
@@ -329,6 +413,8 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
             let _ = decode::<TestBody>(&bytes, NetworkTag::from_name("test"));
+            let _ = decode_routing(&bytes, NetworkTag::from_name("test"));
+            let _ = verify(&bytes);
         }
 
         #[test]
