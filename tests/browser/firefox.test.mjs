@@ -17,7 +17,7 @@ enterNetns({ veth: true });
 
 const { test, before, after } = await import('node:test');
 const assert = (await import('node:assert/strict')).default;
-const { existsSync, mkdirSync } = await import('node:fs');
+const { existsSync, mkdirSync, rmSync } = await import('node:fs');
 const path = (await import('node:path')).default;
 const { launchWithExtension, freshProfile } = await import('./lib/browser.mjs');
 const { launchFirefox, firefoxApprovalPage, askBackground, clickAndClose } = await import('./lib/firefox.mjs');
@@ -87,6 +87,7 @@ before(async () => {
 after(async () => {
   await F?.close();
   await C?.context.close().catch(() => {});
+  if (C) rmSync(C.userDataDir, { recursive: true, force: true });
   await server?.stop();
   await demo?.close();
 });

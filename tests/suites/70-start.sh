@@ -42,7 +42,8 @@ check "a message to the offline wallet is stored" grep -qE '\(offline\): ".*" �
 check "the stored message arrives on return, without a new signature" has "his wallet was not asked for anything"
 stopped_all() {
     local line
-    line=$(grep -E "^Done in .* Stopped what it started: " "$log") || return 1
+    # On success "Done in N s. Stopped what it started: …", after a failure "Stopped what it started: …".
+    line=$(grep -E "^(Done in .* )?Stopped what it started: " "$log") || return 1
     ! grep -q "could not stop" "$log" || return 1
     for what in "Alice's browser" "Bob's browser" "the demo dApp server" "the chordial-server"; do
         grep -qF "$what" <<<"$line" || return 1
