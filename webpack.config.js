@@ -1,4 +1,4 @@
-// Bundles the extension: one entry per context (background, offscreen, content, inpage, approval) into
+// Bundles the extension: one entry per context (background, offscreen, content, inpage, approval, popup) into
 // dist/chrome/, plus the manifest, the HTML pages and the node-wasm package (dist/node-wasm/, built by
 // scripts/build-wasm.sh) when it exists. Build-time defaults come from the environment:
 //   CHORDIAL_BOOTSTRAP=url[,url…]   CHORDIAL_ICE=stun:…[,turn:user:pass@host:port…] (or JSON)   CHORDIAL_NETWORK=chordial-dev
@@ -25,6 +25,7 @@ export default function config(env = process.env) {
       content: './extension/content/index.js',
       inpage: './extension/inpage/index.js',
       approval: './extension/approval/index.js',
+      'popup/popup': './extension/popup/index.js',
     },
     output: {
       path: path.join(root, 'dist/chrome'),
@@ -46,6 +47,8 @@ export default function config(env = process.env) {
           { from: 'extension/offscreen/offscreen.html' },
           { from: 'extension/approval/approval.html' },
           { from: 'extension/approval/approval.css' },
+          { from: 'extension/popup/popup.html', to: 'popup/' },
+          { from: 'extension/popup/popup.css', to: 'popup/' },
           { from: 'dist/node-wasm', to: 'node-wasm', noErrorOnMissing: true },
         ],
       }),
