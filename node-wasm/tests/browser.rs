@@ -311,6 +311,12 @@ async fn two_lone_nodes_pair_through_codes_and_message_both_ways() {
     .await;
     let st = a.status();
     assert_eq!(js_sys::Array::from(&field(&st, "successors")).get(0), field(&b.status(), "nodeId"));
+    // Pings measure the link's round trip (the popup shows it).
+    until(10_000.0, "an RTT on the paired link", || {
+        let links = js_sys::Array::from(&field(&a.status(), "links"));
+        links.length() == 1 && field(&links.get(0), "rttMs").as_f64().is_some()
+    })
+    .await;
 
     let sent = send_when_found(&a, &wb.address().to_checksum(), b"from a").await;
     assert_eq!(field(&sent, "result").as_string().as_deref(), Some("delivered"));
