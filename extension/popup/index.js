@@ -115,6 +115,10 @@ function renderStatus(status, error) {
   $('reason').textContent = s.reason;
 
   const wallet = status?.wallet ?? null;
+  // Before the first approval there is no session: a welcome that says how to start, not empty tables.
+  const fresh = Boolean(status) && !wallet && !error && (status.links ?? []).length === 0;
+  $('welcome').hidden = !fresh;
+  $('node-view').hidden = fresh;
   $('wallet').textContent = wallet ?? 'not signed in';
   $('wallet').title = wallet ?? '';
   $('copy-wallet').hidden = !wallet;

@@ -130,7 +130,7 @@ export function overallState(status, error, now = Date.now()) {
     return {
       state: 'offline',
       title: 'Not signed in',
-      reason: 'No wallet session yet: connect from a dApp that uses Chordial; your wallet signs once.',
+      reason: 'No wallet session yet.',
     };
   }
   if (status.sessionExpires <= now) {

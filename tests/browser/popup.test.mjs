@@ -229,6 +229,18 @@ test('manual_pairing: two browsers, no server, link through codes in their popup
   const A = await profile('pair-A');
   const B = await profile('pair-B');
   try {
+    // Before the first approval: a welcome that says how to start, and no sites.
+    const first = await A.popup();
+    await first.waitForSelector('#state[data-state="offline"]');
+    assert.equal(await first.textContent('#state'), 'Not signed in');
+    assert.equal(await first.isVisible('#welcome'), true);
+    assert.equal(await first.isVisible('#ring'), false);
+    await first.screenshot({ path: path.join(ARTIFACTS, 'popup-first-run.png') });
+    await first.click('#tab-sites');
+    assert.equal(await first.isVisible('#sites-empty'), true);
+    assert.equal(await first.locator('#sites li').count(), 0);
+    await first.close();
+
     const a = await A.dapp();
     const b = await B.dapp();
     const [pa, pb] = [await A.popup(), await B.popup()];
