@@ -185,3 +185,28 @@ fn at_most_a_few_offers_wait_at_once() {
     let t = now(&net);
     assert!(matches!(net.nodes[0].as_mut().unwrap().pair_offer(t), Err(PairingError::Busy)));
 }
+
+#[test]
+fn two_rings_merge_through_a_pairing() {
+    let mut net = Net::new(6, 14);
+    for (i, via) in [(1, 0), (2, 0), (4, 3), (5, 3)] {
+        let t = now(&net);
+        net.nodes[i].as_mut().unwrap().connect_bootstrap(t, &format!("sim://{via}"));
+        net.drain(i);
+        net.run_for(500);
+    }
+    net.run_for(10_000);
+    let ids: Vec<_> = net.nodes.iter().map(|n| n.as_ref().unwrap().id()).collect();
+    for (i, others) in [(0, [3, 4, 5]), (3, [0, 1, 2])] {
+        let st = net.nodes[i].as_ref().unwrap().status();
+        assert_eq!(st.successors.len(), 2, "two separate rings of three");
+        assert!(others.iter().all(|o| !st.successors.contains(&ids[*o])));
+    }
+    let o = offer(&mut net, 2);
+    net.run_for(HUMAN);
+    let a = answer(&mut net, 4, &o).unwrap();
+    net.run_for(HUMAN);
+    complete(&mut net, 2, &a).unwrap();
+    net.run_for(60_000);
+    net.assert_ring_exact(4);
+}

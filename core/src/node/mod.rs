@@ -4,8 +4,9 @@
 //!
 //! The shell feeds inputs, each with the current time:
 //! [`Node::handle_frame`], [`Node::handle_link_event`], [`Node::handle_local_description`],
-//! [`Node::handle_bootstrap_answer`] / [`Node::handle_bootstrap_offer`], [`Node::handle_timeout`], and API
-//! calls ([`Node::lookup`], [`Node::connect_bootstrap`], [`Node::leave`]). After any input it drains
+//! [`Node::handle_bootstrap_answer`] / [`Node::handle_bootstrap_offer`], [`Node::handle_pairing_offer`] /
+//! [`Node::handle_pairing_answer`], [`Node::handle_timeout`], and API calls ([`Node::lookup`],
+//! [`Node::connect_bootstrap`], [`Node::pair_offer`], [`Node::leave`]). After any input it drains
 //! [`Node::poll_output`] until that returns [`Output::Timeout`] with the next deadline, carries out every
 //! output in order, and calls `handle_timeout` at (or after) that deadline.
 //!
