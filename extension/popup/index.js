@@ -54,6 +54,15 @@ function say(el, text, kind = 'info') {
 
 const errorText = (e) => e?.message ?? String(e);
 
+/** Pairing needs a running node, which needs a wallet session: say so rather than "not running". */
+function pairErrorText(e) {
+  const reason = e?.data?.reason;
+  if (reason === 'NOT_RUNNING' || reason === 'NO_DELEGATION') {
+    return 'The node is not running yet: connect from a dApp first (your wallet signs once), then pair.';
+  }
+  return errorText(e);
+}
+
 // ---- tabs ------------------------------------------------------------------------------------------------
 
 const tabs = [...document.querySelectorAll('[role="tab"]')];
@@ -303,7 +312,7 @@ $('pair-offer').addEventListener('click', async (e) => {
     $('offer-code').focus();
     $('offer-code').select();
   } catch (err) {
-    say($('pair-offer-msg'), errorText(err), 'error');
+    say($('pair-offer-msg'), pairErrorText(err), 'error');
   } finally {
     b.disabled = false;
   }
@@ -326,7 +335,7 @@ $('pair-complete').addEventListener('click', async (e) => {
     say($('pair-offer-msg'), `Linked with node ${shortId(linked.peer ?? '')}. It now joins the ring.`, 'ok');
   } catch (err) {
     // The pasted text stays in the field and the offer keeps waiting: fix the paste and try again.
-    say($('pair-offer-msg'), errorText(err), 'error');
+    say($('pair-offer-msg'), pairErrorText(err), 'error');
   } finally {
     b.disabled = false;
   }
@@ -348,7 +357,7 @@ $('pair-answer').addEventListener('click', async (e) => {
     $('answer-code').focus();
     $('answer-code').select();
   } catch (err) {
-    say($('pair-answer-msg'), errorText(err), 'error');
+    say($('pair-answer-msg'), pairErrorText(err), 'error');
   } finally {
     b.disabled = false;
   }

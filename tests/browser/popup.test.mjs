@@ -239,6 +239,12 @@ test('manual_pairing: two browsers, no server, link through codes in their popup
     await first.click('#tab-sites');
     assert.equal(await first.isVisible('#sites-empty'), true);
     assert.equal(await first.locator('#sites li').count(), 0);
+    // Pairing needs a session first, and says so.
+    await first.click('#tab-pair');
+    await first.click('#pair-offer');
+    await first.waitForSelector('#pair-offer-msg[data-kind="error"]');
+    assert.match(await first.textContent('#pair-offer-msg'), /connect from a dApp first/);
+    assert.equal(await first.isVisible('#offer-out'), false);
     await first.close();
 
     const a = await A.dapp();
