@@ -1,9 +1,9 @@
 // Bundles the extension from one set of sources for two browsers, one entry per context:
 //
-//   dist/chrome/   background (service worker), offscreen (hosts the node), content, inpage, approval;
+//   dist/chrome/   background (service worker), offscreen (hosts the node), content, inpage, approval, popup;
 //                  manifest.json as it is
 //   dist/firefox/  background (an event page that hosts the node itself: extension/firefox/), content,
-//                  inpage, approval; the manifest derived by scripts/lib/manifest.mjs
+//                  inpage, approval, popup; the manifest derived by scripts/lib/manifest.mjs
 //
 // plus the HTML pages and the node-wasm package (dist/node-wasm/, built by scripts/build-wasm.sh) when it
 // exists. Build-time defaults come from the environment:
@@ -53,6 +53,7 @@ export default function config(env = process.env, browser = 'chrome') {
       content: './extension/content/index.js',
       inpage: './extension/inpage/index.js',
       approval: './extension/approval/index.js',
+      'popup/popup': './extension/popup/index.js',
     },
     output: {
       path: path.join(root, 'dist', browser),
@@ -74,6 +75,8 @@ export default function config(env = process.env, browser = 'chrome') {
           ...(browser === 'chrome' ? [{ from: 'extension/offscreen/offscreen.html' }] : []),
           { from: 'extension/approval/approval.html' },
           { from: 'extension/approval/approval.css' },
+          { from: 'extension/popup/popup.html', to: 'popup/' },
+          { from: 'extension/popup/popup.css', to: 'popup/' },
           { from: 'dist/node-wasm', to: 'node-wasm', noErrorOnMissing: true },
         ],
       }),

@@ -20,7 +20,8 @@ export type ErrorCode =
   | 'INVALID_ARGUMENT' | 'UNSUPPORTED' | 'STORAGE' | 'NO_PENDING_REQUEST' | 'BAD_SIGNATURE'
   | 'NO_DELEGATION' | 'ALREADY_RUNNING' | 'NOT_RUNNING' | 'STOPPED' | 'CLOSED' | 'BUSY'
   | 'TOO_LARGE' | 'NOT_FOUND' | 'MAILBOX_FULL' | 'TIMEOUT' | 'NO_ROUTE' | 'HOP_LIMIT' | 'NOT_CONNECTED'
-  | 'REFUSED' | 'RECORD_REFUSED' | 'BOOTSTRAP_FAILED' | 'WEBRTC';
+  | 'REFUSED' | 'RECORD_REFUSED' | 'BOOTSTRAP_FAILED' | 'WEBRTC'
+  | 'BAD_CODE' | 'CODE_EXPIRED' | 'CODE_USED' | 'NO_MATCHING_OFFER';
 
 /** Every rejection: `error.name === 'ChordialError'`. */
 export interface ChordialError extends Error {
@@ -77,6 +78,9 @@ export interface NodeStatus {
   counters: Counters;
 }
 
+/** A pairing code to carry to the other browser, usable until `expires` (Unix ms). */
+export interface PairCode { code: string; expires: number }
+
 export type NodeEvent =
   | { type: 'message'; from: string; appOrigin: string; data: Uint8Array; id: string; sentAt: number; hops: number }
   | { type: 'membership'; joined: boolean }
@@ -103,6 +107,12 @@ export class ChordialNode {
   offEvent(token: number): void;
   /** Answers a bootstrap offer (a /v1/signal body) with this node; resolves with the answer body. */
   handleSignal(body: Uint8Array): Promise<Uint8Array>;
+  /** Pairing without a server, step 1: an offer code (`chordial-offer:…`) for the other browser. */
+  pairOffer(): Promise<PairCode>;
+  /** Step 2, on the other browser: takes the offer code, returns the answer code (`chordial-answer:…`). */
+  pairAnswer(offerCode: string): Promise<PairCode>;
+  /** Step 3, back on the first browser: takes the answer code; resolves once the link is open. */
+  pairComplete(answerCode: string): Promise<{ link: number; peer: string | null }>;
   close(): void;
   forget(): Promise<void>;
   free(): void;

@@ -216,6 +216,27 @@ export class Router {
     return { address: done.wallet };
   }
 
+  /**
+   * The user revoked `origin` in the popup. From the next request on its pages get 4100 (the store is read on
+   * every request); they hear `statusChanged` with no address now, its topics are withdrawn and its waiting
+   * messages dropped. Resolves whether the origin was approved.
+   */
+  async revoke(origin) {
+    const was = await this.permissions.revoke(origin);
+    this.grants.delete(origin);
+    if (!was) return false;
+    const ports = this.portsOf(origin);
+    if (ports.length > 0) {
+      const st = await this.nodeStatus();
+      for (const p of ports) {
+        safePost(p, { kind: Kind.EVENT, event: 'statusChanged', data: { online: st.online === true, address: null } });
+      }
+    }
+    // The node may not be running (no session yet): nothing of this origin is announced then.
+    await this.node.call(OffscreenOp.FORGET_ORIGIN, { origin }).catch(() => {});
+    return true;
+  }
+
   // ---- node events (from the offscreen document) -----------------------------------------------------------
 
   portsOf(origin) {
@@ -324,7 +345,7 @@ export class Router {
       case BackgroundMsg.POPUP_LIST_APPROVED:
         return this.permissions.list();
       case BackgroundMsg.POPUP_REVOKE:
-        return this.permissions.revoke(String(msg.origin));
+        return this.revoke(String(msg.origin));
       case BackgroundMsg.POPUP_GET_SETTINGS:
         return this.settings.get();
       case BackgroundMsg.POPUP_SET_SETTINGS: {
@@ -332,6 +353,14 @@ export class Router {
         await this.nodeCall(OffscreenOp.APPLY_SETTINGS, next);
         return next;
       }
+      case BackgroundMsg.POPUP_PAIR_OFFER:
+        return this.nodeCall(OffscreenOp.PAIR_OFFER, {});
+      case BackgroundMsg.POPUP_PAIR_ANSWER:
+        return this.nodeCall(OffscreenOp.PAIR_ANSWER, { code: String(msg.code ?? '') });
+      case BackgroundMsg.POPUP_PAIR_COMPLETE:
+        return this.nodeCall(OffscreenOp.PAIR_COMPLETE, { code: String(msg.code ?? '') });
+      case BackgroundMsg.POPUP_PAIR_STATE:
+        return this.nodeCall(OffscreenOp.PAIR_STATE, {});
       default:
         throw invalidParams(`Unknown message type: ${String(msg.type)}`);
     }

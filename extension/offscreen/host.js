@@ -9,6 +9,8 @@
 //   was asleep) wait in a bounded inbox per origin until a page connects (peekInbox / ackInbox).
 // - `presence` events come from polling discover() for the topics this node announced: node-wasm pushes no
 //   presence, and a chat wants to see who comes and goes.
+// - Pairing (popup): the last offer and answer codes are kept until they expire, because the popup closes
+//   whenever it loses focus — typically while the person copies a code into another window.
 
 import { wireToNodeBytes, nodeBytesToWire } from '../shared/payload.js';
 import { OffscreenOp } from '../shared/protocol.js';
@@ -33,6 +35,7 @@ export class NodeHost {
     this.watched = new Map(); // `${origin}\n${topic}` → {origin, topic, present: Set|null}
     this.lastOnline = null;
     this.pollTimer = null;
+    this.pairing = { offer: null, answer: null }; // {code, expires} each, while usable
   }
 
   /** Opens the node once; later calls wait for the same opening. */
@@ -115,10 +118,29 @@ export class NodeHost {
         await node.setSettings({ bootstrap: args.bootstrap, iceServers: args.iceServers });
         if (node.status().state === 'running') {
           await node.stop();
+          this.pairing = { offer: null, answer: null }; // their links went with the stop
           await node.start();
         }
         this.checkStatus();
         return null;
+      }
+      case OffscreenOp.FORGET_ORIGIN:
+        return this.forgetOrigin(node, args.origin);
+      case OffscreenOp.PAIR_OFFER:
+        this.pairing.offer = await node.pairOffer();
+        return this.pairing.offer;
+      case OffscreenOp.PAIR_ANSWER:
+        this.pairing.answer = await node.pairAnswer(String(args.code ?? ''));
+        return this.pairing.answer;
+      case OffscreenOp.PAIR_COMPLETE: {
+        const linked = await node.pairComplete(String(args.code ?? ''));
+        this.pairing.offer = null; // answered and linked: nothing left to show
+        return linked;
+      }
+      case OffscreenOp.PAIR_STATE: {
+        const usable = (c) => (c && c.expires > this.now() ? c : null);
+        this.pairing = { offer: usable(this.pairing.offer), answer: usable(this.pairing.answer) };
+        return { ...this.pairing };
       }
       case OffscreenOp.PEEK_INBOX:
         return [...(this.inbox.get(args.origin) ?? [])];
@@ -132,6 +154,23 @@ export class NodeHost {
       default:
         throw { code: 'INVALID_ARGUMENT', message: `unknown operation ${String(op)}` };
     }
+  }
+
+  /** The user revoked `origin`: stop announcing it anywhere and drop what waited for it. */
+  async forgetOrigin(node, origin) {
+    const mine = [...this.watched.values()].filter((w) => w.origin === origin);
+    for (const w of mine) this.watched.delete(key(w.origin, w.topic));
+    this.inbox.delete(origin);
+    let withdrawn = 0;
+    for (const w of mine) {
+      try {
+        await node.withdraw(w.origin, w.topic);
+        withdrawn += 1;
+      } catch {
+        // Best effort: a record that cannot be withdrawn now expires with its TTL.
+      }
+    }
+    return { topics: mine.length, withdrawn };
   }
 
   async lookup(node, address) {

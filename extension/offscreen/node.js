@@ -11,6 +11,7 @@
 //     announce(appOrigin, topic, ttlSeconds?), withdraw(appOrigin, topic)
 //     discover(appOrigin, topic) → [{wallet, announcedAt}]
 //     onEvent(cb) → token
+//     pairOffer() → {code, expires}, pairAnswer(code) → {code, expires}, pairComplete(code) → {link, peer}
 //   Errors: {name: 'ChordialError', code: 'TIMEOUT' | …, message}.
 //
 // The wasm package is copied by the build into the extension as node-wasm/ (from dist/node-wasm/, made by

@@ -75,6 +75,13 @@ const NODE_CODE_MAP = {
   RECORD_REFUSED: ErrorCode.REQUEST_FAILED,
   STORAGE: ErrorCode.INTERNAL,
   ALREADY_RUNNING: ErrorCode.INTERNAL,
+  BUSY: ErrorCode.REQUEST_FAILED,
+  WEBRTC: ErrorCode.REQUEST_FAILED,
+  // Pairing codes (popup only): a code that cannot be used is bad input.
+  BAD_CODE: ErrorCode.INVALID_PARAMS,
+  CODE_EXPIRED: ErrorCode.INVALID_PARAMS,
+  CODE_USED: ErrorCode.INVALID_PARAMS,
+  NO_MATCHING_OFFER: ErrorCode.INVALID_PARAMS,
 };
 
 /** Maps a node error (`{code: 'TIMEOUT', message}`) to a ProviderError; `data.reason` keeps the node's code. */

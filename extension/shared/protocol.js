@@ -64,6 +64,11 @@ export const OffscreenOp = Object.freeze({
   PEEK_INBOX: 'peekInbox', // messages the background could not hand to a page yet
   ACK_INBOX: 'ackInbox', // {origin, ids} — those were handed over
   DETAILED_STATUS: 'detailedStatus',
+  FORGET_ORIGIN: 'forgetOrigin', // {origin} — revoked: withdraw its topics, drop its inbox
+  PAIR_OFFER: 'pairOffer', // → {code, expires}
+  PAIR_ANSWER: 'pairAnswer', // {code} → {code, expires}
+  PAIR_COMPLETE: 'pairComplete', // {code} → {link, peer} once the link is open
+  PAIR_STATE: 'pairState', // → {offer: {code, expires} | null, answer: {code, expires} | null}
 });
 
 /** Messages to the background from extension pages and the offscreen document (`{target: 'background', type}`). */
@@ -74,12 +79,16 @@ export const BackgroundMsg = Object.freeze({
   // approval window → background
   APPROVAL_GET: 'approvalGet', // {id} → {origin, wallet}
   APPROVAL_DECIDE: 'approvalDecide', // {id, approve}
-  // popup (issue 8) → background
+  // popup → background
   POPUP_STATUS: 'popupStatus', // → node status (detailed)
   POPUP_LIST_APPROVED: 'popupListApproved', // → [{origin, approvedAt, wallet}]
-  POPUP_REVOKE: 'popupRevoke', // {origin}
+  POPUP_REVOKE: 'popupRevoke', // {origin} → whether it was approved (its pages get 4100 from now on)
   POPUP_GET_SETTINGS: 'popupGetSettings', // → settings
   POPUP_SET_SETTINGS: 'popupSetSettings', // {settings} → settings (node restarted with them)
+  POPUP_PAIR_OFFER: 'popupPairOffer', // → {code, expires}
+  POPUP_PAIR_ANSWER: 'popupPairAnswer', // {code} → {code, expires}
+  POPUP_PAIR_COMPLETE: 'popupPairComplete', // {code} → {link, peer}
+  POPUP_PAIR_STATE: 'popupPairState', // → {offer, answer} still usable (the popup closes when it loses focus)
 });
 
 /** Whether a value is a window-channel message addressed `to` the given side. */

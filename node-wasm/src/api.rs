@@ -437,6 +437,34 @@ impl ChordialNode {
         shell::handle_signal(&self.shell, body.to_vec())
     }
 
+    /// Pairing without a server, step 1 (on this browser): makes an offer and resolves
+    /// `{code, expires}` — a `chordial-offer:` code to carry to the other browser, usable until `expires`
+    /// (Unix ms). The offer waits (up to 5 minutes) for `pairComplete` with the other browser's answer.
+    #[wasm_bindgen(js_name = pairOffer)]
+    pub fn pair_offer(&self) -> Promise {
+        shell::pair_offer(&self.shell)
+    }
+
+    /// Pairing, step 2 (on the other browser): takes an offer code and resolves `{code, expires}` — the
+    /// `chordial-answer:` code to carry back. The link opens when the offering browser completes.
+    #[wasm_bindgen(js_name = pairAnswer)]
+    pub fn pair_answer(&self, code: String) -> Promise {
+        match crate::pairing::decode(crate::pairing::CodeKind::Offer, &code) {
+            Ok(frame) => shell::pair_answer(&self.shell, frame),
+            Err(e) => rejected(e),
+        }
+    }
+
+    /// Pairing, step 3 (back on this browser): takes the answer code; resolves `{link, peer}` once the
+    /// link to the other browser is open. A refused code changes nothing: the offer keeps waiting.
+    #[wasm_bindgen(js_name = pairComplete)]
+    pub fn pair_complete(&self, code: String) -> Promise {
+        match crate::pairing::decode(crate::pairing::CodeKind::Answer, &code) {
+            Ok(frame) => shell::pair_complete(&self.shell, frame),
+            Err(e) => rejected(e),
+        }
+    }
+
     /// Stops without a graceful leave and closes the node: later calls reject with `CLOSED`.
     pub fn close(&self) {
         shell::with_shell(&self.shell, |s| {

@@ -53,8 +53,17 @@ pub const CLOSED: &str = "CLOSED";
 pub const BUSY: &str = "BUSY";
 /// A bootstrap server could not be used (events only).
 pub const BOOTSTRAP_FAILED: &str = "BOOTSTRAP_FAILED";
-/// A peer connection could not be set up (events only).
+/// A peer connection could not be set up (events only; `pairComplete` when the link failed to open).
 pub const WEBRTC: &str = "WEBRTC";
+/// A pairing code that cannot be used: not a code, damaged, altered, the wrong kind, from another network,
+/// or made by this node itself.
+pub const BAD_CODE: &str = "BAD_CODE";
+/// A pairing offer older than the pairing time limit.
+pub const CODE_EXPIRED: &str = "CODE_EXPIRED";
+/// A pairing offer this node already answered.
+pub const CODE_USED: &str = "CODE_USED";
+/// A pairing answer that no waiting offer of this node matches.
+pub const NO_MATCHING_OFFER: &str = "NO_MATCHING_OFFER";
 
 /// The code and message for a request the core failed.
 pub fn from_fail(reason: &FailReason) -> ApiError {

@@ -79,6 +79,12 @@ export function withDeadline(p, ms, message) {
   const t = new Promise((_, reject) => { timer = setTimeout(() => reject(message), ms); });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
+// Like withDeadline, but the rejection is a ChordialError with `code`.
+export function deadline(p, ms, code, message) {
+  let timer;
+  const t = new Promise((_, reject) => { timer = setTimeout(() => reject(chordialError(code, message)), ms); });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
 function req(r) {
   return new Promise((resolve, reject) => {
     r.onsuccess = () => resolve(r.result);
@@ -123,6 +129,8 @@ extern "C" {
     pub(crate) fn post_signal(url: &str, body: &js_sys::Uint8Array, ms: u32) -> js_sys::Promise;
     #[wasm_bindgen(js_name = withDeadline)]
     pub(crate) fn with_deadline(p: &js_sys::Promise, ms: u32, message: &str) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = deadline)]
+    pub(crate) fn deadline(p: &js_sys::Promise, ms: u32, code: &str, message: &str) -> js_sys::Promise;
     #[wasm_bindgen(js_name = idbOpen)]
     pub(crate) fn idb_open(name: &str) -> js_sys::Promise;
     #[wasm_bindgen(js_name = idbGet)]

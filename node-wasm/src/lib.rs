@@ -20,6 +20,7 @@
 //! which are unit-tested on the host; the shell itself builds for `wasm32` only.
 
 pub mod error;
+pub mod pairing;
 pub mod queue;
 pub mod view;
 

@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use chordial_core::identity::delegation::Delegation;
 use chordial_core::identity::{Address, SessionKey};
-use chordial_core::node::{Event, LinkEvent, LinkId, LinkRole, Node, Output, RequestId, SendOutcome, Status};
+use chordial_core::node::{
+    Event, LinkEvent, LinkId, LinkRole, Node, Output, RequestId, SendOutcome, Status, PAIRING_URL,
+};
 use chordial_core::Timestamp;
 use gloo_timers::callback::Timeout;
 use js_sys::{Function, Uint8Array};
@@ -25,6 +27,7 @@ use web_sys::{RtcDataChannel, RtcDataChannelInit, RtcSdpType, RtcSessionDescript
 use crate::error::{self, ApiError};
 use crate::js;
 use crate::link::{LinkIo, CHANNEL_LABEL};
+use crate::pairing::{self, CodeKind};
 use crate::queue::Push;
 use crate::store::{Db, Stored};
 use crate::view::{self, EventView, LinkExtra, StatusView};
@@ -43,6 +46,8 @@ pub(crate) const MAX_LISTENERS: usize = 256;
 const LEAVE_GRACE: Duration = Duration::from_millis(500);
 /// The longest a timer is set for; the deadline is re-read when it fires.
 const MAX_TIMER_MS: u64 = 3_600_000;
+/// How long `pairComplete` waits for the link to open once the answer is in (ICE and DTLS).
+const PAIR_OPEN_MS: u32 = 60_000;
 
 pub(crate) type ShellRef = Rc<RefCell<Shell>>;
 type ShellWeak = Weak<RefCell<Shell>>;
@@ -71,6 +76,16 @@ impl RunState {
 struct Pending {
     resolve: Function,
     reject: Function,
+}
+
+/// A signalling request answered by this node: an HTTP-style bootstrap offer (`handleSignal`) or a pasted
+/// pairing offer (`pairAnswer`).
+struct SignalWaiter {
+    resolve: Function,
+    reject: Function,
+    at: Timestamp,
+    /// For `pairAnswer`: resolve with an answer code valid until then, not with raw bytes.
+    pairing: Option<Timestamp>,
 }
 
 /// Work that calls into JavaScript, run after the shell's borrow is released.
@@ -120,8 +135,12 @@ pub(crate) struct Shell {
     dropped_backpressure: u64,
     dropped_oversize: u64,
     last_status: Option<Status>,
-    signal_waiters: HashMap<u64, (Function, Function, Timestamp)>,
+    signal_waiters: HashMap<u64, SignalWaiter>,
     next_signal: u64,
+    /// `pairOffer` calls waiting for their link's offer.
+    pair_offers: HashMap<LinkId, Pending>,
+    /// `pairComplete` calls waiting for their link to open.
+    pair_links: HashMap<LinkId, Pending>,
     stop_at: Option<Timestamp>,
     stop_waiters: Vec<Function>,
     deferred: Vec<Deferred>,
@@ -167,6 +186,8 @@ impl Shell {
                 last_status: None,
                 signal_waiters: HashMap::new(),
                 next_signal: 0,
+                pair_offers: HashMap::new(),
+                pair_links: HashMap::new(),
                 stop_at: None,
                 stop_waiters: Vec::new(),
                 deferred: Vec::new(),
@@ -262,6 +283,10 @@ impl Shell {
         if let Some(node) = self.node.take() {
             self.last_status = Some(node.status());
         }
+        for (_, p) in self.pair_offers.drain().chain(self.pair_links.drain()) {
+            self.deferred
+                .push(Deferred::Reject(p.reject, ApiError::new(error::STOPPED, "the node stopped").into()));
+        }
         for link in self.links.keys().copied().collect::<Vec<_>>() {
             self.release(link);
         }
@@ -269,9 +294,9 @@ impl Shell {
             self.deferred
                 .push(Deferred::Reject(p.reject, ApiError::new(error::STOPPED, "the node stopped").into()));
         }
-        for (_, (_, reject, _)) in self.signal_waiters.drain() {
+        for (_, w) in self.signal_waiters.drain() {
             self.deferred
-                .push(Deferred::Reject(reject, ApiError::new(error::STOPPED, "the node stopped").into()));
+                .push(Deferred::Reject(w.reject, ApiError::new(error::STOPPED, "the node stopped").into()));
         }
         self.bootstraps.clear();
         self.boot_links.clear();
@@ -309,6 +334,22 @@ impl Shell {
                 Output::OpenLink { link, role } => self.open_link(node, now, link, role),
                 Output::ApplyRemote { link, sdp } => self.apply_remote(link, sdp),
                 Output::CloseLink { link } => self.release(link),
+                Output::BootstrapOffer { link, url, offer } if url == PAIRING_URL => {
+                    // A pairing offer goes to a person, as a code.
+                    match self.pair_offers.remove(&link) {
+                        Some(p) => {
+                            let expires = pairing::offer_expires(&offer).map_or(0, |t| t.as_millis());
+                            let code =
+                                view::PairCode { code: pairing::encode(CodeKind::Offer, &offer), expires };
+                            self.deferred.push(Deferred::Resolve(p.resolve, js::to_js(&code)));
+                        }
+                        // Nobody asked (cannot happen): do not leave the link waiting for its time limit.
+                        None => {
+                            node.handle_link_event(now, link, LinkEvent::Failed);
+                            self.release(link);
+                        }
+                    }
+                }
                 Output::BootstrapOffer { link, url, offer } => {
                     if self.boot_links.len() >= 64 {
                         self.boot_links.clear();
@@ -317,9 +358,15 @@ impl Shell {
                     spawn_local(bootstrap_task(self.weak.clone(), self.run, link, url, offer))
                 }
                 Output::BootstrapAnswer { request, answer } => {
-                    if let Some((resolve, _, _)) = self.signal_waiters.remove(&request) {
-                        let body = Uint8Array::from(&answer[..]);
-                        self.deferred.push(Deferred::Resolve(resolve, body.into()));
+                    if let Some(w) = self.signal_waiters.remove(&request) {
+                        let value = match w.pairing {
+                            Some(expires) => js::to_js(&view::PairCode {
+                                code: pairing::encode(CodeKind::Answer, &answer),
+                                expires: expires.as_millis(),
+                            }),
+                            None => Uint8Array::from(&answer[..]).into(),
+                        };
+                        self.deferred.push(Deferred::Resolve(w.resolve, value));
                     }
                 }
                 Output::Event(e) => self.on_event(e),
@@ -401,6 +448,18 @@ impl Shell {
         }
         io.close();
         self.pc_open = self.pc_open.saturating_sub(1);
+        if let Some(p) = self.pair_offers.remove(&link) {
+            let e = ApiError::new(error::WEBRTC, "the link for the offer could not be set up");
+            self.deferred.push(Deferred::Reject(p.reject, e.into()));
+        }
+        if let Some(p) = self.pair_links.remove(&link) {
+            let e = ApiError::new(
+                error::WEBRTC,
+                "the link closed before it opened: the two browsers could not reach each other (a TURN server \
+                 in the ICE settings of both may help)",
+            );
+            self.deferred.push(Deferred::Reject(p.reject, e.into()));
+        }
         self.emit(EventView::Link { link: link.0, state: "closed", peer: io.peer.take() });
         self.deferred.push(Deferred::Release(Box::new(io)));
     }
@@ -685,6 +744,10 @@ pub(crate) fn channel_opened(weak: &ShellWeak, run: u64, link: LinkId) {
         if let (Some(url), Some(p)) = (s.boot_links.remove(&link), &peer) {
             s.server_ids.insert(url, p.clone());
         }
+        if let Some(p) = s.pair_links.remove(&link) {
+            let paired = view::Paired { link: link.0, peer: peer.clone() };
+            s.deferred.push(Deferred::Resolve(p.resolve, js::to_js(&paired)));
+        }
         s.emit(EventView::Link { link: link.0, state: "open", peer });
     });
 }
@@ -786,7 +849,7 @@ pub(crate) fn handle_signal(shell: &ShellRef, body: Vec<u8>) -> js_sys::Promise 
         let ran = input(shell, |s, node, now| {
             // Offers the core never answered (its answer side failed) were rejected by the deadline below.
             let stale = now.saturating_sub(Duration::from_millis(u64::from(SIGNAL_MS + GATHER_MS)));
-            s.signal_waiters.retain(|_, (_, _, at)| *at > stale);
+            s.signal_waiters.retain(|_, w| w.at > stale);
             if s.signal_waiters.len() >= MAX_SIGNAL_WAITERS {
                 s.reject_later(reject.clone(), ApiError::new(error::BUSY, "too many signalling requests"));
                 return;
@@ -795,7 +858,13 @@ pub(crate) fn handle_signal(shell: &ShellRef, body: Vec<u8>) -> js_sys::Promise 
             let request = s.next_signal;
             match node.handle_bootstrap_offer(now, request, &body) {
                 Ok(()) => {
-                    s.signal_waiters.insert(request, (resolve.clone(), reject.clone(), now));
+                    let w = SignalWaiter {
+                        resolve: resolve.clone(),
+                        reject: reject.clone(),
+                        at: now,
+                        pairing: None,
+                    };
+                    s.signal_waiters.insert(request, w);
                 }
                 Err(e) => s.reject_later(reject.clone(), ApiError::new("REFUSED", e.to_string())),
             }
@@ -806,4 +875,86 @@ pub(crate) fn handle_signal(shell: &ShellRef, body: Vec<u8>) -> js_sys::Promise 
         }
     });
     js::with_deadline(&promise, SIGNAL_MS + GATHER_MS, "signalling timed out")
+}
+
+// -------------------------------------------------------------------------------------------------
+// Pairing (no server: a person carries an offer code and an answer code)
+// -------------------------------------------------------------------------------------------------
+
+/// Rejects with NOT_RUNNING or CLOSED when `input` did not run.
+fn not_running(shell: &ShellRef, reject: &Function) {
+    let e = match shell.borrow().state {
+        RunState::Closed => ApiError::new(error::CLOSED, "the node was closed"),
+        _ => ApiError::new(error::NOT_RUNNING, "the node is not running"),
+    };
+    let _ = reject.call1(&JsValue::NULL, &e.into());
+}
+
+/// `pairOffer`: resolves `{code, expires}` once the offer (with its gathered candidates) is made.
+pub(crate) fn pair_offer(shell: &ShellRef) -> js_sys::Promise {
+    let promise = js_sys::Promise::new(&mut |resolve, reject| {
+        let ran = input(shell, |s, node, now| match node.pair_offer(now) {
+            Ok(link) => {
+                s.pair_offers.insert(link, Pending { resolve: resolve.clone(), reject: reject.clone() });
+            }
+            Err(e) => s.reject_later(reject.clone(), pairing::refused(&e)),
+        });
+        if !ran {
+            not_running(shell, &reject);
+        }
+    });
+    js::deadline(&promise, GATHER_MS + SIGNAL_MS, "TIMEOUT", "the offer could not be made in time")
+}
+
+/// `pairAnswer`: takes the other browser's offer; resolves `{code, expires}` with the answer to send back.
+pub(crate) fn pair_answer(shell: &ShellRef, frame: Vec<u8>) -> js_sys::Promise {
+    let promise = js_sys::Promise::new(&mut |resolve, reject| {
+        let ran = input(shell, |s, node, now| {
+            if s.signal_waiters.len() >= MAX_SIGNAL_WAITERS {
+                s.reject_later(reject.clone(), ApiError::new(error::BUSY, "too many signalling requests"));
+                return;
+            }
+            s.next_signal += 1;
+            let request = s.next_signal;
+            match node.handle_pairing_offer(now, request, &frame) {
+                Ok(()) => {
+                    let expires = pairing::offer_expires(&frame);
+                    let w = SignalWaiter {
+                        resolve: resolve.clone(),
+                        reject: reject.clone(),
+                        at: now,
+                        pairing: expires,
+                    };
+                    s.signal_waiters.insert(request, w);
+                }
+                Err(e) => s.reject_later(reject.clone(), pairing::refused(&e)),
+            }
+        });
+        if !ran {
+            not_running(shell, &reject);
+        }
+    });
+    js::deadline(&promise, GATHER_MS + SIGNAL_MS, "TIMEOUT", "the answer could not be made in time")
+}
+
+/// `pairComplete`: takes the answer to this node's offer; resolves `{link, peer}` once the link is open.
+pub(crate) fn pair_complete(shell: &ShellRef, frame: Vec<u8>) -> js_sys::Promise {
+    let promise = js_sys::Promise::new(&mut |resolve, reject| {
+        let ran = input(shell, |s, node, now| match node.handle_pairing_answer(now, &frame) {
+            Ok(link) => {
+                s.pair_links.insert(link, Pending { resolve: resolve.clone(), reject: reject.clone() });
+            }
+            Err(e) => s.reject_later(reject.clone(), pairing::refused(&e)),
+        });
+        if !ran {
+            not_running(shell, &reject);
+        }
+    });
+    js::deadline(
+        &promise,
+        PAIR_OPEN_MS,
+        "TIMEOUT",
+        "the link did not open within 60 s: the two browsers may not reach each other directly (a TURN server in \
+         the ICE settings of both may help)",
+    )
 }

@@ -198,6 +198,24 @@ pub fn ring_view(view: &mut StatusView, status: &Status, extra: impl Fn(u64) -> 
     view.counters.core = CoreCounters::from(&status.counters);
 }
 
+/// `pairOffer` and `pairAnswer` resolve with this.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PairCode {
+    /// The code to copy to the other browser.
+    pub code: String,
+    /// Until when it can be used (Unix ms): the offer's time plus the pairing time limit.
+    pub expires: u64,
+}
+
+/// `pairComplete` resolves with this once the link is open.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Paired {
+    /// The link.
+    pub link: u64,
+    /// The other node's id.
+    pub peer: Option<String>,
+}
+
 /// `send` resolves with this.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SendResult {

@@ -238,3 +238,103 @@ async fn identity_and_settings_survive_a_reopen_through_indexeddb() {
     assert!(field(&fresh, "wallet").is_null());
     JsFuture::from(third.forget()).await.unwrap();
 }
+
+/// Sends `text` from `from` to `to_wallet`, retrying while the recipient's presence is not stored yet.
+async fn send_when_found(from: &ChordialNode, to_wallet: &str, text: &[u8]) -> JsValue {
+    let payload = Uint8Array::from(text);
+    let end = js_sys::Date::now() + 30_000.0;
+    loop {
+        match JsFuture::from(from.send("https://dapp.example".into(), to_wallet.into(), payload.clone()))
+            .await
+        {
+            Ok(v) => break v,
+            Err(e) => {
+                let code = field(&e, "code").as_string().unwrap_or_default();
+                assert!(code == "NOT_FOUND" || code == "TIMEOUT", "send failed: {e:?}");
+                assert!(js_sys::Date::now() < end, "the recipient never became reachable: {e:?}");
+                gloo_timers::future::TimeoutFuture::new(200).await;
+            }
+        }
+    }
+}
+
+/// Replaces the character at `at` (in the base64 part) with another base64url character.
+fn damage(code: &str, at: usize) -> String {
+    let mut chars: Vec<char> = code.chars().collect();
+    chars[at] = if chars[at] == 'A' { 'B' } else { 'A' };
+    chars.into_iter().collect()
+}
+
+#[wasm_bindgen_test]
+async fn two_lone_nodes_pair_through_codes_and_message_both_ways() {
+    JsFuture::from(grant_media()).await.expect("media permission");
+    let network = "wasm-pair";
+    let (wa, wb) = (WalletKey::generate(&mut OsRng), WalletKey::generate(&mut OsRng));
+    let a = open(obj(&[("network", network.into()), ("database", unique("db-pa").into())])).await;
+    let b = open(obj(&[("network", network.into()), ("database", unique("db-pb").into())])).await;
+    assert_eq!(rejected_code(a.pair_offer()).await, "NOT_RUNNING");
+    delegate(&a, &wa).await;
+    delegate(&b, &wb).await;
+    let (log_a, log_b) = (record(&a), record(&b));
+    JsFuture::from(a.start()).await.unwrap();
+    JsFuture::from(b.start()).await.unwrap();
+
+    let t0 = js_sys::Date::now();
+    let offer = JsFuture::from(a.pair_offer()).await.expect("offer");
+    let offer_code = field(&offer, "code").as_string().unwrap();
+    assert!(offer_code.starts_with("chordial-offer:"), "{offer_code}");
+    let expires = field(&offer, "expires").as_f64().unwrap();
+    assert!(expires > t0 + 290_000.0 && expires < js_sys::Date::now() + 301_000.0, "expires {expires}");
+
+    // Mistakes on the answering side: refused, with a code, and nothing used up.
+    assert_eq!(rejected_code(b.pair_answer("hello".into())).await, "BAD_CODE");
+    assert_eq!(rejected_code(b.pair_answer(damage(&offer_code, offer_code.len() / 2))).await, "BAD_CODE");
+    assert_eq!(rejected_code(b.pair_answer(offer_code[..offer_code.len() - 40].into())).await, "BAD_CODE");
+    assert_eq!(rejected_code(a.pair_answer(offer_code.clone())).await, "BAD_CODE", "its own offer");
+    let answer = JsFuture::from(b.pair_answer(format!("  {offer_code}\n"))).await.expect("answer");
+    let answer_code = field(&answer, "code").as_string().unwrap();
+    assert!(answer_code.starts_with("chordial-answer:"), "{answer_code}");
+    assert_eq!(field(&answer, "expires").as_f64(), Some(expires), "the answer is good as long as the offer");
+    assert_eq!(rejected_code(b.pair_answer(offer_code.clone())).await, "CODE_USED");
+
+    // Mistakes on the offering side: the offer keeps waiting.
+    assert_eq!(rejected_code(a.pair_complete(offer_code.clone())).await, "BAD_CODE");
+    assert_eq!(rejected_code(a.pair_complete(damage(&answer_code, 100))).await, "BAD_CODE");
+    let paired = JsFuture::from(a.pair_complete(answer_code.clone())).await.expect("paired");
+    assert_eq!(field(&paired, "peer"), field(&b.status(), "nodeId"));
+    assert_eq!(rejected_code(a.pair_complete(answer_code)).await, "NO_MATCHING_OFFER");
+
+    until(20_000.0, "both nodes to be in one ring", || {
+        has_event(&log_a, "membership", "joined", &true.into())
+            && has_event(&log_b, "membership", "joined", &true.into())
+    })
+    .await;
+    let st = a.status();
+    assert_eq!(js_sys::Array::from(&field(&st, "successors")).get(0), field(&b.status(), "nodeId"));
+    // Pings measure the link's round trip (the popup shows it).
+    until(10_000.0, "an RTT on the paired link", || {
+        let links = js_sys::Array::from(&field(&a.status(), "links"));
+        links.length() == 1 && field(&links.get(0), "rttMs").as_f64().is_some()
+    })
+    .await;
+
+    let sent = send_when_found(&a, &wb.address().to_checksum(), b"from a").await;
+    assert_eq!(field(&sent, "result").as_string().as_deref(), Some("delivered"));
+    let sent = send_when_found(&b, &wa.address().to_checksum(), b"from b").await;
+    assert_eq!(field(&sent, "result").as_string().as_deref(), Some("delivered"));
+    until(5_000.0, "both messages", || {
+        has_event(&log_a, "message", "appOrigin", &"https://dapp.example".into())
+            && has_event(&log_b, "message", "appOrigin", &"https://dapp.example".into())
+    })
+    .await;
+    for (log, from, text) in [(&log_b, &wa, &b"from a"[..]), (&log_a, &wb, &b"from b"[..])] {
+        let msg = log.borrow().iter().find(|e| field(e, "type") == "message").cloned().unwrap();
+        assert_eq!(field(&msg, "from").as_string(), Some(from.address().to_checksum()));
+        assert_eq!(Uint8Array::new(&field(&msg, "data")).to_vec(), text);
+    }
+
+    JsFuture::from(a.stop()).await.unwrap();
+    JsFuture::from(b.stop()).await.unwrap();
+    JsFuture::from(a.forget()).await.unwrap();
+    JsFuture::from(b.forget()).await.unwrap();
+}

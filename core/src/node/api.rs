@@ -81,7 +81,9 @@ pub enum Output {
         link: LinkId,
     },
     /// Send this signed offer to the bootstrap server at `url` (`POST /v1/signal`) and hand the response
-    /// body to [`crate::node::Node::handle_bootstrap_answer`] (or report failure).
+    /// body to [`crate::node::Node::handle_bootstrap_answer`] (or report failure). When `url` is
+    /// [`crate::node::PAIRING_URL`], the offer is for a person to carry to another node (pairing); its
+    /// answer goes to [`crate::node::Node::handle_pairing_answer`].
     BootstrapOffer {
         /// The link the offer belongs to.
         link: LinkId,
@@ -90,8 +92,9 @@ pub enum Output {
         /// The request body.
         offer: Vec<u8>,
     },
-    /// The answer to an offer received through [`crate::node::Node::handle_bootstrap_offer`]: the body of
-    /// the HTTP response for that request.
+    /// The answer to an offer received through [`crate::node::Node::handle_bootstrap_offer`] (the body of
+    /// the HTTP response for that request) or [`crate::node::Node::handle_pairing_offer`] (the answer to
+    /// carry back).
     BootstrapAnswer {
         /// The shell's own id for the HTTP request, as passed in.
         request: u64,
@@ -284,7 +287,8 @@ pub struct LinkStatus {
     pub peer: Option<Id>,
     /// Whether the channel is open.
     pub open: bool,
-    /// Roles this node gives the link: "successor", "predecessor", "finger", "direct", "bootstrap".
+    /// Roles this node gives the link: "successor", "predecessor", "finger", "direct", "bootstrap",
+    /// "pairing" (a pairing link through which this node is still joining).
     pub roles: Vec<String>,
     /// Smoothed round-trip time of pings.
     pub rtt: Option<Duration>,

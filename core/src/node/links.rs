@@ -29,6 +29,9 @@ pub(crate) enum AnswerPath {
     Http(u64),
     /// As a routed reply to this offer envelope.
     Routed { offer_id: crate::wire::MessageId, offerer_link: u64 },
+    /// As a pairing answer (a code a person carries back), naming the offer it answers, for this shell
+    /// request.
+    Pairing { request: u64, offer_id: crate::wire::MessageId },
 }
 
 /// One link.
@@ -67,6 +70,10 @@ pub(crate) struct Link {
     /// The start of the peer's range (its predecessor) as it last told us in a ping or pong: the peer
     /// owns the keys in `(peer_range_from, peer]`.
     pub(crate) peer_range_from: Option<Id>,
+    /// Set up by pairing (a person carries offer and answer): it may take `PAIRING_TIMEOUT` to open.
+    pub(crate) pairing: bool,
+    /// For our pairing offer: the offer's message id, which the answer names.
+    pub(crate) pairing_offer: Option<crate::wire::MessageId>,
 }
 
 impl Link {
@@ -93,6 +100,8 @@ impl Link {
             bootstrap_url: None,
             answer_path: None,
             peer_range_from: None,
+            pairing: false,
+            pairing_offer: None,
         }
     }
 

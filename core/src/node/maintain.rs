@@ -213,7 +213,7 @@ impl Node {
             && link.offerer
             && (!self.joined || self.bootstraps.contains_key(&id))
         {
-            roles.push("bootstrap");
+            roles.push(if link.pairing { "pairing" } else { "bootstrap" });
         }
         roles
     }
@@ -379,7 +379,9 @@ impl Node {
                     }
                     continue;
                 }
-                if now.since(link.created) > self.config.link_setup_timeout {
+                let setup_timeout =
+                    if link.pairing { super::PAIRING_TIMEOUT } else { self.config.link_setup_timeout };
+                if now.since(link.created) > setup_timeout {
                     let peer = link.peer;
                     if let Some(peer) = peer {
                         // An unreachable successor candidate is as good as dead.

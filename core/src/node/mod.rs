@@ -4,8 +4,9 @@
 //!
 //! The shell feeds inputs, each with the current time:
 //! [`Node::handle_frame`], [`Node::handle_link_event`], [`Node::handle_local_description`],
-//! [`Node::handle_bootstrap_answer`] / [`Node::handle_bootstrap_offer`], [`Node::handle_timeout`], and API
-//! calls ([`Node::lookup`], [`Node::connect_bootstrap`], [`Node::leave`]). After any input it drains
+//! [`Node::handle_bootstrap_answer`] / [`Node::handle_bootstrap_offer`], [`Node::handle_pairing_offer`] /
+//! [`Node::handle_pairing_answer`], [`Node::handle_timeout`], and API calls ([`Node::lookup`],
+//! [`Node::connect_bootstrap`], [`Node::pair_offer`], [`Node::leave`]). After any input it drains
 //! [`Node::poll_output`] until that returns [`Output::Timeout`] with the next deadline, carries out every
 //! output in order, and calls `handle_timeout` at (or after) that deadline.
 //!
@@ -29,6 +30,7 @@ mod app;
 mod links;
 mod maintain;
 mod msg;
+mod pairing;
 pub mod records;
 mod ring;
 mod routing;
@@ -44,6 +46,7 @@ pub use api::{
     SendOutcome, SessionInfo, Status,
 };
 pub use msg::describe_frame;
+pub use pairing::{PairingError, MAX_PAIRINGS, PAIRING_TIMEOUT, PAIRING_URL};
 
 use crate::id::{Id, ID_BITS};
 use crate::identity::delegation::{Delegation, DelegationCache, DelegationError};
@@ -499,8 +502,15 @@ impl Node {
                     delegation: self.delegation.clone(),
                 };
                 if let Some(url) = link.bootstrap_url.clone() {
+                    let pairing = link.pairing;
                     match self.encode(now, Destination::Neighbor, None, &body) {
-                        Some((_, offer)) => {
+                        Some((header, offer)) => {
+                            if pairing {
+                                // The answer names this id (see pairing.rs).
+                                if let Some(l) = self.links.get_mut(link_id) {
+                                    l.pairing_offer = Some(header.id);
+                                }
+                            }
                             self.outputs.push_back(Output::BootstrapOffer { link: link_id, url, offer })
                         }
                         None => self.drop_link(now, link_id, true),
@@ -525,6 +535,13 @@ impl Node {
                     Some(AnswerPath::Http(request)) => {
                         let body = Routed::ConnectAnswer { link: 0, sdp, delegation };
                         if let Some((_, answer)) = self.encode(now, Destination::Neighbor, None, &body) {
+                            self.outputs.push_back(Output::BootstrapAnswer { request, answer });
+                        }
+                    }
+                    Some(AnswerPath::Pairing { request, offer_id }) => {
+                        let body = Routed::ConnectAnswer { link: 0, sdp, delegation };
+                        let encoded = self.encode(now, Destination::Neighbor, Some(offer_id), &body);
+                        if let Some((_, answer)) = encoded {
                             self.outputs.push_back(Output::BootstrapAnswer { request, answer });
                         }
                     }
@@ -648,7 +665,10 @@ impl Node {
                     }
                 }
                 let merge_check = self.links.get(link_id).is_some_and(|l| l.merge_check);
-                if offerer && purpose == LinkPurpose::Bootstrap && !self.joined {
+                let pairing = self.links.get(link_id).is_some_and(|l| l.pairing);
+                if pairing {
+                    self.pairing_opened(now, link_id);
+                } else if offerer && purpose == LinkPurpose::Bootstrap && !self.joined {
                     self.start_join(now);
                 } else if merge_check {
                     self.start_merge_check(now, link_id);

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use chordial_core::identity::delegation::{delegation_message, Delegation, DelegationRequest};
 use chordial_core::identity::wallet::WalletKey;
 use chordial_core::identity::SessionKey;
-use chordial_core::node::{Config, Event, LinkEvent, LinkId, LinkRole, Node, Output};
+use chordial_core::node::{Config, Event, LinkEvent, LinkId, LinkRole, Node, Output, PAIRING_URL};
 use chordial_core::{Id, Timestamp};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -37,6 +37,10 @@ pub struct Net {
     offers: HashMap<(usize, LinkId), (usize, LinkId)>,
     http: HashMap<(usize, u64), (usize, LinkId)>,
     next_req: u64,
+    /// Pairing offers made (node, link, offer) and answers made ((node, request) → answer): a test carries
+    /// them between nodes the way a person would.
+    pub pairing_offers: Vec<(usize, LinkId, Vec<u8>)>,
+    pub pairing_answers: HashMap<(usize, u64), Vec<u8>>,
     pub events: Vec<(usize, Event)>,
     deadlines: Vec<u64>,
 }
@@ -65,6 +69,8 @@ impl Net {
             pairs: HashMap::new(),
             offers: HashMap::new(),
             http: HashMap::new(),
+            pairing_offers: Vec::new(),
+            pairing_answers: HashMap::new(),
             next_req: 0,
             events: vec![],
             deadlines: vec![0; n],
@@ -166,6 +172,9 @@ impl Net {
                         self.at(LATENCY, Ev::Closed(peer, plink));
                     }
                 }
+                Output::BootstrapOffer { link, url, offer } if url == PAIRING_URL => {
+                    self.pairing_offers.push((i, link, offer));
+                }
                 Output::BootstrapOffer { link, url, offer } => {
                     let to: usize = url.trim_start_matches("sim://").parse().unwrap();
                     self.at(LATENCY, Ev::BootOffer { to, from: i, link, body: offer });
@@ -173,6 +182,8 @@ impl Net {
                 Output::BootstrapAnswer { request, answer } => {
                     if let Some((to, link)) = self.http.remove(&(i, request)) {
                         self.at(LATENCY, Ev::BootAnswer { to, link, body: answer });
+                    } else {
+                        self.pairing_answers.insert((i, request), answer);
                     }
                 }
                 Output::Event(e) => self.events.push((i, e)),

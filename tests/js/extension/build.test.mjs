@@ -68,5 +68,15 @@ test('build-time defaults: CHORDIAL_BOOTSTRAP / CHORDIAL_ICE reach the bundle; n
     },
   );
   const entries = Object.keys(config({}).entry).sort();
-  assert.deepEqual(entries, ['approval', 'background', 'content', 'inpage', 'offscreen']);
+  assert.deepEqual(entries, ['approval', 'background', 'content', 'inpage', 'offscreen', 'popup/popup']);
+  // The popup page the manifest names is the one the build copies beside its bundle.
+  const manifest = JSON.parse(readFileSync(path.join(import.meta.dirname, '../../../manifest.json'), 'utf8'));
+  assert.equal(manifest.action.default_popup, 'popup/popup.html');
+  const copies = config({})
+    .plugins.flatMap((p) => p.patterns ?? [])
+    .filter((x) => x.from.startsWith('extension/popup/'));
+  assert.deepEqual(
+    copies.map((x) => `${x.from} → ${x.to}`),
+    ['extension/popup/popup.html → popup/', 'extension/popup/popup.css → popup/'],
+  );
 });

@@ -237,3 +237,57 @@ test('applySettings stores the settings in the node and restarts it only if it w
   await h.host.handle('applySettings', { network: 'x', ...settings });
   assert.deepEqual(node.log, [{ settings }]);
 });
+
+test('pairing codes are kept for a popup that closed meanwhile, until they expire or are used', async () => {
+  const node = new FakeWasmNode({ wallet: W, expires: NOW + 1e9 });
+  node.pairOffer = async () => ({ code: 'chordial-offer:AAA', expires: NOW + 300_000 });
+  node.pairAnswer = async (code) => {
+    if (!code.startsWith('chordial-offer:')) throw { code: 'BAD_CODE', message: 'not an offer code' };
+    return { code: 'chordial-answer:BBB', expires: NOW - 1 }; // already expired, for the test
+  };
+  node.pairComplete = async (code) => {
+    if (code !== 'chordial-answer:CCC') throw { code: 'NO_MATCHING_OFFER', message: 'no offer waits' };
+    return { link: 3, peer: 'cd'.repeat(20) };
+  };
+  const h = harness(node);
+  await h.host.init({});
+  assert.deepEqual(await h.host.handle('pairState', {}), { offer: null, answer: null });
+  const offer = await h.host.handle('pairOffer', {});
+  assert.deepEqual(await h.host.handle('pairState', {}), { offer, answer: null });
+  await assert.rejects(h.host.handle('pairAnswer', { code: 'nope' }), { code: 'BAD_CODE' });
+  await h.host.handle('pairAnswer', { code: 'chordial-offer:X' });
+  assert.deepEqual(await h.host.handle('pairState', {}), { offer, answer: null }, 'the expired answer is dropped');
+  // A refused answer leaves the offer in place; the right one uses it up.
+  await assert.rejects(h.host.handle('pairComplete', { code: 'chordial-answer:bad' }), { code: 'NO_MATCHING_OFFER' });
+  assert.deepEqual((await h.host.handle('pairState', {})).offer, offer);
+  assert.deepEqual(await h.host.handle('pairComplete', { code: 'chordial-answer:CCC' }), {
+    link: 3,
+    peer: 'cd'.repeat(20),
+  });
+  assert.deepEqual(await h.host.handle('pairState', {}), { offer: null, answer: null });
+  // Settings restart the node: its links, and with them any waiting offer, are gone.
+  await h.host.handle('pairOffer', {});
+  node.st.state = 'running';
+  await h.host.handle('applySettings', { bootstrap: [], iceServers: [] });
+  assert.deepEqual(await h.host.handle('pairState', {}), { offer: null, answer: null });
+});
+
+test('forgetting a revoked origin withdraws its topics, stops its presence polling and drops its inbox', async () => {
+  const node = new FakeWasmNode({ wallet: W, expires: NOW + 1e9 });
+  const h = harness(node);
+  await h.host.init({});
+  await h.host.handle('announce', { origin: 'https://a', topic: 'lobby' });
+  await h.host.handle('announce', { origin: 'https://a', topic: 'news' });
+  await h.host.handle('announce', { origin: 'https://b', topic: 'lobby' });
+  node.fire({ type: 'message', from: B, appOrigin: 'https://a', data: new Uint8Array([1, 0x41]), id: 'm1', sentAt: 1 });
+  await until(() => h.emitted.some((e) => e.type === 'message'));
+  await new Promise((r) => setImmediate(r));
+  assert.equal((await h.host.handle('peekInbox', { origin: 'https://a' })).length, 1);
+  assert.deepEqual(await h.host.handle('forgetOrigin', { origin: 'https://a' }), { topics: 2, withdrawn: 2 });
+  assert.deepEqual([...node.topics.keys()], ['https://b lobby']);
+  assert.deepEqual(await h.host.handle('peekInbox', { origin: 'https://a' }), []);
+  assert.deepEqual(
+    [...h.host.watched.values()].map((w) => `${w.origin} ${w.topic}`),
+    ['https://b lobby'],
+  );
+});

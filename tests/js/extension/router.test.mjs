@@ -48,6 +48,12 @@ class FakeNodeOps {
         return null;
       case 'discover':
         return [{ address: W, announcedAt: 1 }];
+      case 'forgetOrigin':
+      case 'pairState':
+        return null;
+      case 'pairComplete':
+        if (args.code !== 'chordial-answer:OK') throw { code: 'BAD_CODE', message: 'this is an offer code' };
+        return { link: 1, peer: 'ab'.repeat(20) };
       case 'peekInbox':
         return this.inbox[args.origin] ?? [];
       case 'ackInbox':
@@ -357,4 +363,61 @@ test('popup settings are validated, stored and applied to the node', async () =>
   assert.deepEqual(s.node.ops('applySettings')[0].args, { network: 'test', ...settings });
   const got = await s.router.onRuntimeMessage({ target: 'background', type: 'popupGetSettings' }, popup);
   assert.deepEqual(got.result, { network: 'test', ...settings });
+});
+
+test('Revoke in the popup: the origin gets 4100 from then on, hears statusChanged, its topics are forgotten', async () => {
+  const s = setup();
+  s.node.delegated = true;
+  await s.permissions.approve('https://a.example', { wallet: W });
+  await s.permissions.approve('https://b.example', { wallet: W });
+  const a = s.connect('https://a.example/');
+  const b = s.connect('https://b.example/');
+  assert.deepEqual((await ask(s, a, 'chordial_lookup', { address: OTHER })).result.online, false);
+  const popup = { id: 'ext', url: `${EXT}/popup/popup.html` };
+  const revoke = (origin) => s.router.onRuntimeMessage({ target: 'background', type: 'popupRevoke', origin }, popup);
+  assert.deepEqual(await revoke('https://a.example'), { ok: true, result: true });
+  assert.deepEqual(await revoke('https://a.example'), { ok: true, result: false }, 'already gone');
+  assert.deepEqual(a.events('statusChanged').at(-1).data, { online: true, address: null });
+  assert.equal(b.events('statusChanged').length, 0);
+  assert.deepEqual(
+    s.node.ops('forgetOrigin').map((c) => c.args),
+    [{ origin: 'https://a.example' }],
+  );
+  for (const [method, params] of [
+    ['chordial_lookup', { address: OTHER }],
+    ['chordial_send', { to: OTHER, data: 'x' }],
+    ['chordial_announce', { topic: 't' }],
+  ]) {
+    assert.equal((await ask(s, a, method, params)).error.code, 4100, method);
+  }
+  assert.equal((await ask(s, a, 'chordial_status')).result.approved, false);
+  assert.equal((await ask(s, b, 'chordial_lookup', { address: OTHER })).result.online, false, 'b keeps access');
+  const list = await s.router.onRuntimeMessage({ target: 'background', type: 'popupListApproved' }, popup);
+  assert.deepEqual(
+    list.result.map((x) => x.origin),
+    ['https://b.example'],
+  );
+});
+
+test('pairing from the popup reaches the node; its refusals keep the node code for the popup', async () => {
+  const s = setup();
+  const popup = { id: 'ext', url: `${EXT}/popup/popup.html` };
+  const bad = await s.router.onRuntimeMessage(
+    { target: 'background', type: 'popupPairComplete', code: 'chordial-offer:X' },
+    popup,
+  );
+  assert.equal(bad.ok, false);
+  assert.equal(bad.error.code, -32602);
+  assert.equal(bad.error.data.reason, 'BAD_CODE');
+  assert.equal(bad.error.message, 'this is an offer code');
+  const ok = await s.router.onRuntimeMessage(
+    { target: 'background', type: 'popupPairComplete', code: 'chordial-answer:OK' },
+    popup,
+  );
+  assert.deepEqual(ok, { ok: true, result: { link: 1, peer: 'ab'.repeat(20) } });
+  // Only extension pages may pair.
+  const page = { id: 'ext', url: 'https://a.example/', tab: { id: 1 } };
+  const no = await s.router.onRuntimeMessage({ target: 'background', type: 'popupPairOffer' }, page);
+  assert.equal(no.ok, false);
+  assert.equal(s.node.ops('pairOffer').length, 0);
 });
