@@ -532,7 +532,10 @@ impl Node {
         }
     }
 
-    /// Presence records of `wallet` that verify now (live or last known), newest per session.
+    /// Presence records of `wallet` that verify now, newest per session: live ones and the last known
+    /// sessions — expired or withdrawn — whose delegation is still valid. A withdrawn session is one that
+    /// went offline gracefully (a browser closing sends `Leave`); it keeps its key and comes back, so mail
+    /// is still sealed to it. Callers filter with [`PresenceRecord::is_live`] where only live ones count.
     fn valid_presences(
         &mut self,
         now: Timestamp,
@@ -542,7 +545,7 @@ impl Node {
         let mut out: Vec<PresenceRecord> = Vec::new();
         for r in records {
             let Record::Presence(p) = r else { continue };
-            if p.wallet != *wallet || p.withdrawn {
+            if p.wallet != *wallet {
                 continue;
             }
             if p.verify(&self.config.network, now, self.config.clock_skew, &mut self.cache).is_err() {
