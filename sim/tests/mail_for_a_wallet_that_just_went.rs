@@ -16,7 +16,7 @@ use chordial_core::node::records::presence_key;
 use chordial_core::node::{Event, SendOutcome};
 use chordial_sim::scenario::run_until_exact;
 
-use common::{mailbox_holders, payload, placement, received_since, ring, send, wait_one, wallet};
+use common::{ask, mailbox_holders, payload, placement, received_since, ring, send, wait_one, wallet};
 
 #[derive(Clone, Copy, Debug)]
 enum Gone {
@@ -41,6 +41,14 @@ fn went_then_sent(seed: u64, members: usize, how: Gone) -> Duration {
             // The leave grace: Leave, the withdrawn presence and the handoff go out, then the links close.
             world.run_for(world.config().leave_grace + Duration::from_millis(100));
             assert!(!world.is_alive(recipient), "seed {seed}: node {recipient} still runs after its leave");
+            // The withdrawn presence reached the key's owner: nobody sees the wallet online any more.
+            let asked = ask(&mut world, sender, |n, now| n.lookup_wallet(now, to));
+            let found = wait_one(&mut world, asked, Duration::from_secs(30));
+            assert!(
+                matches!(&found, Some(Event::WalletSessions { sessions, .. }) if sessions.is_empty()),
+                "seed {seed} ({members} nodes): node {recipient} left, yet a lookup of its wallet gives {found:?}; {}",
+                placement(&world, presence_key(&to))
+            );
         }
         Gone::Crashed => world.crash(recipient),
     }
