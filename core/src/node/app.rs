@@ -686,14 +686,30 @@ impl Node {
         };
         self.counters.records = self.store.len() as u64;
         if owner && changed {
-            if let Record::Presence(p) = &record {
-                if p.is_live(now) {
-                    self.deliver_mail(now, p);
-                }
+            match &record {
+                Record::Presence(p) if p.is_live(now) => self.deliver_mail(now, p),
+                // Mail can reach the owner after the session's presence did: a node that returns and
+                // owns its own presence key publishes presence at join, and its mail is handed to it a
+                // moment later. Waiting for the next presence refresh would cost minutes.
+                Record::Mailbox(m) => self.deliver_if_live(now, m),
+                _ => {}
             }
             self.push_to_replicas(now, LinkMsg::Replicate { records: vec![record] });
         }
         Ok(())
+    }
+
+    /// Sends one mailbox entry at once if the session it is sealed to has a live presence here. If that
+    /// session is in fact gone (crashed while its presence was live), the entry stays until acknowledged.
+    fn deliver_if_live(&mut self, now: Timestamp, mail: &MailboxEntry) {
+        let live = self.store.get(presence_key(&mail.recipient)).into_iter().find_map(|r| match r {
+            Record::Presence(p) if p.session == mail.to_session && p.is_live(now) => Some(p.node_id()),
+            _ => None,
+        });
+        if let Some(node) = live {
+            let body = Routed::MailboxDeliver { entries: vec![(mail.id, mail.sealed.clone())] };
+            self.send_routed(now, Destination::Node(node), None, &body);
+        }
     }
 
     /// Sends the mailbox entries sealed to a session that just published presence.
