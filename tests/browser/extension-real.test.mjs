@@ -97,6 +97,26 @@ async function waitOnline(page, timeout = 30_000) {
   );
 }
 
+/**
+ * Waits until the nodes of profiles `p` and `q` are in each other's ring view: each has a predecessor and
+ * names the other as a successor or its predecessor. Right after joining, a node can be "joined" (its own
+ * view) while the others have not taken it in yet; records placed in that window can sit on the wrong node
+ * for a while (docs/extension.md, known gaps). The offline scenarios are about a settled ring.
+ */
+async function ringSettled(p, q, timeout = 60_000) {
+  const both = async () => [
+    await nodeStatus(await currentWorker(p.context)),
+    await nodeStatus(await currentWorker(q.context)),
+  ];
+  const knows = (x, y) => x.predecessor === y.nodeId || x.successors.includes(y.nodeId);
+  await eventually(
+    both,
+    ([x, y]) => Boolean(x.predecessor && y.predecessor) && knows(x, y) && knows(y, x),
+    timeout,
+    'the ring took both nodes in',
+  );
+}
+
 /** Retries `fn` until `ok(result)` or the deadline (ring operations are eventually consistent). */
 async function eventually(fn, ok, timeout = 30_000, what = 'condition') {
   const end = Date.now() + timeout;
@@ -194,10 +214,12 @@ test('offline_delivery: B closes, A sends → stored; B returns → receives it 
       30_000,
       'A sees B online',
     );
+    await ringSettled(A, B);
     await B.close();
-    // Closing the browser runs the offscreen document's pagehide, which begins a graceful Leave (withdrawn
-    // presence); whether it gets out before the process ends is up to the browser. Either way the message
-    // must be stored: a withdrawn session is a last known session, and a crashed one fails the delivery.
+    // A browser shutting down does not fire the offscreen document's pagehide (checked in Chromium), so B's
+    // node gets no chance to leave: the ring sees a crash. The delivery to B's session fails, and the
+    // message is stored. (After a graceful leave it is stored too: core/tests/messaging_basics.rs and
+    // sim/tests/mail_for_a_wallet_that_just_went.rs.)
     const gone = await call(a, 'chordial_lookup', { address: addrB });
     console.log(
       `offline_delivery: right after B's browser closed, A's lookup finds B ${
