@@ -110,6 +110,59 @@ fn offline_wallet_gets_its_mail_once_when_it_returns() {
     assert_eq!(mail_left, 0, "mailbox entries left after delivery");
 }
 
+/// A graceful `Leave` withdraws the session's presence before the links close — the withdrawal and the
+/// record handoff travel ahead of `Leave`, which makes neighbours drop the link — so the wallet is not
+/// found live any more; a message sent then is stored for the withdrawn (last known) session and arrives
+/// once when the node returns under it, also when the returning node owns its own presence key (its
+/// mail is handed to it after it published presence). Every position of the leaver in a ring of five.
+#[test]
+fn a_wallet_that_left_is_offline_and_its_mail_waits_for_it() {
+    let mut owned_own_key = 0;
+    for bob in 1..5 {
+        let mut net = ring(5, 20 + bob as u64);
+        let alice = if bob == 4 { 3 } else { 4 };
+        let bob_wallet = net.nodes[bob].as_ref().unwrap().wallet();
+        let now = Timestamp(net.now);
+        net.nodes[bob].as_mut().unwrap().leave(now);
+        net.drain(bob);
+        net.run_for(1_500);
+        net.crash(bob); // gone; its links went down with the leave
+
+        let now = Timestamp(net.now);
+        let look = net.nodes[alice].as_mut().unwrap().lookup_wallet(now, bob_wallet);
+        net.drain(alice);
+        net.run_for(3_000);
+        match result_of(&net, alice, look) {
+            Some(Event::WalletSessions { sessions, .. }) => {
+                assert!(sessions.is_empty(), "node {bob} left, yet it is found live: {sessions:?}")
+            }
+            other => panic!("lookup_wallet of node {bob}, which left: {other:?}"),
+        }
+
+        let now = Timestamp(net.now);
+        let req = net.nodes[alice].as_mut().unwrap().send(now, APP, bob_wallet, b"see you".to_vec()).unwrap();
+        net.drain(alice);
+        net.run_for(10_000);
+        match result_of(&net, alice, req) {
+            Some(Event::Sent { outcome: SendOutcome::Stored, .. }) => {}
+            other => panic!("send to node {bob}, which left: {other:?}"),
+        }
+
+        net.restart(bob);
+        net.run_for(30_000);
+        let key = chordial_core::node::records::presence_key(&bob_wallet);
+        if net.owner(key) == net.nodes[bob].as_ref().unwrap().id() {
+            owned_own_key += 1;
+        }
+        let got = received(&net, bob);
+        assert_eq!(got.len(), 1, "node {bob} received {got:?}");
+        assert_eq!(got[0].2, b"see you".to_vec());
+        let mail_left: u64 = net.nodes.iter().flatten().map(|n| n.mailbox_entries() as u64).sum();
+        assert_eq!(mail_left, 0, "mailbox entries left after delivery to node {bob}");
+    }
+    assert!(owned_own_key > 0, "no returning node owned its own presence key: that case went untested");
+}
+
 #[test]
 fn topics_are_discovered_withdrawn_and_scoped_to_their_origin() {
     let mut net = ring(6, 5);

@@ -57,6 +57,18 @@ export class NodeHost {
     return this.opening;
   }
 
+  /**
+   * The document is going away (the browser or the extension is closing): begin the node's graceful leave
+   * now. node-wasm's stop() sends `Leave` and the withdrawn presence synchronously, before its promise
+   * settles; whether they get out depends on how long the browser lets the process live, so this is best
+   * effort. Peers that hear nothing treat the node as crashed, which works too — only more slowly.
+   */
+  leave() {
+    if (!this.node || this.node.status().state !== 'running') return false;
+    this.node.stop().catch(() => {});
+    return true;
+  }
+
   delegated() {
     const st = this.node.status();
     return Boolean(st.wallet) && typeof st.sessionExpires === 'number' && st.sessionExpires > this.now();

@@ -46,3 +46,6 @@ chrome.runtime.onMessage.addListener((msg, sender, sendResponse) => {
 });
 
 boot();
+
+// Closing the browser, disabling or updating the extension: say goodbye to the ring while we can.
+addEventListener('pagehide', () => host.leave());

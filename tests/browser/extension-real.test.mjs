@@ -69,10 +69,11 @@ async function profile(label, { userDataDir = freshProfile(label), privateKey = 
   return { ...b, label, wallet, privateKey, userDataDir, open, close: () => b.context.close() };
 }
 
-/** Connect through the demo's own button, answering the approval window. */
-async function connectViaDemo(p, page) {
+/** Connect through the demo's own button, answering the approval window (screenshotted to `shot`). */
+async function connectViaDemo(p, page, { shot } = {}) {
   const clicked = page.click('#connect');
   const win = await approvalPage(p.context);
+  if (shot) await win.screenshot({ path: path.join(ARTIFACTS, shot) });
   await win.click('#approve', { noWaitAfter: true }).catch((e) => {
     if (!/closed/i.test(e.message)) throw e;
   });
@@ -83,12 +84,36 @@ async function connectViaDemo(p, page) {
   return page.textContent('#me');
 }
 
-/** Waits (with a deadline) until chordial_status says online. */
+/**
+ * Waits (with a deadline) until chordial_status says online. Polled from here, not with page.waitForFunction:
+ * that one takes the Promise an async predicate returns for a truthy answer and returns at once.
+ */
 async function waitOnline(page, timeout = 30_000) {
-  await page.waitForFunction(
-    async () => (await window.chordial.request({ method: 'chordial_status' })).online === true,
-    null,
-    { timeout, polling: 250 },
+  await eventually(
+    () => call(page, 'chordial_status'),
+    (r) => r.result?.online === true,
+    timeout,
+    'online',
+  );
+}
+
+/**
+ * Waits until the nodes of profiles `p` and `q` are in each other's ring view: each has a predecessor and
+ * names the other as a successor or its predecessor. Right after joining, a node can be "joined" (its own
+ * view) while the others have not taken it in yet; records placed in that window can sit on the wrong node
+ * for a while (docs/extension.md, known gaps). The offline scenarios are about a settled ring.
+ */
+async function ringSettled(p, q, timeout = 60_000) {
+  const both = async () => [
+    await nodeStatus(await currentWorker(p.context)),
+    await nodeStatus(await currentWorker(q.context)),
+  ];
+  const knows = (x, y) => x.predecessor === y.nodeId || x.successors.includes(y.nodeId);
+  await eventually(
+    both,
+    ([x, y]) => Boolean(x.predecessor && y.predecessor) && knows(x, y) && knows(y, x),
+    timeout,
+    'the ring took both nodes in',
   );
 }
 
@@ -110,34 +135,63 @@ test('two_wallets_chat: approve, sign once, announce, discover, send → deliver
   try {
     const a = await A.open(demo.url);
     const b = await B.open(demo.url);
-    const addrA = await connectViaDemo(A, a);
-    const t0 = Date.now();
+    const addrA = await connectViaDemo(A, a, { shot: 'approval-window.png' });
     const addrB = await connectViaDemo(B, b);
+    // Both wallets are in: the later chordial_requestAccess resolved (approved, signed, node restarted under
+    // the delegation). From here on it is what a user waits for.
+    const tAccess = Date.now();
     assert.equal(addrA, A.wallet.address);
     assert.equal(addrB, B.wallet.address);
     assert.equal(A.wallet.count('personal_sign'), 1);
     assert.equal(B.wallet.count('personal_sign'), 1);
     await waitOnline(a);
     await waitOnline(b);
+    const tOnline = Date.now();
     for (const page of [a, b]) {
       await page.fill('#topic', 'lobby');
       await page.click('#join');
     }
     // A discovers B (the demo's list fills from discover and presence events).
     await a.waitForSelector(`#peers li[data-address="${addrB}"]`, { timeout: 30_000 });
+    const tFound = Date.now();
     await a.click(`#peers li[data-address="${addrB}"]`);
     const text = 'hello from A ✓ — 🚀';
     await a.fill('#text', text);
     await a.click('#send');
     await a.waitForSelector('#messages li.out .mark.delivered', { timeout: 30_000 });
-    const t1 = Date.now();
+    const tDelivered = Date.now();
     const got = await waitForEvents(b, 'message', 1, 30_000);
     assert.equal(got[0].from, addrA);
     assert.equal(got[0].data, text);
     await b.waitForSelector('#messages li.in');
-    console.log(`time from chordial_requestAccess (approved and signed) to first message delivered: ${t1 - t0} ms`);
+    console.log(
+      `measure: chordial_requestAccess resolved → first message delivered: ${tDelivered - tAccess} ms ` +
+        `(both online after ${tOnline - tAccess} ms, B discovered by A after ${tFound - tAccess} ms)`,
+    );
     await a.screenshot({ path: path.join(ARTIFACTS, 'demo-A.png'), fullPage: true });
     await b.screenshot({ path: path.join(ARTIFACTS, 'demo-B.png'), fullPage: true });
+
+    // chordial_status round trip: page → content script → service worker → offscreen node → and back.
+    const CALLS = 100;
+    const rtts = await a.evaluate(async (n) => {
+      const out = [];
+      for (let i = 0; i < n; i++) {
+        const t = performance.now();
+        const st = await window.chordial.request({ method: 'chordial_status' });
+        out.push({ ms: performance.now() - t, online: st.online, approved: st.approved });
+      }
+      return out;
+    }, CALLS);
+    assert.ok(
+      rtts.every((r) => r.online === true && r.approved === true),
+      'every status call answered by the node',
+    );
+    const ms = rtts.map((r) => r.ms).sort((x, y) => x - y);
+    const pct = (p) => ms[Math.min(ms.length - 1, Math.ceil((p / 100) * ms.length) - 1)];
+    console.log(
+      `measure: chordial_status round trip page → offscreen → page over ${CALLS} calls: ` +
+        `median ${pct(50).toFixed(2)} ms, p95 ${pct(95).toFixed(2)} ms, max ${ms.at(-1).toFixed(2)} ms`,
+    );
   } finally {
     await A.close();
     await B.close();
@@ -160,10 +214,23 @@ test('offline_delivery: B closes, A sends → stored; B returns → receives it 
       30_000,
       'A sees B online',
     );
+    await ringSettled(A, B);
     await B.close();
+    // A browser shutting down does not fire the offscreen document's pagehide (checked in Chromium), so B's
+    // node gets no chance to leave: the ring sees a crash. The delivery to B's session fails, and the
+    // message is stored. (After a graceful leave it is stored too: core/tests/messaging_basics.rs and
+    // sim/tests/mail_for_a_wallet_that_just_went.rs.)
+    const gone = await call(a, 'chordial_lookup', { address: addrB });
+    console.log(
+      `offline_delivery: right after B's browser closed, A's lookup finds B ${
+        gone.result?.online ? 'still online (no Leave arrived: B counts as crashed)' : 'offline (B left gracefully)'
+      }`,
+    );
 
+    const tSend = Date.now();
     const sent = await call(a, 'chordial_send', { to: addrB, data: 'while you were away' });
     assert.equal(sent.result?.result, 'stored', JSON.stringify(sent));
+    console.log(`offline_delivery: chordial_send → stored in ${Date.now() - tSend} ms`);
 
     // B's browser starts again with the same profile (and the same wallet, whose calls are counted afresh).
     B = await profile('B-off', { userDataDir: B.userDataDir, privateKey: B.privateKey });
@@ -174,6 +241,22 @@ test('offline_delivery: B closes, A sends → stored; B returns → receives it 
     const again = await requestAccess(B.context, b, { decision: 'none' });
     assert.deepEqual(again.outcome, { result: { address: addrB } });
     assert.equal(B.wallet.calls.length, 0, 'the wallet was not asked for anything the second time');
+    // Exactly once: a message sent after it, to the online B, arrives after it and nothing came in between.
+    await waitOnline(b);
+    const live = await eventually(
+      () => call(a, 'chordial_send', { to: addrB, data: 'welcome back' }),
+      (r) => r.result?.result === 'delivered',
+      30_000,
+      'A reaches B again',
+    );
+    assert.equal(live.result.result, 'delivered');
+    const all = await waitForEvents(b, 'message', 2, 30_000);
+    const datas = all.map((m) => m.data);
+    assert.equal(datas[0], 'while you were away');
+    assert.ok(
+      datas.slice(1).every((d) => d === 'welcome back'),
+      `nothing but the live message(s) after the stored one: ${JSON.stringify(datas)}`,
+    );
   } finally {
     await A.close();
     await B.close();
@@ -214,8 +297,16 @@ test("unapproved_and_spoofed: 4100 unapproved; origins do not see each other's m
       "B sees A on the first origin's topic",
     );
     assert.deepEqual((await call(b2, 'chordial_discover', { topic: 'lobby' })).result, [], 'not on the second origin');
+    // A's presence record may reach its owner a little after A joined (the ring around it was still
+    // settling); a send before that would find no session. Wait until B can see A at all.
+    await eventually(
+      () => call(b1, 'chordial_lookup', { address: A.wallet.address }),
+      (r) => r.result?.online === true,
+      60_000,
+      'B finds A online',
+    );
     const sent = await call(b1, 'chordial_send', { to: A.wallet.address, data: 'for the first origin only' });
-    assert.equal(sent.result?.result, 'delivered');
+    assert.equal(sent.result?.result, 'delivered', JSON.stringify(sent));
     const got = await waitForEvents(a1, 'message', 1);
     assert.equal(got[0].data, 'for the first origin only');
     // A marker message on the second origin, sent after: once it arrived, the first one would have too.
@@ -253,13 +344,23 @@ test('service_worker_restarts: pending calls reject 4900, new calls work, the no
     const a = await A.open(demo.url);
     await requestAccess(A.context, a);
     await waitOnline(a);
-    const before = await nodeStatus(await currentWorker(A.context));
-    const openLinks = (st) =>
-      st.links
-        .filter((l) => l.open)
-        .map((l) => `${l.link}:${l.peer}`)
-        .sort();
-    assert.ok(openLinks(before).length > 0, 'linked to the server');
+    const links = (st) => new Map(st.links.filter((l) => l.open).map((l) => [`${l.link}:${l.peer}`, l]));
+    const before = await eventually(
+      async () => nodeStatus(await currentWorker(A.context)),
+      (st) => st.joined && links(st).size > 0,
+      30_000,
+      'the node joined with an open link',
+    );
+    // The node's own presence is findable (a matter of the ring settling, not of the worker) before the
+    // worker stops, so that finding it afterwards says something about the restart.
+    await eventually(
+      () => call(a, 'chordial_lookup', { address: A.wallet.address }),
+      (r) => r.result?.online === true,
+      60_000,
+      'A finds its own presence',
+    );
+    const docBefore = await offscreenDocuments(A.context);
+    assert.equal(docBefore.length, 1, JSON.stringify(docBefore));
 
     const pendingPage = await A.open(other.url);
     const pending = call(pendingPage, 'chordial_requestAccess');
@@ -267,15 +368,38 @@ test('service_worker_restarts: pending calls reject 4900, new calls work, the no
     await stopServiceWorker(A.context, a);
     assert.equal((await withDeadline(pending, 10_000, 'pending call did not settle')).error?.code, 4900);
 
+    // New calls work (they wake a new service worker).
     const st = await call(a, 'chordial_status');
-    assert.equal(st.result.online, true);
+    assert.equal(st.result?.online, true, JSON.stringify(st));
     const look = await call(a, 'chordial_lookup', { address: A.wallet.address });
-    assert.equal(look.result?.online, true);
-    const afterSt = await nodeStatus(await currentWorker(A.context));
-    assert.deepEqual(openLinks(afterSt), openLinks(before), 'same links, still open');
-    assert.equal(afterSt.counters.peerConnectionsCreated, before.counters.peerConnectionsCreated);
-    assert.equal(afterSt.nodeId, before.nodeId);
+    assert.equal(look.result?.online, true, JSON.stringify(look));
+
+    // The offscreen document is the same one, and so is the node in it: every link open before is open
+    // now under the same id to the same peer, and its traffic counters only grew (a restarted node would
+    // number its links afresh and count from zero).
+    const docAfter = await offscreenDocuments(A.context);
+    assert.deepEqual(
+      docAfter.map((d) => d.documentId),
+      docBefore.map((d) => d.documentId),
+      'the offscreen document survived',
+    );
+    const after = await nodeStatus(await currentWorker(A.context));
+    assert.equal(after.nodeId, before.nodeId);
+    assert.equal(after.joined, true);
+    const now = links(after);
+    for (const [k, l] of links(before)) {
+      const n = now.get(k);
+      assert.ok(n, `link ${k} is still open: ${JSON.stringify([...now.keys()])}`);
+      assert.ok(n.bytesIn >= l.bytesIn && n.bytesOut >= l.bytesOut, `link ${k} counters went back`);
+    }
+    assert.ok(after.counters.peerConnectionsCreated >= before.counters.peerConnectionsCreated);
   } finally {
     await A.close();
   }
 });
+
+/** The extension's offscreen documents, as the (current) service worker sees them. */
+async function offscreenDocuments(context) {
+  const worker = await currentWorker(context);
+  return worker.evaluate(() => chrome.runtime.getContexts({ contextTypes: ['OFFSCREEN_DOCUMENT'] }));
+}

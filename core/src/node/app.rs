@@ -540,7 +540,10 @@ impl Node {
         }
     }
 
-    /// Presence records of `wallet` that verify now (live or last known), newest per session.
+    /// Presence records of `wallet` that verify now, newest per session: live ones and the last known
+    /// sessions — expired or withdrawn — whose delegation is still valid. A withdrawn session is one that
+    /// went offline gracefully (a browser closing sends `Leave`); it keeps its key and comes back, so mail
+    /// is still sealed to it. Callers filter with [`PresenceRecord::is_live`] where only live ones count.
     fn valid_presences(
         &mut self,
         now: Timestamp,
@@ -550,7 +553,7 @@ impl Node {
         let mut out: Vec<PresenceRecord> = Vec::new();
         for r in records {
             let Record::Presence(p) = r else { continue };
-            if p.wallet != *wallet || p.withdrawn {
+            if p.wallet != *wallet {
                 continue;
             }
             if p.verify(&self.config.network, now, self.config.clock_skew, &mut self.cache).is_err() {
@@ -691,14 +694,30 @@ impl Node {
         };
         self.counters.records = self.store.len() as u64;
         if owner && changed {
-            if let Record::Presence(p) = &record {
-                if p.is_live(now) {
-                    self.deliver_mail(now, p);
-                }
+            match &record {
+                Record::Presence(p) if p.is_live(now) => self.deliver_mail(now, p),
+                // Mail can reach the owner after the session's presence did: a node that returns and
+                // owns its own presence key publishes presence at join, and its mail is handed to it a
+                // moment later. Waiting for the next presence refresh would cost minutes.
+                Record::Mailbox(m) => self.deliver_if_live(now, m),
+                _ => {}
             }
             self.push_to_replicas(now, LinkMsg::Replicate { records: vec![record] });
         }
         Ok(())
+    }
+
+    /// Sends one mailbox entry at once if the session it is sealed to has a live presence here. If that
+    /// session is in fact gone (crashed while its presence was live), the entry stays until acknowledged.
+    fn deliver_if_live(&mut self, now: Timestamp, mail: &MailboxEntry) {
+        let live = self.store.get(presence_key(&mail.recipient)).into_iter().find_map(|r| match r {
+            Record::Presence(p) if p.session == mail.to_session && p.is_live(now) => Some(p.node_id()),
+            _ => None,
+        });
+        if let Some(node) = live {
+            let body = Routed::MailboxDeliver { entries: vec![(mail.id, mail.sealed.clone())] };
+            self.send_routed(now, Destination::Node(node), None, &body);
+        }
     }
 
     /// Sends the mailbox entries sealed to a session that just published presence.

@@ -458,11 +458,19 @@ impl Node {
         request
     }
 
-    /// Leaves the ring gracefully: tells the predecessor and successors, then closes every link.
+    /// Leaves the ring gracefully: withdraws this session's presence, hands every record to the first
+    /// live successor, tells the predecessor and successors, then closes every link.
+    ///
+    /// The order matters: a neighbour drops its link to us as soon as it reads `Leave`, and links are
+    /// ordered, so whatever we send it after `Leave` is lost. The withdrawal and the handoff go first.
     pub fn leave(&mut self, now: Timestamp) {
         if self.leaving.is_some() {
             return;
         }
+        if self.joined {
+            self.publish_presence(now, true);
+        }
+        self.hand_over_all(now);
         let msg = LinkMsg::Leave {
             predecessor: self.ring.predecessor(),
             successors: self.ring.successors().to_vec(),
@@ -475,10 +483,6 @@ impl Node {
                 self.transmit(now, link, frame.clone());
             }
         }
-        if self.joined {
-            self.publish_presence(now, true);
-        }
-        self.hand_over_all(now);
         self.leaving = Some(now.saturating_add(LEAVE_GRACE));
     }
 

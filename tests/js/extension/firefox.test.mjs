@@ -44,9 +44,10 @@ test('webpack: dist/firefox gets the Firefox background entry and no offscreen d
   assert.equal(firefox.output.path, path.join(root, 'dist/firefox'));
   assert.equal(firefox.entry.background, './extension/firefox/index.js');
   assert.equal(chrome.entry.background, './extension/background/index.js');
-  assert.deepEqual(Object.keys(firefox.entry).sort(), ['approval', 'background', 'content', 'inpage']);
+  assert.deepEqual(Object.keys(firefox.entry).sort(), ['approval', 'background', 'content', 'inpage', 'popup/popup']);
   const copies = (c) => c.plugins.find((p) => p.patterns).patterns.map((p) => p.from);
   assert.ok(!copies(firefox).includes('extension/offscreen/offscreen.html'));
+  assert.ok(copies(firefox).includes('extension/popup/popup.html'), 'Firefox gets the popup too');
   const transform = firefox.plugins.find((p) => p.patterns).patterns.find((p) => p.from === 'manifest.json').transform;
   assert.deepEqual(JSON.parse(transform(Buffer.from(JSON.stringify(chromeManifest)))), firefoxManifest(chromeManifest));
 });

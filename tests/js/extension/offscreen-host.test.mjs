@@ -291,3 +291,19 @@ test('forgetting a revoked origin withdraws its topics, stops its presence polli
     ['https://b lobby'],
   );
 });
+
+test('leave() (the document is going away) stops a running node, and does nothing otherwise', async () => {
+  const idle = new FakeWasmNode();
+  const h1 = harness(idle);
+  await h1.host.init({});
+  assert.equal(h1.host.leave(), false);
+  assert.deepEqual(idle.log, []);
+
+  const node = new FakeWasmNode({ wallet: W, expires: NOW + 1e9 });
+  const { host } = harness(node);
+  assert.equal(host.leave(), false, 'not open yet');
+  await host.init({});
+  assert.equal(host.leave(), true);
+  assert.deepEqual(node.log, ['start', 'stop']);
+  assert.equal(host.leave(), false, 'already stopped');
+});
