@@ -32,7 +32,7 @@ fi
 cargo build "${cargo_flags[@]}" --target wasm32-unknown-unknown -p chordial-node-wasm
 rm -rf "$OUT"
 mkdir -p "$OUT"
-wasm-bindgen --target web --out-dir "$OUT" "target/wasm32-unknown-unknown/$dir/chordial_node_wasm.wasm"
+wasm-bindgen --target web --out-dir "$OUT" "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/$dir/chordial_node_wasm.wasm"
 cp node-wasm/chordial-node.d.ts "$OUT/chordial-node.d.ts"
 
 wasm="$OUT/chordial_node_wasm_bg.wasm"
