@@ -9,8 +9,9 @@
 # that it has exactly lo, v0 and v1). Prints "N passed, N failed".
 set -uo pipefail
 cd "${CHORDIAL_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}" || exit 1
+SUITE=firefox
+. tests/suites/node-tests.sh
 
-fail_setup() { echo "firefox: $*"; echo "0 passed, 1 failed"; exit 1; }
 
 [ -x "${CHORDIAL_FIREFOX:-/usr/bin/firefox-esr}" ] || fail_setup "no firefox-esr (bash scripts/setup.sh --browsers)"
 echo "firefox: npm run build (node-wasm + dist/chrome + dist/firefox)"
@@ -19,14 +20,4 @@ echo "firefox: cargo build --release -p chordial-server"
 cargo build --release -q -p chordial-server || fail_setup "chordial-server did not build"
 
 export CHORDIAL_ARTIFACTS="${CHORDIAL_LOG_DIR:-target/test-logs}/firefox"
-log=$(mktemp)
-node --test-reporter=tap tests/browser/firefox.test.mjs 2>&1 | tee "$log"
-rc=${PIPESTATUS[0]}
-pass=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$log" | tail -1)
-fail=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$log" | tail -1)
-rm -f "$log"
-[ -n "$pass" ] || pass=0
-[ -n "$fail" ] || fail=0
-[ "$rc" -ne 0 ] && [ "$fail" -eq 0 ] && fail=1
-echo "$pass passed, $fail failed"
-[ "$rc" -eq 0 ]
+run_node_tests tests/browser/firefox.test.mjs

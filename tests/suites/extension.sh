@@ -8,8 +8,9 @@
 # chordial-timeout: 1500
 set -uo pipefail
 cd "${CHORDIAL_ROOT:-$(dirname "$0")/../..}" || exit 1
+SUITE=extension
+. tests/suites/node-tests.sh
 
-fail_setup() { echo "extension: $*"; echo "0 passed, 1 failed"; exit 1; }
 
 [ -f node-wasm/Cargo.toml ] || fail_setup "no node-wasm crate"
 [ -f server/Cargo.toml ] || fail_setup "no server crate"
@@ -20,15 +21,4 @@ node scripts/build-extension.mjs || fail_setup "the extension did not build"
 [ -f dist/chrome/node-wasm/chordial_node_wasm.js ] || fail_setup "dist/chrome has no node-wasm"
 
 export CHORDIAL_ARTIFACTS="${CHORDIAL_LOG_DIR:-target/test-logs}/extension"
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-unshare -n sh -c 'ip link set lo up && CHORDIAL_NETNS=1 exec node --test --test-concurrency=1 tests/browser/extension-real.test.mjs' \
-    2>&1 | tee "$log"
-rc=${PIPESTATUS[0]}
-pass=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$log" | tail -1)
-fail=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$log" | tail -1)
-[ -n "$pass" ] || pass=0
-[ -n "$fail" ] || fail=0
-[ "$rc" -ne 0 ] && [ "$fail" -eq 0 ] && fail=1
-echo "$pass passed, $fail failed"
-[ "$rc" -eq 0 ]
+run_node_tests --netns tests/browser/extension-real.test.mjs
