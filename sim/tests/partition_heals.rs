@@ -47,3 +47,64 @@ fn two_halves_become_one_ring_after_the_partition_heals() {
     eprintln!("one ring {:.1}s after healing", healed.unwrap_or_default().as_secs_f64());
     assert_budget_held(&world, SEED);
 }
+
+/// Two rings, each an arc of the id circle, whose crossing ends cannot see the other ring: the arc that ends
+/// at the founder (which has no bootstrap server, so it never checks) and the arc whose last node bootstraps
+/// through a server in its own arc. Only the members in between can notice — a node whose server is in the
+/// other ring learns that the other ring's owner of its successor slot is beyond its own successor — and one
+/// of them must start the merge.
+#[test]
+fn two_arcs_whose_ends_cannot_see_each_other_still_become_one_ring() {
+    const SEED: u64 = 11;
+    let mut world = World::new(WorldConfig::new(SEED));
+    let base =
+        build_base(&mut world, 5, Duration::from_secs(120)).unwrap_or_else(|e| panic!("seed {SEED}: {e}"));
+    let founder = base[0];
+    // Every member's server is known: base[1..] bootstrapped through the founder, the rest through base[1..].
+    let mut server: std::collections::BTreeMap<usize, usize> = base[1..].iter().map(|b| (*b, founder)).collect();
+    for k in 0..MEMBERS - base.len() {
+        world.run_for(Duration::from_millis(100));
+        let via = base[1 + k % (base.len() - 1)];
+        server.insert(world.add_node(Some(via)), via);
+    }
+    assert!(
+        run_until_exact(&mut world, Duration::from_secs(300), Duration::from_secs(1)).is_some(),
+        "seed {SEED}: no convergence before the partition: {}",
+        world.ring_view().check_all()
+    );
+
+    // Arc A: about half the ring, ending at the founder. Its other end's neighbour P (the last node of arc B)
+    // must bootstrap through a server in arc B, so neither end of the crossing can see it.
+    let ring: Vec<usize> = world.members().values().copied().collect();
+    let at = ring.iter().position(|i| *i == founder).expect("the founder is a member");
+    let n = ring.len();
+    let arc = |len: usize| -> Vec<usize> { (0..len).map(|d| ring[(at + n - d) % n]).collect() };
+    let len = (MEMBERS / 2..MEMBERS - 10)
+        .find(|len| {
+            let a = arc(*len);
+            let p = ring[(at + n - len) % n];
+            !a.contains(&server[&p])
+        })
+        .unwrap_or_else(|| panic!("seed {SEED}: no arc whose ends are both blind"));
+    let a = arc(len);
+    let b: Vec<usize> = ring.iter().copied().filter(|i| !a.contains(i)).collect();
+    let crossing = a.iter().chain(&b).filter(|i| server.get(i).is_some_and(|s| a.contains(s) != a.contains(i)));
+    eprintln!("arc A {} nodes, arc B {}, {} members bootstrapped across", a.len(), b.len(), crossing.count());
+
+    world.partition(&[a, b]);
+    world.run_for(SPLIT);
+    let split = world.ring_view().zave();
+    assert_eq!(split.rings, 2, "seed {SEED}: the partition should leave two rings");
+
+    world.heal();
+    let healed = run_until_exact(&mut world, HEAL_LIMIT, Duration::from_secs(1));
+    let report = world.ring_view().check_all();
+    assert!(
+        healed.is_some(),
+        "seed {SEED}: not one exact ring {HEAL_LIMIT:?} after healing ({} rings):\n{report}",
+        report.rings
+    );
+    assert!(report.holds(Property::AtMostOneRing) && report.ok(), "seed {SEED}: {report}");
+    eprintln!("one ring {:.1}s after healing", healed.unwrap_or_default().as_secs_f64());
+    assert_budget_held(&world, SEED);
+}

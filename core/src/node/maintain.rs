@@ -106,15 +106,25 @@ impl Node {
         self.start_lookup(now, key, LookupFor::Merge(via));
     }
 
-    /// The server's ring says `owner` follows us: if that is nearer than our successor, it is a node of
-    /// another ring (or one we missed) — link to it through the server and stabilization does the rest.
+    /// The server's ring says `owner` follows us. If that is not our successor, the two of us are in different
+    /// rings (or one of us missed a node), and a link to `owner` settles it either way:
+    /// - `owner` is nearer than our successor: it becomes our successor (`adopt_live_successor` once the link
+    ///   is open) and stabilization walks the rest.
+    /// - our successor lies between us and `owner`: the server's ring has no node there, so `owner`'s
+    ///   predecessor is in the other ring and should hear of us. The link's first `Notify` makes us `owner`'s
+    ///   predecessor; its old predecessor then finds us by stabilizing, and the rings cross.
+    /// Only the two nodes at the ends of a crossing can see the first case, and only if their server is in
+    /// the other ring; the second case lets any member whose server is in the other ring start the merge.
+    /// In one healthy ring `owner` is our successor and nothing happens.
     pub(super) fn merge_candidate(&mut self, now: Timestamp, owner: Id, via: LinkId) {
-        let me = self.id();
-        let nearer = match self.ring.successors().first() {
-            None => true,
-            Some(s1) => owner.in_open(me, *s1),
-        };
-        if owner == me || !nearer || self.links.by_peer(owner).is_some() {
+        if owner == self.id() || self.ring.successors().first() == Some(&owner) {
+            return;
+        }
+        if let Some(link) = self.links.open_to(owner) {
+            self.adopt_live_successor(now, owner, link);
+            return;
+        }
+        if self.links.by_peer(owner).is_some() {
             return;
         }
         self.ensure_link(now, owner, LinkPurpose::Successor);

@@ -258,6 +258,18 @@ impl Node {
                 return Hop::Forward { link, owner_hint: true };
             }
         }
+        if lookahead {
+            // Both ways round: the live link whose peer is nearest the key on either side, if it is nearer
+            // than we are. A link then serves both of its ends (my finger is its owner's incoming link), so
+            // the incoming half of the link budget shortens routes too. The ring's own lookups (`KeyStrict`)
+            // stay clockwise-only, as Chord's correctness arguments assume.
+            let gap = |p: Id| p.distance_to(key).min(key.distance_to(p));
+            let mine = gap(me);
+            let nearest = candidates().map(|(link, p)| (gap(p), link)).filter(|(g, _)| *g < mine).min();
+            if let Some((_, link)) = nearest {
+                return Hop::Forward { link, owner_hint: false };
+            }
+        }
         // Greedy: the live link closest before the key.
         let best = candidates().filter(|(_, p)| p.in_open(me, key)).max_by_key(|(_, p)| me.distance_to(*p));
         if let Some((link, _)) = best {
