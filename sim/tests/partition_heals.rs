@@ -61,7 +61,8 @@ fn two_arcs_whose_ends_cannot_see_each_other_still_become_one_ring() {
         build_base(&mut world, 5, Duration::from_secs(120)).unwrap_or_else(|e| panic!("seed {SEED}: {e}"));
     let founder = base[0];
     // Every member's server is known: base[1..] bootstrapped through the founder, the rest through base[1..].
-    let mut server: std::collections::BTreeMap<usize, usize> = base[1..].iter().map(|b| (*b, founder)).collect();
+    let mut server: std::collections::BTreeMap<usize, usize> =
+        base[1..].iter().map(|b| (*b, founder)).collect();
     for k in 0..MEMBERS - base.len() {
         world.run_for(Duration::from_millis(100));
         let via = base[1 + k % (base.len() - 1)];
@@ -88,7 +89,8 @@ fn two_arcs_whose_ends_cannot_see_each_other_still_become_one_ring() {
         .unwrap_or_else(|| panic!("seed {SEED}: no arc whose ends are both blind"));
     let a = arc(len);
     let b: Vec<usize> = ring.iter().copied().filter(|i| !a.contains(i)).collect();
-    let crossing = a.iter().chain(&b).filter(|i| server.get(i).is_some_and(|s| a.contains(s) != a.contains(i)));
+    let crossing =
+        a.iter().chain(&b).filter(|i| server.get(i).is_some_and(|s| a.contains(s) != a.contains(i)));
     eprintln!("arc A {} nodes, arc B {}, {} members bootstrapped across", a.len(), b.len(), crossing.count());
 
     world.partition(&[a, b]);

@@ -113,6 +113,7 @@ impl Node {
     /// - our successor lies between us and `owner`: the server's ring has no node there, so `owner`'s
     ///   predecessor is in the other ring and should hear of us. The link's first `Notify` makes us `owner`'s
     ///   predecessor; its old predecessor then finds us by stabilizing, and the rings cross.
+    ///
     /// Only the two nodes at the ends of a crossing can see the first case, and only if their server is in
     /// the other ring; the second case lets any member whose server is in the other ring start the merge.
     /// In one healthy ring `owner` is our successor and nothing happens.
