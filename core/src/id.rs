@@ -111,6 +111,13 @@ impl Id {
         v / 2f64.powi(64)
     }
 
+    /// The highest 64 bits, for comparing distances where 2^-64 of a turn is precise enough.
+    pub fn top64(self) -> u64 {
+        let mut top = [0u8; 8];
+        top.copy_from_slice(&self.0[..8]);
+        u64::from_be_bytes(top)
+    }
+
     /// Index of the highest set bit of `self` (`None` for zero): `floor(log2(self))`.
     pub fn log2(self) -> Option<usize> {
         for (i, b) in self.0.iter().enumerate() {
@@ -155,6 +162,16 @@ mod tests {
         let mut b = [0u8; 20];
         b[12..].copy_from_slice(&n.to_be_bytes());
         Id(b)
+    }
+
+    #[test]
+    fn top64_is_the_first_eight_bytes() {
+        let mut b = [0u8; 20];
+        b[..8].copy_from_slice(&0x0123_4567_89ab_cdefu64.to_be_bytes());
+        b[8..].fill(0xff);
+        assert_eq!(Id(b).top64(), 0x0123_4567_89ab_cdef);
+        assert_eq!(Id::pow2(159).top64(), 1 << 63);
+        assert_eq!(Id::pow2(95).top64(), 0);
     }
 
     #[test]

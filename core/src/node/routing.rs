@@ -263,9 +263,11 @@ impl Node {
             // than we are. A link then serves both of its ends (my finger is its owner's incoming link), so
             // the incoming half of the link budget shortens routes too. The ring's own lookups (`KeyStrict`)
             // stay clockwise-only, as Chord's correctness arguments assume.
-            let gap = |p: Id| p.distance_to(key).min(key.distance_to(p));
-            let mine = gap(me);
-            let nearest = candidates().map(|(link, p)| (gap(p), link)).filter(|(g, _)| *g < mine).min();
+            let mine = overshoot_weighted_gap(me, key);
+            let nearest = candidates()
+                .map(|(link, p)| (overshoot_weighted_gap(p, key), link))
+                .filter(|(g, _)| *g < mine)
+                .min();
             if let Some((_, link)) = nearest {
                 return Hop::Forward { link, owner_hint: false };
             }
@@ -441,5 +443,40 @@ impl Node {
                 self.reverse.remove(&id);
             }
         }
+    }
+}
+
+/// How far `p` is from `key` for two-way routing, on either side of the circle, with a distance past the key
+/// counting half again as much as the same distance before it. A node before the key reaches it through
+/// four successors and its fingers; a node past it has only its predecessor and the incoming links of
+/// others' fingers on that side, so an overshoot costs more hops to walk back. Measured with `chordial-sim
+/// bench --sizes 1024` (mean hops, seed 1): weight 1 → 3.33, 1.5 → 3.24, 2 → 3.32, 3 → 3.45.
+/// The top 64 bits of each distance are plenty to rank links (in units of 2^-65 of a turn).
+fn overshoot_weighted_gap(p: Id, key: Id) -> u128 {
+    let before = u128::from(p.distance_to(key).top64());
+    let past = u128::from(key.distance_to(p).top64());
+    (before * 2).min(past * 3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::overshoot_weighted_gap;
+    use crate::id::Id;
+
+    #[test]
+    fn a_link_past_the_key_must_be_half_again_as_near_to_win() {
+        let key = Id::pow2(158);
+        let before = key.wrapping_sub(Id::pow2(150));
+        let past_same = key.wrapping_add(Id::pow2(150));
+        let past_nearer = key.wrapping_add(Id::pow2(149));
+        assert!(overshoot_weighted_gap(before, key) < overshoot_weighted_gap(past_same, key));
+        assert!(overshoot_weighted_gap(past_nearer, key) < overshoot_weighted_gap(before, key));
+        assert_eq!(overshoot_weighted_gap(key, key), 0);
+        // Across zero: a node just below 2^160 is before key 0 (wrapping), one just above is past it.
+        let zero = Id::ZERO;
+        assert!(
+            overshoot_weighted_gap(Id::MAX.wrapping_sub(Id::pow2(120)), zero)
+                < overshoot_weighted_gap(Id::pow2(120), zero)
+        );
     }
 }
