@@ -104,11 +104,7 @@ impl Id {
 
     /// The position on the circle as a fraction of a turn in `[0, 1)` (for pictures and statistics).
     pub fn as_fraction(self) -> f64 {
-        let mut v = 0f64;
-        for b in self.0.iter().take(8) {
-            v = v * 256.0 + f64::from(*b);
-        }
-        v / 2f64.powi(64)
+        self.top64() as f64 / 2f64.powi(64)
     }
 
     /// The highest 64 bits, for comparing distances where 2^-64 of a turn is precise enough.

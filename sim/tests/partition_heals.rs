@@ -35,17 +35,7 @@ fn two_halves_become_one_ring_after_the_partition_heals() {
     let split = world.ring_view().zave();
     eprintln!("during the partition: {} rings, {} appendages", split.rings, split.appendages);
 
-    world.heal();
-    let healed = run_until_exact(&mut world, HEAL_LIMIT, Duration::from_secs(1));
-    let report = world.ring_view().check_all();
-    assert!(
-        healed.is_some(),
-        "seed {SEED}: not one exact ring {HEAL_LIMIT:?} after healing ({} rings):\n{report}",
-        report.rings
-    );
-    assert!(report.holds(Property::AtMostOneRing) && report.ok(), "seed {SEED}: {report}");
-    eprintln!("one ring {:.1}s after healing", healed.unwrap_or_default().as_secs_f64());
-    assert_budget_held(&world, SEED);
+    heal_into_one_ring(&mut world, SEED);
 }
 
 /// Two rings, each an arc of the id circle, whose crossing ends cannot see the other ring: the arc that ends
@@ -98,15 +88,21 @@ fn two_arcs_whose_ends_cannot_see_each_other_still_become_one_ring() {
     let split = world.ring_view().zave();
     assert_eq!(split.rings, 2, "seed {SEED}: the partition should leave two rings");
 
+    heal_into_one_ring(&mut world, SEED);
+}
+
+/// Ends the partition and asserts that one exact ring follows within `HEAL_LIMIT`, with every property and
+/// the link budget holding.
+fn heal_into_one_ring(world: &mut World, seed: u64) {
     world.heal();
-    let healed = run_until_exact(&mut world, HEAL_LIMIT, Duration::from_secs(1));
+    let healed = run_until_exact(world, HEAL_LIMIT, Duration::from_secs(1));
     let report = world.ring_view().check_all();
     assert!(
         healed.is_some(),
-        "seed {SEED}: not one exact ring {HEAL_LIMIT:?} after healing ({} rings):\n{report}",
+        "seed {seed}: not one exact ring {HEAL_LIMIT:?} after healing ({} rings):\n{report}",
         report.rings
     );
-    assert!(report.holds(Property::AtMostOneRing) && report.ok(), "seed {SEED}: {report}");
+    assert!(report.holds(Property::AtMostOneRing) && report.ok(), "seed {seed}: {report}");
     eprintln!("one ring {:.1}s after healing", healed.unwrap_or_default().as_secs_f64());
-    assert_budget_held(&world, SEED);
+    assert_budget_held(world, seed);
 }
