@@ -60,3 +60,45 @@ fn ring_repairs_after_leave_and_crash() {
     net.run_for(Duration::from_secs(40).as_millis() as u64);
     net.assert_ring_exact(4);
 }
+
+/// A node whose whole successor list crashes at once must not take the predecessor that keeps notifying it
+/// as its successor. That would point it backwards round the ring, claiming (through its own notifies)
+/// ranges it does not own, and it would then walk back one node a round. It finds its successor again.
+#[test]
+fn a_node_that_loses_every_successor_never_points_back_at_its_predecessor() {
+    let mut net = Net::new(16, 3);
+    net.join_all();
+    net.run_for(30_000);
+    net.assert_ring_exact(4);
+    let index_of =
+        |net: &Net, id: Id| net.nodes.iter().position(|n| n.as_ref().is_some_and(|n| n.id() == id));
+    // A node whose four successors can all crash (node 0 is everyone's bootstrap and stays).
+    let j = (1..16)
+        .find(|&j| {
+            let n = net.nodes[j].as_ref().unwrap();
+            n.successors().iter().all(|s| index_of(&net, *s) != Some(0))
+        })
+        .expect("some node has four successors other than node 0");
+    let lost: Vec<usize> =
+        net.nodes[j].as_ref().unwrap().successors().iter().map(|s| index_of(&net, *s).unwrap()).collect();
+    for i in &lost {
+        net.crash(*i);
+    }
+    let crashed_at = net.now;
+    for _ in 0..400 {
+        net.run_for(100);
+        let ids = net.live_ids();
+        for n in net.nodes.iter().flatten() {
+            let pos = ids.iter().position(|x| *x == n.id()).unwrap();
+            let pred = ids[(pos + ids.len() - 1) % ids.len()];
+            assert_ne!(
+                n.successors().first(),
+                Some(&pred),
+                "{} ms after the crash, {:?} took its predecessor as its successor",
+                net.now - crashed_at,
+                n.id()
+            );
+        }
+    }
+    net.assert_ring_exact(4);
+}

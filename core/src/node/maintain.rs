@@ -22,6 +22,15 @@ impl Node {
                 }
             }
             None if !self.ring.successors().is_empty() => {}
+            None if self.was_joined && self.nearest_live_peer(now).is_some() => {
+                // Every successor is gone. A join lookup cannot help: the whole ring routes `me + 1` to us,
+                // its closest preceding node. The nearest ring member we are linked to, clockwise, is the
+                // best successor we know; stabilizing walks back from it to the true one through
+                // predecessors.
+                if let Some((p, link)) = self.nearest_live_peer(now) {
+                    self.adopt_live_successor(now, p, link, false);
+                }
+            }
             None => {
                 // No successor at all: rejoin through whatever we are linked to.
                 if !self.founder || self.links.len() > 0 {
@@ -40,6 +49,27 @@ impl Node {
         self.update_membership();
     }
 
+    /// Whether a live link reaches a ring member between `candidate` and us. Without a predecessor, Zave's
+    /// rectify adopts any node that notifies; one we know to lie farther from us than such a member is not
+    /// our predecessor (it notifies us because its successor list is stale), and adopting it would make us
+    /// answer for the keys of the nodes between. Our true predecessor notifies within a stabilize period.
+    fn knows_node_between(&self, now: Timestamp, candidate: Id) -> bool {
+        let me = self.id();
+        self.links.iter().any(|(_, l)| l.routable(now) && l.peer.is_some_and(|p| p.in_open(candidate, me)))
+    }
+
+    /// The ring member nearest clockwise that a live link reaches (not our predecessor, not a bootstrap
+    /// link of ours), and that link.
+    fn nearest_live_peer(&self, now: Timestamp) -> Option<(Id, LinkId)> {
+        let me = self.id();
+        let pred = self.ring.predecessor();
+        self.links
+            .iter()
+            .filter(|(_, l)| l.routable(now) && l.purpose != LinkPurpose::Bootstrap)
+            .filter_map(|(id, l)| l.peer.filter(|p| Some(*p) != pred).map(|p| (p, id)))
+            .min_by_key(|(p, _)| me.distance_to(*p))
+    }
+
     /// Looks up the owner of `me + 1`: the node that will be our successor (our own id would resolve to us).
     pub(super) fn start_join(&mut self, now: Timestamp) {
         let key = self.id().wrapping_add(Id::pow2(0));
@@ -48,17 +78,24 @@ impl Node {
 
     /// A successor candidate turned out live (a link to it is open): Zave's stabilize adopts it if it is
     /// nearer than the current first successor, and asks it for its list right away.
-    pub(super) fn adopt_live_successor(&mut self, now: Timestamp, peer: Id, link: LinkId) {
+    ///
+    /// Only a node that is now our first live successor is notified (as in stabilize), or the owner a
+    /// merge check found (`merge`, see [`Self::merge_candidate`]). A notify to a later successor would make
+    /// us its predecessor whenever it has none, claiming for it the range of the nodes between us.
+    pub(super) fn adopt_live_successor(&mut self, now: Timestamp, peer: Id, link: LinkId, merge: bool) {
         self.ring.offer_successor(peer);
-        self.transmit(now, link, msg::link_frame(&LinkMsg::GetNeighbors));
-        self.transmit(now, link, msg::link_frame(&LinkMsg::Notify));
+        let first_live = self.ring.successors().iter().copied().find(|s| self.links.open_to(*s).is_some());
+        if merge || first_live == Some(peer) {
+            self.transmit(now, link, msg::link_frame(&LinkMsg::GetNeighbors));
+            self.transmit(now, link, msg::link_frame(&LinkMsg::Notify));
+        }
         self.update_membership();
     }
 
     /// Links to a successor candidate, or adopts it at once if a link is already open.
     pub(super) fn want_successor(&mut self, now: Timestamp, peer: Id) {
         match self.links.open_to(peer) {
-            Some(link) => self.adopt_live_successor(now, peer, link),
+            Some(link) => self.adopt_live_successor(now, peer, link, false),
             None => self.ensure_link(now, peer, LinkPurpose::Successor),
         }
     }
@@ -122,7 +159,7 @@ impl Node {
             return;
         }
         if let Some(link) = self.links.open_to(owner) {
-            self.adopt_live_successor(now, owner, link);
+            self.adopt_live_successor(now, owner, link, true);
             return;
         }
         if self.links.by_peer(owner).is_some() {
@@ -192,6 +229,7 @@ impl Node {
 
     pub(super) fn update_membership(&mut self) {
         let joined = self.ring.successors().iter().any(|s| self.links.open_to(*s).is_some());
+        self.was_joined |= joined;
         if joined != self.joined {
             self.joined = joined;
             if joined {
@@ -496,6 +534,11 @@ impl Node {
                 if first_live != Some(peer) {
                     return;
                 }
+                if successors.is_empty() {
+                    // A successor without successors is not in a ring yet (it is joining, perhaps restarted
+                    // with the same id): its empty list says nothing, and adopting it would cut ours to one.
+                    return;
+                }
                 self.ring.adopt_list(peer, &successors);
                 if let Some(p) = predecessor {
                     if p.in_open(self.id(), peer) {
@@ -508,9 +551,13 @@ impl Node {
                 }
             }
             LinkMsg::Notify => {
-                self.ring.notified(peer);
-                if self.ring.successors().is_empty() {
-                    // A founder alone learns its first successor from the first node that joins.
+                if self.ring.predecessor().is_some() || !self.knows_node_between(now, peer) {
+                    self.ring.notified(peer);
+                }
+                if self.founder && self.ring.successors().is_empty() {
+                    // A founder alone learns its first successor from the first node that joins. Any other
+                    // node without successors finds one in `stabilize`: the node notifying it is its
+                    // predecessor, and taking that as the successor would point it backwards round the ring.
                     self.ring.offer_successor(peer);
                     self.update_membership();
                 }

@@ -254,6 +254,9 @@ pub struct Node {
     next_sweep: Timestamp,
     founder: bool,
     joined: bool,
+    /// Has been a ring member since it started (a node that lost every successor knows the ring's
+    /// direction from its links; a joining one does not).
+    was_joined: bool,
     leaving: Option<Timestamp>,
     /// Bootstrap servers used, with their node ids once known.
     bootstrap_urls: Vec<(String, Option<Id>)>,
@@ -335,6 +338,7 @@ impl Node {
             next_sweep: now,
             founder: true,
             joined: false,
+            was_joined: false,
             leaving: None,
             bootstrap_urls: Vec::new(),
             next_merge: now.saturating_add(config.merge_interval),
@@ -662,10 +666,11 @@ impl Node {
                 if let Some(peer) = link.peer {
                     self.unanswered.remove(&peer);
                 }
-                let (peer, purpose, offerer) = (link.peer, link.purpose, link.offerer);
+                let (peer, purpose, offerer, merge) =
+                    (link.peer, link.purpose, link.offerer, link.via.is_some());
                 if offerer && purpose == LinkPurpose::Successor {
                     if let Some(p) = peer {
-                        self.adopt_live_successor(now, p, link_id);
+                        self.adopt_live_successor(now, p, link_id, merge);
                     }
                 }
                 let merge_check = self.links.get(link_id).is_some_and(|l| l.merge_check);
