@@ -13,8 +13,7 @@ use crate::wire::envelope::MessageId;
 impl Node {
     pub(super) fn stabilize(&mut self, now: Timestamp) {
         // Skip successors we cannot reach; ask the first live one.
-        let first_live = self.ring.successors().iter().copied().find(|s| self.links.open_to(*s).is_some());
-        match first_live {
+        match self.first_live_successor() {
             Some(s) => {
                 if let Some(link) = self.links.open_to(s) {
                     self.transmit(now, link, msg::link_frame(&LinkMsg::GetNeighbors));
@@ -22,18 +21,15 @@ impl Node {
                 }
             }
             None if !self.ring.successors().is_empty() => {}
-            None if self.was_joined && self.nearest_live_peer(now).is_some() => {
-                // Every successor is gone. A join lookup cannot help: the whole ring routes `me + 1` to us,
-                // its closest preceding node. The nearest ring member we are linked to, clockwise, is the
-                // best successor we know; stabilizing walks back from it to the true one through
-                // predecessors.
-                if let Some((p, link)) = self.nearest_live_peer(now) {
-                    self.adopt_live_successor(now, p, link, false);
-                }
-            }
             None => {
-                // No successor at all: rejoin through whatever we are linked to.
-                if !self.founder || self.links.len() > 0 {
+                if let Some((p, link)) = self.was_joined.then(|| self.nearest_live_peer(now)).flatten() {
+                    // Every successor is gone. A join lookup cannot help: the whole ring routes `me + 1` to
+                    // us, its closest preceding node. The nearest ring member we are linked to, clockwise, is
+                    // the best successor we know; stabilizing walks back from it to the true one through
+                    // predecessors.
+                    self.adopt_live_successor(now, p, link, false);
+                } else if !self.founder || self.links.len() > 0 {
+                    // No successor at all: rejoin through whatever we are linked to.
                     let pending_join = self.lookups.values().any(|l| l.purpose == LookupFor::Join);
                     if !pending_join && self.links.iter().any(|(_, l)| l.routable(now) || l.offerer) {
                         self.start_join(now);
@@ -47,6 +43,11 @@ impl Node {
             self.ensure_link(now, s, LinkPurpose::Successor);
         }
         self.update_membership();
+    }
+
+    /// The first successor we have an open link to (Zave's stabilize skips the dead ones).
+    fn first_live_successor(&self) -> Option<Id> {
+        self.ring.successors().iter().copied().find(|s| self.links.open_to(*s).is_some())
     }
 
     /// Whether a live link reaches a ring member between `candidate` and us. Without a predecessor, Zave's
@@ -84,8 +85,7 @@ impl Node {
     /// us its predecessor whenever it has none, claiming for it the range of the nodes between us.
     pub(super) fn adopt_live_successor(&mut self, now: Timestamp, peer: Id, link: LinkId, merge: bool) {
         self.ring.offer_successor(peer);
-        let first_live = self.ring.successors().iter().copied().find(|s| self.links.open_to(*s).is_some());
-        if merge || first_live == Some(peer) {
+        if merge || self.first_live_successor() == Some(peer) {
             self.transmit(now, link, msg::link_frame(&LinkMsg::GetNeighbors));
             self.transmit(now, link, msg::link_frame(&LinkMsg::Notify));
         }
@@ -228,7 +228,7 @@ impl Node {
     }
 
     pub(super) fn update_membership(&mut self) {
-        let joined = self.ring.successors().iter().any(|s| self.links.open_to(*s).is_some());
+        let joined = self.first_live_successor().is_some();
         self.was_joined |= joined;
         if joined != self.joined {
             self.joined = joined;
@@ -529,9 +529,7 @@ impl Node {
                 }
             }
             LinkMsg::Neighbors { predecessor, successors } => {
-                let first_live =
-                    self.ring.successors().iter().copied().find(|s| self.links.open_to(*s).is_some());
-                if first_live != Some(peer) {
+                if self.first_live_successor() != Some(peer) {
                     return;
                 }
                 if successors.is_empty() {
