@@ -268,8 +268,9 @@ pub fn open(
     if body.inner.to_wallet != *my_wallet {
         return Err(OpenError::WrongWallet);
     }
-    body.sender_session
-        .verify(&signing_input(body_bytes), &signature)
+    cache
+        .crypto()
+        .verify(&body.sender_session, &signing_input(body_bytes), &signature)
         .map_err(|_| OpenError::BadSignature)?;
     let sender = cache.verify(&body.delegation, network, now)?;
     if sender.wallet != body.inner.from_wallet {

@@ -16,6 +16,7 @@
 //! from a seeded RNG the caller injects, so the same inputs give the same outputs.
 #![forbid(unsafe_code)]
 
+pub mod crypto;
 pub mod e2e;
 pub mod id;
 pub mod identity;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
 
+use chordial_core::crypto::CryptoRef;
 use chordial_core::identity::delegation::{delegation_message, Delegation, DelegationRequest};
 use chordial_core::identity::wallet::WalletKey;
 use chordial_core::identity::{KeyError, SessionKey};
@@ -29,14 +30,21 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// A fresh wallet and session key from `rng`, the wallet delegating to the session for `network`.
-    pub fn generate(rng: &mut ChaCha20Rng, network: &str, now: Timestamp) -> Identity {
+    /// A fresh wallet and session key from `rng`, the wallet delegating to the session for `network` with a
+    /// signature made through `crypto` (the provider the world's nodes verify with).
+    pub fn generate(rng: &mut ChaCha20Rng, crypto: CryptoRef, network: &str, now: Timestamp) -> Identity {
         let wallet = WalletKey::generate(rng);
-        Identity::for_wallet(&wallet, rng, network, now)
+        Identity::for_wallet(&wallet, rng, crypto, network, now)
     }
 
     /// A new device of `wallet`: a fresh session key with its own delegation from the same wallet.
-    pub fn for_wallet(wallet: &WalletKey, rng: &mut ChaCha20Rng, network: &str, now: Timestamp) -> Identity {
+    pub fn for_wallet(
+        wallet: &WalletKey,
+        rng: &mut ChaCha20Rng,
+        crypto: CryptoRef,
+        network: &str,
+        now: Timestamp,
+    ) -> Identity {
         let session = SessionKey::generate(rng);
         let request = DelegationRequest {
             domain: "sim.chordial.invalid".to_owned(),
@@ -46,7 +54,7 @@ impl Identity {
             lifetime: DELEGATION_LIFETIME,
         };
         let message = delegation_message(session.public(), &request, now, rng);
-        let delegation = Delegation::sign(&message, wallet);
+        let delegation = Delegation::sign_with(crypto, &message, wallet);
         Identity { session: session.to_bytes(), id: session.node_id(), delegation, wallet: wallet.to_bytes() }
     }
 

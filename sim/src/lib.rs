@@ -30,6 +30,7 @@
 //! (simulated wallets and delegations). See `docs/simulator.md`.
 
 pub mod checks;
+pub mod crypto;
 pub mod identity;
 pub mod messages;
 pub mod metrics;

@@ -1,7 +1,7 @@
 //! `chordial-sim`: the DHT benchmark and a reproducer for random fault schedules.
 //!
 //! ```text
-//! chordial-sim bench [--sizes 1024,4096,16384] [--big] [--seed S] [--lookups K] [--messages M] [--churn-secs T] [--json FILE]
+//! chordial-sim bench [--sizes 1024,4096,16384] [--big] [--seed S] [--lookups K] [--messages M] [--churn-secs T] [--crypto real|fast] [--json FILE]
 //! chordial-sim faults --seed N [--count K]
 //! ```
 //!
@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use chordial_core::crypto::CryptoRef;
+use chordial_sim::crypto;
 use chordial_sim::messages::{MessageStats, MessageTracker};
 use chordial_sim::metrics::LookupStats;
 use chordial_sim::scenario::{
@@ -31,6 +33,8 @@ use chordial_sim::{World, WorldConfig};
 struct BenchRow {
     n: usize,
     seed: u64,
+    /// The crypto provider of the run (`real` or `fast`); no decision may depend on it.
+    crypto: &'static str,
     /// `0.5 · log2 N`, the hop count Chord promises on average.
     half_log2_n: f64,
     /// Lookups on the converged ring.
@@ -78,6 +82,7 @@ struct BenchArgs {
     lookups: usize,
     messages: usize,
     churn_secs: u64,
+    crypto: CryptoRef,
     json: Option<String>,
 }
 
@@ -95,7 +100,7 @@ fn main() -> ExitCode {
 
 fn usage(error: &str) -> ExitCode {
     eprintln!("error: {error}");
-    eprintln!("usage: chordial-sim bench [--sizes 1024,4096,16384] [--big] [--seed S] [--lookups K] [--messages M] [--churn-secs T] [--json FILE]");
+    eprintln!("usage: chordial-sim bench [--sizes 1024,4096,16384] [--big] [--seed S] [--lookups K] [--messages M] [--churn-secs T] [--crypto real|fast] [--json FILE]");
     eprintln!("       chordial-sim faults --seed N [--count K]");
     ExitCode::from(2)
 }
@@ -107,6 +112,7 @@ fn parse_bench(args: &[String]) -> Result<BenchArgs, String> {
         lookups: 10_000,
         messages: 1_000,
         churn_secs: 300,
+        crypto: &chordial_core::crypto::REAL,
         json: None,
     };
     let mut it = args.iter();
@@ -125,6 +131,11 @@ fn parse_bench(args: &[String]) -> Result<BenchArgs, String> {
             "--messages" => b.messages = value()?.parse().map_err(|_| "bad message count")?,
             "--churn-secs" => b.churn_secs = value()?.parse().map_err(|_| "bad churn time")?,
             "--json" => b.json = Some(value()?),
+            "--crypto" => {
+                let name = value()?;
+                b.crypto = crypto::by_name(&name)
+                    .ok_or_else(|| format!("--crypto takes fast or real, not {name}"))?;
+            }
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -209,7 +220,7 @@ fn bench(args: &BenchArgs) -> ExitCode {
 fn bench_one(n: usize, args: &BenchArgs) -> BenchRow {
     let wall = Instant::now();
     let seed = args.seed;
-    let mut world = World::new(WorldConfig::new(seed));
+    let mut world = World::new(WorldConfig { crypto: args.crypto, ..WorldConfig::new(seed) });
     let base_size = world.r() + 1;
     let base = build_base(&mut world, base_size, Duration::from_secs(120)).unwrap_or_else(|e| panic!("{e}"));
 
@@ -281,6 +292,7 @@ fn bench_one(n: usize, args: &BenchArgs) -> BenchRow {
     BenchRow {
         n,
         seed,
+        crypto: args.crypto.name(),
         half_log2_n: 0.5 * log2(n),
         lookups,
         convergence_s,

@@ -19,6 +19,7 @@ use std::time::Duration;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
+use chordial_core::crypto::CryptoRef;
 use chordial_core::node::{Config, Event, FailReason, LinkEvent, LinkRole, Node, Output, RequestId};
 use chordial_core::{Id, Timestamp};
 
@@ -50,6 +51,9 @@ pub struct WorldConfig {
     /// answered "busy") and the node has not joined: retry through a random server of its list after this
     /// delay, doubling per attempt up to 30 s, with up to 50% jitter. `None`: never retry.
     pub bootstrap_retry: Option<Duration>,
+    /// The crypto provider of every node and identity: [`chordial_core::crypto::REAL`] by default;
+    /// [`crate::crypto::FAST`] for large benchmarks (never for a scenario about forgery or authenticity).
+    pub crypto: CryptoRef,
 }
 
 impl WorldConfig {
@@ -64,6 +68,7 @@ impl WorldConfig {
             leave_grace: Duration::from_secs(2),
             event_log: 64,
             bootstrap_retry: Some(Duration::from_secs(1)),
+            crypto: &chordial_core::crypto::REAL,
         }
     }
 }
@@ -566,7 +571,7 @@ impl World {
     /// through the others, see [`WorldConfig::bootstrap_retry`]). An empty list founds a ring. Returns its
     /// index.
     pub fn add_node_via(&mut self, servers: &[usize]) -> usize {
-        let identity = Identity::generate(&mut self.rng, &self.config.network, self.now);
+        let identity = Identity::generate(&mut self.rng, self.config.crypto, &self.config.network, self.now);
         self.add_identity(identity, servers)
     }
 
@@ -574,7 +579,8 @@ impl World {
     /// the same wallet — joining through a random node of `servers`. Returns its index.
     pub fn add_device(&mut self, of: usize, servers: &[usize]) -> usize {
         let wallet = self.slots[of].identity.wallet_key().expect("a stored wallet key is valid");
-        let identity = Identity::for_wallet(&wallet, &mut self.rng, &self.config.network, self.now);
+        let identity =
+            Identity::for_wallet(&wallet, &mut self.rng, self.config.crypto, &self.config.network, self.now);
         self.add_identity(identity, servers)
     }
 
@@ -741,6 +747,7 @@ impl World {
         let mut seed = [0u8; 32];
         self.rng.fill_bytes(&mut seed);
         let mut config = Config::new(&self.config.network, seed);
+        config.crypto = self.config.crypto;
         (self.config.tweak)(&mut config);
         let slot = &mut self.slots[i];
         slot.link_cap = config.link_cap();

@@ -31,7 +31,8 @@ use super::address::{keccak256, Address};
 use super::did::{did_key, parse_did_key, DidError};
 use super::session::SessionPublicKey;
 use super::siwe::{SiweError, SiweMessage, MAX_MESSAGE_LEN};
-use super::wallet::{recover_personal_sign, RecoverError, WalletKey, WalletSignature};
+use super::wallet::{RecoverError, WalletKey, WalletSignature};
+use crate::crypto::{Crypto, CryptoRef};
 use crate::time::Timestamp;
 
 /// How long a delegation lasts unless the request says otherwise: 30 days.
@@ -184,8 +185,14 @@ pub struct Delegation {
 impl Delegation {
     /// Signs `message` with a local wallet (tests, the demo, servers delegating to themselves).
     pub fn sign(message: &SiweMessage, wallet: &WalletKey) -> Delegation {
+        Self::sign_with(&crate::crypto::REAL, message, wallet)
+    }
+
+    /// [`Delegation::sign`] through `crypto` (a simulator's identities sign with the provider its nodes
+    /// verify with).
+    pub fn sign_with(crypto: &dyn Crypto, message: &SiweMessage, wallet: &WalletKey) -> Delegation {
         let message = message.to_string();
-        let signature = wallet.personal_sign(message.as_bytes());
+        let signature = crypto.personal_sign(wallet, message.as_bytes());
         Delegation { message, signature }
     }
 
@@ -203,9 +210,20 @@ impl Delegation {
 
     /// Verifies everything listed in the module docs, for `network` at time `now`.
     pub fn verify(&self, network: &str, now: Timestamp) -> Result<VerifiedDelegation, DelegationError> {
+        self.verify_with(&crate::crypto::REAL, network, now)
+    }
+
+    /// [`Delegation::verify`], recovering the wallet signature through `crypto`.
+    pub fn verify_with(
+        &self,
+        crypto: &dyn Crypto,
+        network: &str,
+        now: Timestamp,
+    ) -> Result<VerifiedDelegation, DelegationError> {
         let verified = self.check_fields(network)?;
         verified.check_time(now)?;
-        let signer = recover_personal_sign(self.message.as_bytes(), &self.signature)
+        let signer = crypto
+            .recover_personal_sign(self.message.as_bytes(), &self.signature)
             .map_err(DelegationError::BadSignature)?;
         if signer != verified.wallet {
             return Err(DelegationError::WrongSigner);
@@ -304,6 +322,7 @@ impl VerifiedDelegation {
 #[derive(Debug)]
 pub struct DelegationCache {
     capacity: usize,
+    crypto: CryptoRef,
     entries: HashMap<[u8; 32], (VerifiedDelegation, u64)>,
     /// Last-use tick → hash; the first entry is the least recently used.
     by_use: BTreeMap<u64, [u8; 32]>,
@@ -313,16 +332,29 @@ pub struct DelegationCache {
 }
 
 impl DelegationCache {
-    /// An empty cache holding at most `capacity` delegations (0 disables caching).
+    /// An empty cache holding at most `capacity` delegations (0 disables caching), verifying with real
+    /// cryptography.
     pub fn new(capacity: usize) -> Self {
+        Self::with_crypto(capacity, &crate::crypto::REAL)
+    }
+
+    /// An empty cache that verifies through `crypto`; [`DelegationCache::crypto`] lends the same provider
+    /// to the checks that go with a delegation (record and message signatures).
+    pub fn with_crypto(capacity: usize, crypto: CryptoRef) -> Self {
         DelegationCache {
             capacity,
+            crypto,
             entries: HashMap::new(),
             by_use: BTreeMap::new(),
             tick: 0,
             hits: 0,
             misses: 0,
         }
+    }
+
+    /// The provider this cache verifies with.
+    pub fn crypto(&self) -> CryptoRef {
+        self.crypto
     }
 
     /// [`Delegation::verify`], answered from the cache when this delegation was verified before.
@@ -356,7 +388,7 @@ impl DelegationCache {
             };
         }
         self.misses += 1;
-        let verified = d.verify(network, now)?;
+        let verified = d.verify_with(self.crypto, network, now)?;
         if self.capacity > 0 {
             while self.entries.len() >= self.capacity {
                 let Some((_, oldest)) = self.by_use.pop_first() else { break };

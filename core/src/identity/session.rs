@@ -10,6 +10,7 @@ use k256::ecdsa::{Signature as EcdsaSignature, SigningKey, VerifyingKey};
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::crypto::CryptoRef;
 use crate::id::Id;
 
 /// Why key material was refused.
@@ -29,10 +30,14 @@ pub enum KeyError {
 pub struct BadSignature;
 
 /// The node's own session key. Never leaves the node's storage.
+///
+/// It signs through a [`Crypto`] provider, [`crate::crypto::REAL`] unless [`SessionKey::with_crypto`] says
+/// otherwise (the node gives its key the provider of its [`crate::node::Config`]).
 #[derive(Clone)]
 pub struct SessionKey {
     signing: SigningKey,
     public: SessionPublicKey,
+    crypto: CryptoRef,
 }
 
 impl SessionKey {
@@ -48,7 +53,18 @@ impl SessionKey {
 
     fn from_signing(signing: SigningKey) -> Self {
         let public = SessionPublicKey::from_verifying(*signing.verifying_key());
-        SessionKey { signing, public }
+        SessionKey { signing, public, crypto: &crate::crypto::REAL }
+    }
+
+    /// The same key, signing through `crypto`.
+    pub fn with_crypto(mut self, crypto: CryptoRef) -> Self {
+        self.crypto = crypto;
+        self
+    }
+
+    /// The provider this key signs through.
+    pub fn crypto(&self) -> CryptoRef {
+        self.crypto
     }
 
     /// The 32 secret bytes, for the shell's storage only.
@@ -66,8 +82,13 @@ impl SessionKey {
         self.public.node_id()
     }
 
-    /// Signs `msg` (ECDSA/SHA-256, low-S).
+    /// Signs `msg` through this key's provider (ECDSA/SHA-256, low-S, with the real one).
     pub fn sign(&self, msg: &[u8]) -> Signature {
+        self.crypto.sign(self, msg)
+    }
+
+    /// Signs `msg` with ECDSA/SHA-256, low-S: what [`crate::crypto::RealCrypto`] does.
+    pub(crate) fn sign_ecdsa(&self, msg: &[u8]) -> Signature {
         let sig: EcdsaSignature = self.signing.sign(msg);
         let sig = sig.normalize_s().unwrap_or(sig);
         Signature(sig.to_bytes().into())
@@ -76,7 +97,10 @@ impl SessionKey {
 
 impl fmt::Debug for SessionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionKey").field("public", &self.public).finish_non_exhaustive()
+        f.debug_struct("SessionKey")
+            .field("public", &self.public)
+            .field("crypto", &self.crypto.name())
+            .finish_non_exhaustive()
     }
 }
 

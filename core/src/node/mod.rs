@@ -48,6 +48,7 @@ pub use api::{
 pub use msg::describe_frame;
 pub use pairing::{PairingError, MAX_PAIRINGS, PAIRING_TIMEOUT, PAIRING_URL};
 
+use crate::crypto::CryptoRef;
 use crate::id::{Id, ID_BITS};
 use crate::identity::delegation::{Delegation, DelegationCache, DelegationError};
 use crate::identity::{Address, SessionKey, SessionPublicKey};
@@ -96,6 +97,8 @@ pub struct Config {
     pub presence_ttl: Duration,
     /// Seed of the node's RNG (message ids, nonces).
     pub seed: [u8; 32],
+    /// The signature primitives ([`crate::crypto::REAL`] unless a simulator chooses otherwise).
+    pub crypto: CryptoRef,
 }
 
 impl Config {
@@ -119,6 +122,7 @@ impl Config {
             merge_interval: Duration::from_secs(120),
             presence_ttl: Duration::from_secs(600),
             seed,
+            crypto: &crate::crypto::REAL,
         }
     }
 
@@ -293,7 +297,8 @@ impl Node {
         delegation: Delegation,
         now: Timestamp,
     ) -> Result<Node, NodeError> {
-        let mut cache = DelegationCache::new(4096);
+        let session = session.with_crypto(config.crypto);
+        let mut cache = DelegationCache::with_crypto(4096, config.crypto);
         let verified = cache.verify(&delegation, &config.network, now)?;
         if verified.session != *session.public() {
             return Err(NodeError::Delegation(DelegationError::WrongSession));
@@ -567,7 +572,7 @@ impl Node {
 
     /// The bootstrap server's response to a [`Output::BootstrapOffer`].
     pub fn handle_bootstrap_answer(&mut self, now: Timestamp, link_id: LinkId, body: &[u8]) {
-        let received = match envelope::decode::<Routed>(body, self.network) {
+        let received = match envelope::decode_with::<Routed>(self.config.crypto, body, self.network) {
             Ok(r) => r,
             Err(e) => {
                 self.counters.dropped_invalid += 1;
@@ -628,9 +633,10 @@ impl Node {
         request: u64,
         body: &[u8],
     ) -> Result<(), SignalError> {
-        let received = envelope::decode::<Routed>(body, self.network).inspect_err(|_| {
-            self.counters.dropped_invalid += 1;
-        })?;
+        let received =
+            envelope::decode_with::<Routed>(self.config.crypto, body, self.network).inspect_err(|_| {
+                self.counters.dropped_invalid += 1;
+            })?;
         let Routed::ConnectOffer { purpose: LinkPurpose::Bootstrap, sdp, delegation, .. } = &received.body
         else {
             self.counters.dropped_invalid += 1;

@@ -110,7 +110,7 @@ impl Node {
         request: u64,
         body: &[u8],
     ) -> Result<(), PairingError> {
-        let received = envelope::decode::<Routed>(body, self.network)?;
+        let received = envelope::decode_with::<Routed>(self.config.crypto, body, self.network)?;
         let peer = received.origin.node_id();
         if peer == self.id() {
             return Err(PairingError::OwnCode);
@@ -154,7 +154,7 @@ impl Node {
     /// The answer to one of this node's pairing offers, pasted on this node. Returns the link it belongs
     /// to; the link then opens (or fails) like any other.
     pub fn handle_pairing_answer(&mut self, now: Timestamp, body: &[u8]) -> Result<LinkId, PairingError> {
-        let received = envelope::decode::<Routed>(body, self.network)?;
+        let received = envelope::decode_with::<Routed>(self.config.crypto, body, self.network)?;
         let peer = received.origin.node_id();
         if peer == self.id() {
             return Err(PairingError::OwnCode);

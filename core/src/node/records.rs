@@ -326,7 +326,7 @@ fn check_signed(
     now: Timestamp,
     cache: &mut DelegationCache,
 ) -> Result<VerifiedDelegation, RecordError> {
-    session.verify(signed, signature).map_err(|_| RecordError::BadSignature)?;
+    cache.crypto().verify(session, signed, signature).map_err(|_| RecordError::BadSignature)?;
     let verified = cache.verify(delegation, network, now)?;
     if verified.session != *session {
         return Err(RecordError::Delegation(DelegationError::WrongSession));

@@ -111,7 +111,7 @@ impl Node {
         let header = routing.header;
         let hop = self.next_hop(now, &header, owner_hint, &[link_id]);
         let received = match hop {
-            Hop::Local => match envelope::decode::<Routed>(bytes, self.network) {
+            Hop::Local => match envelope::decode_with::<Routed>(self.config.crypto, bytes, self.network) {
                 Ok(r) => Some(r),
                 Err(_) => {
                     self.counters.dropped_invalid += 1;
@@ -169,7 +169,7 @@ impl Node {
         origin: Id,
         reason: Undeliverable,
     ) {
-        if envelope::verify(envelope).is_err() {
+        if envelope::verify_with(self.config.crypto, envelope).is_err() {
             self.counters.dropped_invalid += 1;
             return;
         }
@@ -363,7 +363,9 @@ impl Node {
                 self.forward(now, link, envelope, header, origin, hops, owner_hint, tried);
             }
             Hop::Local => {
-                if let Ok(received) = envelope::decode::<Routed>(&f.envelope, self.network) {
+                if let Ok(received) =
+                    envelope::decode_with::<Routed>(self.config.crypto, &f.envelope, self.network)
+                {
                     self.deliver(now, received, None);
                 }
             }

@@ -18,6 +18,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::{Crypto, REAL};
 use crate::id::Id;
 use crate::identity::{SessionKey, SessionPublicKey, Signature};
 use crate::time::Timestamp;
@@ -185,13 +186,17 @@ pub fn encode<B: Serialize>(key: &SessionKey, header: &Header, body: &B) -> Resu
 
 /// Checks and decodes a received frame: size, version, signature, then the signed part.
 pub fn decode<B: DeserializeOwned>(bytes: &[u8], network: NetworkTag) -> Result<Received<B>, DecodeError> {
-    check_frame(bytes)?;
-    let origin =
-        SessionPublicKey::from_sec1(&bytes[OFFSET_KEY..OFFSET_SIG]).map_err(|_| DecodeError::BadKey)?;
-    let mut sig = [0u8; 64];
-    sig.copy_from_slice(&bytes[OFFSET_SIG..HEADER_LEN]);
+    decode_with(&REAL, bytes, network)
+}
+
+/// [`decode`], verifying the signature through `crypto`.
+pub fn decode_with<B: DeserializeOwned>(
+    crypto: &dyn Crypto,
+    bytes: &[u8],
+    network: NetworkTag,
+) -> Result<Received<B>, DecodeError> {
+    let origin = verify_with(crypto, bytes)?;
     let signed = &bytes[HEADER_LEN..];
-    origin.verify(signed, &Signature(sig)).map_err(|_| DecodeError::BadSignature)?;
     let (part, rest): (SignedPart<B>, _) =
         postcard::take_from_bytes(signed).map_err(|_| DecodeError::Malformed)?;
     if !rest.is_empty() {
@@ -239,12 +244,18 @@ pub fn decode_routing(bytes: &[u8], network: NetworkTag) -> Result<Routing, Deco
 
 /// Checks only the origin's signature over a frame's signed part.
 pub fn verify(bytes: &[u8]) -> Result<(), DecodeError> {
+    verify_with(&REAL, bytes).map(|_| ())
+}
+
+/// [`verify`] through `crypto`; returns the origin key that signed.
+pub fn verify_with(crypto: &dyn Crypto, bytes: &[u8]) -> Result<SessionPublicKey, DecodeError> {
     check_frame(bytes)?;
     let origin =
         SessionPublicKey::from_sec1(&bytes[OFFSET_KEY..OFFSET_SIG]).map_err(|_| DecodeError::BadKey)?;
     let mut sig = [0u8; 64];
     sig.copy_from_slice(&bytes[OFFSET_SIG..HEADER_LEN]);
-    origin.verify(&bytes[HEADER_LEN..], &Signature(sig)).map_err(|_| DecodeError::BadSignature)
+    crypto.verify(&origin, &bytes[HEADER_LEN..], &Signature(sig)).map_err(|_| DecodeError::BadSignature)?;
+    Ok(origin)
 }
 
 fn check_frame(bytes: &[u8]) -> Result<(), DecodeError> {
