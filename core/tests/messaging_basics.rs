@@ -268,3 +268,98 @@ fn a_lookup_right_after_the_owner_rejoins_still_finds_the_wallet() {
         other => panic!("lookup_wallet right after the owner rejoined: {other:?}"),
     }
 }
+
+/// A `Routed::Receipt { id }` body, encoded the way the node encodes it (the enum's twelfth variant). The
+/// test checks with `describe_frame` that the frame built from it reads as a receipt.
+struct ReceiptBody([u8; 16]);
+
+impl serde::Serialize for ReceiptBody {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStructVariant;
+        let mut v = s.serialize_struct_variant("Routed", 11, "Receipt", 1)?;
+        v.serialize_field("id", &self.0)?;
+        v.end()
+    }
+}
+
+/// Issue 15: a receipt for our message from a node that is not the recipient session (a relay saw the
+/// message id go by and answers it itself) is ignored, and the sender keeps waiting for the genuine one —
+/// which must still count when it comes. The forged receipt reaches the sender first; the send must
+/// resolve `Delivered` from the recipient's own receipt, well before the attempt timer would send again.
+#[test]
+fn a_forged_receipt_does_not_hide_the_recipients_genuine_one() {
+    use chordial_core::node::{describe_frame, Config};
+    use chordial_core::wire::envelope::{self, Destination, Header, MessageId, HEADER_LEN};
+    use rand_core::SeedableRng;
+
+    let mut net = ring(7, 3);
+    let (alice, bob, forger) = (2, 5, 0);
+    let bob_wallet = net.nodes[bob].as_ref().unwrap().wallet();
+    let alice_id = net.nodes[alice].as_ref().unwrap().id();
+    let bob_id = net.nodes[bob].as_ref().unwrap().id();
+
+    net.tap = Some(Vec::new());
+    let now = Timestamp(net.now);
+    let req = net.nodes[alice].as_mut().unwrap().send(now, APP, bob_wallet, b"gm bob".to_vec()).unwrap();
+    net.drain(alice);
+    // Step until alice sends the message to bob's session (after reading bob's presence).
+    let mut waited = 0;
+    let (link, deliver) = loop {
+        let sent = net
+            .tap
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|(n, _, f)| *n == alice && describe_frame(f) == Some("Deliver"));
+        if let Some((_, link, frame)) = sent {
+            break (*link, frame.clone());
+        }
+        net.run_for(1);
+        waited += 1;
+        assert!(waited < 5_000, "alice never sent the Deliver");
+    };
+    net.tap = None;
+
+    // What any relay of that frame can read: the message id (and the send's id in the body).
+    let (header, body): (Header, &[u8]) = postcard::take_from_bytes(&deliver[1 + HEADER_LEN..]).unwrap();
+    let mut send_id = [0u8; 16];
+    send_id.copy_from_slice(&body[1..17]);
+    // The forger (node 0 stands in for that relay) answers it under its own key; its receipt reaches alice
+    // before bob's.
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(15);
+    let forged_header = Header {
+        network: header.network,
+        id: MessageId::random(&mut rng),
+        sent_at: Timestamp(net.now),
+        dest: Destination::Node(alice_id),
+        hop_limit: header.hop_limit,
+        reply_to: Some(header.id),
+    };
+    let key = &net.identities[forger].0;
+    let mut forged = vec![deliver[0]];
+    forged.extend(envelope::encode(key, &forged_header, &ReceiptBody(send_id)).unwrap());
+    assert_eq!(describe_frame(&forged), Some("Receipt"));
+    let before = net.nodes[alice].as_ref().unwrap().status().counters;
+    net.at(1, util::Ev::Frame(alice, link, forged));
+
+    // Bob's receipt takes a few links' latency; the next attempt would go out only after a whole attempt.
+    let config = Config::new("test", [0; 32]);
+    let per_attempt = config.request_timeout / u32::from(config.request_attempts);
+    net.run_for(per_attempt.as_millis() as u64 / 2);
+    let after = net.nodes[alice].as_ref().unwrap().status().counters;
+    assert_eq!(
+        (after.dropped_invalid, after.dropped_replay),
+        (before.dropped_invalid, before.dropped_replay),
+        "alice refused the forged receipt's frame: this test did not test anything"
+    );
+    match result_of(&net, alice, req) {
+        Some(Event::Sent { outcome: SendOutcome::Delivered { sessions }, .. }) => {
+            assert_eq!(sessions, vec![bob_id])
+        }
+        other => panic!(
+            "send, {} ms after a forged receipt came before bob's: {other:?}",
+            per_attempt.as_millis() / 2
+        ),
+    }
+    assert_eq!(received(&net, bob).len(), 1);
+}

@@ -430,15 +430,18 @@ impl Node {
                 }
             }
             Routed::Receipt { .. } => {
-                let Some((op_id, op)) = self.take_op(reply_to) else { return };
-                match op.kind {
-                    OpKind::Deliver { send, session, .. } if session == origin => {
-                        self.send_part_done(now, send, Ok(Some(origin.node_id())))
-                    }
-                    kind => {
-                        // A receipt from someone else: not ours to count; keep waiting.
-                        self.ops.insert(op_id, AppOp { kind, ..op });
-                    }
+                // Only the session the message was sealed to completes the op. A receipt from anyone else
+                // is not ours to count: the op and every index entry of it stay, so the genuine receipt
+                // still finds it.
+                let op = reply_to.and_then(|msg| self.op_by_msg.get(&msg)).and_then(|op| self.ops.get(op));
+                let ours = op.is_some_and(
+                    |o| matches!(&o.kind, OpKind::Deliver { session, .. } if *session == origin),
+                );
+                if !ours {
+                    return;
+                }
+                if let Some((_, AppOp { kind: OpKind::Deliver { send, .. }, .. })) = self.take_op(reply_to) {
+                    self.send_part_done(now, send, Ok(Some(origin.node_id())))
                 }
             }
             Routed::MailboxDeliver { entries } => {

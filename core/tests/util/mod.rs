@@ -42,6 +42,9 @@ pub struct Net {
     pub pairing_offers: Vec<(usize, LinkId, Vec<u8>)>,
     pub pairing_answers: HashMap<(usize, u64), Vec<u8>>,
     pub events: Vec<(usize, Event)>,
+    /// When `Some`, every frame a node transmits, as (node, its link, bytes): a test that plays a
+    /// misbehaving relay reads what crossed the wire here.
+    pub tap: Option<Vec<(usize, LinkId, Vec<u8>)>>,
     deadlines: Vec<u64>,
 }
 
@@ -73,6 +76,7 @@ impl Net {
             pairing_answers: HashMap::new(),
             next_req: 0,
             events: vec![],
+            tap: None,
             deadlines: vec![0; n],
         };
         for i in 0..n {
@@ -146,6 +150,9 @@ impl Net {
                     return;
                 }
                 Output::Transmit { link, bytes } => {
+                    if let Some(tap) = self.tap.as_mut() {
+                        tap.push((i, link, bytes.clone()));
+                    }
                     if let Some((peer, plink)) = self.pairs.get(&(i, link)).copied() {
                         self.at(LATENCY, Ev::Frame(peer, plink, bytes));
                     }
