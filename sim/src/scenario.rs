@@ -347,6 +347,8 @@ pub fn random_fault_run(
     let mut config = WorldConfig::new(seed);
     config.net = net_config.clone();
     config.tweak = tweak;
+    // Ring faults only: the fast provider makes the same decisions as real signatures, much faster.
+    config.crypto = &crate::crypto::FAST;
     let mut world = World::new(config);
     let r = world.r();
     let base = match build_base(&mut world, r + 1, plan.repair_limit) {

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use chordial_sim::crypto::FAST;
 use chordial_sim::scenario::{
     assert_budget_held, build_base, join_nodes, link_creations_per_node, run_until_exact, scaled, unjoined,
 };
@@ -21,7 +22,7 @@ const LIMIT: Duration = Duration::from_secs(300);
 #[test]
 fn a_thousand_joiners_through_a_base_of_four_converge_to_the_ideal_ring() {
     let joiners = scaled(300, 1_000);
-    let mut world = World::new(WorldConfig::new(SEED));
+    let mut world = World::new(ring_config());
     let base =
         build_base(&mut world, BASE, Duration::from_secs(120)).unwrap_or_else(|e| panic!("seed {SEED}: {e}"));
     let start = world.now();
@@ -49,4 +50,10 @@ fn a_thousand_joiners_through_a_base_of_four_converge_to_the_ideal_ring() {
     world.run_for(Duration::from_secs(30));
     let report = world.ring_view().check_all();
     assert!(report.ok(), "seed {SEED}: 30 s after convergence: {report}");
+}
+
+/// The fast crypto provider: a ring scenario makes the same decisions with it as with real signatures
+/// (`same_seed_same_run::fast_and_real_crypto_make_the_same_decisions`), at a fraction of the time.
+fn ring_config() -> WorldConfig {
+    WorldConfig { crypto: &FAST, ..WorldConfig::new(SEED) }
 }
