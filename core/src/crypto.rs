@@ -20,7 +20,7 @@
 use std::fmt;
 
 use crate::identity::address::Address;
-use crate::identity::session::{BadSignature, SessionKey, SessionPublicKey, Signature};
+use crate::identity::session::{BadSignature, KeyError, SessionKey, SessionPublicKey, Signature};
 use crate::identity::wallet::{self, RecoverError, WalletKey, WalletSignature};
 
 /// Signing, verifying and wallet-signature recovery. Implementations must be deterministic (same inputs,
@@ -28,6 +28,9 @@ use crate::identity::wallet::{self, RecoverError, WalletKey, WalletSignature};
 pub trait Crypto: fmt::Debug + Send + Sync {
     /// A short name for reports (`"real"`).
     fn name(&self) -> &'static str;
+    /// Takes the 33 origin-key bytes of a received frame as a key (the real provider checks that they are a
+    /// point on the curve).
+    fn public_key(&self, bytes: &[u8; 33]) -> Result<SessionPublicKey, KeyError>;
     /// Signs `msg` with `key`: 64 bytes `r ‖ s`.
     fn sign(&self, key: &SessionKey, msg: &[u8]) -> Signature;
     /// Checks a signature made by [`Crypto::sign`] with the secret half of `key`.
@@ -52,6 +55,10 @@ pub static REAL: RealCrypto = RealCrypto;
 impl Crypto for RealCrypto {
     fn name(&self) -> &'static str {
         "real"
+    }
+
+    fn public_key(&self, bytes: &[u8; 33]) -> Result<SessionPublicKey, KeyError> {
+        SessionPublicKey::from_sec1(bytes)
     }
 
     fn sign(&self, key: &SessionKey, msg: &[u8]) -> Signature {

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use chordial_core::crypto::{Crypto, CryptoRef, REAL};
 use chordial_core::identity::wallet::{RecoverError, WalletKey, WalletSignature};
-use chordial_core::identity::{Address, BadSignature, SessionKey, SessionPublicKey, Signature};
+use chordial_core::identity::{Address, BadSignature, KeyError, SessionKey, SessionPublicKey, Signature};
 
 /// The fast provider. See the [module docs](self).
 #[derive(Debug, Clone, Copy, Default)]
@@ -47,6 +47,11 @@ fn wallet_digest(address: &Address, message: &[u8]) -> [u8; 32] {
 impl Crypto for FastCrypto {
     fn name(&self) -> &'static str {
         "fast"
+    }
+
+    /// Checks the prefix byte only: decompressing the point is the cost this provider exists to avoid.
+    fn public_key(&self, bytes: &[u8; 33]) -> Result<SessionPublicKey, KeyError> {
+        SessionPublicKey::unchecked(bytes)
     }
 
     fn sign(&self, key: &SessionKey, msg: &[u8]) -> Signature {

@@ -97,7 +97,7 @@ mod tests {
         );
         assert_eq!(parse_did_key(&ed), Err(DidError::WrongKeyType));
         // Uncompressed secp256k1 keys are refused.
-        let long = [SECP256K1_PUB.as_slice(), &key.public().to_uncompressed()].concat();
+        let long = [SECP256K1_PUB.as_slice(), &key.public().to_uncompressed().unwrap()].concat();
         let long = format!("did:key:z{}", bs58::encode(long).into_string());
         assert_eq!(parse_did_key(&long), Err(DidError::BadBase58));
         // Right codec and length, but x is not on the curve.

@@ -105,11 +105,12 @@ impl fmt::Debug for SessionKey {
 }
 
 /// A session public key: 33 compressed bytes, with the parsed point kept beside them so verifying does not
-/// decompress again.
+/// decompress again. Only a key made by [`SessionPublicKey::unchecked`] (a provider that never uses the
+/// point) has no point; [`SessionPublicKey::verify`] then decompresses it.
 #[derive(Clone, Copy)]
 pub struct SessionPublicKey {
     bytes: [u8; 33],
-    key: VerifyingKey,
+    key: Option<VerifyingKey>,
 }
 
 impl SessionPublicKey {
@@ -117,12 +118,29 @@ impl SessionPublicKey {
         let point = key.to_encoded_point(true);
         let mut bytes = [0u8; 33];
         bytes.copy_from_slice(point.as_bytes());
-        SessionPublicKey { bytes, key }
+        SessionPublicKey { bytes, key: Some(key) }
     }
 
     /// Parses a compressed (33-byte) or uncompressed (65-byte) SEC1 point.
     pub fn from_sec1(bytes: &[u8]) -> Result<Self, KeyError> {
         VerifyingKey::from_sec1_bytes(bytes).map(Self::from_verifying).map_err(|_| KeyError::InvalidPublic)
+    }
+
+    /// Takes 33 bytes with a compressed-point prefix (0x02 or 0x03) as a key **without** checking that they
+    /// are a point on the curve: for a [`crate::crypto::Crypto`] provider that never uses the point. A real
+    /// verification of such a key decompresses it and fails if it is no point.
+    pub fn unchecked(bytes: &[u8; 33]) -> Result<Self, KeyError> {
+        match bytes[0] {
+            0x02 | 0x03 => Ok(SessionPublicKey { bytes: *bytes, key: None }),
+            _ => Err(KeyError::InvalidPublic),
+        }
+    }
+
+    fn point(&self) -> Result<VerifyingKey, KeyError> {
+        match self.key {
+            Some(key) => Ok(key),
+            None => VerifyingKey::from_sec1_bytes(&self.bytes).map_err(|_| KeyError::InvalidPublic),
+        }
     }
 
     /// The compressed SEC1 bytes.
@@ -131,10 +149,11 @@ impl SessionPublicKey {
     }
 
     /// The uncompressed SEC1 bytes (65, starting with 0x04), as the `ecies` crate and Ethereum tooling use.
-    pub fn to_uncompressed(&self) -> [u8; 65] {
+    /// Fails only for a key taken [`SessionPublicKey::unchecked`] that is no point.
+    pub fn to_uncompressed(&self) -> Result<[u8; 65], KeyError> {
         let mut out = [0u8; 65];
-        out.copy_from_slice(self.key.to_encoded_point(false).as_bytes());
-        out
+        out.copy_from_slice(self.point()?.to_encoded_point(false).as_bytes());
+        Ok(out)
     }
 
     /// `sha1(compressed key)`: the node id of this session.
@@ -148,7 +167,7 @@ impl SessionPublicKey {
         if sig.normalize_s().is_some() {
             return Err(BadSignature);
         }
-        self.key.verify(msg, &sig).map_err(|_| BadSignature)
+        self.point().map_err(|_| BadSignature)?.verify(msg, &sig).map_err(|_| BadSignature)
     }
 }
 

@@ -250,8 +250,9 @@ pub fn verify(bytes: &[u8]) -> Result<(), DecodeError> {
 /// [`verify`] through `crypto`; returns the origin key that signed.
 pub fn verify_with(crypto: &dyn Crypto, bytes: &[u8]) -> Result<SessionPublicKey, DecodeError> {
     check_frame(bytes)?;
-    let origin =
-        SessionPublicKey::from_sec1(&bytes[OFFSET_KEY..OFFSET_SIG]).map_err(|_| DecodeError::BadKey)?;
+    let mut key = [0u8; 33];
+    key.copy_from_slice(&bytes[OFFSET_KEY..OFFSET_SIG]);
+    let origin = crypto.public_key(&key).map_err(|_| DecodeError::BadKey)?;
     let mut sig = [0u8; 64];
     sig.copy_from_slice(&bytes[OFFSET_SIG..HEADER_LEN]);
     crypto.verify(&origin, &bytes[HEADER_LEN..], &Signature(sig)).map_err(|_| DecodeError::BadSignature)?;
