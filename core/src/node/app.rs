@@ -467,7 +467,7 @@ impl Node {
                     })
                     .collect();
                 self.store.remove_mail(key, &mine, now.saturating_add(DEFAULT_MAILBOX_TTL * 2));
-                self.push_to_replicas(now, LinkMsg::DropMail { key, ids: mine });
+                self.push_to_replicas(LinkMsg::DropMail { key, ids: mine });
             }
             _ => {}
         }
@@ -705,7 +705,7 @@ impl Node {
                 Record::Mailbox(m) => self.deliver_if_live(now, m),
                 _ => {}
             }
-            self.push_to_replicas(now, LinkMsg::Replicate { records: vec![record] });
+            self.push_to_replicas(LinkMsg::Replicate { records: vec![record] });
         }
         Ok(())
     }
@@ -743,10 +743,10 @@ impl Node {
     }
 
     /// Sends a link message to the first r − 1 live successors (the replicas of what we own).
-    fn push_to_replicas(&mut self, now: Timestamp, m: LinkMsg) {
+    fn push_to_replicas(&mut self, m: LinkMsg) {
         let frame = msg::link_frame(&m);
         for link in self.replica_links() {
-            self.transmit(now, link, frame.clone());
+            self.transmit(link, frame.clone());
         }
     }
 
@@ -792,7 +792,7 @@ impl Node {
         }
         if self.synced.1 != succs {
             let links: Vec<_> = succs.iter().filter_map(|s| self.links.open_to(*s)).collect();
-            self.push_batches(now, &links, owned);
+            self.push_batches(&links, owned);
         }
         if self.synced.0 != Some(pred) || rehome {
             // Records we do not own go to their owner — routed, not pushed to the predecessor: during
@@ -815,13 +815,13 @@ impl Node {
     }
 
     /// Hands every record to the first live successor (graceful leave).
-    pub(super) fn hand_over_all(&mut self, now: Timestamp) {
+    pub(super) fn hand_over_all(&mut self) {
         let Some(link) = self.ring.successors().iter().find_map(|s| self.links.open_to(*s)) else { return };
         let all: Vec<Record> = self.store.keys().into_iter().flat_map(|k| self.store.get(k)).collect();
-        self.push_batches(now, &[link], all);
+        self.push_batches(&[link], all);
     }
 
-    fn push_batches(&mut self, now: Timestamp, links: &[crate::node::api::LinkId], records: Vec<Record>) {
+    fn push_batches(&mut self, links: &[crate::node::api::LinkId], records: Vec<Record>) {
         let mut batch = Vec::new();
         let mut bytes = 0;
         let mut batches = Vec::new();
@@ -840,7 +840,7 @@ impl Node {
         for records in batches {
             let frame = msg::link_frame(&LinkMsg::Replicate { records });
             for link in links {
-                self.transmit(now, *link, frame.clone());
+                self.transmit(*link, frame.clone());
             }
         }
     }

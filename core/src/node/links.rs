@@ -46,7 +46,6 @@ pub(crate) struct Link {
     /// When our offer went out (state `AwaitingAnswer`).
     pub(crate) offered_at: Timestamp,
     pub(crate) last_recv: Timestamp,
-    pub(crate) last_sent: Timestamp,
     pub(crate) ping: Option<(u64, Timestamp)>,
     /// When we last sent a ping.
     pub(crate) last_ping: Timestamp,
@@ -86,7 +85,6 @@ impl Link {
             created: now,
             offered_at: now,
             last_recv: now,
-            last_sent: now,
             ping: None,
             last_ping: now,
             rtt: None,

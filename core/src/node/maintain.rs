@@ -16,8 +16,8 @@ impl Node {
         match self.first_live_successor() {
             Some(s) => {
                 if let Some(link) = self.links.open_to(s) {
-                    self.transmit(now, link, msg::link_frame(&LinkMsg::GetNeighbors));
-                    self.transmit(now, link, msg::link_frame(&LinkMsg::Notify));
+                    self.transmit(link, msg::link_frame(&LinkMsg::GetNeighbors));
+                    self.transmit(link, msg::link_frame(&LinkMsg::Notify));
                 }
             }
             None if !self.ring.successors().is_empty() => {}
@@ -27,7 +27,7 @@ impl Node {
                     // us, its closest preceding node. The nearest ring member we are linked to, clockwise, is
                     // the best successor we know; stabilizing walks back from it to the true one through
                     // predecessors.
-                    self.adopt_live_successor(now, p, link, false);
+                    self.adopt_live_successor(p, link, false);
                 } else if !self.founder || self.links.len() > 0 {
                     // No successor at all: rejoin through whatever we are linked to.
                     let pending_join = self.lookups.values().any(|l| l.purpose == LookupFor::Join);
@@ -83,11 +83,11 @@ impl Node {
     /// Only a node that is now our first live successor is notified (as in stabilize), or the owner a
     /// merge check found (`merge`, see [`Self::merge_candidate`]). A notify to a later successor would make
     /// us its predecessor whenever it has none, claiming for it the range of the nodes between us.
-    pub(super) fn adopt_live_successor(&mut self, now: Timestamp, peer: Id, link: LinkId, merge: bool) {
+    pub(super) fn adopt_live_successor(&mut self, peer: Id, link: LinkId, merge: bool) {
         self.ring.offer_successor(peer);
         if merge || self.first_live_successor() == Some(peer) {
-            self.transmit(now, link, msg::link_frame(&LinkMsg::GetNeighbors));
-            self.transmit(now, link, msg::link_frame(&LinkMsg::Notify));
+            self.transmit(link, msg::link_frame(&LinkMsg::GetNeighbors));
+            self.transmit(link, msg::link_frame(&LinkMsg::Notify));
         }
         self.update_membership();
     }
@@ -95,7 +95,7 @@ impl Node {
     /// Links to a successor candidate, or adopts it at once if a link is already open.
     pub(super) fn want_successor(&mut self, now: Timestamp, peer: Id) {
         match self.links.open_to(peer) {
-            Some(link) => self.adopt_live_successor(now, peer, link, false),
+            Some(link) => self.adopt_live_successor(peer, link, false),
             None => self.ensure_link(now, peer, LinkPurpose::Successor),
         }
     }
@@ -159,7 +159,7 @@ impl Node {
             return;
         }
         if let Some(link) = self.links.open_to(owner) {
-            self.adopt_live_successor(now, owner, link, true);
+            self.adopt_live_successor(owner, link, true);
             return;
         }
         if self.links.by_peer(owner).is_some() {
@@ -455,7 +455,7 @@ impl Node {
                         l.last_ping = now;
                     }
                     let range_from = self.ring.predecessor();
-                    self.transmit(now, id, msg::link_frame(&LinkMsg::Ping { nonce, keep: true, range_from }));
+                    self.transmit(id, msg::link_frame(&LinkMsg::Ping { nonce, keep: true, range_from }));
                 }
             } else if link.peer_keeps_until <= now && now.since(link.created) > self.config.idle_link_grace {
                 self.drop_link(now, id, true);
@@ -472,9 +472,8 @@ impl Node {
         self.cache.prune(now);
     }
 
-    pub(super) fn transmit(&mut self, now: Timestamp, link_id: LinkId, bytes: Vec<u8>) {
+    pub(super) fn transmit(&mut self, link_id: LinkId, bytes: Vec<u8>) {
         if let Some(link) = self.links.get_mut(link_id) {
-            link.last_sent = now;
             link.bytes_out += bytes.len() as u64;
             self.counters.frames_out += 1;
             self.counters.bytes_out += bytes.len() as u64;
@@ -501,7 +500,7 @@ impl Node {
                 let mine = self.links.get(link_id).is_some_and(|l| self.needed(link_id, l));
                 let range_from = self.ring.predecessor();
                 let pong = LinkMsg::Pong { nonce, keep: mine, range_from };
-                self.transmit(now, link_id, msg::link_frame(&pong));
+                self.transmit(link_id, msg::link_frame(&pong));
             }
             LinkMsg::Pong { nonce, keep, range_from } => {
                 if let Some(l) = self.links.get_mut(link_id) {
@@ -523,7 +522,7 @@ impl Node {
                     predecessor: self.ring.predecessor(),
                     successors: self.ring.successors().to_vec(),
                 };
-                self.transmit(now, link_id, msg::link_frame(&reply));
+                self.transmit(link_id, msg::link_frame(&reply));
                 if let Some(l) = self.links.get_mut(link_id) {
                     l.peer_keeps_until = keep_until;
                 }

@@ -479,7 +479,7 @@ impl Node {
         if self.joined {
             self.publish_presence(now, true);
         }
-        self.hand_over_all(now);
+        self.hand_over_all();
         let msg = LinkMsg::Leave {
             predecessor: self.ring.predecessor(),
             successors: self.ring.successors().to_vec(),
@@ -489,7 +489,7 @@ impl Node {
         peers.extend(self.ring.predecessor());
         for peer in peers {
             if let Some(link) = self.links.open_to(peer) {
-                self.transmit(now, link, frame.clone());
+                self.transmit(link, frame.clone());
             }
         }
         self.leaving = Some(now.saturating_add(LEAVE_GRACE));
@@ -676,7 +676,7 @@ impl Node {
                     (link.peer, link.purpose, link.offerer, link.via.is_some());
                 if offerer && purpose == LinkPurpose::Successor {
                     if let Some(p) = peer {
-                        self.adopt_live_successor(now, p, link_id, merge);
+                        self.adopt_live_successor(p, link_id, merge);
                     }
                 }
                 let merge_check = self.links.get(link_id).is_some_and(|l| l.merge_check);

@@ -197,7 +197,7 @@ impl Node {
         let offerer = link.offerer;
         if offerer {
             if self.joined {
-                self.transmit(now, link_id, msg::link_frame(&LinkMsg::Notify));
+                self.transmit(link_id, msg::link_frame(&LinkMsg::Notify));
                 self.start_merge_check(now, link_id);
             } else {
                 self.founder = false;

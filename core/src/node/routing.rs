@@ -16,6 +16,13 @@ use crate::node::api::{FailReason, LinkId};
 use crate::time::Timestamp;
 use crate::wire::envelope::{self, Destination, Header, MessageId, Received};
 
+/// What a frame that arrived on a link leads to: [`Hop`], with the frame decoded when it is for this node.
+enum Arrival {
+    Deliver(Box<Received<Routed>>),
+    Forward { link: LinkId, owner_hint: bool },
+    Fail(Undeliverable),
+}
+
 impl Node {
     pub(super) fn encode(
         &mut self,
@@ -109,20 +116,21 @@ impl Node {
             }
         };
         let header = routing.header;
-        let hop = self.next_hop(now, &header, owner_hint, &[link_id]);
-        let received = match hop {
+        // Only a frame for this node is verified and decoded in full.
+        let arrival = match self.next_hop(now, &header, owner_hint, &[link_id]) {
             Hop::Local => match envelope::decode_with::<Routed>(self.config.crypto, bytes, self.network) {
-                Ok(r) => Some(r),
+                Ok(r) => Arrival::Deliver(Box::new(r)),
                 Err(_) => {
                     self.counters.dropped_invalid += 1;
                     return;
                 }
             },
-            _ => None,
+            Hop::Forward { link, owner_hint } => Arrival::Forward { link, owner_hint },
+            Hop::Fail(reason) => Arrival::Fail(reason),
         };
         let id = header.id;
         // Acknowledge every frame that passed the checks, duplicates included, so the sender does not re-send it.
-        self.transmit(now, link_id, msg::link_frame(&LinkMsg::Ack { id }));
+        self.transmit(link_id, msg::link_frame(&LinkMsg::Ack { id }));
         if self.replay.check_and_insert(id.0, header.sent_at, now).is_err() {
             self.counters.dropped_replay += 1;
             return;
@@ -135,9 +143,9 @@ impl Node {
         if header.reply_to.is_none() {
             self.remember_reverse(now, id, link_id);
         }
-        match (hop, received) {
-            (Hop::Local, Some(received)) => self.deliver(now, received, Some(link_id)),
-            (Hop::Forward { link, owner_hint }, _) => {
+        match arrival {
+            Arrival::Deliver(received) => self.deliver(now, *received, Some(link_id)),
+            Arrival::Forward { link, owner_hint } => {
                 if routing.hops >= header.hop_limit {
                     self.undeliverable_relayed(now, bytes, &header, routing.origin, Undeliverable::HopLimit);
                     return;
@@ -154,8 +162,7 @@ impl Node {
                     vec![link_id],
                 );
             }
-            (Hop::Fail(reason), _) => self.undeliverable_relayed(now, bytes, &header, routing.origin, reason),
-            (Hop::Local, None) => {}
+            Arrival::Fail(reason) => self.undeliverable_relayed(now, bytes, &header, routing.origin, reason),
         }
     }
 
@@ -299,7 +306,7 @@ impl Node {
         let mut frame = msg::routed_frame(&envelope, owner_hint);
         envelope::set_hops(&mut frame[1..], hops);
         let ack_timeout = self.ack_timeout(link);
-        self.transmit(now, link, frame);
+        self.transmit(link, frame);
         if self.in_flight.len() < IN_FLIGHT_CAPACITY
             && self.in_flight_bytes + envelope.len() <= IN_FLIGHT_BYTES
         {
@@ -343,7 +350,7 @@ impl Node {
                         l.ping = Some((nonce, now));
                         let range_from = self.ring.predecessor();
                         let ping = LinkMsg::Ping { nonce, keep: true, range_from };
-                        self.transmit(now, link, msg::link_frame(&ping));
+                        self.transmit(link, msg::link_frame(&ping));
                     }
                 }
             }
