@@ -268,7 +268,8 @@ struct PendingBootstrap {
 
 struct Slot {
     identity: Identity,
-    node: Option<Node>,
+    /// Boxed, so taking the node out for an input and putting it back moves a pointer, not the whole state.
+    node: Option<Box<Node>>,
     alive: bool,
     incarnation: u32,
     link_cap: usize,
@@ -445,7 +446,7 @@ impl World {
 
     /// Node `i`, if alive.
     pub fn node(&self, i: usize) -> Option<&Node> {
-        self.slots.get(i).and_then(|s| s.node.as_ref())
+        self.slots.get(i).and_then(|s| s.node.as_deref())
     }
 
     /// Node `i`'s link cap ([`Config::link_cap`]).
@@ -777,7 +778,11 @@ impl World {
     }
 
     /// Drains node `i`'s outputs, schedules its timer, and puts it back in its slot.
-    fn put_back(&mut self, i: usize, mut node: Node, from_timer: bool) {
+    fn put_back(&mut self, i: usize, node: impl Into<Box<Node>>, from_timer: bool) {
+        self.put_back_boxed(i, node.into(), from_timer);
+    }
+
+    fn put_back_boxed(&mut self, i: usize, mut node: Box<Node>, from_timer: bool) {
         let incarnation = self.slots[i].incarnation;
         let mut n = 0usize;
         loop {
