@@ -12,8 +12,7 @@
 //! Effects are never applied re-entrantly: handling a node's outputs only schedules events (even a local
 //! description arrives a few milliseconds later), so no node is ever called from inside another's drain.
 
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
@@ -25,6 +24,7 @@ use chordial_core::{Id, Timestamp};
 use crate::checks::{self, NodeView, RingView};
 use crate::identity::Identity;
 use crate::net::{self, Endpoint, NetConfig, Network, SdpKind};
+use crate::queue::EventQueue;
 
 /// 2027-01-15T08:00:00Z: a realistic Unix time, so delegations issued "now" are valid.
 pub const DEFAULT_START: Timestamp = Timestamp(1_800_000_000_000);
@@ -237,30 +237,6 @@ enum Ev {
     LeaveFinish { node: usize, incarnation: u32 },
 }
 
-struct Scheduled {
-    at: Timestamp,
-    seq: u64,
-    ev: Ev,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Scheduled {
-    /// Reversed, so the max-heap pops the earliest (time, seq) first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
-}
-
 struct PendingBootstrap {
     joiner: Endpoint,
     server: usize,
@@ -337,8 +313,8 @@ pub struct World {
     now: Timestamp,
     rng: ChaCha20Rng,
     net: Network,
-    queue: BinaryHeap<Scheduled>,
-    seq: u64,
+    /// Events in (time, insertion order).
+    queue: EventQueue<Ev>,
     slots: Vec<Slot>,
     bootstraps: BTreeMap<u64, PendingBootstrap>,
     next_request: u64,
@@ -386,8 +362,7 @@ impl World {
             node_config: probe,
             rng,
             net,
-            queue: BinaryHeap::new(),
-            seq: 0,
+            queue: EventQueue::new(config.start),
             slots: Vec::new(),
             bootstraps: BTreeMap::new(),
             next_request: 1,
@@ -752,13 +727,13 @@ impl World {
 
     /// Processes every event up to and including `t`, then sets the clock to `t`.
     pub fn run_until(&mut self, t: Timestamp) {
-        while self.queue.peek().is_some_and(|top| top.at <= t) {
-            let Some(s) = self.queue.pop() else { break };
-            self.advance_to(s.at);
+        while let Some((at, ev)) = self.queue.pop_until(t) {
+            self.advance_to(at);
             self.stats.events += 1;
-            self.dispatch(s.ev);
+            self.dispatch(ev);
         }
         self.advance_to(t);
+        self.queue.advance_to(self.now);
     }
 
     /// Runs for `d` of virtual time.
@@ -768,10 +743,10 @@ impl World {
 
     /// Processes the next event; `false` when the queue is empty.
     pub fn step(&mut self) -> bool {
-        let Some(s) = self.queue.pop() else { return false };
-        self.advance_to(s.at);
+        let Some((at, ev)) = self.queue.pop() else { return false };
+        self.advance_to(at);
         self.stats.events += 1;
-        self.dispatch(s.ev);
+        self.dispatch(ev);
         true
     }
 
@@ -1106,8 +1081,7 @@ impl World {
     // ---------------------------------------------------------------- internals: events
 
     fn schedule(&mut self, at: Timestamp, ev: Ev) {
-        self.seq += 1;
-        self.queue.push(Scheduled { at, seq: self.seq, ev });
+        self.queue.push(at, ev);
     }
 
     fn after(&mut self, d: Duration, ev: Ev) {
