@@ -35,6 +35,7 @@ pub mod identity;
 pub mod messages;
 pub mod metrics;
 pub mod net;
+mod queue;
 pub mod scenario;
 pub mod world;
 

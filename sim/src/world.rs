@@ -12,20 +12,20 @@
 //! Effects are never applied re-entrantly: handling a node's outputs only schedules events (even a local
 //! description arrives a few milliseconds later), so no node is ever called from inside another's drain.
 
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use chordial_core::crypto::CryptoRef;
-use chordial_core::node::{Config, Event, FailReason, LinkEvent, LinkRole, Node, Output, RequestId};
+use chordial_core::node::{Config, Event, FailReason, LinkEvent, LinkId, LinkRole, Node, Output, RequestId};
 use chordial_core::{Id, Timestamp};
 
 use crate::checks::{self, NodeView, RingView};
 use crate::identity::Identity;
 use crate::net::{self, Endpoint, NetConfig, Network, SdpKind};
+use crate::queue::EventQueue;
 
 /// 2027-01-15T08:00:00Z: a realistic Unix time, so delegations issued "now" are valid.
 pub const DEFAULT_START: Timestamp = Timestamp(1_800_000_000_000);
@@ -242,30 +242,6 @@ enum Ev {
     LeaveFinish { node: usize, incarnation: u32 },
 }
 
-struct Scheduled {
-    at: Timestamp,
-    seq: u64,
-    ev: Ev,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Scheduled {
-    /// Reversed, so the max-heap pops the earliest (time, seq) first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
-}
-
 struct PendingBootstrap {
     joiner: Endpoint,
     server: usize,
@@ -273,7 +249,8 @@ struct PendingBootstrap {
 
 struct Slot {
     identity: Identity,
-    node: Option<Node>,
+    /// Boxed, so taking the node out for an input and putting it back moves a pointer, not the whole state.
+    node: Option<Box<Node>>,
     alive: bool,
     incarnation: u32,
     link_cap: usize,
@@ -292,6 +269,44 @@ struct Slot {
     bootstrap_attempts: u32,
     events: VecDeque<(Timestamp, Event)>,
     stats: NodeStats,
+    /// The simulator's records of this node's links, for its current life only: a crash or the end of a
+    /// leave takes them all, so no record of an older incarnation is ever left behind.
+    links: LinkTable,
+}
+
+/// One node's link records, sorted by link id. The node allocates ids in increasing order, so a new record
+/// goes at the end, and a lookup is a binary search over a couple of dozen entries. Iterating slot by slot,
+/// each in id order, is the (node, incarnation, link) order of the global `BTreeMap` this replaced.
+#[derive(Debug, Default)]
+struct LinkTable(Vec<(LinkId, LinkRec)>);
+
+impl LinkTable {
+    fn find(&self, id: LinkId) -> Result<usize, usize> {
+        match self.0.last() {
+            Some((last, _)) if *last < id => Err(self.0.len()),
+            _ => self.0.binary_search_by_key(&id, |(l, _)| *l),
+        }
+    }
+
+    fn get(&self, id: LinkId) -> Option<&LinkRec> {
+        self.find(id).ok().map(|k| &self.0[k].1)
+    }
+
+    fn get_mut(&mut self, id: LinkId) -> Option<&mut LinkRec> {
+        self.find(id).ok().map(|k| &mut self.0[k].1)
+    }
+
+    /// Inserts or replaces the record of `id`.
+    fn insert(&mut self, id: LinkId, rec: LinkRec) {
+        match self.find(id) {
+            Ok(k) => self.0[k].1 = rec,
+            Err(k) => self.0.insert(k, (id, rec)),
+        }
+    }
+
+    fn remove(&mut self, id: LinkId) -> Option<LinkRec> {
+        self.find(id).ok().map(|k| self.0.remove(k).1)
+    }
 }
 
 /// Outputs drained from one node in one go before the simulator suspects a livelock.
@@ -303,10 +318,9 @@ pub struct World {
     now: Timestamp,
     rng: ChaCha20Rng,
     net: Network,
-    queue: BinaryHeap<Scheduled>,
-    seq: u64,
+    /// Events in (time, insertion order).
+    queue: EventQueue<Ev>,
     slots: Vec<Slot>,
-    links: BTreeMap<Endpoint, LinkRec>,
     bootstraps: BTreeMap<u64, PendingBootstrap>,
     next_request: u64,
     pending_lookups: BTreeMap<(usize, u32, RequestId), (Id, Timestamp)>,
@@ -353,10 +367,8 @@ impl World {
             node_config: probe,
             rng,
             net,
-            queue: BinaryHeap::new(),
-            seq: 0,
+            queue: EventQueue::new(config.start),
             slots: Vec::new(),
-            links: BTreeMap::new(),
             bootstraps: BTreeMap::new(),
             next_request: 1,
             pending_lookups: BTreeMap::new(),
@@ -450,7 +462,7 @@ impl World {
 
     /// Node `i`, if alive.
     pub fn node(&self, i: usize) -> Option<&Node> {
-        self.slots.get(i).and_then(|s| s.node.as_ref())
+        self.slots.get(i).and_then(|s| s.node.as_deref())
     }
 
     /// Node `i`'s link cap ([`Config::link_cap`]).
@@ -548,8 +560,12 @@ impl World {
             entry.0 += 1;
             entry.1 += bytes.len() as u64;
         }
+        if self.tap.is_none() {
+            return;
+        }
+        let from = self.link(ep).and_then(|r| r.peer).map(|p| p.node);
         let Some(tap) = self.tap.as_mut() else { return };
-        if let Some(from) = self.links.get(&ep).and_then(|r| r.peer).map(|p| p.node) {
+        if let Some(from) = from {
             if tap.len() < TAP_LIMIT {
                 tap.push(TappedFrame { at: self.now, from, to: ep.node, bytes: bytes.to_vec() });
             }
@@ -606,6 +622,7 @@ impl World {
             bootstrap_attempts: 0,
             events: VecDeque::new(),
             stats: NodeStats::default(),
+            links: LinkTable::default(),
         });
         self.start_node(i);
         i
@@ -627,8 +644,7 @@ impl World {
         self.pending_lookups.retain(|k, _| !(k.0 == i && k.1 == incarnation));
         for (ep, rec) in self.take_links_of(i, incarnation) {
             let Some(peer) = rec.peer else { continue };
-            let peer_open =
-                self.links.get(&peer).is_some_and(|p| p.state == State::Open && p.peer == Some(ep));
+            let peer_open = self.link(peer).is_some_and(|p| p.state == State::Open && p.peer == Some(ep));
             if peer_open {
                 self.schedule_consent_check(peer);
             }
@@ -663,11 +679,17 @@ impl World {
     /// groups fail after the consent timeout; new links, frames and bootstraps across groups fail.
     pub fn partition(&mut self, groups: &[Vec<usize>]) {
         self.net.set_partition(groups);
+        // Slot by slot, each in link-id order: the (node, incarnation, link) order of endpoints.
         let crossing: Vec<Endpoint> = self
-            .links
+            .slots
             .iter()
+            .enumerate()
+            .flat_map(|(node, slot)| {
+                let incarnation = slot.incarnation;
+                slot.links.0.iter().map(move |(link, rec)| (Endpoint { node, incarnation, link: *link }, rec))
+            })
             .filter(|(ep, rec)| rec.peer.is_some_and(|p| self.net.partitioned(ep.node, p.node)))
-            .map(|(ep, _)| *ep)
+            .map(|(ep, _)| ep)
             .collect();
         for ep in crossing {
             self.schedule_consent_check(ep);
@@ -711,13 +733,13 @@ impl World {
 
     /// Processes every event up to and including `t`, then sets the clock to `t`.
     pub fn run_until(&mut self, t: Timestamp) {
-        while self.queue.peek().is_some_and(|top| top.at <= t) {
-            let Some(s) = self.queue.pop() else { break };
-            self.advance_to(s.at);
+        while let Some((at, ev)) = self.queue.pop_until(t) {
+            self.advance_to(at);
             self.stats.events += 1;
-            self.dispatch(s.ev);
+            self.dispatch(ev);
         }
         self.advance_to(t);
+        self.queue.advance_to(self.now);
     }
 
     /// Runs for `d` of virtual time.
@@ -727,10 +749,10 @@ impl World {
 
     /// Processes the next event; `false` when the queue is empty.
     pub fn step(&mut self) -> bool {
-        let Some(s) = self.queue.pop() else { return false };
-        self.advance_to(s.at);
+        let Some((at, ev)) = self.queue.pop() else { return false };
+        self.advance_to(at);
         self.stats.events += 1;
-        self.dispatch(s.ev);
+        self.dispatch(ev);
         true
     }
 
@@ -784,7 +806,11 @@ impl World {
     }
 
     /// Drains node `i`'s outputs, schedules its timer, and puts it back in its slot.
-    fn put_back(&mut self, i: usize, mut node: Node, from_timer: bool) {
+    fn put_back(&mut self, i: usize, node: impl Into<Box<Node>>, from_timer: bool) {
+        self.put_back_boxed(i, node.into(), from_timer);
+    }
+
+    fn put_back_boxed(&mut self, i: usize, mut node: Box<Node>, from_timer: bool) {
         let incarnation = self.slots[i].incarnation;
         let mut n = 0usize;
         loop {
@@ -866,20 +892,20 @@ impl World {
                     net::uniform(&mut self.rng, self.net.config.gather_min, self.net.config.gather_max);
                 match role {
                     LinkRole::Offer => {
-                        self.links.insert(ep, LinkRec::new(Role::Offer, None, self.now));
+                        self.insert_link(ep, LinkRec::new(Role::Offer, None, self.now));
                         let sdp = net::sdp_token(SdpKind::Offer, ep);
                         self.after(delay, Ev::LocalDescription { ep, sdp });
                     }
                     LinkRole::Answer(remote) => match net::parse_sdp_token(&remote) {
                         Some((SdpKind::Offer, offer)) => {
-                            self.links.insert(ep, LinkRec::new(Role::Answer, Some(offer), self.now));
+                            self.insert_link(ep, LinkRec::new(Role::Answer, Some(offer), self.now));
                             let sdp = net::sdp_token(SdpKind::Answer, ep);
                             self.after(delay, Ev::LocalDescription { ep, sdp });
                             self.after(self.net.config.answer_timeout, Ev::AnswerWatchdog { ep });
                         }
                         _ => {
                             // Not an offer this network made: the browser would refuse to apply it.
-                            self.links.insert(ep, LinkRec::new(Role::Answer, None, self.now));
+                            self.insert_link(ep, LinkRec::new(Role::Answer, None, self.now));
                             self.after(delay, Ev::Link { ep, event: LinkEvent::Failed });
                         }
                     },
@@ -889,7 +915,7 @@ impl World {
             Output::CloseLink { link } => {
                 let ep = me(link);
                 self.slots[i].stats.link_closes += 1;
-                if let Some(rec) = self.links.remove(&ep) {
+                if let Some(rec) = self.remove_link(ep) {
                     self.notify_close(ep, &rec);
                 }
             }
@@ -938,9 +964,9 @@ impl World {
         let stats = &mut self.slots[ep.node].stats;
         stats.transmits += 1;
         stats.tx_bytes += bytes.len() as u64;
-        let Some(rec) = self.links.get(&ep) else { return self.lose(ep.node) };
+        let Some(rec) = self.link(ep) else { return self.lose(ep.node) };
         let (Some(peer), State::Open) = (rec.peer, rec.state) else { return self.lose(ep.node) };
-        if !self.links.contains_key(&peer) {
+        if !self.has_link(peer) {
             return self.lose(ep.node); // the peer closed or died; its Closed/Failed is on its way
         }
         if self.net.partitioned(ep.node, peer.node) {
@@ -948,8 +974,9 @@ impl World {
             return self.lose(ep.node);
         }
         let delay = self.net.sample_delay(&mut self.rng, ep.node, peer.node);
-        let rec = self.links.get_mut(&ep).expect("checked above");
-        let at = self.now.saturating_add(delay).max(rec.fifo);
+        let now = self.now;
+        let rec = self.link_mut(ep).expect("checked above");
+        let at = now.saturating_add(delay).max(rec.fifo);
         rec.fifo = at;
         self.schedule(at, Ev::Frame { ep: peer, bytes });
     }
@@ -960,7 +987,7 @@ impl World {
     }
 
     fn apply_remote(&mut self, ep: Endpoint, sdp: &str) {
-        let Some(rec) = self.links.get(&ep) else { return };
+        let Some(rec) = self.link(ep) else { return };
         if rec.role != Role::Offer || rec.state != State::Opening {
             return self.after(Duration::from_millis(1), Ev::Link { ep, event: LinkEvent::Failed });
         }
@@ -968,10 +995,10 @@ impl World {
             Some((SdpKind::Answer, answer)) => answer,
             _ => return self.after(Duration::from_millis(1), Ev::Link { ep, event: LinkEvent::Failed }),
         };
-        if let Some(rec) = self.links.get_mut(&ep) {
+        if let Some(rec) = self.link_mut(ep) {
             rec.peer = Some(answer);
         }
-        match self.links.get_mut(&answer) {
+        match self.link_mut(answer) {
             Some(a) if a.peer == Some(ep) && a.state == State::Opening => {
                 a.connecting = true;
                 let rtt = self.net.sample_delay(&mut self.rng, ep.node, answer.node)
@@ -988,7 +1015,7 @@ impl World {
     /// The peer of a link this side just closed hears `Closed` after the frames already in flight.
     fn notify_close(&mut self, ep: Endpoint, rec: &LinkRec) {
         let Some(peer) = rec.peer else { return };
-        let peer_rec = self.links.get(&peer);
+        let peer_rec = self.link(peer);
         if rec.state != State::Open || peer_rec.is_none_or(|p| p.peer != Some(ep)) {
             return; // a setup in progress fails on its own (Connect or the answer watchdog)
         }
@@ -1061,8 +1088,7 @@ impl World {
     // ---------------------------------------------------------------- internals: events
 
     fn schedule(&mut self, at: Timestamp, ev: Ev) {
-        self.seq += 1;
-        self.queue.push(Scheduled { at, seq: self.seq, ev });
+        self.queue.push(at, ev);
     }
 
     fn after(&mut self, d: Duration, ev: Ev) {
@@ -1081,7 +1107,7 @@ impl World {
     }
 
     fn schedule_consent_check(&mut self, ep: Endpoint) {
-        let Some(rec) = self.links.get_mut(&ep) else { return };
+        let Some(rec) = self.link_mut(ep) else { return };
         if rec.consent_pending {
             return;
         }
@@ -1091,15 +1117,52 @@ impl World {
     }
 
     fn take_links_of(&mut self, i: usize, incarnation: u32) -> Vec<(Endpoint, LinkRec)> {
-        let lo = Endpoint { node: i, incarnation, link: chordial_core::node::LinkId(0) };
-        let hi = Endpoint { node: i, incarnation, link: chordial_core::node::LinkId(u64::MAX) };
-        let eps: Vec<Endpoint> = self.links.range(lo..=hi).map(|(ep, _)| *ep).collect();
-        eps.into_iter().filter_map(|ep| self.links.remove(&ep).map(|r| (ep, r))).collect()
+        let slot = &mut self.slots[i];
+        if slot.incarnation != incarnation {
+            return Vec::new();
+        }
+        let links = std::mem::take(&mut slot.links.0);
+        links.into_iter().map(|(link, rec)| (Endpoint { node: i, incarnation, link }, rec)).collect()
+    }
+
+    /// The record of an endpoint, if it belongs to the current life of its node.
+    fn link(&self, ep: Endpoint) -> Option<&LinkRec> {
+        let slot = self.slots.get(ep.node)?;
+        if slot.incarnation != ep.incarnation {
+            return None;
+        }
+        slot.links.get(ep.link)
+    }
+
+    fn link_mut(&mut self, ep: Endpoint) -> Option<&mut LinkRec> {
+        let slot = self.slots.get_mut(ep.node)?;
+        if slot.incarnation != ep.incarnation {
+            return None;
+        }
+        slot.links.get_mut(ep.link)
+    }
+
+    fn has_link(&self, ep: Endpoint) -> bool {
+        self.link(ep).is_some()
+    }
+
+    fn insert_link(&mut self, ep: Endpoint, rec: LinkRec) {
+        let slot = &mut self.slots[ep.node];
+        debug_assert_eq!(slot.incarnation, ep.incarnation, "a link of an older life of node {}", ep.node);
+        slot.links.insert(ep.link, rec);
+    }
+
+    fn remove_link(&mut self, ep: Endpoint) -> Option<LinkRec> {
+        let slot = self.slots.get_mut(ep.node)?;
+        if slot.incarnation != ep.incarnation {
+            return None;
+        }
+        slot.links.remove(ep.link)
     }
 
     /// Removes the endpoint's record and tells its node the link closed or failed.
     fn end_link(&mut self, ep: Endpoint, event: LinkEvent) {
-        if self.links.remove(&ep).is_none() {
+        if self.remove_link(ep).is_none() {
             return;
         }
         let stats = &mut self.slots[ep.node].stats;
@@ -1124,12 +1187,12 @@ impl World {
                 self.put_back(node, n, true);
             }
             Ev::LocalDescription { ep, sdp } => {
-                if self.links.contains_key(&ep) {
+                if self.has_link(ep) {
                     self.deliver(ep, |n, now| n.handle_local_description(now, ep.link, sdp));
                 }
             }
             Ev::Connect { offer, answer } => {
-                let ok = match (self.links.get(&offer), self.links.get(&answer)) {
+                let ok = match (self.link(offer), self.link(answer)) {
                     (Some(o), Some(a)) => {
                         o.state == State::Opening
                             && a.state == State::Opening
@@ -1141,21 +1204,22 @@ impl World {
                 };
                 if ok {
                     self.stats.links_opened += 1;
+                    let now = self.now;
                     for ep in [answer, offer] {
-                        if let Some(rec) = self.links.get_mut(&ep) {
+                        if let Some(rec) = self.link_mut(ep) {
                             rec.state = State::Open;
-                            rec.fifo = self.now;
+                            rec.fifo = now;
                         }
                     }
                     for ep in [answer, offer] {
-                        if self.links.get(&ep).is_some_and(|r| r.state == State::Open) {
+                        if self.link(ep).is_some_and(|r| r.state == State::Open) {
                             self.deliver(ep, |n, now| n.handle_link_event(now, ep.link, LinkEvent::Opened));
                         }
                     }
                 } else {
                     self.stats.link_setups_failed += 1;
                     for ep in [offer, answer] {
-                        if self.links.contains_key(&ep) {
+                        if self.has_link(ep) {
                             self.after(
                                 self.net.config.ice_timeout,
                                 Ev::Link { ep, event: LinkEvent::Failed },
@@ -1166,7 +1230,7 @@ impl World {
             }
             Ev::Link { ep, event } => self.end_link(ep, event),
             Ev::Frame { ep, bytes } => {
-                if self.links.get(&ep).is_some_and(|r| r.state == State::Open) {
+                if self.link(ep).is_some_and(|r| r.state == State::Open) {
                     self.stats.frames_delivered += 1;
                     self.slots[ep.node].stats.frames_in += 1;
                     self.record_frame(ep, &bytes);
@@ -1176,20 +1240,20 @@ impl World {
                 }
             }
             Ev::ConsentCheck { ep } => {
-                let Some(rec) = self.links.get_mut(&ep) else { return };
+                let Some(rec) = self.link_mut(ep) else { return };
                 rec.consent_pending = false;
                 let Some(peer) = rec.peer else { return };
-                let peer_gone = self.links.get(&peer).is_none_or(|p| p.peer != Some(ep));
+                let peer_gone = self.link(peer).is_none_or(|p| p.peer != Some(ep));
                 if peer_gone || self.net.partitioned(ep.node, peer.node) {
                     self.stats.consent_failures += 1;
                     self.end_link(ep, LinkEvent::Failed);
-                    if self.links.get(&peer).is_some_and(|p| p.peer == Some(ep)) {
+                    if self.link(peer).is_some_and(|p| p.peer == Some(ep)) {
                         self.end_link(peer, LinkEvent::Failed);
                     }
                 }
             }
             Ev::AnswerWatchdog { ep } => {
-                if self.links.get(&ep).is_some_and(|r| r.state == State::Opening && !r.connecting) {
+                if self.link(ep).is_some_and(|r| r.state == State::Opening && !r.connecting) {
                     self.stats.link_setups_failed += 1;
                     self.end_link(ep, LinkEvent::Failed);
                 }
@@ -1213,7 +1277,7 @@ impl World {
             Ev::BootstrapReply { request, body } => {
                 let Some(p) = self.bootstraps.remove(&request) else { return };
                 let ep = p.joiner;
-                if self.links.contains_key(&ep) {
+                if self.has_link(ep) {
                     self.deliver(ep, |n, now| n.handle_bootstrap_answer(now, ep.link, &body));
                 }
             }
@@ -1221,7 +1285,7 @@ impl World {
                 let Some(p) = self.bootstraps.remove(&request) else { return };
                 self.stats.bootstrap_failures += 1;
                 let ep = p.joiner;
-                if self.links.contains_key(&ep) {
+                if self.has_link(ep) {
                     self.deliver(ep, |n, now| n.handle_bootstrap_failure(now, ep.link, &reason));
                 }
             }
