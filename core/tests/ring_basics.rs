@@ -55,6 +55,10 @@ fn ring_repairs_after_leave_and_crash() {
     net.nodes[3].as_mut().unwrap().leave(now);
     net.drain(3);
     net.run_for(1_000);
+    // The leave ends with Event::Left, no link left and no timer armed: the shell may drop the node.
+    assert!(net.events_of(3).iter().any(|e| **e == Event::Left), "no Left event after the grace");
+    let left = net.nodes[3].as_ref().unwrap();
+    assert_eq!((left.link_count(), left.poll_timeout()), (0, None));
     net.nodes[3] = None;
     net.nodes[5] = None; // crash: peers only notice by timeouts
     net.run_for(Duration::from_secs(40).as_millis() as u64);

@@ -42,8 +42,6 @@ pub(crate) const MAX_PENDING: usize = 1024;
 const MAX_SIGNAL_WAITERS: usize = 64;
 /// Event listeners at once.
 pub(crate) const MAX_LISTENERS: usize = 256;
-/// The core's grace between `leave` and closing links.
-const LEAVE_GRACE: Duration = Duration::from_millis(500);
 /// The longest a timer is set for; the deadline is re-read when it fires.
 const MAX_TIMER_MS: u64 = 3_600_000;
 /// How long `pairComplete` waits for the link to open once the answer is in (ICE and DTLS).
@@ -141,7 +139,8 @@ pub(crate) struct Shell {
     pair_offers: HashMap<LinkId, Pending>,
     /// `pairComplete` calls waiting for their link to open.
     pair_links: HashMap<LinkId, Pending>,
-    stop_at: Option<Timestamp>,
+    /// The core reported [`Event::Left`]: a graceful stop may finish.
+    left: bool,
     stop_waiters: Vec<Function>,
     deferred: Vec<Deferred>,
 }
@@ -188,7 +187,7 @@ impl Shell {
                 next_signal: 0,
                 pair_offers: HashMap::new(),
                 pair_links: HashMap::new(),
-                stop_at: None,
+                left: false,
                 stop_waiters: Vec::new(),
                 deferred: Vec::new(),
             })
@@ -271,10 +270,10 @@ impl Shell {
         Ok(())
     }
 
-    /// Begins a graceful leave; the stop completes on the timer after the core's grace.
+    /// Begins a graceful leave; the stop completes when the core reports [`Event::Left`].
     pub(crate) fn begin_stop(&mut self, node: &mut Node, now: Timestamp) {
+        self.left = false;
         node.leave(now);
-        self.stop_at = Some(now.saturating_add(LEAVE_GRACE));
         self.set_state(RunState::Stopping);
     }
 
@@ -303,7 +302,7 @@ impl Shell {
         self.boot_state = "idle";
         self.joined = false;
         self.timer = None;
-        self.stop_at = None;
+        self.left = false;
         self.run += 1;
         for f in std::mem::take(&mut self.stop_waiters) {
             self.deferred.push(Deferred::Resolve(f, JsValue::UNDEFINED));
@@ -323,11 +322,10 @@ impl Shell {
         loop {
             match node.poll_output() {
                 Output::Timeout(at) => {
-                    let at = match self.stop_at {
-                        Some(stop) if self.state == RunState::Stopping => at.min(stop),
-                        _ => at,
-                    };
-                    self.schedule(at, now);
+                    match at {
+                        Some(at) => self.schedule(at, now),
+                        None => self.timer = None,
+                    }
                     return;
                 }
                 Output::Transmit { link, bytes } => self.transmit(link, bytes),
@@ -515,6 +513,7 @@ impl Shell {
                     hops,
                 });
             }
+            Event::Left => self.left = true,
         }
     }
 
@@ -673,14 +672,9 @@ fn on_timer(weak: &ShellWeak, run: u64) {
         }
         s.timer = None;
     }
-    input_run(&shell, Some(run), |s, node, now| {
-        node.handle_timeout(now);
-        if s.state == RunState::Stopping && s.stop_at.is_some_and(|at| now >= at) {
-            s.stop_at = None;
-        }
-    });
+    input_run(&shell, Some(run), |_, node, now| node.handle_timeout(now));
     with_shell(&shell, |s| {
-        if s.state == RunState::Stopping && s.stop_at.is_none() && s.run == run {
+        if s.state == RunState::Stopping && s.left && s.run == run {
             s.finish_stop(RunState::Idle);
         }
     });

@@ -201,6 +201,7 @@ pub fn spawn(
         counters,
         started: clock::now(),
         leaving: false,
+        left: false,
     };
     let id = task.node.id().to_string();
     let span = tracing::info_span!("node", id = &id[..8]);
@@ -232,23 +233,27 @@ struct NodeTask {
     counters: Arc<ShellCounters>,
     started: Timestamp,
     leaving: bool,
+    /// The node reported [`Event::Left`]: the task ends.
+    left: bool,
 }
 
 impl NodeTask {
     async fn run(&mut self, mut rx: mpsc::Receiver<Input>) {
         loop {
             let deadline = self.drain();
-            if self.leaving && deadline.0 == u64::MAX {
+            if self.left {
                 break;
             }
-            let wait = deadline.since(clock::now()).min(Duration::from_secs(3600));
+            let wait = deadline
+                .map_or(Duration::from_secs(3600), |d| d.since(clock::now()))
+                .min(Duration::from_secs(3600));
             tokio::select! {
                 input = rx.recv() => match input {
                     Some(input) => {
                         self.handle(input);
                         // A busy queue must not starve the timers.
                         let now = clock::now();
-                        if now >= deadline {
+                        if deadline.is_some_and(|d| now >= d) {
                             self.node.handle_timeout(now);
                         }
                     }
@@ -331,8 +336,8 @@ impl NodeTask {
         }
     }
 
-    /// Carries out every pending output; returns the node's next deadline.
-    fn drain(&mut self) -> Timestamp {
+    /// Carries out every pending output; returns the node's next deadline (`None`: it has left).
+    fn drain(&mut self) -> Option<Timestamp> {
         loop {
             match self.node.poll_output() {
                 Output::Timeout(at) => {
@@ -391,6 +396,7 @@ impl NodeTask {
                 }
                 Output::Event(event) => {
                     log_event(&event);
+                    self.left |= event == Event::Left;
                     // No subscriber is fine: events are also in the log.
                     let _ = self.events.send(event);
                 }

@@ -834,7 +834,15 @@ impl World {
         self.refresh_member(i);
     }
 
-    fn set_timer(&mut self, i: usize, incarnation: u32, t: Timestamp, from_timer: bool) {
+    fn set_timer(&mut self, i: usize, incarnation: u32, t: Option<Timestamp>, from_timer: bool) {
+        let Some(t) = t else {
+            // Nothing armed (the node has left): forget any pending timer.
+            let slot = &mut self.slots[i];
+            if slot.timer_at.take().is_some() {
+                slot.timer_generation += 1;
+            }
+            return;
+        };
         // A deadline already due right after handle_timeout is retried a millisecond later, so a node that
         // keeps asking for "now" cannot stall the clock.
         let at = if from_timer && t <= self.now {

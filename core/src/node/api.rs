@@ -103,8 +103,9 @@ pub enum Output {
     },
     /// Something the application may want to know.
     Event(Event),
-    /// Nothing more to do now; call `handle_timeout` at this time (or earlier on any input).
-    Timeout(Timestamp),
+    /// Nothing more to do now; call `handle_timeout` at this time (or earlier on any input). `None`: no
+    /// timer is armed — the node has left ([`Event::Left`]) and will do nothing more.
+    Timeout(Option<Timestamp>),
 }
 
 /// What the application hears about.
@@ -178,6 +179,9 @@ pub enum Event {
         /// Links it crossed to get here: 1 when the sender's node is linked to this one, 0 from this node.
         hops: u8,
     },
+    /// A graceful [`crate::node::Node::leave`] is complete: the goodbyes went out, every link is closed,
+    /// and the node does nothing more. The shell may drop it.
+    Left,
 }
 
 /// One session of a wallet, as `lookup_wallet` reports it.

@@ -16,6 +16,7 @@ use super::records::{
     presence_key, topic_key, MailboxEntry, PresenceRecord, Record, RecordError, StoreError, TopicRecord,
     DEFAULT_MAILBOX_TTL,
 };
+use super::timer::{Deadline, Timer};
 use super::{Node, SEEN_CAPACITY};
 use crate::e2e::{self, InnerMessage, MAX_PAYLOAD};
 use crate::id::Id;
@@ -64,6 +65,13 @@ pub(super) struct AppOp {
     body: Routed,
     deadline: Timestamp,
     attempts: u8,
+}
+
+impl Deadline for AppOp {
+    /// When the reply to the current attempt is overdue.
+    fn deadline(&self) -> Timestamp {
+        self.deadline
+    }
 }
 
 /// A message being sent to every session of a wallet.
@@ -259,10 +267,14 @@ impl Node {
 
     fn attempt_op(&mut self, now: Timestamp, op: u64) {
         let per_attempt = self.config.request_timeout / u32::from(self.config.request_attempts.max(1));
-        let Some(o) = self.ops.get_mut(&op) else { return };
-        o.attempts += 1;
-        o.deadline = now.saturating_add(per_attempt);
-        let (dest, body) = (o.dest, o.body.clone());
+        let deadline = now.saturating_add(per_attempt);
+        let Some((dest, body)) = self.ops.update(&op, |o| {
+            o.attempts += 1;
+            o.deadline = deadline;
+            (o.dest, o.body.clone())
+        }) else {
+            return;
+        };
         self.send_routed_then(now, dest, None, &body, |node, id| {
             node.op_by_msg.insert(id, op);
         });
@@ -270,8 +282,7 @@ impl Node {
 
     /// Retries or fails app requests whose reply is overdue; refreshes presence; keeps records placed.
     pub(super) fn app_tick(&mut self, now: Timestamp) {
-        let due: Vec<u64> = self.ops.iter().filter(|(_, o)| o.deadline <= now).map(|(id, _)| *id).collect();
-        for op in due {
+        for op in self.ops.due(now) {
             let attempts = self.ops.get(&op).map_or(0, |o| o.attempts);
             if attempts < self.config.request_attempts {
                 self.attempt_op(now, op);
@@ -279,19 +290,13 @@ impl Node {
                 self.op_failed(now, op, FailReason::Timeout);
             }
         }
-        if self.joined && self.leaving.is_none() && now >= self.next_presence {
+        if self.joined && !self.leaving && now >= self.next_presence {
             self.publish_presence(now, false);
         }
-        if now >= self.next_records_tick {
-            self.next_records_tick = now.saturating_add(self.config.stabilize_interval * 2);
+        if self.timers.is_due(Timer::Records, now) {
+            self.timers.set(Timer::Records, now.saturating_add(self.config.stabilize_interval * 2));
             self.sync_records(now);
         }
-    }
-
-    pub(super) fn app_deadline(&self) -> Option<Timestamp> {
-        let ops = self.ops.values().map(|o| o.deadline).min();
-        let tick = self.next_records_tick;
-        Some(ops.map_or(tick, |o| o.min(tick)))
     }
 
     /// The op a reply belongs to (the reply's `reply_to`).

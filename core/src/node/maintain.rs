@@ -103,7 +103,7 @@ impl Node {
     /// Every `merge_interval` (± half): ask a bootstrap server's ring who our successor should be. After a
     /// partition heals, the two rings are linked by nothing but the servers; this is how they meet.
     pub(super) fn maybe_check_merge(&mut self, now: Timestamp) {
-        if !self.joined || now < self.next_merge || self.bootstrap_urls.is_empty() || self.leaving.is_some() {
+        if !self.joined || now < self.next_merge || self.bootstrap_urls.is_empty() || self.leaving {
             return;
         }
         let interval = self.config.merge_interval.as_millis() as u64;
@@ -128,7 +128,7 @@ impl Node {
             self.rejoin_backoff = REJOIN_MIN;
             return;
         }
-        if self.leaving.is_some() || now < self.next_rejoin {
+        if self.leaving || now < self.next_rejoin {
             return;
         }
         self.next_rejoin = now.saturating_add(self.rejoin_backoff);
@@ -335,7 +335,7 @@ impl Node {
         sdp: String,
         path: AnswerPath,
     ) -> Result<(), RejectReason> {
-        if peer == self.id() || self.leaving.is_some() {
+        if peer == self.id() || self.leaving {
             return Err(RejectReason::Busy);
         }
         if let Some(existing) = self.links.by_peer(peer) {

@@ -34,6 +34,7 @@ mod pairing;
 pub mod records;
 mod ring;
 mod routing;
+mod timer;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Duration;
@@ -58,6 +59,7 @@ use crate::wire::replay::ReplayWindow;
 use links::{AnswerPath, Link, LinkState, Links};
 use msg::{LinkMsg, RejectReason, Routed, Undeliverable};
 use ring::Ring;
+use timer::{Deadline, Timed, Timer, TimerTable};
 
 /// Tunables. [`Config::new`] gives defaults fit for browsers and servers alike.
 #[derive(Clone, Debug)]
@@ -208,6 +210,13 @@ struct Lookup {
     msg_ids: Vec<MessageId>,
 }
 
+impl Deadline for Lookup {
+    /// The next attempt or the final deadline, whichever comes first.
+    fn deadline(&self) -> Timestamp {
+        self.deadline.min(self.next_attempt)
+    }
+}
+
 #[derive(Debug)]
 struct InFlight {
     /// The envelope (without kind byte).
@@ -218,6 +227,13 @@ struct InFlight {
     owner_hint: bool,
     tried: Vec<LinkId>,
     deadline: Timestamp,
+}
+
+impl Deadline for InFlight {
+    /// When the hop is overdue unacknowledged.
+    fn deadline(&self) -> Timestamp {
+        self.deadline
+    }
 }
 
 /// Where a routed message goes next.
@@ -239,14 +255,14 @@ pub struct Node {
     cache: DelegationCache,
     replay: ReplayWindow,
     outputs: VecDeque<Output>,
-    lookups: BTreeMap<u64, Lookup>,
+    lookups: Timed<u64, Lookup>,
     lookup_by_msg: HashMap<MessageId, u64>,
     next_lookup: u64,
     next_request: u64,
     /// Offers we sent through the ring, to match failures back to the link.
     offers: BTreeMap<MessageId, LinkId>,
     bootstraps: BTreeMap<LinkId, RequestId>,
-    in_flight: BTreeMap<MessageId, InFlight>,
+    in_flight: Timed<MessageId, InFlight>,
     in_flight_bytes: usize,
     reverse: HashMap<MessageId, (LinkId, Timestamp)>,
     reverse_order: VecDeque<(Timestamp, MessageId)>,
@@ -261,20 +277,20 @@ pub struct Node {
     /// Has been a ring member since it started (a node that lost every successor knows the ring's
     /// direction from its links; a joining one does not).
     was_joined: bool,
-    leaving: Option<Timestamp>,
+    /// `leave` was called; [`Timer::Leave`] closes the links, then the node has left.
+    leaving: bool,
     /// Bootstrap servers used, with their node ids once known.
     bootstrap_urls: Vec<(String, Option<Id>)>,
     next_merge: Timestamp,
     next_rejoin: Timestamp,
     rejoin_backoff: Duration,
-    next_stabilize: Timestamp,
-    next_maintain: Timestamp,
+    timers: TimerTable,
     counters: Counters,
     // The app layer (see app.rs).
     wallet: Address,
     delegation_expires: Timestamp,
     store: Box<dyn records::RecordStore + Send>,
-    ops: BTreeMap<u64, app::AppOp>,
+    ops: Timed<u64, app::AppOp>,
     op_by_msg: HashMap<MessageId, u64>,
     next_op: u64,
     sends: BTreeMap<u64, app::SendOp>,
@@ -283,7 +299,6 @@ pub struct Node {
     seen: HashSet<[u8; 16]>,
     seen_order: VecDeque<[u8; 16]>,
     next_presence: Timestamp,
-    next_records_tick: Timestamp,
     next_rehome: Timestamp,
     synced: (Option<Id>, Vec<Id>),
 }
@@ -308,7 +323,7 @@ impl Node {
             wallet: verified.wallet,
             delegation_expires: verified.expires,
             store: Box::new(records::MemoryStore::default()),
-            ops: BTreeMap::new(),
+            ops: Timed::default(),
             op_by_msg: HashMap::new(),
             next_op: 0,
             sends: BTreeMap::new(),
@@ -317,7 +332,6 @@ impl Node {
             seen: HashSet::new(),
             seen_order: VecDeque::new(),
             next_presence: Timestamp(u64::MAX),
-            next_records_tick: now,
             next_rehome: now,
             synced: (None, Vec::new()),
             network: NetworkTag::from_name(&config.network),
@@ -327,13 +341,13 @@ impl Node {
             cache,
             replay: ReplayWindow::new(REPLAY_CAPACITY, REPLAY_LIFETIME, config.clock_skew),
             outputs: VecDeque::new(),
-            lookups: BTreeMap::new(),
+            lookups: Timed::default(),
             lookup_by_msg: HashMap::new(),
             next_lookup: 0,
             next_request: 0,
             offers: BTreeMap::new(),
             bootstraps: BTreeMap::new(),
-            in_flight: BTreeMap::new(),
+            in_flight: Timed::default(),
             in_flight_bytes: 0,
             reverse: HashMap::new(),
             reverse_order: VecDeque::new(),
@@ -344,13 +358,18 @@ impl Node {
             founder: true,
             joined: false,
             was_joined: false,
-            leaving: None,
+            leaving: false,
             bootstrap_urls: Vec::new(),
             next_merge: now.saturating_add(config.merge_interval),
             next_rejoin: now,
             rejoin_backoff: REJOIN_MIN,
-            next_stabilize: now,
-            next_maintain: now,
+            timers: {
+                let mut timers = TimerTable::default();
+                timers.set(Timer::Maintain, now);
+                timers.set(Timer::Stabilize, now);
+                timers.set(Timer::Records, now);
+                timers
+            },
             counters: Counters::default(),
             config,
             session,
@@ -430,8 +449,21 @@ impl Node {
     pub fn poll_output(&mut self) -> Output {
         match self.outputs.pop_front() {
             Some(out) => out,
-            None => Output::Timeout(self.next_deadline()),
+            None => Output::Timeout(self.poll_timeout()),
         }
+    }
+
+    /// When the node next wants [`Node::handle_timeout`]: the earliest of its timer table and of the
+    /// deadlines of its lookups, frames in flight and app requests. `None` once it has left.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        if self.leaving {
+            // A leaving node only waits to close its links; after that it has nothing to do.
+            return self.timers.get(Timer::Leave);
+        }
+        [self.timers.earliest(), self.lookups.earliest(), self.in_flight.earliest(), self.ops.earliest()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -473,7 +505,7 @@ impl Node {
     /// The order matters: a neighbour drops its link to us as soon as it reads `Leave`, and links are
     /// ordered, so whatever we send it after `Leave` is lost. The withdrawal and the handoff go first.
     pub fn leave(&mut self, now: Timestamp) {
-        if self.leaving.is_some() {
+        if self.leaving {
             return;
         }
         if self.joined {
@@ -492,7 +524,8 @@ impl Node {
                 self.transmit(link, frame.clone());
             }
         }
-        self.leaving = Some(now.saturating_add(LEAVE_GRACE));
+        self.leaving = true;
+        self.timers.set(Timer::Leave, now.saturating_add(LEAVE_GRACE));
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -731,23 +764,24 @@ impl Node {
 
     /// Time passed; run whatever is due.
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        if let Some(at) = self.leaving {
-            if now >= at {
+        if self.leaving {
+            if self.timers.is_due(Timer::Leave, now) {
                 for id in self.links.ids() {
                     self.drop_link(now, id, true);
                 }
-                self.leaving = Some(Timestamp(u64::MAX));
+                self.timers.stop(Timer::Leave);
+                self.emit(Event::Left);
             }
             return;
         }
-        if now >= self.next_maintain {
-            self.next_maintain = now.saturating_add(self.config.ping_interval / 2);
+        if self.timers.is_due(Timer::Maintain, now) {
+            self.timers.set(Timer::Maintain, now.saturating_add(self.config.ping_interval / 2));
             self.maintain_links(now);
             self.maybe_check_merge(now);
             self.maybe_rejoin(now);
         }
-        if now >= self.next_stabilize {
-            self.next_stabilize = now.saturating_add(self.config.stabilize_interval);
+        if self.timers.is_due(Timer::Stabilize, now) {
+            self.timers.set(Timer::Stabilize, now.saturating_add(self.config.stabilize_interval));
             self.stabilize(now);
             self.fix_next_finger(now);
         }
@@ -917,10 +951,14 @@ impl Node {
     fn attempt_lookup(&mut self, now: Timestamp, id: u64) {
         let attempts = self.config.request_attempts.max(1);
         let interval = self.config.request_timeout / u32::from(attempts);
-        let Some(l) = self.lookups.get_mut(&id) else { return };
-        l.attempts += 1;
-        l.next_attempt = now.saturating_add(interval);
-        let key = l.key;
+        let next_attempt = now.saturating_add(interval);
+        let Some(key) = self.lookups.update(&id, |l| {
+            l.attempts += 1;
+            l.next_attempt = next_attempt;
+            l.key
+        }) else {
+            return;
+        };
         if self.links.len() == 0 && !(self.founder && self.ring.successors().is_empty()) {
             self.finish_lookup(now, id, Err(FailReason::NotConnected));
             return;
@@ -934,9 +972,7 @@ impl Node {
         };
         let _ = self.replay.check_and_insert(header.id.0, header.sent_at, now);
         self.lookup_by_msg.insert(header.id, id);
-        if let Some(l) = self.lookups.get_mut(&id) {
-            l.msg_ids.push(header.id);
-        }
+        self.lookups.update(&id, |l| l.msg_ids.push(header.id));
         let me = self.id();
         let forced = match self.lookups.get(&id).map(|l| l.purpose) {
             Some(LookupFor::Merge(link)) => Some(link),
@@ -960,19 +996,13 @@ impl Node {
     }
 
     fn check_lookups(&mut self, now: Timestamp) {
-        let due: Vec<u64> = self
-            .lookups
-            .iter()
-            .filter(|(_, l)| l.deadline <= now || l.next_attempt <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
-            let Some(l) = self.lookups.get_mut(&id) else { continue };
+        for id in self.lookups.due(now) {
+            let Some(l) = self.lookups.get(&id) else { continue };
             if l.deadline <= now {
                 self.finish_lookup(now, id, Err(FailReason::Timeout));
             } else if l.attempts >= self.config.request_attempts {
                 // No attempt left: wait for an answer until the deadline.
-                l.next_attempt = l.deadline;
+                self.lookups.update(&id, |l| l.next_attempt = l.deadline);
             } else {
                 self.attempt_lookup(now, id);
             }
@@ -1003,24 +1033,6 @@ impl Node {
             (LookupFor::Merge(via), Ok((owner, _, _))) => self.merge_candidate(now, owner, via),
             (LookupFor::Merge(_), Err(_)) => {}
         }
-    }
-
-    fn next_deadline(&self) -> Timestamp {
-        if let Some(at) = self.leaving {
-            // A leaving node only waits to close its links; after that it has nothing to do.
-            return at;
-        }
-        let mut next = self.next_stabilize.min(self.next_maintain);
-        for l in self.lookups.values() {
-            next = next.min(l.deadline).min(l.next_attempt);
-        }
-        for f in self.in_flight.values() {
-            next = next.min(f.deadline);
-        }
-        if let Some(at) = self.app_deadline() {
-            next = next.min(at);
-        }
-        next
     }
 
     fn emit(&mut self, event: Event) {

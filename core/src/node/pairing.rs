@@ -91,7 +91,7 @@ impl Node {
     /// it has not opened after [`PAIRING_TIMEOUT`].
     pub fn pair_offer(&mut self, now: Timestamp) -> Result<LinkId, PairingError> {
         let waiting = self.links.iter().filter(|(_, l)| l.pairing && l.offerer && !l.is_open()).count();
-        if self.leaving.is_some() || waiting >= MAX_PAIRINGS || self.links.len() >= self.config.link_cap() {
+        if self.leaving || waiting >= MAX_PAIRINGS || self.links.len() >= self.config.link_cap() {
             return Err(PairingError::Busy);
         }
         let mut link = Link::new(now, None, LinkPurpose::Bootstrap, true);

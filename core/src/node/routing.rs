@@ -338,9 +338,7 @@ impl Node {
     }
 
     pub(super) fn check_in_flight(&mut self, now: Timestamp) {
-        let due: Vec<MessageId> =
-            self.in_flight.iter().filter(|(_, f)| f.deadline <= now).map(|(id, _)| *id).collect();
-        for id in due {
+        for id in self.in_flight.due(now) {
             if let Some(link) = self.in_flight.get(&id).and_then(|f| f.tried.last().copied()) {
                 // Not acknowledged: avoid the link for a while and probe it.
                 let nonce = self.rng.next_u64();

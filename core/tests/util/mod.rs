@@ -141,7 +141,8 @@ impl Net {
                 }
             }
             match out {
-                Output::Timeout(t) => {
+                Output::Timeout(None) => return,
+                Output::Timeout(Some(t)) => {
                     if self.deadlines[i] != t.0 {
                         self.deadlines[i] = t.0;
                         let delay = t.0.saturating_sub(self.now);

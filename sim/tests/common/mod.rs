@@ -63,7 +63,7 @@ pub fn request_of(event: &Event) -> Option<RequestId> {
         | Event::Discovered { request, .. }
         | Event::Done { request }
         | Event::LookupDone { request, .. } => Some(*request),
-        Event::Membership { .. } | Event::MessageReceived { .. } => None,
+        Event::Membership { .. } | Event::MessageReceived { .. } | Event::Left => None,
     }
 }
 
