@@ -270,37 +270,55 @@ struct Slot {
 }
 
 /// One node's link records, sorted by link id. The node allocates ids in increasing order, so a new record
-/// goes at the end, and a lookup is a binary search over a couple of dozen entries. Iterating slot by slot,
-/// each in id order, is the (node, incarnation, link) order of the global `BTreeMap` this replaced.
+/// goes at the end, and a lookup is a binary search over a couple of dozen ids kept apart from the records
+/// (a few cache lines). Iterating slot by slot, each in id order, is the (node, incarnation, link) order of
+/// the global `BTreeMap` this replaced.
 #[derive(Debug, Default)]
-struct LinkTable(Vec<(LinkId, LinkRec)>);
+struct LinkTable {
+    ids: Vec<LinkId>,
+    recs: Vec<LinkRec>,
+}
 
 impl LinkTable {
     fn find(&self, id: LinkId) -> Result<usize, usize> {
-        match self.0.last() {
-            Some((last, _)) if *last < id => Err(self.0.len()),
-            _ => self.0.binary_search_by_key(&id, |(l, _)| *l),
+        match self.ids.last() {
+            Some(last) if *last < id => Err(self.ids.len()),
+            _ => self.ids.binary_search(&id),
         }
     }
 
     fn get(&self, id: LinkId) -> Option<&LinkRec> {
-        self.find(id).ok().map(|k| &self.0[k].1)
+        self.find(id).ok().map(|k| &self.recs[k])
     }
 
     fn get_mut(&mut self, id: LinkId) -> Option<&mut LinkRec> {
-        self.find(id).ok().map(|k| &mut self.0[k].1)
+        self.find(id).ok().map(|k| &mut self.recs[k])
     }
 
     /// Inserts or replaces the record of `id`.
     fn insert(&mut self, id: LinkId, rec: LinkRec) {
         match self.find(id) {
-            Ok(k) => self.0[k].1 = rec,
-            Err(k) => self.0.insert(k, (id, rec)),
+            Ok(k) => self.recs[k] = rec,
+            Err(k) => {
+                self.ids.insert(k, id);
+                self.recs.insert(k, rec);
+            }
         }
     }
 
     fn remove(&mut self, id: LinkId) -> Option<LinkRec> {
-        self.find(id).ok().map(|k| self.0.remove(k).1)
+        let k = self.find(id).ok()?;
+        self.ids.remove(k);
+        Some(self.recs.remove(k))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (LinkId, &LinkRec)> {
+        self.ids.iter().copied().zip(&self.recs)
+    }
+
+    /// Every record, in id order, leaving the table empty.
+    fn take(&mut self) -> impl Iterator<Item = (LinkId, LinkRec)> {
+        std::mem::take(&mut self.ids).into_iter().zip(std::mem::take(&mut self.recs))
     }
 }
 
@@ -680,7 +698,7 @@ impl World {
             .enumerate()
             .flat_map(|(node, slot)| {
                 let incarnation = slot.incarnation;
-                slot.links.0.iter().map(move |(link, rec)| (Endpoint { node, incarnation, link: *link }, rec))
+                slot.links.iter().map(move |(link, rec)| (Endpoint { node, incarnation, link }, rec))
             })
             .filter(|(ep, rec)| rec.peer.is_some_and(|p| self.net.partitioned(ep.node, p.node)))
             .map(|(ep, _)| ep)
@@ -1114,8 +1132,7 @@ impl World {
         if slot.incarnation != incarnation {
             return Vec::new();
         }
-        let links = std::mem::take(&mut slot.links.0);
-        links.into_iter().map(|(link, rec)| (Endpoint { node: i, incarnation, link }, rec)).collect()
+        slot.links.take().map(|(link, rec)| (Endpoint { node: i, incarnation, link }, rec)).collect()
     }
 
     /// The record of an endpoint, if it belongs to the current life of its node.
