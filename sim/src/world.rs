@@ -275,37 +275,72 @@ struct Slot {
 }
 
 /// One node's link records, sorted by link id. The node allocates ids in increasing order, so a new record
-/// goes at the end, and a lookup is a binary search over a couple of dozen entries. Iterating slot by slot,
-/// each in id order, is the (node, incarnation, link) order of the global `BTreeMap` this replaced.
+/// goes at the end, and a lookup is a binary search over a couple of dozen ids kept apart from the records
+/// (a few cache lines). Iterating slot by slot, each in id order, is the (node, incarnation, link) order of
+/// the global `BTreeMap` this replaced.
+///
+/// The table also knows which life of the node its records belong to, so that finding an endpoint's record
+/// reads this table only, not the rest of the slot (one cache line less per lookup of a peer's link).
 #[derive(Debug, Default)]
-struct LinkTable(Vec<(LinkId, LinkRec)>);
+struct LinkTable {
+    /// The incarnation of every record (meaningless while the table is empty).
+    life: u32,
+    ids: Vec<LinkId>,
+    recs: Vec<LinkRec>,
+}
 
 impl LinkTable {
     fn find(&self, id: LinkId) -> Result<usize, usize> {
-        match self.0.last() {
-            Some((last, _)) if *last < id => Err(self.0.len()),
-            _ => self.0.binary_search_by_key(&id, |(l, _)| *l),
+        match self.ids.last() {
+            Some(last) if *last < id => Err(self.ids.len()),
+            _ => self.ids.binary_search(&id),
         }
     }
 
-    fn get(&self, id: LinkId) -> Option<&LinkRec> {
-        self.find(id).ok().map(|k| &self.0[k].1)
+    /// Where the record of link `id` of life `incarnation` is.
+    fn position(&self, incarnation: u32, id: LinkId) -> Option<usize> {
+        if self.life != incarnation {
+            return None;
+        }
+        self.find(id).ok()
     }
 
-    fn get_mut(&mut self, id: LinkId) -> Option<&mut LinkRec> {
-        self.find(id).ok().map(|k| &mut self.0[k].1)
+    fn get(&self, incarnation: u32, id: LinkId) -> Option<&LinkRec> {
+        self.position(incarnation, id).map(|k| &self.recs[k])
     }
 
-    /// Inserts or replaces the record of `id`.
-    fn insert(&mut self, id: LinkId, rec: LinkRec) {
+    fn get_mut(&mut self, incarnation: u32, id: LinkId) -> Option<&mut LinkRec> {
+        self.position(incarnation, id).map(|k| &mut self.recs[k])
+    }
+
+    /// Inserts or replaces the record of `id` in life `incarnation`.
+    fn insert(&mut self, incarnation: u32, id: LinkId, rec: LinkRec) {
+        if self.ids.is_empty() {
+            self.life = incarnation;
+        }
+        debug_assert_eq!(self.life, incarnation, "links of two lives of one node");
         match self.find(id) {
-            Ok(k) => self.0[k].1 = rec,
-            Err(k) => self.0.insert(k, (id, rec)),
+            Ok(k) => self.recs[k] = rec,
+            Err(k) => {
+                self.ids.insert(k, id);
+                self.recs.insert(k, rec);
+            }
         }
     }
 
-    fn remove(&mut self, id: LinkId) -> Option<LinkRec> {
-        self.find(id).ok().map(|k| self.0.remove(k).1)
+    fn remove(&mut self, incarnation: u32, id: LinkId) -> Option<LinkRec> {
+        let k = self.position(incarnation, id)?;
+        self.ids.remove(k);
+        Some(self.recs.remove(k))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (LinkId, &LinkRec)> {
+        self.ids.iter().copied().zip(&self.recs)
+    }
+
+    /// Every record, in id order, leaving the table empty.
+    fn take(&mut self) -> impl Iterator<Item = (LinkId, LinkRec)> {
+        std::mem::take(&mut self.ids).into_iter().zip(std::mem::take(&mut self.recs))
     }
 }
 
@@ -686,7 +721,7 @@ impl World {
             .enumerate()
             .flat_map(|(node, slot)| {
                 let incarnation = slot.incarnation;
-                slot.links.0.iter().map(move |(link, rec)| (Endpoint { node, incarnation, link: *link }, rec))
+                slot.links.iter().map(move |(link, rec)| (Endpoint { node, incarnation, link }, rec))
             })
             .filter(|(ep, rec)| rec.peer.is_some_and(|p| self.net.partitioned(ep.node, p.node)))
             .map(|(ep, _)| ep)
@@ -972,8 +1007,11 @@ impl World {
         let stats = &mut self.slots[ep.node].stats;
         stats.transmits += 1;
         stats.tx_bytes += bytes.len() as u64;
-        let Some(rec) = self.link(ep) else { return self.lose(ep.node) };
-        let (Some(peer), State::Open) = (rec.peer, rec.state) else { return self.lose(ep.node) };
+        let links = &self.slots[ep.node].links;
+        let Some(k) = links.position(ep.incarnation, ep.link) else { return self.lose(ep.node) };
+        let (Some(peer), State::Open) = (links.recs[k].peer, links.recs[k].state) else {
+            return self.lose(ep.node);
+        };
         if !self.has_link(peer) {
             return self.lose(ep.node); // the peer closed or died; its Closed/Failed is on its way
         }
@@ -982,9 +1020,8 @@ impl World {
             return self.lose(ep.node);
         }
         let delay = self.net.sample_delay(&mut self.rng, ep.node, peer.node);
-        let now = self.now;
-        let rec = self.link_mut(ep).expect("checked above");
-        let at = now.saturating_add(delay).max(rec.fifo);
+        let rec = &mut self.slots[ep.node].links.recs[k]; // nothing above changed the table
+        let at = self.now.saturating_add(delay).max(rec.fifo);
         rec.fifo = at;
         self.schedule(at, Ev::Frame { ep: peer, bytes });
     }
@@ -1129,25 +1166,17 @@ impl World {
         if slot.incarnation != incarnation {
             return Vec::new();
         }
-        let links = std::mem::take(&mut slot.links.0);
-        links.into_iter().map(|(link, rec)| (Endpoint { node: i, incarnation, link }, rec)).collect()
+        slot.links.take().map(|(link, rec)| (Endpoint { node: i, incarnation, link }, rec)).collect()
     }
 
-    /// The record of an endpoint, if it belongs to the current life of its node.
+    /// The record of an endpoint. Only the current life of a node has records (a crash or the end of a
+    /// leave takes them all), so an endpoint of another life has none.
     fn link(&self, ep: Endpoint) -> Option<&LinkRec> {
-        let slot = self.slots.get(ep.node)?;
-        if slot.incarnation != ep.incarnation {
-            return None;
-        }
-        slot.links.get(ep.link)
+        self.slots.get(ep.node)?.links.get(ep.incarnation, ep.link)
     }
 
     fn link_mut(&mut self, ep: Endpoint) -> Option<&mut LinkRec> {
-        let slot = self.slots.get_mut(ep.node)?;
-        if slot.incarnation != ep.incarnation {
-            return None;
-        }
-        slot.links.get_mut(ep.link)
+        self.slots.get_mut(ep.node)?.links.get_mut(ep.incarnation, ep.link)
     }
 
     fn has_link(&self, ep: Endpoint) -> bool {
@@ -1157,15 +1186,11 @@ impl World {
     fn insert_link(&mut self, ep: Endpoint, rec: LinkRec) {
         let slot = &mut self.slots[ep.node];
         debug_assert_eq!(slot.incarnation, ep.incarnation, "a link of an older life of node {}", ep.node);
-        slot.links.insert(ep.link, rec);
+        slot.links.insert(ep.incarnation, ep.link, rec);
     }
 
     fn remove_link(&mut self, ep: Endpoint) -> Option<LinkRec> {
-        let slot = self.slots.get_mut(ep.node)?;
-        if slot.incarnation != ep.incarnation {
-            return None;
-        }
-        slot.links.remove(ep.link)
+        self.slots.get_mut(ep.node)?.links.remove(ep.incarnation, ep.link)
     }
 
     /// Removes the endpoint's record and tells its node the link closed or failed.
