@@ -223,7 +223,7 @@ impl Node {
         let expires = now.saturating_add(self.config.presence_ttl).min(self.delegation_expires);
         let record =
             PresenceRecord::sign(&self.session, self.wallet, &self.delegation, now, expires, withdrawn);
-        self.next_presence = now.saturating_add(self.config.presence_ttl / 2);
+        self.timers.set(Timer::Presence, now.saturating_add(self.config.presence_ttl / 2));
         let dest = Destination::Key(record.key());
         self.start_op(
             now,
@@ -290,12 +290,21 @@ impl Node {
                 self.op_failed(now, op, FailReason::Timeout);
             }
         }
-        if self.joined && !self.leaving && now >= self.next_presence {
-            self.publish_presence(now, false);
+        if self.timers.is_due(Timer::Presence, now) {
+            if self.joined {
+                self.publish_presence(now, false);
+            } else {
+                // Armed again when the node joins.
+                self.timers.stop(Timer::Presence);
+            }
         }
         if self.timers.is_due(Timer::Records, now) {
             self.timers.set(Timer::Records, now.saturating_add(self.config.stabilize_interval * 2));
-            self.sync_records(now);
+            self.sync_records(now, false);
+        }
+        if self.timers.is_due(Timer::Rehome, now) {
+            self.timers.set(Timer::Rehome, now.saturating_add(REHOME_INTERVAL));
+            self.sync_records(now, true);
         }
     }
 
@@ -332,7 +341,7 @@ impl Node {
             OpKind::Store { send: Some(send), .. } => self.send_part_done(now, send, Err(reason)),
             OpKind::Store { .. } | OpKind::RehomeMail { .. } => {}
             // Our presence must be findable: try again soon rather than at the next refresh.
-            OpKind::Presence => self.next_presence = now.saturating_add(PRESENCE_RETRY),
+            OpKind::Presence => self.timers.set(Timer::Presence, now.saturating_add(PRESENCE_RETRY)),
             OpKind::Get { purpose: GetFor::Wallet(request, _) | GetFor::Discover(request, ..), .. } => {
                 self.emit(Event::RequestFailed { request, reason })
             }
@@ -382,7 +391,7 @@ impl Node {
                         self.store.remove_mail(key, &[id], now.saturating_add(DEFAULT_MAILBOX_TTL * 2));
                     }
                     OpKind::Presence if result.is_err() => {
-                        self.next_presence = now.saturating_add(PRESENCE_RETRY)
+                        self.timers.set(Timer::Presence, now.saturating_add(PRESENCE_RETRY))
                     }
                     _ => {}
                 }
@@ -762,7 +771,9 @@ impl Node {
 
     /// Replica repair and handoff: when the predecessor or the successors changed, push what we own to
     /// the successors and what we no longer own to the predecessor. Also drops lapsed records.
-    fn sync_records(&mut self, now: Timestamp) {
+    /// Hands records to the successors that changed since the last sync; with `rehome`, offers every
+    /// record to its owner and replicas again whatever changed.
+    fn sync_records(&mut self, now: Timestamp, rehome: bool) {
         self.store.expire(now);
         self.counters.records = self.store.len() as u64;
         let Some(pred) = self.ring.predecessor() else { return };
@@ -777,13 +788,9 @@ impl Node {
                 .collect()
         };
         let state = (Some(pred), succs.clone());
-        let rehome = now >= self.next_rehome;
         if (self.synced == state && !rehome) || self.store.is_empty() {
             self.synced = state;
             return;
-        }
-        if rehome {
-            self.next_rehome = now.saturating_add(REHOME_INTERVAL);
         }
         let me = self.id();
         let (mut owned, mut others) = (Vec::new(), Vec::new());

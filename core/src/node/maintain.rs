@@ -4,6 +4,7 @@ use rand_core::RngCore;
 
 use super::links::{AnswerPath, Link, LinkState};
 use super::msg::{self, LinkMsg, RejectReason};
+use super::timer::Timer;
 use super::{LookupFor, Node, ANSWER_TIMEOUT, MAX_PENDING_LINKS, REJOIN_MAX, REJOIN_MIN, RING_HEADROOM};
 use crate::id::{Id, ID_BITS};
 use crate::node::api::{Event, FailReason, LinkId, LinkPurpose, LinkRole, Output};
@@ -102,13 +103,16 @@ impl Node {
 
     /// Every `merge_interval` (± half): ask a bootstrap server's ring who our successor should be. After a
     /// partition heals, the two rings are linked by nothing but the servers; this is how they meet.
-    pub(super) fn maybe_check_merge(&mut self, now: Timestamp) {
-        if !self.joined || now < self.next_merge || self.bootstrap_urls.is_empty() || self.leaving {
+    /// ([`Timer::Merge`]; a node not joined yet, or without servers, only waits for the next one.)
+    pub(super) fn check_merge(&mut self, now: Timestamp) {
+        if !self.joined || self.bootstrap_urls.is_empty() {
+            // Looked at again on the link upkeep cadence: the first check follows the join at once.
+            self.timers.set(Timer::Merge, now.saturating_add(self.config.ping_interval / 2));
             return;
         }
         let interval = self.config.merge_interval.as_millis() as u64;
         let jitter = if interval > 0 { self.rng.next_u64() % interval } else { 0 };
-        self.next_merge = Timestamp(now.0 + interval / 2 + jitter);
+        self.timers.set(Timer::Merge, Timestamp(now.0 + interval / 2 + jitter));
         let pick = (self.rng.next_u64() % self.bootstrap_urls.len() as u64) as usize;
         let (url, server) = self.bootstrap_urls[pick].clone();
         match server.and_then(|s| self.links.open_to(s)) {
@@ -121,17 +125,20 @@ impl Node {
         }
     }
 
+    /// Whether the node is cut off: not a founder, not joined, no link at all, but servers to ask.
+    fn stranded(&self) -> bool {
+        !self.joined && !self.founder && self.links.len() == 0 && !self.bootstrap_urls.is_empty()
+    }
+
     /// A node that lost every link after joining (or whose bootstrap failed) tries its bootstrap servers
-    /// again, with a growing pause — a shell need not notice.
-    pub(super) fn maybe_rejoin(&mut self, now: Timestamp) {
-        if self.joined || self.founder || self.links.len() > 0 || self.bootstrap_urls.is_empty() {
+    /// again, with a growing pause — a shell need not notice ([`Timer::Rejoin`], armed by `drop_link`).
+    pub(super) fn rejoin(&mut self, now: Timestamp) {
+        if !self.stranded() {
+            self.timers.stop(Timer::Rejoin);
             self.rejoin_backoff = REJOIN_MIN;
             return;
         }
-        if self.leaving || now < self.next_rejoin {
-            return;
-        }
-        self.next_rejoin = now.saturating_add(self.rejoin_backoff);
+        self.timers.set(Timer::Rejoin, now.saturating_add(self.rejoin_backoff));
         self.rejoin_backoff = (self.rejoin_backoff * 2).min(REJOIN_MAX);
         let pick = (self.rng.next_u64() % self.bootstrap_urls.len() as u64) as usize;
         let url = self.bootstrap_urls[pick].0.clone();
@@ -173,21 +180,25 @@ impl Node {
         }
     }
 
+    /// [`Timer::FingerSweep`]: a sweep starts at most every `finger_refresh_interval`, and only once the
+    /// previous one is done (else the timer looks again a stabilize interval later).
+    pub(super) fn start_finger_sweep(&mut self, now: Timestamp) {
+        if !self.joined || self.finger_cursor < ID_BITS {
+            self.timers.set(Timer::FingerSweep, now.saturating_add(self.config.stabilize_interval));
+            return;
+        }
+        self.finger_cursor = self.ring.first_open_slot();
+        self.timers.set(Timer::FingerSweep, now.saturating_add(self.config.finger_refresh_interval));
+    }
+
+    /// One step of a sweep in progress: one lookup fills every slot up to the owner it finds.
     pub(super) fn fix_next_finger(&mut self, now: Timestamp) {
         if !self.joined || self.lookups.values().any(|l| matches!(l.purpose, LookupFor::Finger(_))) {
             return;
         }
         let first = self.ring.first_open_slot();
-        if first >= ID_BITS {
+        if first >= ID_BITS || self.finger_cursor >= ID_BITS {
             return;
-        }
-        if self.finger_cursor >= ID_BITS {
-            // A sweep is done: start the next one after the refresh interval.
-            if now < self.next_sweep {
-                return;
-            }
-            self.finger_cursor = first;
-            self.next_sweep = now.saturating_add(self.config.finger_refresh_interval);
         }
         self.finger_cursor = self.finger_cursor.max(first);
         let slot = self.finger_cursor;
@@ -235,7 +246,7 @@ impl Node {
             if joined {
                 // Bootstrap requests complete with this membership event.
                 self.bootstraps.clear();
-                self.next_presence = Timestamp::ZERO;
+                self.timers.set(Timer::Presence, Timestamp::ZERO);
             }
             self.emit(Event::Membership { joined });
         }
@@ -400,6 +411,10 @@ impl Node {
             self.reroute(now, m);
         }
         self.update_membership();
+        if self.stranded() && self.timers.get(Timer::Rejoin).is_none() {
+            // The first attempt follows at once; later ones wait for the growing pause.
+            self.timers.set(Timer::Rejoin, now);
+        }
     }
 
     pub(super) fn maintain_links(&mut self, now: Timestamp) {

@@ -270,8 +270,6 @@ pub struct Node {
     /// Consecutive unanswered offers per peer.
     unanswered: HashMap<Id, u8>,
     finger_cursor: usize,
-    /// When the next finger sweep may start.
-    next_sweep: Timestamp,
     founder: bool,
     joined: bool,
     /// Has been a ring member since it started (a node that lost every successor knows the ring's
@@ -281,8 +279,6 @@ pub struct Node {
     leaving: bool,
     /// Bootstrap servers used, with their node ids once known.
     bootstrap_urls: Vec<(String, Option<Id>)>,
-    next_merge: Timestamp,
-    next_rejoin: Timestamp,
     rejoin_backoff: Duration,
     timers: TimerTable,
     counters: Counters,
@@ -298,8 +294,6 @@ pub struct Node {
     seq: u64,
     seen: HashSet<[u8; 16]>,
     seen_order: VecDeque<[u8; 16]>,
-    next_presence: Timestamp,
-    next_rehome: Timestamp,
     synced: (Option<Id>, Vec<Id>),
 }
 
@@ -331,8 +325,6 @@ impl Node {
             seq: 0,
             seen: HashSet::new(),
             seen_order: VecDeque::new(),
-            next_presence: Timestamp(u64::MAX),
-            next_rehome: now,
             synced: (None, Vec::new()),
             network: NetworkTag::from_name(&config.network),
             rng: ChaCha20Rng::from_seed(config.seed),
@@ -354,20 +346,20 @@ impl Node {
             busy: HashMap::new(),
             unanswered: HashMap::new(),
             finger_cursor: 0,
-            next_sweep: now,
             founder: true,
             joined: false,
             was_joined: false,
             leaving: false,
             bootstrap_urls: Vec::new(),
-            next_merge: now.saturating_add(config.merge_interval),
-            next_rejoin: now,
             rejoin_backoff: REJOIN_MIN,
             timers: {
                 let mut timers = TimerTable::default();
                 timers.set(Timer::Maintain, now);
                 timers.set(Timer::Stabilize, now);
                 timers.set(Timer::Records, now);
+                timers.set(Timer::Rehome, now);
+                timers.set(Timer::Merge, now.saturating_add(config.merge_interval));
+                timers.set(Timer::FingerSweep, now);
                 timers
             },
             counters: Counters::default(),
@@ -777,8 +769,15 @@ impl Node {
         if self.timers.is_due(Timer::Maintain, now) {
             self.timers.set(Timer::Maintain, now.saturating_add(self.config.ping_interval / 2));
             self.maintain_links(now);
-            self.maybe_check_merge(now);
-            self.maybe_rejoin(now);
+        }
+        if self.timers.is_due(Timer::Merge, now) {
+            self.check_merge(now);
+        }
+        if self.timers.is_due(Timer::Rejoin, now) {
+            self.rejoin(now);
+        }
+        if self.timers.is_due(Timer::FingerSweep, now) {
+            self.start_finger_sweep(now);
         }
         if self.timers.is_due(Timer::Stabilize, now) {
             self.timers.set(Timer::Stabilize, now.saturating_add(self.config.stabilize_interval));

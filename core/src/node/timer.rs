@@ -15,26 +15,41 @@ use crate::time::Timestamp;
 /// The node's own timers. Each fires when its slot's time has come; `None` means not armed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Timer {
-    /// Link upkeep every `ping_interval / 2`: pings, liveness and setup deadlines, idle closes; the merge
-    /// check and the rejoin of a stranded node are looked at on this tick.
+    /// Link upkeep every `ping_interval / 2`: pings, liveness and setup deadlines, idle closes.
     Maintain,
-    /// Stabilize and one step of the finger sweep, every `stabilize_interval`.
+    /// Stabilize and one step of a finger sweep in progress, every `stabilize_interval`.
     Stabilize,
-    /// Record placement (replication to changed successors, re-homing), every two stabilize intervals.
+    /// Record placement (replication to successors that changed), every two stabilize intervals.
     Records,
+    /// Re-homing: every record is offered to its owner and replicas again, every `REHOME_INTERVAL`.
+    Rehome,
+    /// Ask a bootstrap server's ring who our successor should be (`merge_interval` ± half).
+    Merge,
+    /// A node with no link left (its bootstrap failed, or every link died) tries a server again, with a
+    /// growing pause. Armed when the last link goes.
+    Rejoin,
+    /// Start the next finger sweep (`finger_refresh_interval` after the last one started).
+    FingerSweep,
+    /// Publish (or refresh) this session's presence record. Armed once joined.
+    Presence,
     /// The leave grace is over: close every link and report [`crate::node::Event::Left`].
     Leave,
 }
 
 impl Timer {
-    const COUNT: usize = 4;
+    const COUNT: usize = 9;
 
     const fn index(self) -> usize {
         match self {
             Timer::Maintain => 0,
             Timer::Stabilize => 1,
             Timer::Records => 2,
-            Timer::Leave => 3,
+            Timer::Rehome => 3,
+            Timer::Merge => 4,
+            Timer::Rejoin => 5,
+            Timer::FingerSweep => 6,
+            Timer::Presence => 7,
+            Timer::Leave => 8,
         }
     }
 }

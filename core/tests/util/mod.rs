@@ -143,10 +143,11 @@ impl Net {
             match out {
                 Output::Timeout(None) => return,
                 Output::Timeout(Some(t)) => {
-                    if self.deadlines[i] != t.0 {
-                        self.deadlines[i] = t.0;
-                        let delay = t.0.saturating_sub(self.now);
-                        self.at(delay, Ev::Timeout(i));
+                    // A deadline already past (a timer due at once) fires now.
+                    let at = t.0.max(self.now);
+                    if self.deadlines[i] != at {
+                        self.deadlines[i] = at;
+                        self.at(at - self.now, Ev::Timeout(i));
                     }
                     return;
                 }
