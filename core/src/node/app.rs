@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::msg::{self, LinkMsg, Routed, StoreFail, Undeliverable};
+use super::msg::{self, AppMsg, LinkMsg, Routed, StoreFail, Undeliverable};
 use super::records::{
     presence_key, topic_key, MailboxEntry, PresenceRecord, Record, RecordError, StoreError, TopicRecord,
     DEFAULT_MAILBOX_TTL,
@@ -62,7 +62,7 @@ pub(super) enum GetFor {
 pub(super) struct AppOp {
     kind: OpKind,
     dest: Destination,
-    body: Routed,
+    body: AppMsg,
     deadline: Timestamp,
     attempts: u8,
 }
@@ -157,7 +157,7 @@ impl Node {
             now,
             OpKind::Store { request: Some(request), send: None },
             dest,
-            Routed::Store { record: Box::new(Record::Topic(record)) },
+            AppMsg::Store { record: Box::new(Record::Topic(record)) },
         );
         request
     }
@@ -229,7 +229,7 @@ impl Node {
             now,
             OpKind::Presence,
             dest,
-            Routed::Store { record: Box::new(Record::Presence(record)) },
+            AppMsg::Store { record: Box::new(Record::Presence(record)) },
         );
     }
 
@@ -254,10 +254,10 @@ impl Node {
     ) {
         let dest = from.map_or(Destination::Key(key), Destination::Node);
         let second = false;
-        self.start_op(now, OpKind::Get { purpose, key, skip, acc, second }, dest, Routed::Get { key, skip });
+        self.start_op(now, OpKind::Get { purpose, key, skip, acc, second }, dest, AppMsg::Get { key, skip });
     }
 
-    fn start_op(&mut self, now: Timestamp, kind: OpKind, dest: Destination, body: Routed) {
+    fn start_op(&mut self, now: Timestamp, kind: OpKind, dest: Destination, body: AppMsg) {
         self.next_op += 1;
         let op = self.next_op;
         let attempts = if matches!(kind, OpKind::Deliver { .. }) { 1 } else { 0 };
@@ -271,7 +271,7 @@ impl Node {
         let Some((dest, body)) = self.ops.update(&op, |o| {
             o.attempts += 1;
             o.deadline = deadline;
-            (o.dest, o.body.clone())
+            (o.dest, Routed::App(o.body.clone()))
         }) else {
             return;
         };
@@ -356,23 +356,23 @@ impl Node {
     }
 
     /// Handles the app part of a routed message delivered here.
-    pub(super) fn handle_app(&mut self, now: Timestamp, received: Received<Routed>) {
+    pub(super) fn handle_app(&mut self, now: Timestamp, received: Received<AppMsg>) {
         let origin = received.origin;
         let reply_to = received.header.reply_to;
         let my_id = received.header.id;
         // Links crossed: the hops byte counts relays; a message from this very node crossed none.
         let hops = if origin == *self.session.public() { 0 } else { received.hops.saturating_add(1) };
         match received.body {
-            Routed::Store { record } => {
+            AppMsg::Store { record } => {
                 let error = self.accept_record(now, *record, true).err();
                 self.send_routed(
                     now,
                     Destination::Node(origin.node_id()),
                     Some(my_id),
-                    &Routed::StoreAck { error },
+                    &Routed::App(AppMsg::StoreAck { error }),
                 );
             }
-            Routed::StoreAck { error } => {
+            AppMsg::StoreAck { error } => {
                 let Some((_, op)) = self.take_op(reply_to) else { return };
                 let result = match error {
                     None => Ok(()),
@@ -393,10 +393,17 @@ impl Node {
                     OpKind::Presence if result.is_err() => {
                         self.timers.set(Timer::Presence, now.saturating_add(PRESENCE_RETRY))
                     }
-                    _ => {}
+                    // Nothing more to do: a store nobody waits for, a re-homed entry the owner did not
+                    // refuse as delivered, our presence stored; or an answer to a read or a delivery, which
+                    // a store answer cannot complete (the op is gone all the same, as before).
+                    OpKind::Store { request: None, send: None }
+                    | OpKind::RehomeMail { .. }
+                    | OpKind::Presence
+                    | OpKind::Get { .. }
+                    | OpKind::Deliver { .. } => {}
                 }
             }
-            Routed::Get { key, skip } => {
+            AppMsg::Get { key, skip } => {
                 let all: Vec<Record> =
                     self.store.get(key).into_iter().filter(|r| !matches!(r, Record::Mailbox(_))).collect();
                 let mut page = Vec::new();
@@ -411,10 +418,10 @@ impl Node {
                     bytes += size;
                     page.push(r);
                 }
-                let body = Routed::Records { records: page, more };
+                let body = Routed::App(AppMsg::Records { records: page, more });
                 self.send_routed(now, Destination::Node(origin.node_id()), Some(my_id), &body);
             }
-            Routed::Records { records, more } => {
+            AppMsg::Records { records, more } => {
                 let Some((_, op)) = self.take_op(reply_to) else { return };
                 let OpKind::Get { purpose, key, skip, mut acc, second } = op.kind else { return };
                 let n = records.len() as u32;
@@ -427,23 +434,23 @@ impl Node {
                     // once before answering "nothing" (docs/records.md, "Reads").
                     let dest = Destination::Key(origin.node_id().finger_target(0));
                     let kind = OpKind::Get { purpose, key, skip: 0, acc, second: true };
-                    self.start_op(now, kind, dest, Routed::Get { key, skip: 0 });
+                    self.start_op(now, kind, dest, AppMsg::Get { key, skip: 0 });
                 } else {
                     self.get_done(now, purpose, acc);
                 }
             }
-            Routed::Deliver { id, sealed } => {
+            AppMsg::Deliver { id, sealed } => {
                 let opened = self.open_message(now, &sealed, hops);
                 if opened {
                     self.send_routed(
                         now,
                         Destination::Node(origin.node_id()),
                         Some(my_id),
-                        &Routed::Receipt { id },
+                        &Routed::App(AppMsg::Receipt { id }),
                     );
                 }
             }
-            Routed::Receipt { .. } => {
+            AppMsg::Receipt { .. } => {
                 // Only the session the message was sealed to completes the op. A receipt from anyone else
                 // is not ours to count: the op and every index entry of it stay, so the genuine receipt
                 // still finds it.
@@ -458,17 +465,17 @@ impl Node {
                     self.send_part_done(now, send, Ok(Some(origin.node_id())))
                 }
             }
-            Routed::MailboxDeliver { entries } => {
+            AppMsg::MailboxDeliver { entries } => {
                 let mut ids = Vec::with_capacity(entries.len());
                 for (id, sealed) in entries {
                     self.open_message(now, &sealed, hops);
                     ids.push(id);
                 }
                 let key = presence_key(&self.wallet);
-                let body = Routed::MailboxAck { wallet: self.wallet, ids };
+                let body = Routed::App(AppMsg::MailboxAck { wallet: self.wallet, ids });
                 self.send_routed(now, Destination::Key(key), None, &body);
             }
-            Routed::MailboxAck { wallet, ids } => {
+            AppMsg::MailboxAck { wallet, ids } => {
                 let key = presence_key(&wallet);
                 // Only the session a message was sealed to may delete it.
                 let mine: Vec<[u8; 16]> = self
@@ -477,13 +484,12 @@ impl Node {
                     .into_iter()
                     .filter_map(|r| match r {
                         Record::Mailbox(m) if m.to_session == origin && ids.contains(&m.id) => Some(m.id),
-                        _ => None,
+                        Record::Mailbox(_) | Record::Presence(_) | Record::Topic(_) => None,
                     })
                     .collect();
                 self.store.remove_mail(key, &mine, now.saturating_add(DEFAULT_MAILBOX_TTL * 2));
                 self.push_to_replicas(LinkMsg::DropMail { key, ids: mine });
             }
-            _ => {}
         }
     }
 
@@ -619,7 +625,7 @@ impl Node {
             if live {
                 let dest = Destination::Node(session.node_id());
                 let kind = OpKind::Deliver { send, session, sealed: sealed.clone() };
-                self.start_op(now, kind, dest, Routed::Deliver { id, sealed });
+                self.start_op(now, kind, dest, AppMsg::Deliver { id, sealed });
             } else {
                 self.store_mail(now, send, session, sealed);
             }
@@ -641,7 +647,7 @@ impl Node {
             now,
             OpKind::Store { request: None, send: Some(send) },
             dest,
-            Routed::Store { record: Box::new(Record::Mailbox(entry)) },
+            AppMsg::Store { record: Box::new(Record::Mailbox(entry)) },
         );
     }
 
@@ -717,7 +723,8 @@ impl Node {
                 // owns its own presence key publishes presence at join, and its mail is handed to it a
                 // moment later. Waiting for the next presence refresh would cost minutes.
                 Record::Mailbox(m) => self.deliver_if_live(now, m),
-                _ => {}
+                // Nothing waits on a topic record, or on a presence that has lapsed.
+                Record::Presence(_) | Record::Topic(_) => {}
             }
             self.push_to_replicas(LinkMsg::Replicate { records: vec![record] });
         }
@@ -729,10 +736,10 @@ impl Node {
     fn deliver_if_live(&mut self, now: Timestamp, mail: &MailboxEntry) {
         let live = self.store.get(presence_key(&mail.recipient)).into_iter().find_map(|r| match r {
             Record::Presence(p) if p.session == mail.to_session && p.is_live(now) => Some(p.node_id()),
-            _ => None,
+            Record::Presence(_) | Record::Topic(_) | Record::Mailbox(_) => None,
         });
         if let Some(node) = live {
-            let body = Routed::MailboxDeliver { entries: vec![(mail.id, mail.sealed.clone())] };
+            let body = Routed::App(AppMsg::MailboxDeliver { entries: vec![(mail.id, mail.sealed.clone())] });
             self.send_routed(now, Destination::Node(node), None, &body);
         }
     }
@@ -747,11 +754,11 @@ impl Node {
                 Record::Mailbox(m) if m.to_session == presence.session && m.expires > now => {
                     Some((m.id, m.sealed))
                 }
-                _ => None,
+                Record::Mailbox(_) | Record::Presence(_) | Record::Topic(_) => None,
             })
             .collect();
         for chunk in entries.chunks(MAIL_PER_FRAME) {
-            let body = Routed::MailboxDeliver { entries: chunk.to_vec() };
+            let body = Routed::App(AppMsg::MailboxDeliver { entries: chunk.to_vec() });
             self.send_routed(now, Destination::Node(presence.node_id()), None, &body);
         }
     }
@@ -815,12 +822,14 @@ impl Node {
                 let dest = Destination::Key(record.key());
                 let kind = match &record {
                     Record::Mailbox(m) => OpKind::RehomeMail { key: record.key(), id: m.id },
-                    _ => {
-                        self.send_routed(now, dest, None, &Routed::Store { record: Box::new(record) });
+                    // Nothing to do with the answer: sent without an op (and again every REHOME_INTERVAL).
+                    Record::Presence(_) | Record::Topic(_) => {
+                        let body = Routed::App(AppMsg::Store { record: Box::new(record) });
+                        self.send_routed(now, dest, None, &body);
                         continue;
                     }
                 };
-                self.start_op(now, kind, dest, Routed::Store { record: Box::new(record) });
+                self.start_op(now, kind, dest, AppMsg::Store { record: Box::new(record) });
             }
         }
         self.synced = state;

@@ -57,7 +57,7 @@ use crate::time::Timestamp;
 use crate::wire::envelope::{self, DecodeError, Destination, Header, MessageId, NetworkTag, Received};
 use crate::wire::replay::ReplayWindow;
 use links::{AnswerPath, Link, LinkState, Links};
-use msg::{LinkMsg, RejectReason, Routed, Undeliverable};
+use msg::{AppMsg, LinkMsg, RejectReason, RingMsg, Routed, Undeliverable};
 use ring::Ring;
 use timer::{Deadline, Timed, Timer, TimerTable};
 
@@ -533,12 +533,12 @@ impl Node {
                 link.offered_at = now;
                 let purpose = link.purpose;
                 let peer = link.peer;
-                let body = Routed::ConnectOffer {
+                let body = Routed::Ring(RingMsg::ConnectOffer {
                     link: link_id.0,
                     purpose,
                     sdp,
                     delegation: self.delegation.clone(),
-                };
+                });
                 if let Some(url) = link.bootstrap_url.clone() {
                     let pairing = link.pairing;
                     match self.encode(now, Destination::Neighbor, None, &body) {
@@ -571,13 +571,13 @@ impl Node {
                 let delegation = self.delegation.clone();
                 match link.answer_path.clone() {
                     Some(AnswerPath::Http(request)) => {
-                        let body = Routed::ConnectAnswer { link: 0, sdp, delegation };
+                        let body = Routed::Ring(RingMsg::ConnectAnswer { link: 0, sdp, delegation });
                         if let Some((_, answer)) = self.encode(now, Destination::Neighbor, None, &body) {
                             self.outputs.push_back(Output::BootstrapAnswer { request, answer });
                         }
                     }
                     Some(AnswerPath::Pairing { request, offer_id }) => {
-                        let body = Routed::ConnectAnswer { link: 0, sdp, delegation };
+                        let body = Routed::Ring(RingMsg::ConnectAnswer { link: 0, sdp, delegation });
                         let encoded = self.encode(now, Destination::Neighbor, Some(offer_id), &body);
                         if let Some((_, answer)) = encoded {
                             self.outputs.push_back(Output::BootstrapAnswer { request, answer });
@@ -585,13 +585,15 @@ impl Node {
                     }
                     Some(AnswerPath::Routed { offer_id, offerer_link }) => {
                         let Some(peer) = link.peer else { return };
-                        let body = Routed::ConnectAnswer { link: offerer_link, sdp, delegation };
+                        let body =
+                            Routed::Ring(RingMsg::ConnectAnswer { link: offerer_link, sdp, delegation });
                         self.send_routed(now, Destination::Node(peer), Some(offer_id), &body);
                     }
                     None => {}
                 }
             }
-            _ => {}
+            // A description we did not ask for (its link has moved on): nothing to send.
+            LinkState::AwaitingAnswer | LinkState::Connecting | LinkState::Open => {}
         }
     }
 
@@ -607,7 +609,7 @@ impl Node {
         };
         let peer = received.origin.node_id();
         match received.body {
-            Routed::ConnectAnswer { sdp, delegation, .. } => {
+            Routed::Ring(RingMsg::ConnectAnswer { sdp, delegation, .. }) => {
                 if let Err(e) = self.verify_peer(&delegation, &received.origin, now) {
                     self.handle_bootstrap_failure(now, link_id, &format!("server not authorised: {e}"));
                     return;
@@ -632,10 +634,26 @@ impl Node {
                 self.links.set_peer(link_id, peer);
                 self.outputs.push_back(Output::ApplyRemote { link: link_id, sdp });
             }
-            Routed::ConnectReject { reason, .. } => {
+            Routed::Ring(RingMsg::ConnectReject { reason, .. }) => {
                 self.handle_bootstrap_failure(now, link_id, &format!("refused: {reason:?}"));
             }
-            _ => {
+            // Nothing else answers an offer.
+            Routed::Ring(
+                RingMsg::FindSuccessor
+                | RingMsg::FoundSuccessor { .. }
+                | RingMsg::ConnectOffer { .. }
+                | RingMsg::Undeliverable { .. },
+            )
+            | Routed::App(
+                AppMsg::Store { .. }
+                | AppMsg::StoreAck { .. }
+                | AppMsg::Get { .. }
+                | AppMsg::Records { .. }
+                | AppMsg::Deliver { .. }
+                | AppMsg::Receipt { .. }
+                | AppMsg::MailboxDeliver { .. }
+                | AppMsg::MailboxAck { .. },
+            ) => {
                 self.counters.dropped_invalid += 1;
                 self.handle_bootstrap_failure(now, link_id, "unexpected answer");
             }
@@ -662,7 +680,8 @@ impl Node {
             envelope::decode_with::<Routed>(self.config.crypto, body, self.network).inspect_err(|_| {
                 self.counters.dropped_invalid += 1;
             })?;
-        let Routed::ConnectOffer { purpose: LinkPurpose::Bootstrap, sdp, delegation, .. } = &received.body
+        let Routed::Ring(RingMsg::ConnectOffer { purpose: LinkPurpose::Bootstrap, sdp, delegation, .. }) =
+            &received.body
         else {
             self.counters.dropped_invalid += 1;
             return Err(SignalError::NotAnOffer);
@@ -795,35 +814,40 @@ impl Node {
     // ---------------------------------------------------------------------------------------------
 
     fn deliver(&mut self, now: Timestamp, received: Received<Routed>, _from: Option<LinkId>) {
-        if received.body.is_app() {
-            self.handle_app(now, received);
-            return;
+        let Received { origin, hops, header, body } = received;
+        match body {
+            Routed::Ring(body) => self.handle_ring(now, Received { origin, hops, header, body }),
+            Routed::App(body) => self.handle_app(now, Received { origin, hops, header, body }),
         }
+    }
+
+    /// Handles the ring part of a routed message delivered here.
+    fn handle_ring(&mut self, now: Timestamp, received: Received<RingMsg>) {
         let origin = received.origin.node_id();
         let id = received.header.id;
         match received.body {
-            Routed::FindSuccessor => {
-                let body = Routed::FoundSuccessor { hops: received.hops };
+            RingMsg::FindSuccessor => {
+                let body = Routed::Ring(RingMsg::FoundSuccessor { hops: received.hops });
                 self.send_routed(now, Destination::Node(origin), Some(id), &body);
             }
-            Routed::FoundSuccessor { hops } => {
+            RingMsg::FoundSuccessor { hops } => {
                 let Some(reply_to) = received.header.reply_to else { return };
                 if let Some(lookup_id) = self.lookup_by_msg.get(&reply_to).copied() {
                     let path = hops.saturating_add(received.hops);
                     self.finish_lookup(now, lookup_id, Ok((origin, hops, path)));
                 }
             }
-            Routed::ConnectOffer { link, purpose, sdp, delegation } => {
+            RingMsg::ConnectOffer { link, purpose, sdp, delegation } => {
                 if sdp.len() > msg::MAX_SDP || purpose == LinkPurpose::Bootstrap {
                     self.counters.dropped_invalid += 1;
                     return;
                 }
                 if self.verify_peer(&delegation, &received.origin, now).is_err() {
-                    let body = Routed::ConnectReject {
+                    let body = Routed::Ring(RingMsg::ConnectReject {
                         link,
                         reason: RejectReason::Unauthorized,
                         alternatives: vec![],
-                    };
+                    });
                     self.send_routed(now, Destination::Node(origin), Some(id), &body);
                     return;
                 }
@@ -834,11 +858,11 @@ impl Node {
                         return;
                     }
                     let alternatives = self.ring.successors().iter().take(2).copied().collect();
-                    let body = Routed::ConnectReject { link, reason, alternatives };
+                    let body = Routed::Ring(RingMsg::ConnectReject { link, reason, alternatives });
                     self.send_routed(now, Destination::Node(origin), Some(id), &body);
                 }
             }
-            Routed::ConnectAnswer { link, sdp, delegation } => {
+            RingMsg::ConnectAnswer { link, sdp, delegation } => {
                 let link_id = LinkId(link);
                 let ok = self.links.get(link_id).is_some_and(|l| {
                     l.state == LinkState::AwaitingAnswer
@@ -858,7 +882,7 @@ impl Node {
                 self.offers.retain(|_, l| *l != link_id);
                 self.outputs.push_back(Output::ApplyRemote { link: link_id, sdp });
             }
-            Routed::ConnectReject { link, reason, alternatives } => {
+            RingMsg::ConnectReject { link, reason, alternatives } => {
                 let link_id = LinkId(link);
                 let Some(l) = self.links.get(link_id) else { return };
                 if l.peer != Some(origin) || l.is_open() {
@@ -890,13 +914,11 @@ impl Node {
                     }
                 }
             }
-            Routed::Undeliverable { reason } => {
+            RingMsg::Undeliverable { reason } => {
                 if let Some(failed) = received.header.reply_to {
                     self.undeliverable_local(now, failed, reason);
                 }
             }
-            // App bodies went to handle_app above.
-            _ => {}
         }
     }
 
@@ -966,7 +988,8 @@ impl Node {
         // peer's self-reported range is right in its ring, not necessarily in the one being repaired.
         let strict = !matches!(self.lookups.get(&id).map(|l| l.purpose), Some(LookupFor::User(_)));
         let dest = if strict { Destination::KeyStrict(key) } else { Destination::Key(key) };
-        let Some((header, bytes)) = self.encode(now, dest, None, &Routed::FindSuccessor) else {
+        let Some((header, bytes)) = self.encode(now, dest, None, &Routed::Ring(RingMsg::FindSuccessor))
+        else {
             return;
         };
         let _ = self.replay.check_and_insert(header.id.0, header.sent_at, now);

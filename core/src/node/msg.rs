@@ -81,9 +81,23 @@ pub(crate) enum Undeliverable {
     NodeNotFound,
 }
 
-/// The body of a routed (signed) envelope.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The body of a routed (signed) envelope: a ring message or an app message. Each layer matches its own
+/// enum exhaustively, so a new body is a compile error wherever it is not handled.
+///
+/// On the wire the two are one flat enum, ring bodies first ([`WireRouted`]): the variant index postcard
+/// writes is the body's place in that list (docs/protocol.md, "Routed bodies").
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(from = "WireRouted")]
 pub(crate) enum Routed {
+    /// Finding owners and setting up links.
+    Ring(RingMsg),
+    /// Records, sealed messages and mailboxes.
+    App(AppMsg),
+}
+
+/// The ring's routed bodies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum RingMsg {
     /// Find the owner of the envelope's destination key; the owner answers with `FoundSuccessor`.
     FindSuccessor,
     /// "I own the key you asked for" — the owner is the envelope's signer.
@@ -96,6 +110,11 @@ pub(crate) enum Routed {
     ConnectReject { link: u64, reason: RejectReason, alternatives: Vec<Id> },
     /// A message from the receiver could not be delivered.
     Undeliverable { reason: Undeliverable },
+}
+
+/// The app layer's routed bodies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum AppMsg {
     /// Store a record at the owner of its key (who replicates it).
     Store { record: Box<Record> },
     /// The answer to `Store`: `None` if stored, else why not.
@@ -115,6 +134,112 @@ pub(crate) enum Routed {
     MailboxAck { wallet: Address, ids: Vec<[u8; 16]> },
 }
 
+/// A [`Routed`] as it is decoded: every body in one flat enum, in wire order (the [`RingMsg`] variants,
+/// then the [`AppMsg`] ones). Never reorder; a new body goes at the end, here and in [`WireRoutedRef`].
+#[derive(Deserialize)]
+#[serde(rename = "Routed")]
+enum WireRouted {
+    FindSuccessor,
+    FoundSuccessor { hops: u8 },
+    ConnectOffer { link: u64, purpose: LinkPurpose, sdp: String, delegation: Delegation },
+    ConnectAnswer { link: u64, sdp: String, delegation: Delegation },
+    ConnectReject { link: u64, reason: RejectReason, alternatives: Vec<Id> },
+    Undeliverable { reason: Undeliverable },
+    Store { record: Box<Record> },
+    StoreAck { error: Option<StoreFail> },
+    Get { key: Id, skip: u32 },
+    Records { records: Vec<Record>, more: bool },
+    Deliver { id: [u8; 16], sealed: Vec<u8> },
+    Receipt { id: [u8; 16] },
+    MailboxDeliver { entries: Vec<([u8; 16], Vec<u8>)> },
+    MailboxAck { wallet: Address, ids: Vec<[u8; 16]> },
+}
+
+/// A [`Routed`] as it is encoded: [`WireRouted`] borrowing the body's fields (serde writes a `&str` as a
+/// `String`, a slice as a `Vec`, a `&Record` as a `Box<Record>`), so encoding copies nothing.
+#[derive(Serialize)]
+#[serde(rename = "Routed")]
+enum WireRoutedRef<'a> {
+    FindSuccessor,
+    FoundSuccessor { hops: u8 },
+    ConnectOffer { link: u64, purpose: LinkPurpose, sdp: &'a str, delegation: &'a Delegation },
+    ConnectAnswer { link: u64, sdp: &'a str, delegation: &'a Delegation },
+    ConnectReject { link: u64, reason: RejectReason, alternatives: &'a [Id] },
+    Undeliverable { reason: Undeliverable },
+    Store { record: &'a Record },
+    StoreAck { error: Option<StoreFail> },
+    Get { key: Id, skip: u32 },
+    Records { records: &'a [Record], more: bool },
+    Deliver { id: [u8; 16], sealed: &'a [u8] },
+    Receipt { id: [u8; 16] },
+    MailboxDeliver { entries: &'a [([u8; 16], Vec<u8>)] },
+    MailboxAck { wallet: Address, ids: &'a [[u8; 16]] },
+}
+
+impl From<WireRouted> for Routed {
+    fn from(wire: WireRouted) -> Self {
+        match wire {
+            WireRouted::FindSuccessor => Routed::Ring(RingMsg::FindSuccessor),
+            WireRouted::FoundSuccessor { hops } => Routed::Ring(RingMsg::FoundSuccessor { hops }),
+            WireRouted::ConnectOffer { link, purpose, sdp, delegation } => {
+                Routed::Ring(RingMsg::ConnectOffer { link, purpose, sdp, delegation })
+            }
+            WireRouted::ConnectAnswer { link, sdp, delegation } => {
+                Routed::Ring(RingMsg::ConnectAnswer { link, sdp, delegation })
+            }
+            WireRouted::ConnectReject { link, reason, alternatives } => {
+                Routed::Ring(RingMsg::ConnectReject { link, reason, alternatives })
+            }
+            WireRouted::Undeliverable { reason } => Routed::Ring(RingMsg::Undeliverable { reason }),
+            WireRouted::Store { record } => Routed::App(AppMsg::Store { record }),
+            WireRouted::StoreAck { error } => Routed::App(AppMsg::StoreAck { error }),
+            WireRouted::Get { key, skip } => Routed::App(AppMsg::Get { key, skip }),
+            WireRouted::Records { records, more } => Routed::App(AppMsg::Records { records, more }),
+            WireRouted::Deliver { id, sealed } => Routed::App(AppMsg::Deliver { id, sealed }),
+            WireRouted::Receipt { id } => Routed::App(AppMsg::Receipt { id }),
+            WireRouted::MailboxDeliver { entries } => Routed::App(AppMsg::MailboxDeliver { entries }),
+            WireRouted::MailboxAck { wallet, ids } => Routed::App(AppMsg::MailboxAck { wallet, ids }),
+        }
+    }
+}
+
+impl<'a> From<&'a Routed> for WireRoutedRef<'a> {
+    fn from(body: &'a Routed) -> Self {
+        match body {
+            Routed::Ring(ring) => match ring {
+                RingMsg::FindSuccessor => WireRoutedRef::FindSuccessor,
+                RingMsg::FoundSuccessor { hops } => WireRoutedRef::FoundSuccessor { hops: *hops },
+                RingMsg::ConnectOffer { link, purpose, sdp, delegation } => {
+                    WireRoutedRef::ConnectOffer { link: *link, purpose: *purpose, sdp, delegation }
+                }
+                RingMsg::ConnectAnswer { link, sdp, delegation } => {
+                    WireRoutedRef::ConnectAnswer { link: *link, sdp, delegation }
+                }
+                RingMsg::ConnectReject { link, reason, alternatives } => {
+                    WireRoutedRef::ConnectReject { link: *link, reason: *reason, alternatives }
+                }
+                RingMsg::Undeliverable { reason } => WireRoutedRef::Undeliverable { reason: *reason },
+            },
+            Routed::App(app) => match app {
+                AppMsg::Store { record } => WireRoutedRef::Store { record },
+                AppMsg::StoreAck { error } => WireRoutedRef::StoreAck { error: *error },
+                AppMsg::Get { key, skip } => WireRoutedRef::Get { key: *key, skip: *skip },
+                AppMsg::Records { records, more } => WireRoutedRef::Records { records, more: *more },
+                AppMsg::Deliver { id, sealed } => WireRoutedRef::Deliver { id: *id, sealed },
+                AppMsg::Receipt { id } => WireRoutedRef::Receipt { id: *id },
+                AppMsg::MailboxDeliver { entries } => WireRoutedRef::MailboxDeliver { entries },
+                AppMsg::MailboxAck { wallet, ids } => WireRoutedRef::MailboxAck { wallet: *wallet, ids },
+            },
+        }
+    }
+}
+
+impl Serialize for Routed {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        WireRoutedRef::from(self).serialize(serializer)
+    }
+}
+
 /// Why a store was refused (carried back to the writer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum StoreFail {
@@ -128,21 +253,6 @@ pub(crate) enum StoreFail {
     Full,
     /// The mailbox entry was already delivered (the sender of a copy may drop it).
     Delivered,
-}
-
-impl Routed {
-    /// Whether the body belongs to the app layer (records, messages) rather than the ring.
-    pub(crate) fn is_app(&self) -> bool {
-        !matches!(
-            self,
-            Routed::FindSuccessor
-                | Routed::FoundSuccessor { .. }
-                | Routed::ConnectOffer { .. }
-                | Routed::ConnectAnswer { .. }
-                | Routed::ConnectReject { .. }
-                | Routed::Undeliverable { .. }
-        )
-    }
 }
 
 /// Encodes a link message as a complete frame.
@@ -159,16 +269,20 @@ pub(crate) fn decode_link(bytes: &[u8]) -> Option<LinkMsg> {
     if !rest.is_empty() {
         return None;
     }
-    match &msg {
-        LinkMsg::Neighbors { successors, .. } | LinkMsg::Leave { successors, .. }
-            if successors.len() > MAX_LIST =>
-        {
-            None
+    let within_bounds = match &msg {
+        LinkMsg::Neighbors { successors, .. } | LinkMsg::Leave { successors, .. } => {
+            successors.len() <= MAX_LIST
         }
-        LinkMsg::Replicate { records } if records.len() > MAX_BATCH => None,
-        LinkMsg::DropMail { ids, .. } if ids.len() > MAX_BATCH => None,
-        _ => Some(msg),
-    }
+        LinkMsg::Replicate { records } => records.len() <= MAX_BATCH,
+        LinkMsg::DropMail { ids, .. } => ids.len() <= MAX_BATCH,
+        // Fixed size: nothing to bound.
+        LinkMsg::Ping { .. }
+        | LinkMsg::Pong { .. }
+        | LinkMsg::GetNeighbors
+        | LinkMsg::Notify
+        | LinkMsg::Ack { .. } => true,
+    };
+    within_bounds.then_some(msg)
 }
 
 /// Prefixes an envelope with its kind byte.
@@ -200,20 +314,24 @@ pub fn describe_frame(bytes: &[u8]) -> Option<&'static str> {
         KIND_ROUTED | KIND_ROUTED_OWNER => {
             let (_, body) = crate::wire::envelope::peek::<Routed>(rest)?;
             Some(match body {
-                Routed::FindSuccessor => "FindSuccessor",
-                Routed::FoundSuccessor { .. } => "FoundSuccessor",
-                Routed::ConnectOffer { .. } => "ConnectOffer",
-                Routed::ConnectAnswer { .. } => "ConnectAnswer",
-                Routed::ConnectReject { .. } => "ConnectReject",
-                Routed::Undeliverable { .. } => "Undeliverable",
-                Routed::Store { .. } => "Store",
-                Routed::StoreAck { .. } => "StoreAck",
-                Routed::Get { .. } => "Get",
-                Routed::Records { .. } => "Records",
-                Routed::Deliver { .. } => "Deliver",
-                Routed::Receipt { .. } => "Receipt",
-                Routed::MailboxDeliver { .. } => "MailboxDeliver",
-                Routed::MailboxAck { .. } => "MailboxAck",
+                Routed::Ring(ring) => match ring {
+                    RingMsg::FindSuccessor => "FindSuccessor",
+                    RingMsg::FoundSuccessor { .. } => "FoundSuccessor",
+                    RingMsg::ConnectOffer { .. } => "ConnectOffer",
+                    RingMsg::ConnectAnswer { .. } => "ConnectAnswer",
+                    RingMsg::ConnectReject { .. } => "ConnectReject",
+                    RingMsg::Undeliverable { .. } => "Undeliverable",
+                },
+                Routed::App(app) => match app {
+                    AppMsg::Store { .. } => "Store",
+                    AppMsg::StoreAck { .. } => "StoreAck",
+                    AppMsg::Get { .. } => "Get",
+                    AppMsg::Records { .. } => "Records",
+                    AppMsg::Deliver { .. } => "Deliver",
+                    AppMsg::Receipt { .. } => "Receipt",
+                    AppMsg::MailboxDeliver { .. } => "MailboxDeliver",
+                    AppMsg::MailboxAck { .. } => "MailboxAck",
+                },
             })
         }
         _ => None,
@@ -232,5 +350,124 @@ mod tests {
         assert_eq!(describe_frame(&[KIND_LINK, 0xff, 0xff]), None);
         assert_eq!(describe_frame(&[KIND_ROUTED, 1, 2, 3]), None);
         assert_eq!(describe_frame(&[0x7f]), None);
+    }
+
+    /// `Routed` as it was before the ring/app split: one flat enum with derived serde. The split must
+    /// encode every body to the same bytes and decode those bytes back to the same body.
+    #[derive(Serialize)]
+    enum FlatRouted {
+        FindSuccessor,
+        FoundSuccessor { hops: u8 },
+        ConnectOffer { link: u64, purpose: LinkPurpose, sdp: String, delegation: Delegation },
+        ConnectAnswer { link: u64, sdp: String, delegation: Delegation },
+        ConnectReject { link: u64, reason: RejectReason, alternatives: Vec<Id> },
+        Undeliverable { reason: Undeliverable },
+        Store { record: Box<Record> },
+        StoreAck { error: Option<StoreFail> },
+        Get { key: Id, skip: u32 },
+        Records { records: Vec<Record>, more: bool },
+        Deliver { id: [u8; 16], sealed: Vec<u8> },
+        Receipt { id: [u8; 16] },
+        MailboxDeliver { entries: Vec<([u8; 16], Vec<u8>)> },
+        MailboxAck { wallet: Address, ids: Vec<[u8; 16]> },
+    }
+
+    #[test]
+    fn routed_bodies_keep_the_flat_wire_encoding() {
+        use crate::identity::{SessionKey, WalletSignature};
+        use crate::node::records::MailboxEntry;
+        use crate::time::Timestamp;
+
+        let delegation = Delegation { message: "a delegation".into(), signature: WalletSignature([7; 65]) };
+        let session = *SessionKey::from_bytes(&[3; 32]).expect("a valid key").public();
+        let record = Record::Mailbox(MailboxEntry {
+            id: [5; 16],
+            recipient: Address([6; 20]),
+            to_session: session,
+            sealed: vec![1, 2, 3],
+            stored: Timestamp(1_000),
+            expires: Timestamp(2_000),
+        });
+        let (key, other) = (Id([9; 20]), Id([10; 20]));
+        let sdp = "v=0 an offer".to_string();
+        let cases: Vec<(Routed, FlatRouted)> = vec![
+            (Routed::Ring(RingMsg::FindSuccessor), FlatRouted::FindSuccessor),
+            (Routed::Ring(RingMsg::FoundSuccessor { hops: 4 }), FlatRouted::FoundSuccessor { hops: 4 }),
+            (
+                Routed::Ring(RingMsg::ConnectOffer {
+                    link: 300,
+                    purpose: LinkPurpose::Finger,
+                    sdp: sdp.clone(),
+                    delegation: delegation.clone(),
+                }),
+                FlatRouted::ConnectOffer {
+                    link: 300,
+                    purpose: LinkPurpose::Finger,
+                    sdp: sdp.clone(),
+                    delegation: delegation.clone(),
+                },
+            ),
+            (
+                Routed::Ring(RingMsg::ConnectAnswer {
+                    link: 2,
+                    sdp: sdp.clone(),
+                    delegation: delegation.clone(),
+                }),
+                FlatRouted::ConnectAnswer { link: 2, sdp, delegation },
+            ),
+            (
+                Routed::Ring(RingMsg::ConnectReject {
+                    link: 1,
+                    reason: RejectReason::Busy,
+                    alternatives: vec![key, other],
+                }),
+                FlatRouted::ConnectReject {
+                    link: 1,
+                    reason: RejectReason::Busy,
+                    alternatives: vec![key, other],
+                },
+            ),
+            (
+                Routed::Ring(RingMsg::Undeliverable { reason: Undeliverable::HopLimit }),
+                FlatRouted::Undeliverable { reason: Undeliverable::HopLimit },
+            ),
+            (
+                Routed::App(AppMsg::Store { record: Box::new(record.clone()) }),
+                FlatRouted::Store { record: Box::new(record.clone()) },
+            ),
+            (
+                Routed::App(AppMsg::StoreAck { error: Some(StoreFail::Stale) }),
+                FlatRouted::StoreAck { error: Some(StoreFail::Stale) },
+            ),
+            (Routed::App(AppMsg::Get { key, skip: 700 }), FlatRouted::Get { key, skip: 700 }),
+            (
+                Routed::App(AppMsg::Records { records: vec![record.clone(), record.clone()], more: true }),
+                FlatRouted::Records { records: vec![record.clone(), record], more: true },
+            ),
+            (
+                Routed::App(AppMsg::Deliver { id: [8; 16], sealed: vec![0, 255, 128] }),
+                FlatRouted::Deliver { id: [8; 16], sealed: vec![0, 255, 128] },
+            ),
+            (Routed::App(AppMsg::Receipt { id: [8; 16] }), FlatRouted::Receipt { id: [8; 16] }),
+            (
+                Routed::App(AppMsg::MailboxDeliver {
+                    entries: vec![([1; 16], vec![4, 5]), ([2; 16], vec![])],
+                }),
+                FlatRouted::MailboxDeliver { entries: vec![([1; 16], vec![4, 5]), ([2; 16], vec![])] },
+            ),
+            (
+                Routed::App(AppMsg::MailboxAck { wallet: Address([6; 20]), ids: vec![[1; 16], [2; 16]] }),
+                FlatRouted::MailboxAck { wallet: Address([6; 20]), ids: vec![[1; 16], [2; 16]] },
+            ),
+        ];
+        for (index, (routed, flat)) in cases.into_iter().enumerate() {
+            let bytes = postcard::to_allocvec(&routed).expect("encodes");
+            assert_eq!(bytes, postcard::to_allocvec(&flat).expect("encodes"), "{routed:?}");
+            assert_eq!(usize::from(bytes[0]), index, "variant index of {routed:?}");
+            let decoded: Routed = postcard::from_bytes(&bytes).expect("decodes");
+            assert_eq!(decoded, routed);
+        }
+        // Past the last body: not a body.
+        assert!(postcard::from_bytes::<Routed>(&[14]).is_err());
     }
 }

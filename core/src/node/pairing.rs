@@ -24,7 +24,7 @@
 use std::time::Duration;
 
 use super::links::{AnswerPath, Link, LinkState};
-use super::msg::{self, LinkMsg, Routed};
+use super::msg::{self, LinkMsg, RingMsg, Routed};
 use super::{Node, REPLAY_LIFETIME};
 use crate::identity::delegation::DelegationError;
 use crate::node::api::{LinkId, LinkPurpose, LinkRole, Output};
@@ -115,7 +115,8 @@ impl Node {
         if peer == self.id() {
             return Err(PairingError::OwnCode);
         }
-        let Routed::ConnectOffer { purpose: LinkPurpose::Bootstrap, sdp, delegation, .. } = &received.body
+        let Routed::Ring(RingMsg::ConnectOffer { purpose: LinkPurpose::Bootstrap, sdp, delegation, .. }) =
+            &received.body
         else {
             return Err(PairingError::WrongKind { expected: "offer" });
         };
@@ -159,7 +160,7 @@ impl Node {
         if peer == self.id() {
             return Err(PairingError::OwnCode);
         }
-        let Routed::ConnectAnswer { sdp, delegation, .. } = &received.body else {
+        let Routed::Ring(RingMsg::ConnectAnswer { sdp, delegation, .. }) = &received.body else {
             return Err(PairingError::WrongKind { expected: "answer" });
         };
         let (Destination::Neighbor, Some(offer_id)) = (received.header.dest, received.header.reply_to) else {

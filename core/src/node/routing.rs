@@ -6,7 +6,7 @@ use std::time::Duration;
 use rand_core::RngCore;
 
 use super::links::Link;
-use super::msg::{self, LinkMsg, Routed, Undeliverable};
+use super::msg::{self, LinkMsg, RingMsg, Routed, Undeliverable};
 use super::{
     Hop, InFlight, Node, IN_FLIGHT_BYTES, IN_FLIGHT_CAPACITY, REVERSE_CAPACITY, REVERSE_LIFETIME,
     SUSPECT_TIME,
@@ -221,7 +221,7 @@ impl Node {
                 match self.ring.owns(k) {
                     Some(true) => return Hop::Local,
                     None if owner_hint && self.joined => return Hop::Local,
-                    _ => {}
+                    Some(false) | None => {}
                 }
                 (k, false)
             }
@@ -397,7 +397,7 @@ impl Node {
             self.undeliverable_local(now, header.id, reason);
             return;
         }
-        let body = Routed::Undeliverable { reason };
+        let body = Routed::Ring(RingMsg::Undeliverable { reason });
         self.send_routed(now, Destination::Node(origin), Some(header.id), &body);
     }
 
