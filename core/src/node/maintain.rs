@@ -252,34 +252,30 @@ impl Node {
         }
     }
 
-    /// Roles this node gives a link (why it keeps it).
+    /// Roles this node gives a link (why it keeps it), by name, for status pages.
     pub(super) fn roles_of(&self, id: LinkId, link: &Link) -> Vec<&'static str> {
-        let mut roles = Vec::new();
-        if let Some(peer) = link.peer {
-            if self.ring.successors().contains(&peer) {
-                roles.push("successor");
-            }
-            if self.ring.predecessor() == Some(peer) {
-                roles.push("predecessor");
-            }
-            if self.ring.is_finger(peer) && self.wanted_fingers().contains(&peer) {
-                roles.push("finger");
-            }
-        }
-        if link.purpose == LinkPurpose::Direct {
-            roles.push("direct");
-        }
-        if link.purpose == LinkPurpose::Bootstrap
-            && link.offerer
-            && (!self.joined || self.bootstraps.contains_key(&id))
-        {
-            roles.push(if link.pairing { "pairing" } else { "bootstrap" });
-        }
-        roles
+        self.roles_given(id, link, &self.wanted_fingers()).names()
     }
 
+    /// Whether this node has any reason to keep a link.
     pub(super) fn needed(&self, id: LinkId, link: &Link) -> bool {
-        !self.roles_of(id, link).is_empty()
+        self.roles_given(id, link, &self.wanted_fingers()).any()
+    }
+
+    /// The roles of a link when `wanted` are the fingers this node wants links to ([`Self::wanted_fingers`],
+    /// computed once by callers that look at every link).
+    pub(super) fn roles_given(&self, id: LinkId, link: &Link, wanted: &[Id]) -> Roles {
+        let peer = link.peer;
+        let bootstrap = link.purpose == LinkPurpose::Bootstrap
+            && link.offerer
+            && (!self.joined || self.bootstraps.contains_key(&id));
+        Roles {
+            successor: peer.is_some_and(|p| self.ring.successors().contains(&p)),
+            predecessor: peer.is_some() && self.ring.predecessor() == peer,
+            finger: peer.is_some_and(|p| self.ring.is_finger(p) && wanted.contains(&p)),
+            direct: link.purpose == LinkPurpose::Direct,
+            bootstrap: bootstrap.then_some(if link.pairing { "pairing" } else { "bootstrap" }),
+        }
     }
 
     pub(super) fn ensure_link(&mut self, now: Timestamp, peer: Id, purpose: LinkPurpose) {
@@ -309,8 +305,9 @@ impl Node {
     /// incoming finger link, else our nearest finger. Ring links are never evicted.
     pub(super) fn evict_for_ring(&mut self, now: Timestamp) -> bool {
         let mut victim: Option<(u8, LinkId)> = None;
+        let wanted = self.wanted_fingers();
         for (id, link) in self.links.iter() {
-            let roles = self.roles_of(id, link);
+            let roles = self.roles_given(id, link, &wanted).names();
             let peer_keeps = link.peer_keeps_until > now;
             let rank = if roles.is_empty() {
                 match (peer_keeps, link.purpose) {
@@ -419,9 +416,12 @@ impl Node {
 
     pub(super) fn maintain_links(&mut self, now: Timestamp) {
         let ids = self.links.ids();
+        // Wanted fingers, computed again only after something may have changed the ring (a dropped link).
+        let mut wanted: Option<Vec<Id>> = None;
         for id in ids {
             let Some(link) = self.links.get(id) else { continue };
             if !link.is_open() {
+                wanted = None;
                 let lost_offer = link.state == LinkState::AwaitingAnswer
                     && link.bootstrap_url.is_none()
                     && now.since(link.offered_at) > ANSWER_TIMEOUT;
@@ -457,9 +457,11 @@ impl Node {
             }
             if now.since(link.last_recv) > self.config.link_timeout {
                 self.drop_link(now, id, true);
+                wanted = None;
                 continue;
             }
-            let needed = self.needed(id, link);
+            let needed =
+                self.roles_given(id, link, wanted.get_or_insert_with(|| self.wanted_fingers())).any();
             if needed {
                 // Pinged every interval whatever else flows: the ping carries `keep`, which is what
                 // stops the peer from closing a link only we need.
@@ -474,6 +476,7 @@ impl Node {
                 }
             } else if link.peer_keeps_until <= now && now.since(link.created) > self.config.idle_link_grace {
                 self.drop_link(now, id, true);
+                wanted = None;
             }
         }
         // Rectify: a predecessor we have no link to is forgotten; a notify will bring the right one.
@@ -611,5 +614,35 @@ impl Node {
                 }
             }
         }
+    }
+}
+
+/// Why a node keeps a link; a link with no role may be closed once its peer stops keeping it too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Roles {
+    successor: bool,
+    predecessor: bool,
+    finger: bool,
+    direct: bool,
+    /// `"bootstrap"` or `"pairing"`: our own setup link that has not done its job yet.
+    bootstrap: Option<&'static str>,
+}
+
+impl Roles {
+    pub(super) fn any(&self) -> bool {
+        self.successor || self.predecessor || self.finger || self.direct || self.bootstrap.is_some()
+    }
+
+    pub(super) fn names(&self) -> Vec<&'static str> {
+        let flags = [
+            (self.successor, "successor"),
+            (self.predecessor, "predecessor"),
+            (self.finger, "finger"),
+            (self.direct, "direct"),
+        ];
+        let mut names: Vec<&'static str> =
+            flags.iter().filter(|(on, _)| *on).map(|(_, name)| *name).collect();
+        names.extend(self.bootstrap);
+        names
     }
 }
