@@ -4,7 +4,7 @@
 #
 #   npm test                         # everything
 #   npm test -- clippy test          # only these steps (names: see --list); setup still runs
-#   npm test -- 20-browsers          # one suite from tests/suites/ (its file name without .sh)
+#   npm test -- 60-popup             # one suite from tests/suites/ (its file name without .sh)
 #   npm test -- --no-setup fmt       # skip setup
 #   npm test -- --list               # list the steps that would run
 #

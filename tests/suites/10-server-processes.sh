@@ -8,8 +8,8 @@
 # The namespace has only `lo` (nothing can leave the machine) and its own PID namespace: when this suite
 # ends, for any reason, every server and client process it started ends with it.
 #
-#   tests/suites/10-server.sh                   # all four
-#   tests/suites/10-server.sh ring_of_servers   # some of them
+#   tests/suites/10-server-processes.sh                   # all four
+#   tests/suites/10-server-processes.sh ring_of_servers   # some of them
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT" || exit 1
