@@ -28,6 +28,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT" || exit 1
 # shellcheck source=setup.sh
 source "$ROOT/scripts/setup.sh"
+# shellcheck source=lib/test-results.sh
+source "$ROOT/scripts/lib/test-results.sh"
 chordial_ensure_cargo_path
 
 LOG_DIR="${CHORDIAL_LOG_DIR:-$ROOT/target/test-logs}"
@@ -164,33 +166,6 @@ step_no=0
 interrupted=0
 trap 'interrupted=1' INT TERM
 
-# count_tests LOG KIND — sets cnt_pass / cnt_fail / cnt_found from a step log:
-#   - for a suite (KIND=suite): its own "N passed, N failed" lines, if it printed any; otherwise
-#   - cargo's "test result: ok. X passed; Y failed" lines plus node's "# pass X" / "# fail Y" lines.
-count_tests() {
-    local log="$1" kind="$2" clean own=""
-    clean=$(sed 's/\x1b\[[0-9;]*[A-Za-z]//g; s/\r$//' "$log")
-    if [ "$kind" = suite ]; then
-        own=$(grep -E '^[[:space:]]*[0-9]+ passed, [0-9]+ failed[[:space:]]*$' <<<"$clean")
-    fi
-    if [ -n "$own" ]; then
-        read -r cnt_pass cnt_fail < <(awk '{p += $1; f += $3} END {print p + 0, f + 0}' <<<"$own")
-        cnt_found=1
-        return
-    fi
-    read -r cnt_pass cnt_fail cnt_found < <(awk '
-        /test result: (ok|FAILED)\. [0-9]+ passed; [0-9]+ failed;/ {
-            for (i = 1; i <= NF; i++) {
-                if ($i ~ /^passed;/) p += $(i - 1)
-                if ($i ~ /^failed;/) f += $(i - 1)
-            }
-            n = 1
-        }
-        /^(# |ℹ )pass [0-9]+$/ { p += $3; n = 1 }
-        /^(# |ℹ )fail [0-9]+$/ { f += $3; n = 1 }
-        END { print p + 0, f + 0, n + 0 }' <<<"$clean")
-}
-
 # run_step KIND NAME TIMEOUT_SECONDS COMMAND...   (KIND: step|suite; TIMEOUT 0 = none)
 run_step() {
     local kind="$1" name="$2" limit="$3"; shift 3
@@ -224,16 +199,18 @@ run_step() {
         [ "$rc" -eq 124 ] && [ "$limit" -gt 0 ] && echo "==> [$name] timed out after ${limit}s"
         [ "$interrupted" -eq 1 ] && status=INTERRUPTED
     fi
-    local cnt_pass=0 cnt_fail=0 cnt_found=0
-    count_tests "$log" "$kind"
+    # How many tests passed and failed (scripts/lib/test-results.sh): a suite's own "N passed, N failed"
+    # lines, else cargo's and node's result lines.
+    local cnt_pass cnt_fail cnt_from
+    read -r cnt_pass cnt_fail cnt_from < <(chordial_count_tests "$log" "$kind")
     # A failed step must count at least one failure (fmt, clippy, check, a build error, a crash...).
     if [ "$status" != ok ] && [ "$cnt_fail" -eq 0 ]; then
         cnt_fail=1
     fi
     names+=("$name"); statuses+=("$status")
     secs+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')")
-    if [ "$cnt_found" -eq 1 ]; then passed+=("$cnt_pass"); else passed+=("-"); fi
-    if [ "$cnt_found" -eq 1 ] || [ "$status" != ok ]; then failed+=("$cnt_fail"); else failed+=("-"); fi
+    if [ "$cnt_from" != none ]; then passed+=("$cnt_pass"); else passed+=("-"); fi
+    if [ "$cnt_from" != none ] || [ "$status" != ok ]; then failed+=("$cnt_fail"); else failed+=("-"); fi
     printf '==> [%s] %s in %ss (log: %s)\n' "$name" "$status" "${secs[-1]}" "${log#"$ROOT"/}"
 }
 
