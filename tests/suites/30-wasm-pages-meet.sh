@@ -8,22 +8,12 @@
 # made here (only `lo`), so nothing leaves the machine. With the server crate in the tree (or
 # CHORDIAL_SERVER_BIN set) the server scenarios run too. Prints "N passed, N failed".
 set -uo pipefail
+# shellcheck source=../../scripts/lib/suite.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/suite.sh"
 
-ROOT="${CHORDIAL_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
-cd "$ROOT" || exit 1
-
-if ! bash scripts/build-wasm.sh; then
-    echo "browser-scenarios: wasm build failed"
-    echo "0 passed, 1 failed"
-    exit 1
-fi
+# dist/node-wasm is part of the extension build (the one the extension suites use after this one).
+suite_build extension
 # The server scenarios (browsers_meet_through_a_server, browser_and_native_agree) run when the tree has the
-# server crate: build the server and the native test client here (outside the namespace).
-if [ -f server/Cargo.toml ] && [ -z "${CHORDIAL_SERVER_BIN:-}" ]; then
-    if ! cargo build --release -q -p chordial-server --bin chordial-server --example native_client; then
-        echo "browser-scenarios: chordial-server did not build"
-        echo "0 passed, 1 failed"
-        exit 1
-    fi
-fi
-unshare -n sh -c 'ip link set lo up && exec node tests/browser/scenarios.mjs'
+# server crate: the server and the native test client are built here (outside the namespace).
+[ -f server/Cargo.toml ] && suite_build server native-client
+suite_run --netns node tests/browser/scenarios.mjs

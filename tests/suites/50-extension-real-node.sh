@@ -7,18 +7,13 @@
 # chordial-needs: browsers netns
 # chordial-timeout: 1500
 set -uo pipefail
-cd "${CHORDIAL_ROOT:-$(dirname "$0")/../..}" || exit 1
-SUITE=extension
-. tests/suites/node-tests.sh
+# shellcheck source=../../scripts/lib/suite.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/suite.sh"
 
+[ -f node-wasm/Cargo.toml ] || suite_fail "no node-wasm crate"
+[ -f server/Cargo.toml ] || suite_fail "no server crate"
+suite_build server extension
+[ -f dist/chrome/node-wasm/chordial_node_wasm.js ] || suite_fail "dist/chrome has no node-wasm"
 
-[ -f node-wasm/Cargo.toml ] || fail_setup "no node-wasm crate"
-[ -f server/Cargo.toml ] || fail_setup "no server crate"
-echo "extension: cargo build --release -p chordial-server"
-cargo build --release -q -p chordial-server || fail_setup "chordial-server did not build"
-echo "extension: npm run build (node-wasm + extension)"
-node scripts/build-extension.mjs || fail_setup "the extension did not build"
-[ -f dist/chrome/node-wasm/chordial_node_wasm.js ] || fail_setup "dist/chrome has no node-wasm"
-
-export CHORDIAL_ARTIFACTS="${CHORDIAL_LOG_DIR:-target/test-logs}/extension"
-run_node_tests --netns tests/browser/extension-real.test.mjs
+suite_artifacts extension
+suite_node_tests tests/browser/extension-real.test.mjs

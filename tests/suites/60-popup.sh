@@ -8,23 +8,15 @@
 # chordial-needs: browsers netns
 # chordial-timeout: 1200
 set -uo pipefail
-cd "${CHORDIAL_ROOT:-$(dirname "$0")/../..}" || exit 1
-SUITE=popup
-. tests/suites/node-tests.sh
+# shellcheck source=../../scripts/lib/suite.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/suite.sh"
 
+[ -f node-wasm/Cargo.toml ] || suite_fail "no node-wasm crate"
+[ -f server/Cargo.toml ] || suite_fail "no server crate"
+suite_build server
+# CHORDIAL_EXTENSION_DIR: test that build instead of dist/chrome.
+[ -n "${CHORDIAL_EXTENSION_DIR:-}" ] || suite_build extension
+[ -f "${CHORDIAL_EXTENSION_DIR:-dist/chrome}/node-wasm/chordial_node_wasm.js" ] || suite_fail "the extension has no node-wasm"
 
-[ -f node-wasm/Cargo.toml ] || fail_setup "no node-wasm crate"
-[ -f server/Cargo.toml ] || fail_setup "no server crate"
-if [ -z "${CHORDIAL_SERVER_BIN:-}" ]; then
-    echo "popup: cargo build --release -p chordial-server"
-    cargo build --release -q -p chordial-server || fail_setup "chordial-server did not build"
-fi
-if [ -z "${CHORDIAL_EXTENSION_DIR:-}" ]; then
-    echo "popup: npm run build (node-wasm + extension)"
-    node scripts/build-extension.mjs || fail_setup "the extension did not build"
-fi
-[ -f "${CHORDIAL_EXTENSION_DIR:-dist/chrome}/node-wasm/chordial_node_wasm.js" ] || fail_setup "the extension has no node-wasm"
-
-export CHORDIAL_ARTIFACTS="${CHORDIAL_LOG_DIR:-target/test-logs}/popup"
-mkdir -p "$CHORDIAL_ARTIFACTS"
-run_node_tests --netns tests/browser/popup.test.mjs
+suite_artifacts popup
+suite_node_tests tests/browser/popup.test.mjs
