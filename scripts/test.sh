@@ -160,6 +160,10 @@ if [ -t 1 ] && [ -z "${CI:-}" ] && [ -z "${NO_COLOR:-}" ]; then
 fi
 
 export CHORDIAL_ROOT="$ROOT" CHORDIAL_LOG_DIR="$LOG_DIR"
+# The suites build the extension and the server once per run and share them (suite_build in
+# scripts/lib/suite.sh): the first one to build a thing leaves a mark here.
+export CHORDIAL_BUILT="$LOG_DIR/.built"
+rm -rf "$CHORDIAL_BUILT"
 
 names=() statuses=() secs=() passed=() failed=()
 step_no=0
