@@ -13,8 +13,8 @@
 #   fmt         cargo fmt --all --check
 #   clippy      cargo clippy --workspace --all-targets -- -D warnings
 #   test        cargo test --workspace --no-fail-fast
-#   wasm        cargo check --target wasm32-unknown-unknown -p chordial-core (and node-wasm once it exists)
-#   js          node --test <test files under tests/js/>            (skipped while there are none)
+#   wasm        cargo check --target wasm32-unknown-unknown -p chordial-core -p chordial-node-wasm
+#   js          node --test <test files under tests/js/>
 #   jsfmt       npm run -s lint (prettier --check of the extension's JavaScript)
 #   <suite>     each executable tests/suites/*.sh, in sorted order   (see docs/development.md)
 #
@@ -55,30 +55,21 @@ done
 # ---- the plan ----------------------------------------------------------------------------------------------
 # Suites: executable tests/suites/*.sh, sorted bytewise. Non-executable files there are helpers, not suites.
 suites=()
-if [ -d tests/suites ]; then
-    while IFS= read -r f; do
-        [ -x "$f" ] && suites+=("$f")
-    done < <(LC_ALL=C find tests/suites -maxdepth 1 -type f -name '*.sh' | LC_ALL=C sort)
-fi
+while IFS= read -r f; do
+    [ -x "$f" ] && suites+=("$f")
+done < <(LC_ALL=C find tests/suites -maxdepth 1 -type f -name '*.sh' | LC_ALL=C sort)
 
-# The wasm check covers chordial-core, and node-wasm once that crate exists.
-wasm_pkgs=(-p chordial-core)
-if [ -f node-wasm/Cargo.toml ]; then
-    nw_name=$(awk -F'"' '/^\[package\]/{p=1; next} /^\[/{p=0} p && /^name[[:space:]]*=/{print $2; exit}' \
-        node-wasm/Cargo.toml)
-    wasm_pkgs+=(-p "${nw_name:-chordial-node-wasm}")
-fi
+# The crates that must build for the browser.
+wasm_pkgs=(-p chordial-core -p chordial-node-wasm)
 
 # JS unit tests: the file names node --test itself recognises, under tests/js/.
 js_files=()
-if [ -d tests/js ]; then
-    while IFS= read -r f; do js_files+=("$f"); done < <(
-        LC_ALL=C find tests/js -path '*/node_modules' -prune -o -type f \
-            \( -name '*.test.js' -o -name '*.test.mjs' -o -name '*.test.cjs' \
-            -o -name '*-test.js' -o -name '*-test.mjs' -o -name '*_test.js' -o -name '*_test.mjs' \
-            -o -name 'test-*.js' -o -name 'test-*.mjs' -o -name 'test.js' -o -name 'test.mjs' \) \
-            -print | LC_ALL=C sort)
-fi
+while IFS= read -r f; do js_files+=("$f"); done < <(
+    LC_ALL=C find tests/js -path '*/node_modules' -prune -o -type f \
+        \( -name '*.test.js' -o -name '*.test.mjs' -o -name '*.test.cjs' \
+        -o -name '*-test.js' -o -name '*-test.mjs' -o -name '*_test.js' -o -name '*_test.mjs' \
+        -o -name 'test-*.js' -o -name 'test-*.mjs' -o -name 'test.js' -o -name 'test.mjs' \) \
+        -print | LC_ALL=C sort)
 
 suite_name() { local b; b=$(basename "$1"); printf '%s' "${b%.sh}"; }
 
@@ -139,10 +130,7 @@ if [ "$list_only" -eq 1 ]; then
     is_selected clippy step && echo "clippy      cargo clippy --workspace --all-targets -- -D warnings"
     is_selected test step && echo "test        cargo test --workspace --no-fail-fast"
     is_selected wasm step && echo "wasm        cargo check --target wasm32-unknown-unknown ${wasm_pkgs[*]}"
-    if is_selected js step; then
-        if [ "${#js_files[@]}" -gt 0 ]; then echo "js          node --test ${js_files[*]}"
-        else echo "js          (skipped: no test files under tests/js/)"; fi
-    fi
+    is_selected js step && echo "js          node --test ${js_files[*]}"
     is_selected jsfmt step && echo "jsfmt       npm run -s lint"
     for s in "${suites[@]}"; do
         is_selected "$(suite_name "$s")" suite && printf '%-11s %s\n' "$(suite_name "$s")" "$s"
@@ -218,9 +206,9 @@ run_step() {
     printf '==> [%s] %s in %ss (log: %s)\n' "$name" "$status" "${secs[-1]}" "${log#"$ROOT"/}"
 }
 
-skip_step() { # NAME REASON
-    names+=("$1"); statuses+=("skip"); secs+=("-"); passed+=("-"); failed+=("-")
-    printf '\n==> [%s] skipped: %s\n' "$1" "$2"
+fail_step() { # NAME REASON — a step that cannot run counts as one failed test
+    names+=("$1"); statuses+=("FAIL"); secs+=("-"); passed+=("-"); failed+=(1)
+    printf '\n==> [%s] FAIL: %s\n' "$1" "$2"
 }
 
 total_t0=$EPOCHREALTIME
@@ -238,10 +226,11 @@ is_selected test step && run_step step test "$STEP_TIMEOUT" cargo test --workspa
 is_selected wasm step &&
     run_step step wasm "$STEP_TIMEOUT" cargo check --target wasm32-unknown-unknown "${wasm_pkgs[@]}"
 if is_selected js step; then
+    # With no files node --test would look for tests everywhere (tests/browser/ too).
     if [ "${#js_files[@]}" -gt 0 ]; then
         run_step step js "$STEP_TIMEOUT" node --test "${js_files[@]}"
     else
-        skip_step js "no test files under tests/js/"
+        fail_step js "no test files under tests/js/"
     fi
 fi
 is_selected jsfmt step && run_step step jsfmt "$STEP_TIMEOUT" npm run -s lint
@@ -263,7 +252,7 @@ for i in "${!names[@]}"; do
         "${failed[$i]}"
     [[ "${passed[$i]}" =~ ^[0-9]+$ ]] && sum_pass=$((sum_pass + passed[i]))
     [[ "${failed[$i]}" =~ ^[0-9]+$ ]] && sum_fail=$((sum_fail + failed[i]))
-    case "${statuses[$i]}" in ok|skip) ;; *) steps_failed=$((steps_failed + 1)) ;; esac
+    case "${statuses[$i]}" in ok) ;; *) steps_failed=$((steps_failed + 1)) ;; esac
 done
 printf '%-24s %-11s %8s\n' total "$([ "$steps_failed" -eq 0 ] && echo ok || echo "$steps_failed FAILED")" \
     "$total_secs"
