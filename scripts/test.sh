@@ -125,15 +125,16 @@ if [ "${#setup_flags[@]}" -gt 0 ]; then
 fi
 
 if [ "$list_only" -eq 1 ]; then
-    [ "$run_setup" -eq 1 ] && echo "setup       bash scripts/setup.sh ${setup_flags[*]}"
-    is_selected fmt step && echo "fmt         cargo fmt --all --check"
-    is_selected clippy step && echo "clippy      cargo clippy --workspace --all-targets -- -D warnings"
-    is_selected test step && echo "test        cargo test --workspace --no-fail-fast"
-    is_selected wasm step && echo "wasm        cargo check --target wasm32-unknown-unknown ${wasm_pkgs[*]}"
-    is_selected js step && echo "js          node --test ${js_files[*]}"
-    is_selected jsfmt step && echo "jsfmt       npm run -s lint"
+    show() { printf '%-26s %s\n' "$1" "$2"; }
+    [ "$run_setup" -eq 1 ] && show setup "bash scripts/setup.sh ${setup_flags[*]}"
+    is_selected fmt step && show fmt "cargo fmt --all --check"
+    is_selected clippy step && show clippy "cargo clippy --workspace --all-targets -- -D warnings"
+    is_selected test step && show test "cargo test --workspace --no-fail-fast"
+    is_selected wasm step && show wasm "cargo check --target wasm32-unknown-unknown ${wasm_pkgs[*]}"
+    is_selected js step && show js "node --test ${js_files[*]}"
+    is_selected jsfmt step && show jsfmt "npm run -s lint"
     for s in "${suites[@]}"; do
-        is_selected "$(suite_name "$s")" suite && printf '%-11s %s\n' "$(suite_name "$s")" "$s"
+        is_selected "$(suite_name "$s")" suite && show "$(suite_name "$s")" "$s"
     done
     exit 0
 fi
@@ -245,16 +246,20 @@ done
 # ---- summary -----------------------------------------------------------------------------------------------
 total_secs=$(awk -v a="$total_t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 sum_pass=0 sum_fail=0 steps_failed=0
-printf '\n%-24s %-11s %8s %8s %8s\n' STEP STATUS SECONDS PASSED FAILED
-printf '%-24s %-11s %8s %8s %8s\n' '------------------------' '-----------' '--------' '--------' '--------'
+# The STEP column fits the longest suite name (24 characters at least).
+w=24
+for n in "${names[@]}"; do [ "${#n}" -gt "$w" ] && w=${#n}; done
+rule=$(printf '%*s' "$w" '' | tr ' ' -)
+printf '\n%-*s %-11s %8s %8s %8s\n' "$w" STEP STATUS SECONDS PASSED FAILED
+printf '%-*s %-11s %8s %8s %8s\n' "$w" "$rule" '-----------' '--------' '--------' '--------'
 for i in "${!names[@]}"; do
-    printf '%-24s %-11s %8s %8s %8s\n' "${names[$i]}" "${statuses[$i]}" "${secs[$i]}" "${passed[$i]}" \
+    printf '%-*s %-11s %8s %8s %8s\n' "$w" "${names[$i]}" "${statuses[$i]}" "${secs[$i]}" "${passed[$i]}" \
         "${failed[$i]}"
     [[ "${passed[$i]}" =~ ^[0-9]+$ ]] && sum_pass=$((sum_pass + passed[i]))
     [[ "${failed[$i]}" =~ ^[0-9]+$ ]] && sum_fail=$((sum_fail + failed[i]))
     case "${statuses[$i]}" in ok) ;; *) steps_failed=$((steps_failed + 1)) ;; esac
 done
-printf '%-24s %-11s %8s\n' total "$([ "$steps_failed" -eq 0 ] && echo ok || echo "$steps_failed FAILED")" \
+printf '%-*s %-11s %8s\n' "$w" total "$([ "$steps_failed" -eq 0 ] && echo ok || echo "$steps_failed FAILED")" \
     "$total_secs"
 [ "$interrupted" -eq 1 ] && echo "interrupted: later steps did not run"
 echo "logs: ${LOG_DIR#"$ROOT"/}/"
