@@ -4,7 +4,7 @@
 #
 #   npm test                         # everything
 #   npm test -- clippy test          # only these steps (names: see --list); setup still runs
-#   npm test -- 20-browsers          # one suite from tests/suites/ (its file name without .sh)
+#   npm test -- 60-popup             # one suite from tests/suites/ (its file name without .sh)
 #   npm test -- --no-setup fmt       # skip setup
 #   npm test -- --list               # list the steps that would run
 #
@@ -13,8 +13,8 @@
 #   fmt         cargo fmt --all --check
 #   clippy      cargo clippy --workspace --all-targets -- -D warnings
 #   test        cargo test --workspace --no-fail-fast
-#   wasm        cargo check --target wasm32-unknown-unknown -p chordial-core (and node-wasm once it exists)
-#   js          node --test <test files under tests/js/>            (skipped while there are none)
+#   wasm        cargo check --target wasm32-unknown-unknown -p chordial-core -p chordial-node-wasm
+#   js          node --test <test files under tests/js/>
 #   jsfmt       npm run -s lint (prettier --check of the extension's JavaScript)
 #   <suite>     each executable tests/suites/*.sh, in sorted order   (see docs/development.md)
 #
@@ -28,6 +28,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT" || exit 1
 # shellcheck source=setup.sh
 source "$ROOT/scripts/setup.sh"
+# shellcheck source=lib/test-results.sh
+source "$ROOT/scripts/lib/test-results.sh"
 chordial_ensure_cargo_path
 
 LOG_DIR="${CHORDIAL_LOG_DIR:-$ROOT/target/test-logs}"
@@ -53,30 +55,21 @@ done
 # ---- the plan ----------------------------------------------------------------------------------------------
 # Suites: executable tests/suites/*.sh, sorted bytewise. Non-executable files there are helpers, not suites.
 suites=()
-if [ -d tests/suites ]; then
-    while IFS= read -r f; do
-        [ -x "$f" ] && suites+=("$f")
-    done < <(LC_ALL=C find tests/suites -maxdepth 1 -type f -name '*.sh' | LC_ALL=C sort)
-fi
+while IFS= read -r f; do
+    [ -x "$f" ] && suites+=("$f")
+done < <(LC_ALL=C find tests/suites -maxdepth 1 -type f -name '*.sh' | LC_ALL=C sort)
 
-# The wasm check covers chordial-core, and node-wasm once that crate exists.
-wasm_pkgs=(-p chordial-core)
-if [ -f node-wasm/Cargo.toml ]; then
-    nw_name=$(awk -F'"' '/^\[package\]/{p=1; next} /^\[/{p=0} p && /^name[[:space:]]*=/{print $2; exit}' \
-        node-wasm/Cargo.toml)
-    wasm_pkgs+=(-p "${nw_name:-chordial-node-wasm}")
-fi
+# The crates that must build for the browser.
+wasm_pkgs=(-p chordial-core -p chordial-node-wasm)
 
 # JS unit tests: the file names node --test itself recognises, under tests/js/.
 js_files=()
-if [ -d tests/js ]; then
-    while IFS= read -r f; do js_files+=("$f"); done < <(
-        LC_ALL=C find tests/js -path '*/node_modules' -prune -o -type f \
-            \( -name '*.test.js' -o -name '*.test.mjs' -o -name '*.test.cjs' \
-            -o -name '*-test.js' -o -name '*-test.mjs' -o -name '*_test.js' -o -name '*_test.mjs' \
-            -o -name 'test-*.js' -o -name 'test-*.mjs' -o -name 'test.js' -o -name 'test.mjs' \) \
-            -print | LC_ALL=C sort)
-fi
+while IFS= read -r f; do js_files+=("$f"); done < <(
+    LC_ALL=C find tests/js -path '*/node_modules' -prune -o -type f \
+        \( -name '*.test.js' -o -name '*.test.mjs' -o -name '*.test.cjs' \
+        -o -name '*-test.js' -o -name '*-test.mjs' -o -name '*_test.js' -o -name '*_test.mjs' \
+        -o -name 'test-*.js' -o -name 'test-*.mjs' -o -name 'test.js' -o -name 'test.mjs' \) \
+        -print | LC_ALL=C sort)
 
 suite_name() { local b; b=$(basename "$1"); printf '%s' "${b%.sh}"; }
 
@@ -132,18 +125,16 @@ if [ "${#setup_flags[@]}" -gt 0 ]; then
 fi
 
 if [ "$list_only" -eq 1 ]; then
-    [ "$run_setup" -eq 1 ] && echo "setup       bash scripts/setup.sh ${setup_flags[*]}"
-    is_selected fmt step && echo "fmt         cargo fmt --all --check"
-    is_selected clippy step && echo "clippy      cargo clippy --workspace --all-targets -- -D warnings"
-    is_selected test step && echo "test        cargo test --workspace --no-fail-fast"
-    is_selected wasm step && echo "wasm        cargo check --target wasm32-unknown-unknown ${wasm_pkgs[*]}"
-    if is_selected js step; then
-        if [ "${#js_files[@]}" -gt 0 ]; then echo "js          node --test ${js_files[*]}"
-        else echo "js          (skipped: no test files under tests/js/)"; fi
-    fi
-    is_selected jsfmt step && echo "jsfmt       npm run -s lint"
+    show() { printf '%-26s %s\n' "$1" "$2"; }
+    [ "$run_setup" -eq 1 ] && show setup "bash scripts/setup.sh ${setup_flags[*]}"
+    is_selected fmt step && show fmt "cargo fmt --all --check"
+    is_selected clippy step && show clippy "cargo clippy --workspace --all-targets -- -D warnings"
+    is_selected test step && show test "cargo test --workspace --no-fail-fast"
+    is_selected wasm step && show wasm "cargo check --target wasm32-unknown-unknown ${wasm_pkgs[*]}"
+    is_selected js step && show js "node --test ${js_files[*]}"
+    is_selected jsfmt step && show jsfmt "npm run -s lint"
     for s in "${suites[@]}"; do
-        is_selected "$(suite_name "$s")" suite && printf '%-11s %s\n' "$(suite_name "$s")" "$s"
+        is_selected "$(suite_name "$s")" suite && show "$(suite_name "$s")" "$s"
     done
     exit 0
 fi
@@ -158,38 +149,15 @@ if [ -t 1 ] && [ -z "${CI:-}" ] && [ -z "${NO_COLOR:-}" ]; then
 fi
 
 export CHORDIAL_ROOT="$ROOT" CHORDIAL_LOG_DIR="$LOG_DIR"
+# The suites build the extension and the server once per run and share them (suite_build in
+# scripts/lib/suite.sh): the first one to build a thing leaves a mark here.
+export CHORDIAL_BUILT="$LOG_DIR/.built"
+rm -rf "$CHORDIAL_BUILT"
 
 names=() statuses=() secs=() passed=() failed=()
 step_no=0
 interrupted=0
 trap 'interrupted=1' INT TERM
-
-# count_tests LOG KIND — sets cnt_pass / cnt_fail / cnt_found from a step log:
-#   - for a suite (KIND=suite): its own "N passed, N failed" lines, if it printed any; otherwise
-#   - cargo's "test result: ok. X passed; Y failed" lines plus node's "# pass X" / "# fail Y" lines.
-count_tests() {
-    local log="$1" kind="$2" clean own=""
-    clean=$(sed 's/\x1b\[[0-9;]*[A-Za-z]//g; s/\r$//' "$log")
-    if [ "$kind" = suite ]; then
-        own=$(grep -E '^[[:space:]]*[0-9]+ passed, [0-9]+ failed[[:space:]]*$' <<<"$clean")
-    fi
-    if [ -n "$own" ]; then
-        read -r cnt_pass cnt_fail < <(awk '{p += $1; f += $3} END {print p + 0, f + 0}' <<<"$own")
-        cnt_found=1
-        return
-    fi
-    read -r cnt_pass cnt_fail cnt_found < <(awk '
-        /test result: (ok|FAILED)\. [0-9]+ passed; [0-9]+ failed;/ {
-            for (i = 1; i <= NF; i++) {
-                if ($i ~ /^passed;/) p += $(i - 1)
-                if ($i ~ /^failed;/) f += $(i - 1)
-            }
-            n = 1
-        }
-        /^(# |ℹ )pass [0-9]+$/ { p += $3; n = 1 }
-        /^(# |ℹ )fail [0-9]+$/ { f += $3; n = 1 }
-        END { print p + 0, f + 0, n + 0 }' <<<"$clean")
-}
 
 # run_step KIND NAME TIMEOUT_SECONDS COMMAND...   (KIND: step|suite; TIMEOUT 0 = none)
 run_step() {
@@ -224,22 +192,24 @@ run_step() {
         [ "$rc" -eq 124 ] && [ "$limit" -gt 0 ] && echo "==> [$name] timed out after ${limit}s"
         [ "$interrupted" -eq 1 ] && status=INTERRUPTED
     fi
-    local cnt_pass=0 cnt_fail=0 cnt_found=0
-    count_tests "$log" "$kind"
+    # How many tests passed and failed (scripts/lib/test-results.sh): a suite's own "N passed, N failed"
+    # lines, else cargo's and node's result lines.
+    local cnt_pass cnt_fail cnt_from
+    read -r cnt_pass cnt_fail cnt_from < <(chordial_count_tests "$log" "$kind")
     # A failed step must count at least one failure (fmt, clippy, check, a build error, a crash...).
     if [ "$status" != ok ] && [ "$cnt_fail" -eq 0 ]; then
         cnt_fail=1
     fi
     names+=("$name"); statuses+=("$status")
     secs+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')")
-    if [ "$cnt_found" -eq 1 ]; then passed+=("$cnt_pass"); else passed+=("-"); fi
-    if [ "$cnt_found" -eq 1 ] || [ "$status" != ok ]; then failed+=("$cnt_fail"); else failed+=("-"); fi
+    if [ "$cnt_from" != none ]; then passed+=("$cnt_pass"); else passed+=("-"); fi
+    if [ "$cnt_from" != none ] || [ "$status" != ok ]; then failed+=("$cnt_fail"); else failed+=("-"); fi
     printf '==> [%s] %s in %ss (log: %s)\n' "$name" "$status" "${secs[-1]}" "${log#"$ROOT"/}"
 }
 
-skip_step() { # NAME REASON
-    names+=("$1"); statuses+=("skip"); secs+=("-"); passed+=("-"); failed+=("-")
-    printf '\n==> [%s] skipped: %s\n' "$1" "$2"
+fail_step() { # NAME REASON — a step that cannot run counts as one failed test
+    names+=("$1"); statuses+=("FAIL"); secs+=("-"); passed+=("-"); failed+=(1)
+    printf '\n==> [%s] FAIL: %s\n' "$1" "$2"
 }
 
 total_t0=$EPOCHREALTIME
@@ -257,10 +227,11 @@ is_selected test step && run_step step test "$STEP_TIMEOUT" cargo test --workspa
 is_selected wasm step &&
     run_step step wasm "$STEP_TIMEOUT" cargo check --target wasm32-unknown-unknown "${wasm_pkgs[@]}"
 if is_selected js step; then
+    # With no files node --test would look for tests everywhere (tests/browser/ too).
     if [ "${#js_files[@]}" -gt 0 ]; then
         run_step step js "$STEP_TIMEOUT" node --test "${js_files[@]}"
     else
-        skip_step js "no test files under tests/js/"
+        fail_step js "no test files under tests/js/"
     fi
 fi
 is_selected jsfmt step && run_step step jsfmt "$STEP_TIMEOUT" npm run -s lint
@@ -275,16 +246,20 @@ done
 # ---- summary -----------------------------------------------------------------------------------------------
 total_secs=$(awk -v a="$total_t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 sum_pass=0 sum_fail=0 steps_failed=0
-printf '\n%-24s %-11s %8s %8s %8s\n' STEP STATUS SECONDS PASSED FAILED
-printf '%-24s %-11s %8s %8s %8s\n' '------------------------' '-----------' '--------' '--------' '--------'
+# The STEP column fits the longest suite name (24 characters at least).
+w=24
+for n in "${names[@]}"; do [ "${#n}" -gt "$w" ] && w=${#n}; done
+rule=$(printf '%*s' "$w" '' | tr ' ' -)
+printf '\n%-*s %-11s %8s %8s %8s\n' "$w" STEP STATUS SECONDS PASSED FAILED
+printf '%-*s %-11s %8s %8s %8s\n' "$w" "$rule" '-----------' '--------' '--------' '--------'
 for i in "${!names[@]}"; do
-    printf '%-24s %-11s %8s %8s %8s\n' "${names[$i]}" "${statuses[$i]}" "${secs[$i]}" "${passed[$i]}" \
+    printf '%-*s %-11s %8s %8s %8s\n' "$w" "${names[$i]}" "${statuses[$i]}" "${secs[$i]}" "${passed[$i]}" \
         "${failed[$i]}"
     [[ "${passed[$i]}" =~ ^[0-9]+$ ]] && sum_pass=$((sum_pass + passed[i]))
     [[ "${failed[$i]}" =~ ^[0-9]+$ ]] && sum_fail=$((sum_fail + failed[i]))
-    case "${statuses[$i]}" in ok|skip) ;; *) steps_failed=$((steps_failed + 1)) ;; esac
+    case "${statuses[$i]}" in ok) ;; *) steps_failed=$((steps_failed + 1)) ;; esac
 done
-printf '%-24s %-11s %8s\n' total "$([ "$steps_failed" -eq 0 ] && echo ok || echo "$steps_failed FAILED")" \
+printf '%-*s %-11s %8s\n' "$w" total "$([ "$steps_failed" -eq 0 ] && echo ok || echo "$steps_failed FAILED")" \
     "$total_secs"
 [ "$interrupted" -eq 1 ] && echo "interrupted: later steps did not run"
 echo "logs: ${LOG_DIR#"$ROOT"/}/"

@@ -9,7 +9,7 @@
 //   popup_settings_restart_the_node  bootstrap and ICE servers (TURN credentials) edited in the popup are
 //                         validated, stored, and applied by restarting the node.
 //
-// Screenshots (360×600) go to $CHORDIAL_ARTIFACTS (tests/suites/50-popup.sh: $CHORDIAL_LOG_DIR/popup/).
+// Screenshots (360×600) go to $CHORDIAL_ARTIFACTS (tests/suites/60-popup.sh: $CHORDIAL_LOG_DIR/popup/).
 //
 //   npm run build && cargo build --release -p chordial-server && node tests/browser/popup.test.mjs
 

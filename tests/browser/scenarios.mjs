@@ -1,6 +1,6 @@
 // Browser scenarios with the built package (dist/node-wasm) in real Chromium instances, each page with a
 // test wallet whose key stays in Node. Run inside a private network namespace by
-// tests/suites/40-browser-scenarios.sh; prints "N passed, N failed".
+// tests/suites/30-wasm-pages-meet.sh; prints "N passed, N failed".
 //
 // browsers_meet_through_a_relay: two pages in two separate Chromium instances, A and B. Both bootstrap over
 // HTTP (fetch POST /v1/signal, CORS) from a relay that hands each offer to a third node — a page in a third

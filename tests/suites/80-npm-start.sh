@@ -8,10 +8,10 @@
 # to look next. Screenshots go to $CHORDIAL_LOG_DIR/start/demo-output/ (CHORDIAL_DEMO_OUTPUT). Prints
 # "N passed, N failed" over the checks below.
 set -uo pipefail
-ROOT="${CHORDIAL_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
-cd "$ROOT" || exit 1
+# shellcheck source=../../scripts/lib/suite.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/suite.sh"
 
-out_dir="${CHORDIAL_LOG_DIR:-$ROOT/target/test-logs}/start"
+out_dir="$CHORDIAL_LOG_DIR/start"
 export CHORDIAL_DEMO_OUTPUT="$out_dir/demo-output"
 rm -rf "$out_dir"
 mkdir -p "$CHORDIAL_DEMO_OUTPUT"
@@ -19,27 +19,25 @@ log="$out_dir/npm-start.log"
 stamp="$out_dir/.started"
 touch "$stamp"
 
-pass=0 fail=0
-check() { # NAME COMMAND...
-    local name="$1"; shift
-    if "$@"; then echo "ok   $name"; pass=$((pass + 1)); else echo "FAIL $name"; fail=$((fail + 1)); fi
-}
-
-echo "start-suite: npm start (DISPLAY unset), output in ${log#"$ROOT"/}"
+echo "$SUITE: npm start (DISPLAY unset), output in ${log#"$CHORDIAL_ROOT"/}"
 t0=$SECONDS
 env -u DISPLAY -u WAYLAND_DISPLAY npm start --silent 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 took=$((SECONDS - t0))
-echo "start-suite: npm start exited $rc after ${took}s"
+echo "$SUITE: npm start exited $rc after ${took}s"
+# npm start builds the extension itself, with its own default bootstrap server: not the build that
+# suite_build made for the other suites.
+[ -z "${CHORDIAL_BUILT:-}" ] || rm -f "$CHORDIAL_BUILT/extension"
 
 has() { grep -qF -- "$1" "$log"; }
-check "npm start exits 0" test "$rc" -eq 0
-check "it narrates all ten steps" bash -c 'for i in $(seq 1 10); do grep -q "^\[$i/10\] " "$0" || exit 1; done' "$log"
+suite_check "npm start exits 0" test "$rc" -eq 0
+# shellcheck disable=SC2016 # $0 and $i are bash -c's own
+suite_check "it narrates all ten steps" bash -c 'for i in $(seq 1 10); do grep -q "^\[$i/10\] " "$0" || exit 1; done' "$log"
 if [ "$(id -u)" -eq 0 ]; then
-    check "as root it runs in a private network namespace (lo only)" has "Network: a private namespace with only loopback"
+    suite_check "as root it runs in a private network namespace (lo only)" has "Network: a private namespace with only loopback"
 fi
-check "a message to the offline wallet is stored" grep -qE '\(offline\): ".*" — stored$' "$log"
-check "the stored message arrives on return, without a new signature" has "his wallet was not asked for anything"
+suite_check "a message to the offline wallet is stored" grep -qE '\(offline\): ".*" — stored$' "$log"
+suite_check "the stored message arrives on return, without a new signature" has "his wallet was not asked for anything"
 stopped_all() {
     local line
     # On success "Done in N s. Stopped what it started: …", after a failure "Stopped what it started: …".
@@ -49,8 +47,9 @@ stopped_all() {
         grep -qF "$what" <<<"$line" || return 1
     done
 }
-check "it stops everything it started" stopped_all
-check "it says where to look next (dist/chrome, the server URL)" \
+suite_check "it stops everything it started" stopped_all
+# shellcheck disable=SC2016 # $0 is bash -c's own
+suite_check "it says where to look next (dist/chrome, the server URL)" \
     bash -c 'grep -q "Load unpacked → .*dist/chrome" "$0" && grep -q -- "--listen 127.0.0.1:7700" "$0"' "$log"
 
 png_ok() { # FILE: a real PNG of some substance, written by this run
@@ -58,16 +57,11 @@ png_ok() { # FILE: a real PNG of some substance, written by this run
         [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ]
 }
 for shot in 01-demo-before-connecting 02-approval-window 03-alice-chat 04-bob-chat 05-alice-stored 06-bob-back; do
-    check "screenshot $shot.png" png_ok "$CHORDIAL_DEMO_OUTPUT/$shot.png"
+    suite_check "screenshot $shot.png" png_ok "$CHORDIAL_DEMO_OUTPUT/$shot.png"
 done
-if [ -f dist/chrome/popup/popup.html ]; then
-    check "screenshot 07-popup.png (the popup is built)" png_ok "$CHORDIAL_DEMO_OUTPUT/07-popup.png"
-else
-    echo "note: dist/chrome/popup/popup.html is not built yet: no popup screenshot expected"
-fi
+suite_check "screenshot 07-popup.png" png_ok "$CHORDIAL_DEMO_OUTPUT/07-popup.png"
 # Nothing it started is still running: its server's data dir and its browser profiles are named for it.
-check "no process of the walkthrough is left" \
+suite_check "no process of the walkthrough is left" \
     bash -c '! pgrep -af "chordial-demo-server-|chordial-alice-|chordial-bob-" | grep -v pgrep'
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+suite_report
