@@ -1,4 +1,4 @@
-//! The wasm node in headless Chromium (wasm-bindgen-test; run by `tests/suites/30-wasm-browser.sh` inside a
+//! The wasm node in headless Chromium (wasm-bindgen-test; run by `tests/suites/20-wasm-node-in-chromium.sh` inside a
 //! private network namespace): two nodes linked in one page exchange a message through the real
 //! RTCPeerConnection shell, and a node's identity survives a reopen through IndexedDB.
 #![cfg(target_arch = "wasm32")]

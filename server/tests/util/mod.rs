@@ -2,7 +2,7 @@
 //! run native test clients (the core driven over webrtc-rs by this crate's own shell).
 //!
 //! Every test calls [`assert_netns`] first: the tests send real WebRTC traffic and must run inside a
-//! private network namespace whose only interface is `lo` (tests/suites/10-server.sh makes one).
+//! private network namespace whose only interface is `lo` (tests/suites/10-server-processes.sh makes one).
 #![allow(dead_code, unreachable_pub)]
 
 use std::io::{BufRead, BufReader};
@@ -40,7 +40,7 @@ pub fn assert_netns() {
     assert!(
         ifaces == ["lo"],
         "these tests send real WebRTC traffic: run them inside a private network namespace with only `lo` \
-         (tests/suites/10-server.sh does that); interfaces here: {ifaces:?}"
+         (tests/suites/10-server-processes.sh does that); interfaces here: {ifaces:?}"
     );
 }
 
