@@ -74,7 +74,6 @@ pub fn from_fail(reason: &FailReason) -> ApiError {
         FailReason::NodeNotFound => "NOT_FOUND",
         FailReason::NotConnected => "NOT_CONNECTED",
         FailReason::Bootstrap(_) => BOOTSTRAP_FAILED,
-        FailReason::Refused(_) => "REFUSED",
         FailReason::NotFound => "NOT_FOUND",
         FailReason::MailboxFull => "MAILBOX_FULL",
         FailReason::RecordRefused => "RECORD_REFUSED",
@@ -86,6 +85,7 @@ pub fn from_fail(reason: &FailReason) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chordial_core::node::BootstrapError;
 
     #[test]
     fn every_failure_has_a_code_and_the_core_message() {
@@ -93,7 +93,10 @@ mod tests {
         assert_eq!(e.code, "TOO_LARGE");
         assert_eq!(e.message, "too large (70000 bytes)");
         assert_eq!(from_fail(&FailReason::NotFound).code, "NOT_FOUND");
-        assert_eq!(from_fail(&FailReason::Bootstrap("x".into())).code, BOOTSTRAP_FAILED);
+        let boot =
+            from_fail(&FailReason::Bootstrap(BootstrapError::Unreachable { detail: "refused".into() }));
+        assert_eq!(boot.code, BOOTSTRAP_FAILED);
+        assert_eq!(boot.message, "bootstrap failed: server unreachable: refused");
         assert_eq!(e.to_string(), "TOO_LARGE: too large (70000 bytes)");
     }
 }

@@ -15,7 +15,8 @@ use std::time::Duration;
 use chordial_core::identity::delegation::Delegation;
 use chordial_core::identity::{Address, SessionKey};
 use chordial_core::node::{
-    Event, LinkEvent, LinkId, LinkRole, Node, Output, RequestId, SendOutcome, Status, PAIRING_URL,
+    BootstrapError, Event, LinkEvent, LinkId, LinkRole, Node, Output, RequestId, SendOutcome, Status,
+    PAIRING_URL,
 };
 use chordial_core::Timestamp;
 use gloo_timers::callback::Timeout;
@@ -833,7 +834,9 @@ async fn bootstrap_task(weak: ShellWeak, run: u64, link: LinkId, url: String, of
     let Some(shell) = weak.upgrade() else { return };
     input_run(&shell, Some(run), |_, node, now| match result {
         Ok(v) => node.handle_bootstrap_answer(now, link, &Uint8Array::new(&v).to_vec()),
-        Err(e) => node.handle_bootstrap_failure(now, link, &js::describe(&e)),
+        Err(e) => {
+            node.handle_bootstrap_failure(now, link, BootstrapError::Unreachable { detail: js::describe(&e) })
+        }
     });
 }
 
