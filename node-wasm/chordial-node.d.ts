@@ -19,7 +19,8 @@ export interface OpenOptions {
 export type ErrorCode =
   | 'INVALID_ARGUMENT' | 'UNSUPPORTED' | 'STORAGE' | 'NO_PENDING_REQUEST' | 'BAD_SIGNATURE'
   | 'NO_DELEGATION' | 'ALREADY_RUNNING' | 'NOT_RUNNING' | 'STOPPED' | 'CLOSED' | 'BUSY'
-  | 'TOO_LARGE' | 'NOT_FOUND' | 'MAILBOX_FULL' | 'TIMEOUT' | 'NO_ROUTE' | 'HOP_LIMIT' | 'NOT_CONNECTED'
+  | 'TOO_LARGE' | 'NOT_FOUND' | 'NODE_NOT_FOUND' | 'MAILBOX_FULL' | 'TIMEOUT' | 'NO_ROUTE' | 'HOP_LIMIT'
+  | 'NOT_CONNECTED'
   | 'REFUSED' | 'RECORD_REFUSED' | 'BOOTSTRAP_FAILED' | 'WEBRTC'
   | 'BAD_CODE' | 'CODE_EXPIRED' | 'CODE_USED' | 'NO_MATCHING_OFFER';
 
@@ -27,6 +28,8 @@ export type ErrorCode =
 export interface ChordialError extends Error {
   name: 'ChordialError';
   code: ErrorCode;
+  /** The EIP-1193 / JSON-RPC code a page gets for this error (node-wasm/src/error.rs, docs/dapp-api.md). */
+  rpcCode: 4100 | 4900 | -32602 | -32000 | -32603;
   message: string;
 }
 

@@ -54,8 +54,8 @@ export class OffscreenManager {
   }
 
   /**
-   * Runs one node operation in the offscreen document. Rejects with {code, message} (node error codes, plus
-   * UNAVAILABLE when the document cannot be reached).
+   * Runs one node operation in the offscreen document. Rejects with {code, message, rpcCode?} (node errors
+   * with their provider code, plus UNAVAILABLE when the document cannot be reached).
    */
   async call(op, args = {}) {
     for (let attempt = 0; ; attempt++) {

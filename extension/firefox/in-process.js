@@ -5,6 +5,8 @@
 //   router ──call(op, args)──▶ InProcessNode ──▶ NodeHost.handle (offscreen/host.js) ──▶ node-wasm
 //   node-wasm events ──▶ NodeHost ──emit(event)──▶ router.onNodeEvent (wired by firefox/index.js)
 
+import { plainNodeError } from '../shared/errors.js';
+
 export class InProcessNode {
   /**
    * @param host    NodeHost
@@ -30,14 +32,14 @@ export class InProcessNode {
     return this.booting;
   }
 
-  /** One node operation; rejects with {code, message} like the offscreen document's replies do. */
+  /** One node operation; rejects with {code, message, rpcCode?} like the offscreen document's replies do. */
   async call(op, args = {}) {
     try {
       await this.ensure();
       const result = await this.host.handle(op, args);
       return result ?? null;
     } catch (e) {
-      throw { code: typeof e?.code === 'string' ? e.code : 'INTERNAL', message: String(e?.message ?? e) };
+      throw plainNodeError(e);
     }
   }
 }

@@ -190,7 +190,9 @@ export class NodeHost {
       const r = await node.lookup(address);
       return { address: r.wallet, sessions: r.sessions, online: r.sessions.length > 0 };
     } catch (e) {
-      // node-wasm: an unknown wallet may reject NOT_FOUND instead of resolving with no sessions.
+      // NOT_FOUND is "no such wallet online" (node-wasm may reject an unknown wallet so instead of resolving
+      // with no sessions): offline, not an error. A routing failure (NODE_NOT_FOUND, NO_ROUTE, TIMEOUT…) says
+      // nothing about the wallet and stays an error.
       if (e?.code === 'NOT_FOUND') return { address, sessions: [], online: false };
       throw e;
     }

@@ -5,6 +5,7 @@
 import { NodeHost } from './host.js';
 import { openWasmNode } from './node.js';
 import { Target, BackgroundMsg } from '../shared/protocol.js';
+import { plainNodeError } from '../shared/errors.js';
 
 async function toBackground(msg) {
   const reply = await chrome.runtime.sendMessage({ target: Target.BACKGROUND, ...msg });
@@ -39,7 +40,7 @@ chrome.runtime.onMessage.addListener((msg, sender, sendResponse) => {
     (e) =>
       sendResponse({
         ok: false,
-        error: { code: typeof e?.code === 'string' ? e.code : 'INTERNAL', message: String(e?.message ?? e) },
+        error: plainNodeError(e),
       }),
   );
   return true;

@@ -1,5 +1,6 @@
 // Errors as a dApp sees them: EIP-1193 provider errors (a numeric `code`, a `message`, optional `data`).
-// Node errors (string codes from node-wasm, see docs/api.md) are mapped here, in one place.
+// The numbers the extension raises itself are here; a node error (string `code` from node-wasm, see
+// docs/api.md) brings its number along as `rpcCode`, and fromNodeError uses it.
 
 export const ErrorCode = Object.freeze({
   USER_REJECTED: 4001, // the user (or the wallet) refused
@@ -53,41 +54,32 @@ export function fromPlain(plain) {
   return new ProviderError(ErrorCode.INTERNAL, String(plain?.message ?? plain));
 }
 
-// node-wasm error codes (ChordialError.code) → provider codes.
-const NODE_CODE_MAP = {
-  INVALID_ARGUMENT: ErrorCode.INVALID_PARAMS,
-  TOO_LARGE: ErrorCode.INVALID_PARAMS,
-  NO_DELEGATION: ErrorCode.UNAUTHORIZED,
-  NO_PENDING_REQUEST: ErrorCode.UNAUTHORIZED,
-  BAD_SIGNATURE: ErrorCode.INVALID_PARAMS, // a signature that does not verify is bad input, not a refusal
-  NOT_RUNNING: ErrorCode.DISCONNECTED,
-  STOPPED: ErrorCode.DISCONNECTED,
-  CLOSED: ErrorCode.DISCONNECTED,
-  UNSUPPORTED: ErrorCode.DISCONNECTED,
-  UNAVAILABLE: ErrorCode.DISCONNECTED, // the extension was built without node-wasm
-  NOT_CONNECTED: ErrorCode.REQUEST_FAILED,
-  NOT_FOUND: ErrorCode.REQUEST_FAILED,
-  MAILBOX_FULL: ErrorCode.REQUEST_FAILED,
-  TIMEOUT: ErrorCode.REQUEST_FAILED,
-  NO_ROUTE: ErrorCode.REQUEST_FAILED,
-  HOP_LIMIT: ErrorCode.REQUEST_FAILED,
-  REFUSED: ErrorCode.REQUEST_FAILED,
-  RECORD_REFUSED: ErrorCode.REQUEST_FAILED,
-  STORAGE: ErrorCode.INTERNAL,
-  ALREADY_RUNNING: ErrorCode.INTERNAL,
-  BUSY: ErrorCode.REQUEST_FAILED,
-  WEBRTC: ErrorCode.REQUEST_FAILED,
-  // Pairing codes (popup only): a code that cannot be used is bad input.
-  BAD_CODE: ErrorCode.INVALID_PARAMS,
-  CODE_EXPIRED: ErrorCode.INVALID_PARAMS,
-  CODE_USED: ErrorCode.INVALID_PARAMS,
-  NO_MATCHING_OFFER: ErrorCode.INVALID_PARAMS,
-};
+// Errors with a string `code` that the extension raises itself, not the node: their provider codes. A node
+// error carries its own number (`rpcCode`, from the one table in node-wasm/src/error.rs, printed in
+// docs/dapp-api.md); the extension keeps no copy of that table.
+const EXTENSION_REASONS = Object.freeze({
+  UNAVAILABLE: ErrorCode.DISCONNECTED, // no node-wasm in this build, or the node's document cannot be reached
+  INTERNAL: ErrorCode.INTERNAL,
+});
 
-/** Maps a node error (`{code: 'TIMEOUT', message}`) to a ProviderError; `data.reason` keeps the node's code. */
+/**
+ * Maps a node error (`{code: 'TIMEOUT', rpcCode: -32000, message}`) to a ProviderError; `data.reason` keeps the
+ * node's code. The number is the error's own `rpcCode`; without one (the extension's own reasons, or something
+ * unexpected) it is the extension's, else INTERNAL.
+ */
 export function fromNodeError(err) {
   const reason = typeof err?.code === 'string' ? err.code : 'INTERNAL';
-  const code = NODE_CODE_MAP[reason] ?? ErrorCode.INTERNAL;
+  const code = isProviderCode(err?.rpcCode) ? err.rpcCode : (EXTENSION_REASONS[reason] ?? ErrorCode.INTERNAL);
   const message = typeof err?.message === 'string' && err.message ? err.message : reason;
   return new ProviderError(code, message, { reason });
+}
+
+const PROVIDER_CODES = new Set(Object.values(ErrorCode));
+const isProviderCode = (n) => PROVIDER_CODES.has(n);
+
+/** A node error in the plain form that crosses contexts: its `code`, `message` and, when it has one, `rpcCode`. */
+export function plainNodeError(e) {
+  const out = { code: typeof e?.code === 'string' ? e.code : 'INTERNAL', message: String(e?.message ?? e) };
+  if (isProviderCode(e?.rpcCode)) out.rpcCode = e.rpcCode;
+  return out;
 }

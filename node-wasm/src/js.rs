@@ -4,13 +4,16 @@
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::error::ApiError;
+use chordial_core::node::BootstrapError;
+
+use crate::error::{self, ApiError, Code};
 
 #[wasm_bindgen(inline_js = r#"
-export function chordialError(code, message) {
+export function chordialError(code, message, rpcCode) {
   const e = new Error(message);
   e.name = 'ChordialError';
   e.code = code;
+  e.rpcCode = rpcCode;
   return e;
 }
 export function hasWebRtc() { return typeof globalThis.RTCPeerConnection === 'function'; }
@@ -36,7 +39,8 @@ export function sctpMaxMessageSize(pc) {
   return s && typeof s.maxMessageSize === 'number' && isFinite(s.maxMessageSize) ? s.maxMessageSize : 0;
 }
 // POST the offer to {url}/v1/signal as {"offer": base64} (docs/protocol.md, "POST /v1/signal — the HTTP
-// shape"; text/plain avoids a CORS preflight); resolves with the answer bytes, rejects with a message.
+// shape"; text/plain avoids a CORS preflight); resolves with the answer bytes, rejects with
+// {kind: 'unreachable' | 'timeout' | 'refused' | 'answer', status, message} (error::bootstrap_failure).
 function toBase64(bytes) {
   let s = '';
   for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
@@ -50,39 +54,54 @@ function fromBase64(b64) {
 }
 export async function postSignal(url, body, ms) {
   const ctrl = new AbortController();
-  const timer = setTimeout(() => ctrl.abort(), ms);
+  let late = false;
+  const timer = setTimeout(() => { late = true; ctrl.abort(); }, ms);
+  const fail = (kind, message, status = 0) => ({ kind, status, message });
+  const broken = (e) => late ? fail('timeout', 'no answer within ' + ms + ' ms')
+    : fail('unreachable', String(e && e.message ? e.message : e));
   try {
-    const r = await fetch(url.replace(/\/+$/, '') + '/v1/signal', {
-      method: 'POST',
-      headers: { 'content-type': 'text/plain' },
-      body: JSON.stringify({ offer: toBase64(body) }),
-      signal: ctrl.signal,
-    });
-    const text = await r.text();
+    let r, text;
+    try {
+      r = await fetch(url.replace(/\/+$/, '') + '/v1/signal', {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain' },
+        body: JSON.stringify({ offer: toBase64(body) }),
+        signal: ctrl.signal,
+      });
+      text = await r.text();
+    } catch (e) {
+      throw broken(e);
+    }
     let json = null;
     try { json = JSON.parse(text); } catch (_) { /* not JSON: reported below */ }
     if (!r.ok) {
       const why = json && json.error ? json.error + (json.message ? ': ' + json.message : '') : text.slice(0, 200);
-      throw new Error('HTTP ' + r.status + (why ? ' ' + why : ''));
+      throw fail('refused', 'HTTP ' + r.status + (why ? ' ' + why : ''), r.status);
     }
-    if (!json || typeof json.answer !== 'string') throw new Error('the answer is not {"answer": base64}');
-    return fromBase64(json.answer);
-  } catch (e) {
-    throw String(e && e.message ? e.message : e);
+    if (!json || typeof json.answer !== 'string') throw fail('answer', 'the answer is not {"answer": base64}');
+    try { return fromBase64(json.answer); } catch (_) { throw fail('answer', 'the answer is not base64'); }
   } finally {
     clearTimeout(timer);
   }
 }
-// A promise that rejects after `ms` unless `p` settles first.
-export function withDeadline(p, ms, message) {
-  let timer;
-  const t = new Promise((_, reject) => { timer = setTimeout(() => reject(message), ms); });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+// The fields of a failed signal exchange: postSignal's {kind, status, message}, or an in-page node's
+// ChordialError (TIMEOUT → timeout, BUSY / NOT_RUNNING / CLOSED → busy, others → refused), or anything else.
+export function signalFailure(e) {
+  if (e && typeof e.kind === 'string') return [e.kind, e.status | 0, String(e.message)];
+  const message = String(e && e.message ? e.message : e);
+  if (e && e.name === 'ChordialError') {
+    if (e.code === 'TIMEOUT') return ['timeout', 0, message];
+    if (e.code === 'BUSY' || e.code === 'NOT_RUNNING' || e.code === 'CLOSED') return ['busy', 0, message];
+    return ['refused', 0, e.code + ': ' + message];
+  }
+  return ['unreachable', 0, message];
 }
-// Like withDeadline, but the rejection is a ChordialError with `code`.
-export function deadline(p, ms, code, message) {
+// A promise that rejects after `ms` unless `p` settles first, with a ChordialError `code` (and `rpcCode`).
+export function deadline(p, ms, code, rpcCode, message) {
   let timer;
-  const t = new Promise((_, reject) => { timer = setTimeout(() => reject(chordialError(code, message)), ms); });
+  const t = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(chordialError(code, message, rpcCode)), ms);
+  });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 function req(r) {
@@ -114,7 +133,7 @@ export function idbClose(db) { db.close(); }
 "#)]
 extern "C" {
     #[wasm_bindgen(js_name = chordialError)]
-    fn chordial_error(code: &str, message: &str) -> JsValue;
+    fn chordial_error(code: &str, message: &str, rpc_code: i32) -> JsValue;
     #[wasm_bindgen(js_name = hasWebRtc)]
     pub(crate) fn has_webrtc() -> bool;
     #[wasm_bindgen(js_name = hasIndexedDb)]
@@ -127,10 +146,11 @@ extern "C" {
     pub(crate) fn sctp_max_message_size(pc: &web_sys::RtcPeerConnection) -> f64;
     #[wasm_bindgen(js_name = postSignal)]
     pub(crate) fn post_signal(url: &str, body: &js_sys::Uint8Array, ms: u32) -> js_sys::Promise;
-    #[wasm_bindgen(js_name = withDeadline)]
-    pub(crate) fn with_deadline(p: &js_sys::Promise, ms: u32, message: &str) -> js_sys::Promise;
     #[wasm_bindgen(js_name = deadline)]
-    pub(crate) fn deadline(p: &js_sys::Promise, ms: u32, code: &str, message: &str) -> js_sys::Promise;
+    fn deadline_js(p: &js_sys::Promise, ms: u32, code: &str, rpc_code: i32, message: &str)
+        -> js_sys::Promise;
+    #[wasm_bindgen(js_name = signalFailure)]
+    fn signal_failure(e: &JsValue) -> js_sys::Array;
     #[wasm_bindgen(js_name = idbOpen)]
     pub(crate) fn idb_open(name: &str) -> js_sys::Promise;
     #[wasm_bindgen(js_name = idbGet)]
@@ -145,8 +165,22 @@ extern "C" {
 
 impl From<ApiError> for JsValue {
     fn from(e: ApiError) -> JsValue {
-        chordial_error(e.code, &e.message)
+        chordial_error(e.code.name, &e.message, e.code.rpc)
     }
+}
+
+/// Rejects with a ChordialError of `code` after `ms` unless `p` settles first.
+pub(crate) fn deadline(p: &js_sys::Promise, ms: u32, code: Code, message: &str) -> js_sys::Promise {
+    deadline_js(p, ms, code.name, code.rpc, message)
+}
+
+/// Why a bootstrap exchange (`postSignal`, or an in-page node's `handleSignal`) failed, for the core.
+pub(crate) fn bootstrap_failure(e: &JsValue) -> BootstrapError {
+    let fields = signal_failure(e);
+    let kind = fields.get(0).as_string().unwrap_or_default();
+    let status = fields.get(1).as_f64().unwrap_or(0.0) as u16;
+    let detail = fields.get(2).as_string().unwrap_or_default();
+    error::bootstrap_failure(&kind, status, detail)
 }
 
 /// A JS value (a rejection reason, an exception) as text for an error message.

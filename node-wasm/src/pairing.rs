@@ -17,7 +17,7 @@ use chordial_core::node::{PairingError, PAIRING_TIMEOUT};
 use chordial_core::wire::envelope::{DecodeError, Header, HEADER_LEN, MAX_FRAME};
 use chordial_core::Timestamp;
 
-use crate::error::{ApiError, BAD_CODE, BUSY, CODE_EXPIRED, CODE_USED, NO_MATCHING_OFFER};
+use crate::error::{ApiError, BAD_CODE, BUSY, CODE_EXPIRED, CODE_USED, NO_MATCHING_OFFER, REFUSED};
 
 /// Which side a code goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,13 +150,13 @@ pub fn refused(e: &PairingError) -> ApiError {
                 .to_string(),
         ),
         PairingError::FromTheFuture => (
-            "REFUSED",
+            REFUSED,
             "the offer is dated in the future: one of the two computers' clocks is wrong".to_string(),
         ),
         PairingError::Unauthorized(d) => {
-            ("REFUSED", format!("the other browser's wallet session does not verify ({d})"))
+            (REFUSED, format!("the other browser's wallet session does not verify ({d})"))
         }
-        PairingError::AlreadyLinked => ("REFUSED", "this browser is already linked to that node".to_string()),
+        PairingError::AlreadyLinked => (REFUSED, "this browser is already linked to that node".to_string()),
         PairingError::Busy => (BUSY, "no room for another link now: try again in a minute".to_string()),
     };
     ApiError::new(code, message)

@@ -396,7 +396,7 @@ impl Shell {
             Ok(pc) => pc,
             Err(e) => {
                 self.emit(EventView::Error {
-                    code: error::WEBRTC,
+                    code: error::WEBRTC.name,
                     message: format!("RTCPeerConnection: {}", js::describe(&e)),
                 });
                 node.handle_link_event(now, link, LinkEvent::Failed);
@@ -771,7 +771,7 @@ fn report_setup_failure(weak: &ShellWeak, run: u64, link: LinkId, e: &JsValue) {
     let message = format!("link {} setup: {}", link.0, js::describe(e));
     input_run(&shell, Some(run), |s, node, now| {
         if s.links.contains_key(&link) {
-            s.emit(EventView::Error { code: error::WEBRTC, message });
+            s.emit(EventView::Error { code: error::WEBRTC.name, message });
             node.handle_link_event(now, link, LinkEvent::Failed);
             s.release(link);
         }
@@ -833,7 +833,7 @@ async fn bootstrap_task(weak: ShellWeak, run: u64, link: LinkId, url: String, of
     let Some(shell) = weak.upgrade() else { return };
     input_run(&shell, Some(run), |_, node, now| match result {
         Ok(v) => node.handle_bootstrap_answer(now, link, &Uint8Array::new(&v).to_vec()),
-        Err(e) => node.handle_bootstrap_failure(now, link, &js::describe(&e)),
+        Err(e) => node.handle_bootstrap_failure(now, link, js::bootstrap_failure(&e)),
     });
 }
 
@@ -860,7 +860,7 @@ pub(crate) fn handle_signal(shell: &ShellRef, body: Vec<u8>) -> js_sys::Promise 
                     };
                     s.signal_waiters.insert(request, w);
                 }
-                Err(e) => s.reject_later(reject.clone(), ApiError::new("REFUSED", e.to_string())),
+                Err(e) => s.reject_later(reject.clone(), ApiError::new(error::REFUSED, e.to_string())),
             }
         });
         if !ran {
@@ -868,7 +868,7 @@ pub(crate) fn handle_signal(shell: &ShellRef, body: Vec<u8>) -> js_sys::Promise 
                 .call1(&JsValue::NULL, &ApiError::new(error::NOT_RUNNING, "the node is not running").into());
         }
     });
-    js::with_deadline(&promise, SIGNAL_MS + GATHER_MS, "signalling timed out")
+    js::deadline(&promise, SIGNAL_MS + GATHER_MS, error::TIMEOUT, "signalling timed out")
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -897,7 +897,7 @@ pub(crate) fn pair_offer(shell: &ShellRef) -> js_sys::Promise {
             not_running(shell, &reject);
         }
     });
-    js::deadline(&promise, GATHER_MS + SIGNAL_MS, "TIMEOUT", "the offer could not be made in time")
+    js::deadline(&promise, GATHER_MS + SIGNAL_MS, error::TIMEOUT, "the offer could not be made in time")
 }
 
 /// `pairAnswer`: takes the other browser's offer; resolves `{code, expires}` with the answer to send back.
@@ -928,7 +928,7 @@ pub(crate) fn pair_answer(shell: &ShellRef, frame: Vec<u8>) -> js_sys::Promise {
             not_running(shell, &reject);
         }
     });
-    js::deadline(&promise, GATHER_MS + SIGNAL_MS, "TIMEOUT", "the answer could not be made in time")
+    js::deadline(&promise, GATHER_MS + SIGNAL_MS, error::TIMEOUT, "the answer could not be made in time")
 }
 
 /// `pairComplete`: takes the answer to this node's offer; resolves `{link, peer}` once the link is open.
@@ -947,7 +947,7 @@ pub(crate) fn pair_complete(shell: &ShellRef, frame: Vec<u8>) -> js_sys::Promise
     js::deadline(
         &promise,
         PAIR_OPEN_MS,
-        "TIMEOUT",
+        error::TIMEOUT,
         "the link did not open within 60 s: the two browsers may not reach each other directly (a TURN server in \
          the ICE settings of both may help)",
     )

@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use chordial_core::identity::WalletKey;
+use chordial_node_wasm::error::CODES;
 use chordial_node_wasm::ChordialNode;
 use js_sys::{Reflect, Uint8Array};
 use rand_core::OsRng;
@@ -52,8 +53,19 @@ async fn open(opts: JsValue) -> ChordialNode {
 async fn rejected_code(p: js_sys::Promise) -> String {
     let e = JsFuture::from(p).await.expect_err("should reject");
     assert_eq!(field(&e, "name").as_string().as_deref(), Some("ChordialError"), "{e:?}");
-    field(&e, "code").as_string().expect("code")
+    let code = field(&e, "code").as_string().expect("code");
+    assert_rpc_code(&e, &code);
+    code
 }
+
+/// The error carries the provider code of its row in the one table (node-wasm/src/error.rs).
+fn assert_rpc_code(e: &JsValue, code: &str) {
+    let row = CODES.iter().find(|c| c.name == code).unwrap_or_else(|| panic!("{code} is not in CODES"));
+    assert_eq!(field(e, "rpcCode").as_f64(), Some(f64::from(row.rpc)), "{code}: {e:?}");
+}
+
+/// Retried while the recipient's presence is not stored yet, or the ring is still settling.
+const NOT_YET: [&str; 3] = ["NOT_FOUND", "NODE_NOT_FOUND", "TIMEOUT"];
 
 /// Delegates `node` to `wallet` the way a page does: the SIWE text goes to `personal_sign`.
 async fn delegate(node: &ChordialNode, wallet: &WalletKey) -> JsValue {
@@ -130,7 +142,8 @@ async fn two_nodes_in_one_page_link_and_deliver_a_message() {
             Ok(v) => break v,
             Err(e) => {
                 let code = field(&e, "code").as_string().unwrap_or_default();
-                assert!(code == "NOT_FOUND" || code == "TIMEOUT", "send failed: {e:?}");
+                assert!(NOT_YET.contains(&code.as_str()), "send failed: {e:?}");
+                assert_rpc_code(&e, &code);
                 assert!(js_sys::Date::now() < end, "B never became reachable: {e:?}");
                 gloo_timers::future::TimeoutFuture::new(200).await;
             }
@@ -250,7 +263,8 @@ async fn send_when_found(from: &ChordialNode, to_wallet: &str, text: &[u8]) -> J
             Ok(v) => break v,
             Err(e) => {
                 let code = field(&e, "code").as_string().unwrap_or_default();
-                assert!(code == "NOT_FOUND" || code == "TIMEOUT", "send failed: {e:?}");
+                assert!(NOT_YET.contains(&code.as_str()), "send failed: {e:?}");
+                assert_rpc_code(&e, &code);
                 assert!(js_sys::Date::now() < end, "the recipient never became reachable: {e:?}");
                 gloo_timers::future::TimeoutFuture::new(200).await;
             }

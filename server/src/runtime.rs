@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use chordial_core::node::{Event, LinkEvent, LinkId, LinkRole, Node, Output, SignalError, Status};
+use chordial_core::node::{
+    BootstrapError, Event, LinkEvent, LinkId, LinkRole, Node, Output, SignalError, Status,
+};
 use chordial_core::{Id, Timestamp};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::Instrument;
@@ -63,8 +65,15 @@ pub enum Input {
     Frame(LinkId, BytesMut),
     /// The bootstrap server answered our offer on this link.
     BootstrapAnswer(LinkId, Vec<u8>),
-    /// Our bootstrap offer on this link failed.
-    BootstrapFailed(LinkId, String),
+    /// Our bootstrap offer on this link (to the server at `url`) failed.
+    BootstrapFailed {
+        /// The bootstrap link.
+        link: LinkId,
+        /// The server's URL (for the log).
+        url: String,
+        /// Why.
+        error: BootstrapError,
+    },
     /// An offer arrived at `/v1/signal`; the reply is the answer body or why it was refused.
     Signal {
         /// The envelope bytes.
@@ -287,10 +296,10 @@ impl NodeTask {
             }
             Input::Frame(link, bytes) => self.node.handle_frame(now, link, &bytes),
             Input::BootstrapAnswer(link, body) => self.node.handle_bootstrap_answer(now, link, &body),
-            Input::BootstrapFailed(link, reason) => {
+            Input::BootstrapFailed { link, url, error } => {
                 self.counters.bootstrap_failed.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(link = link.0, %reason, "bootstrap failed");
-                self.node.handle_bootstrap_failure(now, link, &reason)
+                tracing::warn!(link = link.0, %url, %error, "bootstrap failed");
+                self.node.handle_bootstrap_failure(now, link, error)
             }
             Input::Signal { body, reply } => {
                 if self.leaving {
@@ -383,7 +392,7 @@ impl NodeTask {
                     tokio::spawn(async move {
                         let input = match signal_client::post_offer(&url, &offer).await {
                             Ok(answer) => Input::BootstrapAnswer(link, answer),
-                            Err(e) => Input::BootstrapFailed(link, format!("{url}: {e}")),
+                            Err(e) => Input::BootstrapFailed { link, url, error: e.into() },
                         };
                         let _ = inputs.send(input).await;
                     });

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
+use chordial_core::node::{BootstrapError, RefusalKind};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::Uri;
 use hyper_util::rt::TokioIo;
@@ -41,6 +42,21 @@ pub enum ClientError {
     /// No answer in time.
     #[error("timed out")]
     Timeout,
+}
+
+impl From<ClientError> for BootstrapError {
+    /// What the node hears of a failed exchange ([`chordial_core::node::Node::handle_bootstrap_failure`]).
+    fn from(e: ClientError) -> BootstrapError {
+        match e {
+            ClientError::BadUrl(detail) | ClientError::Io(detail) => BootstrapError::Unreachable { detail },
+            ClientError::Refused { status, message } => BootstrapError::Refused {
+                kind: RefusalKind::from_http_status(status),
+                detail: format!("HTTP {status}: {message}"),
+            },
+            ClientError::BadAnswer(detail) => BootstrapError::BadAnswer { detail },
+            ClientError::Timeout => BootstrapError::Timeout,
+        }
+    }
 }
 
 /// Checks a bootstrap URL (`http://host:port`, optional path prefix) and returns the `/v1/signal` URI.
@@ -129,5 +145,24 @@ mod tests {
         assert!(matches!(signal_uri("https://h:1"), Err(ClientError::BadUrl(_))));
         assert!(matches!(signal_uri("127.0.0.1:7700"), Err(ClientError::BadUrl(_))));
         assert!(matches!(signal_uri("not a url"), Err(ClientError::BadUrl(_))));
+    }
+
+    #[test]
+    fn failures_reach_the_node_typed() {
+        let refused = ClientError::Refused { status: 503, message: "busy".into() };
+        assert_eq!(
+            BootstrapError::from(refused),
+            BootstrapError::Refused { kind: RefusalKind::Busy, detail: "HTTP 503: busy".into() }
+        );
+        let forbidden = BootstrapError::from(ClientError::Refused { status: 403, message: "no".into() });
+        assert!(matches!(forbidden, BootstrapError::Refused { kind: RefusalKind::Unauthorized, .. }));
+        assert_eq!(BootstrapError::from(ClientError::Timeout), BootstrapError::Timeout);
+        let io = BootstrapError::from(ClientError::Io("connection refused".into()));
+        assert_eq!(io, BootstrapError::Unreachable { detail: "connection refused".into() });
+        assert_eq!(io.to_string(), "server unreachable: connection refused");
+        assert!(matches!(
+            BootstrapError::from(ClientError::BadAnswer("x".into())),
+            BootstrapError::BadAnswer { .. }
+        ));
     }
 }

@@ -19,7 +19,9 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use chordial_core::crypto::CryptoRef;
-use chordial_core::node::{Config, Event, FailReason, LinkEvent, LinkId, LinkRole, Node, Output, RequestId};
+use chordial_core::node::{
+    BootstrapError, Config, Event, FailReason, LinkEvent, LinkId, LinkRole, Node, Output, RequestId,
+};
 use chordial_core::{Id, Timestamp};
 
 use crate::checks::{self, NodeView, RingView};
@@ -237,9 +239,14 @@ enum Ev {
     AnswerWatchdog { ep: Endpoint },
     BootstrapOffer { request: u64, body: Vec<u8> },
     BootstrapReply { request: u64, body: Vec<u8> },
-    BootstrapFail { request: u64, reason: String },
+    BootstrapFail { request: u64, reason: BootstrapError },
     RetryBootstrap { node: usize, incarnation: u32 },
     LeaveFinish { node: usize, incarnation: u32 },
+}
+
+/// A bootstrap server the joiner cannot reach (what a shell reports for a refused connection).
+fn unreachable(detail: impl Into<String>) -> BootstrapError {
+    BootstrapError::Unreachable { detail: detail.into() }
 }
 
 struct PendingBootstrap {
@@ -971,14 +978,14 @@ impl World {
                     self.bootstraps.insert(request, PendingBootstrap { joiner, server: i });
                     self.after(
                         Duration::from_millis(1),
-                        Ev::BootstrapFail { request, reason: format!("bad url {url}") },
+                        Ev::BootstrapFail { request, reason: unreachable(format!("bad url {url}")) },
                     );
                     return;
                 };
                 self.bootstraps.insert(request, PendingBootstrap { joiner, server });
                 self.after(
                     self.net.config.http_timeout,
-                    Ev::BootstrapFail { request, reason: "timeout".into() },
+                    Ev::BootstrapFail { request, reason: BootstrapError::Timeout },
                 );
                 if self.net.partitioned(i, server) {
                     return; // the request never arrives; the timeout above reports it
@@ -987,7 +994,10 @@ impl World {
                 if self.slots[server].alive && !self.slots[server].leaving {
                     self.after(delay, Ev::BootstrapOffer { request, body: offer });
                 } else {
-                    self.after(delay * 2, Ev::BootstrapFail { request, reason: "connection refused".into() });
+                    self.after(
+                        delay * 2,
+                        Ev::BootstrapFail { request, reason: unreachable("connection refused") },
+                    );
                 }
             }
             Output::BootstrapAnswer { request, answer } => {
@@ -1296,7 +1306,10 @@ impl World {
                 let joiner = self.bootstraps[&request].joiner.node;
                 if !self.slots[server].alive || self.slots[server].leaving {
                     let delay = self.net.sample_delay(&mut self.rng, server, joiner);
-                    self.after(delay, Ev::BootstrapFail { request, reason: "connection refused".into() });
+                    self.after(
+                        delay,
+                        Ev::BootstrapFail { request, reason: unreachable("connection refused") },
+                    );
                     return;
                 }
                 let Some(mut node) = self.slots[server].node.take() else { return };
@@ -1304,7 +1317,8 @@ impl World {
                 self.put_back(server, node, false);
                 if let Err(e) = result {
                     let delay = self.net.sample_delay(&mut self.rng, server, joiner);
-                    self.after(delay, Ev::BootstrapFail { request, reason: format!("refused: {e}") });
+                    let reason = BootstrapError::Refused { kind: (&e).into(), detail: e.to_string() };
+                    self.after(delay, Ev::BootstrapFail { request, reason });
                 }
             }
             Ev::BootstrapReply { request, body } => {
@@ -1319,7 +1333,7 @@ impl World {
                 self.stats.bootstrap_failures += 1;
                 let ep = p.joiner;
                 if self.has_link(ep) {
-                    self.deliver(ep, |n, now| n.handle_bootstrap_failure(now, ep.link, &reason));
+                    self.deliver(ep, |n, now| n.handle_bootstrap_failure(now, ep.link, reason));
                 }
             }
             Ev::RetryBootstrap { node, incarnation } => {

@@ -62,7 +62,7 @@ const page = {
       try {
         return await this.send(appOrigin, to, text);
       } catch (e) {
-        if (!['NOT_FOUND', 'TIMEOUT', 'NO_ROUTE'].includes(e.code) || Date.now() > end) throw e;
+        if (!['NOT_FOUND', 'NODE_NOT_FOUND', 'TIMEOUT', 'NO_ROUTE'].includes(e.code) || Date.now() > end) throw e;
         await new Promise((r) => setTimeout(r, 200));
       }
     }

@@ -101,7 +101,7 @@ const openPeers = (st) => new Set(st.links.filter((l) => l.open && l.peer).map((
 async function sendWhenFound(page, to, data) {
   const r = await eventually(
     () => call(page, 'chordial_send', { to, data }),
-    (x) => x.result || !['NOT_FOUND', 'TIMEOUT', 'NO_ROUTE'].includes(x.error?.data?.reason),
+    (x) => x.result || !['NOT_FOUND', 'NODE_NOT_FOUND', 'TIMEOUT', 'NO_ROUTE'].includes(x.error?.data?.reason),
     60_000,
     `send to ${to}`,
   );

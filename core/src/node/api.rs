@@ -208,6 +208,9 @@ pub enum SendOutcome {
 }
 
 /// Why a request failed. Always given — a request never ends silently.
+///
+/// Each reason has exactly one code in the shells' vocabularies; node-wasm's table of them (and of the
+/// EIP-1193 codes pages get) is `node-wasm/src/error.rs`, printed in `docs/dapp-api.md`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FailReason {
     /// No answer before the request's deadline, retries included.
@@ -219,19 +222,18 @@ pub enum FailReason {
     /// The hop limit ran out before the destination was reached.
     #[error("hop limit exceeded")]
     HopLimit,
-    /// The addressed node is not in the ring.
+    /// The addressed node (a session's node id) is not in the ring: it left, or never joined. A routing
+    /// failure, not a statement about the wallet (that is [`FailReason::NotFound`]).
     #[error("node not found")]
     NodeNotFound,
     /// The node has no links at all.
     #[error("not connected")]
     NotConnected,
-    /// The bootstrap exchange failed.
+    /// A bootstrap exchange failed (the request is the one [`crate::node::Node`] started for that server).
     #[error("bootstrap failed: {0}")]
-    Bootstrap(String),
-    /// The remote node refused.
-    #[error("refused: {0}")]
-    Refused(String),
-    /// The wallet has no known session (it never published presence, or every delegation expired).
+    Bootstrap(BootstrapError),
+    /// The wallet has no known session (it never published presence, or every delegation expired): "no
+    /// such wallet online", as the holder of its presence record answered.
     #[error("wallet not found")]
     NotFound,
     /// The recipient's mailbox is at its cap.
@@ -243,6 +245,99 @@ pub enum FailReason {
     /// The payload (or app origin) is over its limit; nothing was sent.
     #[error("too large ({0} bytes)")]
     TooLarge(usize),
+}
+
+/// Why one bootstrap exchange failed: the offer to a server's `/v1/signal`, its answer, and the link to the
+/// server until the join completes. The shell reports the first three kinds through
+/// [`crate::node::Node::handle_bootstrap_failure`]; the core finds the others in the answer or the link.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BootstrapError {
+    /// The server could not be reached, or the exchange broke off before a response: bad URL, name
+    /// resolution, connection refused or reset, a CORS or network error in a browser. `detail` is the
+    /// shell's own description.
+    #[error("server unreachable: {detail}")]
+    Unreachable {
+        /// What the shell saw, for people.
+        detail: String,
+    },
+    /// No response within the shell's time limit for the exchange.
+    #[error("no answer in time")]
+    Timeout,
+    /// The server refused the offer (an HTTP error status, or a `ConnectReject` in its answer).
+    #[error("refused by the server ({kind}): {detail}")]
+    Refused {
+        /// What kind of refusal, from the HTTP status (`docs/protocol.md`, "POST /v1/signal").
+        kind: RefusalKind,
+        /// The status and the server's own message, for people.
+        detail: String,
+    },
+    /// The response is not a usable answer: not the JSON shape, not a valid signed envelope, or a valid
+    /// envelope that is not a `ConnectAnswer`.
+    #[error("bad answer: {detail}")]
+    BadAnswer {
+        /// What is wrong with it, for people.
+        detail: String,
+    },
+    /// The answer is signed, but the server's delegation does not verify (or names another session).
+    #[error("server not authorised: {0}")]
+    Unauthorized(crate::identity::DelegationError),
+    /// The server is this node, or this node already has (or is setting up) a link to it.
+    #[error("already linked to this server")]
+    AlreadyLinked,
+    /// The link to the server could not be set up (ICE, DTLS, the answer's description).
+    #[error("link setup failed")]
+    LinkFailed,
+    /// The link to the server opened but closed before the join through it completed.
+    #[error("bootstrap link closed before the join completed")]
+    LinkClosed,
+}
+
+/// What kind of refusal a bootstrap server gave, from its HTTP status (`docs/protocol.md`, "POST
+/// /v1/signal — the HTTP shape").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum RefusalKind {
+    /// 400: the server cannot use the offer (malformed, not an offer, replayed, unusable description).
+    #[error("bad offer")]
+    BadOffer,
+    /// 403: the server does not accept this node's delegation.
+    #[error("unauthorised")]
+    Unauthorized,
+    /// 503: the server is busy (link budget full) or stopping; another time may work.
+    #[error("busy")]
+    Busy,
+    /// 504: the server did not produce an answer in time.
+    #[error("server timeout")]
+    Timeout,
+    /// Any other error status (404: not a Chordial server, 413, other 4xx and 5xx).
+    #[error("other")]
+    Other,
+}
+
+impl RefusalKind {
+    /// The kind of refusal an HTTP error status means.
+    pub fn from_http_status(status: u16) -> RefusalKind {
+        match status {
+            400 => RefusalKind::BadOffer,
+            403 => RefusalKind::Unauthorized,
+            503 => RefusalKind::Busy,
+            504 => RefusalKind::Timeout,
+            _ => RefusalKind::Other,
+        }
+    }
+}
+
+impl From<&crate::node::SignalError> for RefusalKind {
+    /// The refusal a server's own [`crate::node::Node::handle_bootstrap_offer`] error stands for.
+    fn from(e: &crate::node::SignalError) -> RefusalKind {
+        use crate::node::SignalError;
+        match e {
+            SignalError::Malformed(_) | SignalError::NotAnOffer | SignalError::Replay => {
+                RefusalKind::BadOffer
+            }
+            SignalError::Unauthorized(_) => RefusalKind::Unauthorized,
+            SignalError::Busy => RefusalKind::Busy,
+        }
+    }
 }
 
 /// Counters the node keeps (for status pages, metrics and tests).

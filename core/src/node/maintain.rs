@@ -384,12 +384,9 @@ impl Node {
         let Some(link) = self.links.remove(id) else { return };
         if let Some(request) = self.bootstraps.remove(&id) {
             // Still pending means we have not joined through it: the shell must hear so, to retry.
-            let why = if link.is_open() {
-                "bootstrap link closed before the join completed"
-            } else {
-                "link setup failed"
-            };
-            self.emit(Event::RequestFailed { request, reason: FailReason::Bootstrap(why.into()) });
+            use crate::node::api::BootstrapError::{LinkClosed, LinkFailed};
+            let why = if link.is_open() { LinkClosed } else { LinkFailed };
+            self.emit(Event::RequestFailed { request, reason: FailReason::Bootstrap(why) });
         }
         if close {
             self.outputs.push_back(Output::CloseLink { link: id });

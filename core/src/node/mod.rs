@@ -43,8 +43,8 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 pub use api::{
-    Counters, Event, FailReason, LinkEvent, LinkId, LinkPurpose, LinkRole, LinkStatus, Output, RequestId,
-    SendOutcome, SessionInfo, Status,
+    BootstrapError, Counters, Event, FailReason, LinkEvent, LinkId, LinkPurpose, LinkRole, LinkStatus,
+    Output, RefusalKind, RequestId, SendOutcome, SessionInfo, Status,
 };
 pub use msg::describe_frame;
 pub use pairing::{PairingError, MAX_PAIRINGS, PAIRING_TIMEOUT, PAIRING_URL};
@@ -603,7 +603,8 @@ impl Node {
             Ok(r) => r,
             Err(e) => {
                 self.counters.dropped_invalid += 1;
-                self.handle_bootstrap_failure(now, link_id, &format!("bad answer: {e}"));
+                let detail = e.to_string();
+                self.handle_bootstrap_failure(now, link_id, BootstrapError::BadAnswer { detail });
                 return;
             }
         };
@@ -611,7 +612,7 @@ impl Node {
         match received.body {
             Routed::Ring(RingMsg::ConnectAnswer { sdp, delegation, .. }) => {
                 if let Err(e) = self.verify_peer(&delegation, &received.origin, now) {
-                    self.handle_bootstrap_failure(now, link_id, &format!("server not authorised: {e}"));
+                    self.handle_bootstrap_failure(now, link_id, BootstrapError::Unauthorized(e));
                     return;
                 }
                 let Some(link) = self.links.get(link_id) else { return };
@@ -620,7 +621,7 @@ impl Node {
                 }
                 if peer == self.id() || self.links.by_peer(peer).is_some() {
                     // Already linked to this server (or it is us): this bootstrap link is not needed.
-                    self.handle_bootstrap_failure(now, link_id, "already linked to this server");
+                    self.handle_bootstrap_failure(now, link_id, BootstrapError::AlreadyLinked);
                     return;
                 }
                 if let Some(link) = self.links.get_mut(link_id) {
@@ -635,7 +636,14 @@ impl Node {
                 self.outputs.push_back(Output::ApplyRemote { link: link_id, sdp });
             }
             Routed::Ring(RingMsg::ConnectReject { reason, .. }) => {
-                self.handle_bootstrap_failure(now, link_id, &format!("refused: {reason:?}"));
+                let refused =
+                    |kind| BootstrapError::Refused { kind, detail: "a ConnectReject answer".into() };
+                let error = match reason {
+                    RejectReason::Busy => refused(RefusalKind::Busy),
+                    RejectReason::Unauthorized => refused(RefusalKind::Unauthorized),
+                    RejectReason::Duplicate => BootstrapError::AlreadyLinked,
+                };
+                self.handle_bootstrap_failure(now, link_id, error);
             }
             // Nothing else answers an offer.
             Routed::Ring(
@@ -655,15 +663,17 @@ impl Node {
                 | AppMsg::MailboxAck { .. },
             ) => {
                 self.counters.dropped_invalid += 1;
-                self.handle_bootstrap_failure(now, link_id, "unexpected answer");
+                let detail = "not a ConnectAnswer".to_string();
+                self.handle_bootstrap_failure(now, link_id, BootstrapError::BadAnswer { detail });
             }
         }
     }
 
-    /// The bootstrap exchange failed in the shell (HTTP error, unreachable server).
-    pub fn handle_bootstrap_failure(&mut self, now: Timestamp, link_id: LinkId, reason: &str) {
+    /// The bootstrap exchange failed in the shell: the server was unreachable, did not answer in time,
+    /// refused the offer (HTTP error status), or sent something that is not an answer.
+    pub fn handle_bootstrap_failure(&mut self, now: Timestamp, link_id: LinkId, error: BootstrapError) {
         if let Some(request) = self.bootstraps.remove(&link_id) {
-            self.emit(Event::RequestFailed { request, reason: FailReason::Bootstrap(reason.to_string()) });
+            self.emit(Event::RequestFailed { request, reason: FailReason::Bootstrap(error) });
         }
         self.drop_link(now, link_id, true);
     }

@@ -8,7 +8,18 @@ export default async function init() {}
 
 const listeners = new Map();
 let nextToken = 1;
-const fail = (code, message) => Object.assign(new Error(message), { name: 'ChordialError', code });
+// The provider codes the real node gives these errors (node-wasm/src/error.rs, printed in docs/dapp-api.md;
+// tests/js/extension/params-errors.test.mjs checks this copy against that table).
+export const RPC_CODES = Object.freeze({
+  INVALID_ARGUMENT: -32602,
+  NO_PENDING_REQUEST: 4100,
+  BAD_SIGNATURE: -32602,
+  NO_DELEGATION: 4100,
+  ALREADY_RUNNING: -32603,
+  NOT_RUNNING: 4900,
+});
+const fail = (code, message) =>
+  Object.assign(new Error(message), { name: 'ChordialError', code, rpcCode: RPC_CODES[code] });
 const instanceId = Math.random().toString(16).slice(2, 10).padEnd(8, '0');
 
 export class ChordialNode {

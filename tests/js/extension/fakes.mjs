@@ -1,5 +1,7 @@
 // Small fakes of the Chrome and window surfaces the extension's pure modules touch.
 
+import { readFileSync } from 'node:fs';
+
 /** chrome.storage.local: get(key) → {key: value}, set(obj); values are deep-copied like real storage. */
 export class FakeStorageArea {
   constructor(initial = {}) {
@@ -145,4 +147,28 @@ export async function until(cond, turns = 200) {
     await new Promise((r) => setImmediate(r));
   }
   throw new Error('condition not reached');
+}
+
+/**
+ * node-wasm's error table as docs/dapp-api.md prints it (generated from node-wasm/src/error.rs, whose tests
+ * check that copy): node code → provider code. Doubles of the node give their errors the numbers the real one
+ * gives, from here.
+ */
+export const NODE_RPC_CODES = (() => {
+  const doc = readFileSync(new URL('../../../docs/dapp-api.md', import.meta.url), 'utf8');
+  const begin = doc.indexOf('<!-- node-error-table: begin');
+  const end = doc.indexOf('<!-- node-error-table: end -->');
+  const table = {};
+  for (const row of doc.slice(begin, end).split('\n')) {
+    const cells = row.split('|').map((c) => c.trim());
+    const name = /^`([A-Z_]+)`$/.exec(cells[2] ?? '')?.[1];
+    if (name) table[name] = Number(cells[3]);
+  }
+  return Object.freeze(table);
+})();
+
+/** An error as node-wasm rejects with it: ChordialError, string `code`, `rpcCode` from the table. */
+export function nodeError(code, message = code) {
+  if (!(code in NODE_RPC_CODES)) throw new Error(`fakes: ${code} is not a node-wasm code`);
+  return Object.assign(new Error(message), { name: 'ChordialError', code, rpcCode: NODE_RPC_CODES[code] });
 }

@@ -12,7 +12,7 @@ import { KeepAlive } from '../../../extension/firefox/keepalive.js';
 import { Router } from '../../../extension/background/router.js';
 import { PermissionStore } from '../../../extension/background/permissions.js';
 import { SettingsStore } from '../../../extension/background/settings.js';
-import { FakePort, FakeStorageArea, FakeTimers, pageSender, until } from './fakes.mjs';
+import { FakePort, FakeStorageArea, FakeTimers, nodeError, pageSender, until } from './fakes.mjs';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const chromeManifest = JSON.parse(readFileSync(path.join(root, 'manifest.json'), 'utf8'));
@@ -74,7 +74,7 @@ class FakeWasmNode {
     this.st.state = 'idle';
   }
   async send(origin, to) {
-    if (to === B) throw Object.assign(new Error('no route'), { name: 'ChordialError', code: 'NO_ROUTE' });
+    if (to === B) throw nodeError('NO_ROUTE', 'no route');
     return { id: '1', result: 'delivered' };
   }
 }
@@ -120,6 +120,7 @@ test('in-process node: opens once with the stored settings, starts a delegated n
   });
   await assert.rejects(node.call('send', { origin: 'https://a.example', to: B, data: { text: 'x' } }), {
     code: 'NO_ROUTE',
+    rpcCode: -32000,
     message: 'no route',
   });
   await assert.rejects(node.call('noSuchOp'), { code: 'INVALID_ARGUMENT' });

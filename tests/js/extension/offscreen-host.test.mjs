@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NodeHost, INBOX_LIMIT } from '../../../extension/offscreen/host.js';
-import { FakeTimers, until } from './fakes.mjs';
+import { FakeTimers, nodeError, until } from './fakes.mjs';
 
 const W = '0x' + '11'.repeat(20);
 const B = '0x' + '22'.repeat(20);
@@ -46,8 +46,10 @@ class FakeWasmNode {
     this.log.push({ send: [origin, to, [...bytes]] });
     return { id: '1', result: 'stored' };
   }
-  async lookup() {
-    throw { code: 'NOT_FOUND', message: 'no presence' };
+  async lookup(wallet) {
+    // An unknown wallet (node-wasm resolves it with no sessions, or rejects NOT_FOUND), or a routing failure.
+    if (this.lookupFails) throw nodeError(this.lookupFails, 'the node of that session left');
+    throw nodeError('NOT_FOUND', `no presence for ${wallet}`);
   }
   async announce(origin, topic) {
     this.topics.set(`${origin} ${topic}`, [W]);
@@ -115,6 +117,16 @@ test('send tags the payload; lookup of an unknown wallet is "offline", not an er
   assert.deepEqual(node.log.at(-1), { send: ['https://a', B, [1, 104, 105]] });
   assert.deepEqual(await h.host.handle('lookup', { address: B }), { address: B, sessions: [], online: false });
   await assert.rejects(h.host.handle('nonsense', {}), { code: 'INVALID_ARGUMENT' });
+});
+
+test('lookup: a routing failure stays an error, with its own code and number, not "offline"', async () => {
+  const node = new FakeWasmNode({ wallet: W, expires: NOW + 1e9 });
+  const h = harness(node);
+  await h.host.init({});
+  for (const code of ['NODE_NOT_FOUND', 'NO_ROUTE', 'TIMEOUT']) {
+    node.lookupFails = code;
+    await assert.rejects(h.host.handle('lookup', { address: B }), { code, rpcCode: -32000 });
+  }
 });
 
 test('messages nobody took wait in a bounded inbox per origin until acknowledged', async () => {

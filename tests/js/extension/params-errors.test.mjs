@@ -2,7 +2,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateRequest } from '../../../extension/shared/params.js';
-import { ErrorCode, fromNodeError, fromPlain, ProviderError } from '../../../extension/shared/errors.js';
+import {
+  ErrorCode,
+  fromNodeError,
+  fromPlain,
+  plainNodeError,
+  ProviderError,
+} from '../../../extension/shared/errors.js';
+import { RPC_CODES as FAKE_NODE_RPC_CODES } from '../../browser/fake-node-wasm/chordial_node_wasm.js';
+import { NODE_RPC_CODES, nodeError } from './fakes.mjs';
 import {
   dataToWire,
   wireToData,
@@ -102,18 +110,49 @@ test('internal steps check their fields', () => {
   validateRequest('chordial_internal_completeDelegation', { signature: '0x' + '1'.repeat(130) });
 });
 
-test('node errors map to provider codes and keep the node code as data.reason', () => {
-  const e = fromNodeError({ code: 'TIMEOUT', message: 'no answer' });
+test('node errors bring their provider code; data.reason keeps the node code', () => {
+  const e = fromNodeError(nodeError('TIMEOUT', 'no answer'));
   assert.ok(e instanceof ProviderError);
   assert.deepEqual(e.toJSON(), { code: -32000, message: 'no answer', data: { reason: 'TIMEOUT' } });
-  assert.equal(fromNodeError({ code: 'NOT_RUNNING' }).code, 4900);
+  // The number is the error's own, whatever its name: the extension keeps no table of node codes.
+  assert.equal(fromNodeError({ code: 'SOMETHING_NEW', rpcCode: 4900 }).code, 4900);
+  assert.equal(fromNodeError(nodeError('NOT_RUNNING')).code, 4900);
+  assert.equal(fromNodeError(nodeError('INVALID_ARGUMENT')).code, -32602);
+  assert.equal(fromNodeError(nodeError('NO_DELEGATION')).code, 4100);
+  // The extension's own reasons, and anything without a usable number.
   assert.equal(fromNodeError({ code: 'UNAVAILABLE' }).code, 4900);
-  assert.equal(fromNodeError({ code: 'INVALID_ARGUMENT' }).code, -32602);
-  assert.equal(fromNodeError({ code: 'NO_DELEGATION' }).code, 4100);
-  assert.equal(fromNodeError({ code: 'SOMETHING_NEW' }).code, -32603);
+  assert.equal(fromNodeError({ code: 'TIMEOUT' }).code, -32603, 'no rpcCode: not a node error');
+  assert.equal(fromNodeError({ code: 'TIMEOUT', rpcCode: 12345 }).code, -32603, 'not a provider code');
   assert.equal(fromNodeError('a string').code, -32603);
   assert.equal(fromPlain({ code: 4001, message: 'no' }).code, 4001);
   assert.equal(fromPlain({ nope: true }).code, -32603);
+});
+
+test('no such wallet and a missing node stay apart all the way to the page', () => {
+  const wallet = fromNodeError(nodeError('NOT_FOUND', 'wallet not found')).toJSON();
+  const node = fromNodeError(nodeError('NODE_NOT_FOUND', 'node not found')).toJSON();
+  assert.deepEqual(wallet.data, { reason: 'NOT_FOUND' });
+  assert.deepEqual(node.data, { reason: 'NODE_NOT_FOUND' });
+  for (const r of ['NO_ROUTE', 'TIMEOUT', 'HOP_LIMIT']) {
+    assert.notEqual(fromNodeError(nodeError(r)).data.reason, 'NOT_FOUND');
+  }
+});
+
+test('node errors cross contexts with their number', () => {
+  const plain = plainNodeError(nodeError('MAILBOX_FULL', 'full'));
+  assert.deepEqual(plain, { code: 'MAILBOX_FULL', message: 'full', rpcCode: -32000 });
+  assert.deepEqual(JSON.parse(JSON.stringify(plain)), plain);
+  assert.deepEqual(plainNodeError(new Error('boom')), { code: 'INTERNAL', message: 'boom' });
+  assert.equal(fromNodeError(plainNodeError(nodeError('BAD_CODE'))).code, -32602);
+});
+
+test("the node's error table uses only provider codes the extension knows; the test double agrees", () => {
+  const known = new Set(Object.values(ErrorCode));
+  const names = Object.keys(NODE_RPC_CODES);
+  assert.ok(names.length >= 20, `docs/dapp-api.md lists ${names.length} node codes`);
+  for (const name of ['NOT_FOUND', 'NODE_NOT_FOUND', 'TIMEOUT', 'NO_ROUTE']) assert.ok(name in NODE_RPC_CODES, name);
+  for (const [name, n] of Object.entries(NODE_RPC_CODES)) assert.ok(known.has(n), `${name}: ${n}`);
+  for (const [name, n] of Object.entries(FAKE_NODE_RPC_CODES)) assert.equal(n, NODE_RPC_CODES[name], name);
 });
 
 test('payloads: strings stay strings and bytes stay bytes, end to end', () => {

@@ -5,7 +5,7 @@ import { Router, GRANT_TTL_MS } from '../../../extension/background/router.js';
 import { PermissionStore } from '../../../extension/background/permissions.js';
 import { SettingsStore } from '../../../extension/background/settings.js';
 import { rejected } from '../../../extension/shared/errors.js';
-import { FakePort, FakeStorageArea, pageSender, until } from './fakes.mjs';
+import { FakePort, FakeStorageArea, nodeError, pageSender, until } from './fakes.mjs';
 
 const W = '0x' + '11'.repeat(20);
 const OTHER = '0x' + '22'.repeat(20);
@@ -36,7 +36,7 @@ class FakeNodeOps {
       case 'delegationRequest':
         return `SIWE ${args.domain} ${args.address} ${args.chainId}`;
       case 'completeDelegation':
-        if (args.signature === BAD_SIG) throw { code: 'BAD_SIGNATURE', message: 'signer is not the address' };
+        if (args.signature === BAD_SIG) throw nodeError('BAD_SIGNATURE', 'signer is not the address');
         this.delegated = true;
         return { wallet: W, expires: 1e13 };
       case 'send':
@@ -52,7 +52,7 @@ class FakeNodeOps {
       case 'pairState':
         return null;
       case 'pairComplete':
-        if (args.code !== 'chordial-answer:OK') throw { code: 'BAD_CODE', message: 'this is an offer code' };
+        if (args.code !== 'chordial-answer:OK') throw nodeError('BAD_CODE', 'this is an offer code');
         return { link: 1, peer: 'ab'.repeat(20) };
       case 'peekInbox':
         return this.inbox[args.origin] ?? [];

@@ -1,0 +1,147 @@
+//! A bootstrap that fails ends its request with a typed reason: what the shell reported (unreachable, no
+//! answer in time, refused with its HTTP kind), or what the core found in the answer or the link.
+
+use chordial_core::identity::delegation::{delegation_message, Delegation, DelegationRequest};
+use chordial_core::identity::wallet::WalletKey;
+use chordial_core::identity::SessionKey;
+use chordial_core::node::{
+    BootstrapError, Config, Event, FailReason, LinkEvent, LinkId, LinkRole, Node, Output, RefusalKind,
+    RequestId, SignalError,
+};
+use chordial_core::Timestamp;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+const NOW: u64 = 1_800_000_000_000;
+
+fn node(i: u8) -> Node {
+    let mut rng = ChaCha20Rng::seed_from_u64(u64::from(i));
+    let session = SessionKey::generate(&mut rng);
+    let wallet = WalletKey::generate(&mut rng);
+    let req = DelegationRequest::new("test.local", wallet.address(), 1, "test");
+    let delegation =
+        Delegation::sign(&delegation_message(session.public(), &req, Timestamp(NOW), &mut rng), &wallet);
+    Node::new(Config::new("test", [i; 32]), session, delegation, Timestamp(NOW)).unwrap()
+}
+
+fn outputs(n: &mut Node) -> Vec<Output> {
+    let mut out = Vec::new();
+    loop {
+        match n.poll_output() {
+            Output::Timeout(_) => return out,
+            o => out.push(o),
+        }
+    }
+}
+
+/// Starts a bootstrap and hands the core the offerer's description; returns the request, the link and the
+/// offer body the shell would POST.
+fn offer(n: &mut Node, now: Timestamp) -> (RequestId, LinkId, Vec<u8>) {
+    let request = n.connect_bootstrap(now, "http://server");
+    let link = outputs(n)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::OpenLink { link, role: LinkRole::Offer } => Some(link),
+            _ => None,
+        })
+        .expect("the bootstrap opens a link");
+    n.handle_local_description(now, link, "v=0 offer".into());
+    let body = outputs(n)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::BootstrapOffer { link: l, offer, .. } if l == link => Some(offer),
+            _ => None,
+        })
+        .expect("an offer for the server");
+    (request, link, body)
+}
+
+fn failure(n: &mut Node, request: RequestId) -> BootstrapError {
+    outputs(n)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Event(Event::RequestFailed { request: r, reason: FailReason::Bootstrap(e) })
+                if r == request =>
+            {
+                Some(e)
+            }
+            _ => None,
+        })
+        .expect("the bootstrap request failed")
+}
+
+#[test]
+fn what_the_shell_reports_reaches_the_request_unchanged() {
+    let now = Timestamp(NOW);
+    let reported = [
+        BootstrapError::Unreachable { detail: "connection refused".into() },
+        BootstrapError::Timeout,
+        BootstrapError::Refused { kind: RefusalKind::from_http_status(503), detail: "HTTP 503: busy".into() },
+        BootstrapError::BadAnswer { detail: "not JSON".into() },
+    ];
+    for error in reported {
+        let mut a = node(1);
+        let (request, link, _) = offer(&mut a, now);
+        a.handle_bootstrap_failure(now, link, error.clone());
+        assert_eq!(failure(&mut a, request), error);
+    }
+}
+
+#[test]
+fn the_core_names_a_bad_answer_and_a_lost_link() {
+    let now = Timestamp(NOW);
+    // Bytes that are not a signed envelope.
+    let mut a = node(1);
+    let (request, link, _) = offer(&mut a, now);
+    a.handle_bootstrap_answer(now, link, b"not an envelope");
+    assert!(matches!(failure(&mut a, request), BootstrapError::BadAnswer { .. }));
+
+    // A real answer, then the link fails before it opens, or opens and closes before the join completes.
+    for opens in [false, true] {
+        let mut a = node(1);
+        let mut server = node(2);
+        let (request, link, body) = offer(&mut a, now);
+        server.handle_bootstrap_offer(now, 7, &body).expect("the server takes the offer");
+        let answer_link = outputs(&mut server)
+            .into_iter()
+            .find_map(|o| match o {
+                Output::OpenLink { link, role: LinkRole::Answer(_) } => Some(link),
+                _ => None,
+            })
+            .expect("the server opens its side");
+        server.handle_local_description(now, answer_link, "v=0 answer".into());
+        let answer = outputs(&mut server)
+            .into_iter()
+            .find_map(|o| match o {
+                Output::BootstrapAnswer { request: 7, answer } => Some(answer),
+                _ => None,
+            })
+            .expect("an answer body");
+        a.handle_bootstrap_answer(now, link, &answer);
+        assert!(outputs(&mut a).iter().any(|o| matches!(o, Output::ApplyRemote { .. })));
+        if opens {
+            a.handle_link_event(now, link, LinkEvent::Opened);
+            a.handle_link_event(now, link, LinkEvent::Closed);
+            assert_eq!(failure(&mut a, request), BootstrapError::LinkClosed);
+        } else {
+            a.handle_link_event(now, link, LinkEvent::Failed);
+            assert_eq!(failure(&mut a, request), BootstrapError::LinkFailed);
+        }
+    }
+}
+
+#[test]
+fn refusals_have_the_kind_of_their_http_status() {
+    assert_eq!(RefusalKind::from_http_status(400), RefusalKind::BadOffer);
+    assert_eq!(RefusalKind::from_http_status(403), RefusalKind::Unauthorized);
+    assert_eq!(RefusalKind::from_http_status(503), RefusalKind::Busy);
+    assert_eq!(RefusalKind::from_http_status(504), RefusalKind::Timeout);
+    assert_eq!(RefusalKind::from_http_status(404), RefusalKind::Other);
+    // A server's own refusals (what it answers 400, 403, 503 for) have the same kinds.
+    assert_eq!(RefusalKind::from(&SignalError::Replay), RefusalKind::BadOffer);
+    assert_eq!(RefusalKind::from(&SignalError::NotAnOffer), RefusalKind::BadOffer);
+    assert_eq!(RefusalKind::from(&SignalError::Busy), RefusalKind::Busy);
+    let e =
+        FailReason::Bootstrap(BootstrapError::Refused { kind: RefusalKind::Busy, detail: "HTTP 503".into() });
+    assert_eq!(e.to_string(), "bootstrap failed: refused by the server (busy): HTTP 503");
+}
