@@ -406,8 +406,7 @@ impl Node {
         }
         self.update_membership();
         if self.stranded() && self.timers.get(Timer::Rejoin).is_none() {
-            // The first attempt follows at once; later ones wait for the growing pause.
-            self.timers.set(Timer::Rejoin, now);
+            self.timers.set(Timer::Rejoin, now.saturating_add(self.rejoin_backoff));
         }
     }
 
