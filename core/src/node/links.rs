@@ -1,11 +1,23 @@
-//! The link table: every link the node has asked its shell to open, its state and its traffic.
+//! The link table, as a sub-machine: every link the node has asked its shell to open, its state and its
+//! traffic, and what the node remembers about peers it tried to link to.
+//!
+//! - **Owns** ([`Links`]): the links by id and by peer, the offers sent through the ring (to match a failure
+//!   report back to its link), peers that answered `Busy` (not asked again until a time), and peers whose
+//!   offers went unanswered (twice means dead).
+//! - **Takes**: the [`Io`] sink, to send frames.
+//! - **Emits**: [`Output::Transmit`], counting frames and bytes per link and in the node's counters.
+//!
+//! The policy — which links the node wants, which it refuses or evicts, when one is dead — is the
+//! parent's (`maintain.rs`), because it depends on the ring.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use super::Io;
 use crate::id::Id;
-use crate::node::api::{LinkId, LinkPurpose};
+use crate::node::api::{LinkId, LinkPurpose, Output};
 use crate::time::Timestamp;
+use crate::wire::MessageId;
 
 /// Where a link is in its setup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,15 +133,36 @@ impl Link {
     }
 }
 
-/// All links, by id and by peer.
+/// All links, by id and by peer, and what the node remembers of peers it tried to link to.
 #[derive(Debug, Default)]
 pub(crate) struct Links {
     next_id: u64,
     links: BTreeMap<LinkId, Link>,
     by_peer: HashMap<Id, LinkId>,
+    /// Offers we sent through the ring, to match failures back to the link.
+    pub(crate) offers: BTreeMap<MessageId, LinkId>,
+    /// Peers that refused a link as `Busy`, not asked again until then.
+    pub(crate) busy: HashMap<Id, Timestamp>,
+    /// Consecutive unanswered offers per peer.
+    pub(crate) unanswered: HashMap<Id, u8>,
 }
 
 impl Links {
+    /// Sends a frame on a link (if it still exists), counting it.
+    pub(crate) fn transmit(&mut self, io: &mut Io, link_id: LinkId, bytes: Vec<u8>) {
+        if let Some(link) = self.links.get_mut(&link_id) {
+            link.bytes_out += bytes.len() as u64;
+            io.counters.frames_out += 1;
+            io.counters.bytes_out += bytes.len() as u64;
+            io.push(Output::Transmit { link: link_id, bytes });
+        }
+    }
+
+    /// Whether `peer` refused us as busy and the pause is not over.
+    pub(crate) fn is_busy(&self, peer: Id, now: Timestamp) -> bool {
+        self.busy.get(&peer).is_some_and(|until| *until > now)
+    }
+
     pub(crate) fn insert(&mut self, link: Link) -> LinkId {
         self.next_id += 1;
         let id = LinkId(self.next_id);

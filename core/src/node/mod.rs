@@ -24,19 +24,48 @@
 //! - **Routing** is greedy over every live link to the closest node preceding the key; each hop is
 //!   acknowledged, and an unacknowledged hop is re-sent over the next-best link. A message that cannot make
 //!   progress comes back to its origin as a failure.
+//!
+//! # How it is built
+//!
+//! [`Node`] is a coordinator. Its state lives in sub-machines, each a struct in its own module that owns
+//! its tables, documents what it owns, takes and emits, and knows nothing of the others: the parent hands
+//! it the narrow view it needs (a `&Ring`, a `&Links`, the [`Io`] sink) as arguments.
+//!
+//! | sub-machine | module | owns |
+//! |---|---|---|
+//! | [`Me`](me::Me) | `me` | session key, delegation, wallet, network tag, the delegation cache; signs envelopes, checks peers |
+//! | [`Ring`](ring::Ring) | `ring` | successor list, predecessor, fingers (pure bookkeeping) |
+//! | [`Membership`](membership::Membership) | `membership` | joined or not, founder, bootstrap servers and requests, the finger sweep, the rejoin backoff |
+//! | [`Links`](links::Links) | `links` | the link table, its peer index, offers routed through the ring, busy and unanswered peers |
+//! | [`Router`](router::Router) | `router` | the replay window, frames in flight until acknowledged, reverse paths for replies |
+//! | [`Lookups`](lookups::Lookups) | `lookups` | lookups in progress, their attempts and the ids of their messages |
+//! | [`Records`](placement::Records) | `placement` | the record store and what was last replicated to whom |
+//! | [`App`](app::App) | `app` | app requests (reads, writes, deliveries) and their replies, sends, received-message digests |
+//!
+//! Every deadline is in one place: the [`TimerTable`] for the node's own timers, and the deadline-ordered
+//! tables of [`Router`](router::Router), [`Lookups`](lookups::Lookups) and [`App`](app::App);
+//! [`Node::poll_timeout`] is the earliest of them. The glue that makes one sub-machine's result another's
+//! input — routing a lookup's message, a link that dropped re-routing its frames — is `impl Node` code in
+//! the module of the sub-machine it starts from (`membership.rs`, `maintain.rs` for the link policy,
+//! `router.rs`, `lookups.rs`, `app.rs`, `placement.rs`, `signal.rs` for link setup, `pairing.rs`).
 
 pub mod api;
 mod app;
 mod links;
+mod lookups;
 mod maintain;
+mod me;
+mod membership;
 mod msg;
 mod pairing;
+mod placement;
 pub mod records;
 mod ring;
-mod routing;
+mod router;
+mod signal;
 mod timer;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
@@ -50,16 +79,21 @@ pub use msg::describe_frame;
 pub use pairing::{PairingError, MAX_PAIRINGS, PAIRING_TIMEOUT, PAIRING_URL};
 
 use crate::crypto::CryptoRef;
-use crate::id::{Id, ID_BITS};
+use crate::id::Id;
 use crate::identity::delegation::{Delegation, DelegationCache, DelegationError};
-use crate::identity::{Address, SessionKey, SessionPublicKey};
+use crate::identity::{Address, SessionKey};
 use crate::time::Timestamp;
-use crate::wire::envelope::{self, DecodeError, Destination, Header, MessageId, NetworkTag, Received};
-use crate::wire::replay::ReplayWindow;
-use links::{AnswerPath, Link, LinkState, Links};
-use msg::{AppMsg, LinkMsg, RejectReason, RingMsg, Routed, Undeliverable};
+use crate::wire::envelope::{self, DecodeError, Received};
+use app::App;
+use links::{LinkState, Links};
+use lookups::Lookups;
+use me::Me;
+use membership::Membership;
+use msg::{LinkMsg, RingMsg, Routed};
+use placement::Records;
 use ring::Ring;
-use timer::{Deadline, Timed, Timer, TimerTable};
+use router::Router;
+use timer::{Timer, TimerTable};
 
 /// Tunables. [`Config::new`] gives defaults fit for browsers and servers alike.
 #[derive(Clone, Debug)]
@@ -162,139 +196,44 @@ pub enum SignalError {
     Busy,
 }
 
-/// Capacity of the replay window (message ids remembered).
-const REPLAY_CAPACITY: usize = 1 << 16;
-/// How long routed message ids are remembered.
-const REPLAY_LIFETIME: Duration = Duration::from_secs(300);
-/// Reverse-path entries kept for replies.
-const REVERSE_CAPACITY: usize = 8192;
-const REVERSE_LIFETIME: Duration = Duration::from_secs(60);
-/// Forwarded frames kept for re-sending until acknowledged.
-const IN_FLIGHT_CAPACITY: usize = 1024;
-const IN_FLIGHT_BYTES: usize = 16 << 20;
-/// Links being set up at once (per node) for ring maintenance.
-const MAX_PENDING_LINKS: usize = 6;
-/// Do not route over a link that failed to acknowledge for this long.
-const SUSPECT_TIME: Duration = Duration::from_secs(3);
-/// After a refusal, do not ask the same node for a finger link for this long.
-const BUSY_BACKOFF: Duration = Duration::from_secs(60);
-/// Links kept free for ring neighbours when opening finger links.
-const RING_HEADROOM: usize = 2;
-/// First and longest pause between re-bootstrap attempts of a stranded node.
-const REJOIN_MIN: Duration = Duration::from_secs(2);
-const REJOIN_MAX: Duration = Duration::from_secs(60);
-/// Message digests remembered to deliver each message once.
-const SEEN_CAPACITY: usize = 65_536;
-/// An offer routed through the ring that has no answer after this long was lost (the target crashed or
-/// restarted meanwhile): the link is dropped, and the next stabilize offers again.
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Delay between `leave` and closing every link (lets the Leave messages go out).
 const LEAVE_GRACE: Duration = Duration::from_millis(500);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum LookupFor {
-    User(RequestId),
-    Join,
-    Finger(usize),
-    /// Through this (bootstrap) link: does the server's ring know a nearer successor?
-    Merge(LinkId),
+/// Where everything the node tells its shell goes: the output queue, and the counters every sub-machine
+/// adds to.
+#[derive(Debug, Default)]
+pub(crate) struct Io {
+    outputs: VecDeque<Output>,
+    pub(crate) counters: Counters,
 }
 
-#[derive(Debug)]
-struct Lookup {
-    key: Id,
-    purpose: LookupFor,
-    deadline: Timestamp,
-    next_attempt: Timestamp,
-    attempts: u8,
-    msg_ids: Vec<MessageId>,
-}
-
-impl Deadline for Lookup {
-    /// The next attempt or the final deadline, whichever comes first.
-    fn deadline(&self) -> Timestamp {
-        self.deadline.min(self.next_attempt)
+impl Io {
+    /// Queues an output for [`Node::poll_output`].
+    pub(crate) fn push(&mut self, output: Output) {
+        self.outputs.push_back(output);
     }
-}
 
-#[derive(Debug)]
-struct InFlight {
-    /// The envelope (without kind byte).
-    envelope: Vec<u8>,
-    header: Header,
-    origin: Id,
-    hops: u8,
-    owner_hint: bool,
-    tried: Vec<LinkId>,
-    deadline: Timestamp,
-}
-
-impl Deadline for InFlight {
-    /// When the hop is overdue unacknowledged.
-    fn deadline(&self) -> Timestamp {
-        self.deadline
+    /// Queues an event for the application.
+    pub(crate) fn emit(&mut self, event: Event) {
+        self.outputs.push_back(Output::Event(event));
     }
-}
-
-/// Where a routed message goes next.
-enum Hop {
-    Local,
-    Forward { link: LinkId, owner_hint: bool },
-    Fail(Undeliverable),
 }
 
 /// The Chordial node. See the [module docs](self).
 pub struct Node {
     config: Config,
-    session: SessionKey,
-    delegation: Delegation,
-    network: NetworkTag,
+    me: Me,
     rng: ChaCha20Rng,
-    ring: Ring,
-    links: Links,
-    cache: DelegationCache,
-    replay: ReplayWindow,
-    outputs: VecDeque<Output>,
-    lookups: Timed<u64, Lookup>,
-    lookup_by_msg: HashMap<MessageId, u64>,
-    next_lookup: u64,
-    next_request: u64,
-    /// Offers we sent through the ring, to match failures back to the link.
-    offers: BTreeMap<MessageId, LinkId>,
-    bootstraps: BTreeMap<LinkId, RequestId>,
-    in_flight: Timed<MessageId, InFlight>,
-    in_flight_bytes: usize,
-    reverse: HashMap<MessageId, (LinkId, Timestamp)>,
-    reverse_order: VecDeque<(Timestamp, MessageId)>,
-    busy: HashMap<Id, Timestamp>,
-    /// Consecutive unanswered offers per peer.
-    unanswered: HashMap<Id, u8>,
-    finger_cursor: usize,
-    founder: bool,
-    joined: bool,
-    /// Has been a ring member since it started (a node that lost every successor knows the ring's
-    /// direction from its links; a joining one does not).
-    was_joined: bool,
-    /// `leave` was called; [`Timer::Leave`] closes the links, then the node has left.
-    leaving: bool,
-    /// Bootstrap servers used, with their node ids once known.
-    bootstrap_urls: Vec<(String, Option<Id>)>,
-    rejoin_backoff: Duration,
+    io: Io,
     timers: TimerTable,
-    counters: Counters,
-    // The app layer (see app.rs).
-    wallet: Address,
-    delegation_expires: Timestamp,
-    store: Box<dyn records::RecordStore + Send>,
-    ops: Timed<u64, app::AppOp>,
-    op_by_msg: HashMap<MessageId, u64>,
-    next_op: u64,
-    sends: BTreeMap<u64, app::SendOp>,
-    next_send: u64,
-    seq: u64,
-    seen: HashSet<[u8; 16]>,
-    seen_order: VecDeque<[u8; 16]>,
-    synced: (Option<Id>, Vec<Id>),
+    ring: Ring,
+    membership: Membership,
+    links: Links,
+    router: Router,
+    lookups: Lookups,
+    records: Records,
+    app: App,
+    next_request: u64,
 }
 
 impl Node {
@@ -313,59 +252,27 @@ impl Node {
             return Err(NodeError::Delegation(DelegationError::WrongSession));
         }
         let id = session.node_id();
+        let mut timers = TimerTable::default();
+        timers.set(Timer::Maintain, now);
+        timers.set(Timer::Stabilize, now);
+        timers.set(Timer::Records, now);
+        timers.set(Timer::Rehome, now);
+        timers.set(Timer::Merge, now.saturating_add(config.merge_interval));
+        timers.set(Timer::FingerSweep, now);
         Ok(Node {
-            wallet: verified.wallet,
-            delegation_expires: verified.expires,
-            store: Box::new(records::MemoryStore::default()),
-            ops: Timed::default(),
-            op_by_msg: HashMap::new(),
-            next_op: 0,
-            sends: BTreeMap::new(),
-            next_send: 0,
-            seq: 0,
-            seen: HashSet::new(),
-            seen_order: VecDeque::new(),
-            synced: (None, Vec::new()),
-            network: NetworkTag::from_name(&config.network),
+            me: Me::new(session, delegation, &verified, &config.network, cache),
             rng: ChaCha20Rng::from_seed(config.seed),
+            io: Io::default(),
+            timers,
             ring: Ring::new(id, config.successors),
+            membership: Membership::default(),
             links: Links::default(),
-            cache,
-            replay: ReplayWindow::new(REPLAY_CAPACITY, REPLAY_LIFETIME, config.clock_skew),
-            outputs: VecDeque::new(),
-            lookups: Timed::default(),
-            lookup_by_msg: HashMap::new(),
-            next_lookup: 0,
+            router: Router::new(config.clock_skew),
+            lookups: Lookups::default(),
+            records: Records::default(),
+            app: App::default(),
             next_request: 0,
-            offers: BTreeMap::new(),
-            bootstraps: BTreeMap::new(),
-            in_flight: Timed::default(),
-            in_flight_bytes: 0,
-            reverse: HashMap::new(),
-            reverse_order: VecDeque::new(),
-            busy: HashMap::new(),
-            unanswered: HashMap::new(),
-            finger_cursor: 0,
-            founder: true,
-            joined: false,
-            was_joined: false,
-            leaving: false,
-            bootstrap_urls: Vec::new(),
-            rejoin_backoff: REJOIN_MIN,
-            timers: {
-                let mut timers = TimerTable::default();
-                timers.set(Timer::Maintain, now);
-                timers.set(Timer::Stabilize, now);
-                timers.set(Timer::Records, now);
-                timers.set(Timer::Rehome, now);
-                timers.set(Timer::Merge, now.saturating_add(config.merge_interval));
-                timers.set(Timer::FingerSweep, now);
-                timers
-            },
-            counters: Counters::default(),
             config,
-            session,
-            delegation,
         })
     }
 
@@ -373,7 +280,7 @@ impl Node {
     /// whatever the store already holds (records acknowledged before a restart) is served and replicated
     /// like records received now.
     pub fn with_store(mut self, store: Box<dyn records::RecordStore + Send>) -> Node {
-        self.store = store;
+        self.records.store = store;
         self
     }
 
@@ -385,6 +292,11 @@ impl Node {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The wallet this node acts for.
+    pub fn wallet(&self) -> Address {
+        self.me.wallet
     }
 
     /// Successor list, nearest first.
@@ -404,12 +316,22 @@ impl Node {
 
     /// Whether the node is part of a ring (a founder alone counts).
     pub fn is_joined(&self) -> bool {
-        self.joined || (self.founder && self.links.len() == 0)
+        self.membership.joined || (self.membership.founder && self.links.len() == 0)
     }
 
     /// The counters.
     pub fn counters(&self) -> &Counters {
-        &self.counters
+        &self.io.counters
+    }
+
+    /// Whether any record is held under `key` (tests and status).
+    pub fn debug_has_record(&self, key: Id) -> bool {
+        !self.records.store.get(key).is_empty()
+    }
+
+    /// Mailbox entries this node holds (as owner or replica), for status pages and tests.
+    pub fn mailbox_entries(&self) -> usize {
+        self.records.mailbox_entries()
     }
 
     /// A snapshot for status pages.
@@ -433,13 +355,13 @@ impl Node {
             predecessor: self.ring.predecessor(),
             fingers: self.ring.distinct_fingers(),
             links,
-            counters: self.counters.clone(),
+            counters: self.io.counters.clone(),
         }
     }
 
     /// The next thing for the shell to do; [`Output::Timeout`] when there is nothing more for now.
     pub fn poll_output(&mut self) -> Output {
-        match self.outputs.pop_front() {
+        match self.io.outputs.pop_front() {
             Some(out) => out,
             None => Output::Timeout(self.poll_timeout()),
         }
@@ -448,46 +370,29 @@ impl Node {
     /// When the node next wants [`Node::handle_timeout`]: the earliest of its timer table and of the
     /// deadlines of its lookups, frames in flight and app requests. `None` once it has left.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        if self.leaving {
+        if self.membership.leaving {
             // A leaving node only waits to close its links; after that it has nothing to do.
             return self.timers.get(Timer::Leave);
         }
-        [self.timers.earliest(), self.lookups.earliest(), self.in_flight.earliest(), self.ops.earliest()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.timers.earliest(),
+            self.lookups.poll_timeout(),
+            self.router.poll_timeout(),
+            self.app.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     // ---------------------------------------------------------------------------------------------
     // API
     // ---------------------------------------------------------------------------------------------
 
-    /// Joins the ring through the bootstrap server at `url`: asks the shell for an offer, which then goes
-    /// out as [`Output::BootstrapOffer`]. The request completes with [`Event::Membership`] or fails.
-    pub fn connect_bootstrap(&mut self, now: Timestamp, url: &str) -> RequestId {
-        let request = self.new_request();
-        self.founder = false;
-        if !self.bootstrap_urls.iter().any(|(u, _)| u == url) {
-            self.bootstrap_urls.push((url.to_string(), None));
-        }
-        let id = self.open_bootstrap_link(now, url, false);
-        self.bootstraps.insert(id, request);
-        request
-    }
-
-    fn open_bootstrap_link(&mut self, now: Timestamp, url: &str, merge_check: bool) -> LinkId {
-        let mut link = Link::new(now, None, LinkPurpose::Bootstrap, true);
-        link.bootstrap_url = Some(url.to_string());
-        link.merge_check = merge_check;
-        let id = self.links.insert(link);
-        self.open_link_output(id, LinkRole::Offer);
-        id
-    }
-
     /// Finds the node that owns `key`. Resolves with [`Event::LookupDone`] or [`Event::RequestFailed`].
     pub fn lookup(&mut self, now: Timestamp, key: Id) -> RequestId {
         let request = self.new_request();
-        self.start_lookup(now, key, LookupFor::User(request));
+        self.start_lookup(now, key, lookups::LookupFor::User(request));
         request
     }
 
@@ -497,10 +402,10 @@ impl Node {
     /// The order matters: a neighbour drops its link to us as soon as it reads `Leave`, and links are
     /// ordered, so whatever we send it after `Leave` is lost. The withdrawal and the handoff go first.
     pub fn leave(&mut self, now: Timestamp) {
-        if self.leaving {
+        if self.membership.leaving {
             return;
         }
-        if self.joined {
+        if self.membership.joined {
             self.publish_presence(now, true);
         }
         self.hand_over_all();
@@ -513,10 +418,10 @@ impl Node {
         peers.extend(self.ring.predecessor());
         for peer in peers {
             if let Some(link) = self.links.open_to(peer) {
-                self.transmit(link, frame.clone());
+                self.links.transmit(&mut self.io, link, frame.clone());
             }
         }
-        self.leaving = true;
+        self.membership.leaving = true;
         self.timers.set(Timer::Leave, now.saturating_add(LEAVE_GRACE));
     }
 
@@ -524,210 +429,22 @@ impl Node {
     // Inputs from the shell
     // ---------------------------------------------------------------------------------------------
 
-    /// The shell's peer connection produced its complete local description (offer or answer).
-    pub fn handle_local_description(&mut self, now: Timestamp, link_id: LinkId, sdp: String) {
-        let Some(link) = self.links.get_mut(link_id) else { return };
-        match link.state {
-            LinkState::MakingOffer => {
-                link.state = LinkState::AwaitingAnswer;
-                link.offered_at = now;
-                let purpose = link.purpose;
-                let peer = link.peer;
-                let body = Routed::Ring(RingMsg::ConnectOffer {
-                    link: link_id.0,
-                    purpose,
-                    sdp,
-                    delegation: self.delegation.clone(),
-                });
-                if let Some(url) = link.bootstrap_url.clone() {
-                    let pairing = link.pairing;
-                    match self.encode(now, Destination::Neighbor, None, &body) {
-                        Some((header, offer)) => {
-                            if pairing {
-                                // The answer names this id (see pairing.rs).
-                                if let Some(l) = self.links.get_mut(link_id) {
-                                    l.pairing_offer = Some(header.id);
-                                }
-                            }
-                            self.outputs.push_back(Output::BootstrapOffer { link: link_id, url, offer })
-                        }
-                        None => self.drop_link(now, link_id, true),
-                    }
-                } else if let Some(peer) = peer {
-                    let via = link.via.filter(|v| self.links.get(*v).is_some_and(Link::is_open));
-                    let track = |node: &mut Node, id| {
-                        node.offers.insert(id, link_id);
-                    };
-                    match via {
-                        Some(via) => self.send_routed_via(now, via, Destination::Node(peer), &body, track),
-                        None => {
-                            self.send_routed_then(now, Destination::Node(peer), None, &body, track);
-                        }
-                    }
-                }
-            }
-            LinkState::MakingAnswer => {
-                link.state = LinkState::Connecting;
-                let delegation = self.delegation.clone();
-                match link.answer_path.clone() {
-                    Some(AnswerPath::Http(request)) => {
-                        let body = Routed::Ring(RingMsg::ConnectAnswer { link: 0, sdp, delegation });
-                        if let Some((_, answer)) = self.encode(now, Destination::Neighbor, None, &body) {
-                            self.outputs.push_back(Output::BootstrapAnswer { request, answer });
-                        }
-                    }
-                    Some(AnswerPath::Pairing { request, offer_id }) => {
-                        let body = Routed::Ring(RingMsg::ConnectAnswer { link: 0, sdp, delegation });
-                        let encoded = self.encode(now, Destination::Neighbor, Some(offer_id), &body);
-                        if let Some((_, answer)) = encoded {
-                            self.outputs.push_back(Output::BootstrapAnswer { request, answer });
-                        }
-                    }
-                    Some(AnswerPath::Routed { offer_id, offerer_link }) => {
-                        let Some(peer) = link.peer else { return };
-                        let body =
-                            Routed::Ring(RingMsg::ConnectAnswer { link: offerer_link, sdp, delegation });
-                        self.send_routed(now, Destination::Node(peer), Some(offer_id), &body);
-                    }
-                    None => {}
-                }
-            }
-            // A description we did not ask for (its link has moved on): nothing to send.
-            LinkState::AwaitingAnswer | LinkState::Connecting | LinkState::Open => {}
-        }
-    }
-
-    /// The bootstrap server's response to a [`Output::BootstrapOffer`].
-    pub fn handle_bootstrap_answer(&mut self, now: Timestamp, link_id: LinkId, body: &[u8]) {
-        let received = match envelope::decode_with::<Routed>(self.config.crypto, body, self.network) {
-            Ok(r) => r,
-            Err(e) => {
-                self.counters.dropped_invalid += 1;
-                let detail = e.to_string();
-                self.handle_bootstrap_failure(now, link_id, BootstrapError::BadAnswer { detail });
-                return;
-            }
-        };
-        let peer = received.origin.node_id();
-        match received.body {
-            Routed::Ring(RingMsg::ConnectAnswer { sdp, delegation, .. }) => {
-                if let Err(e) = self.verify_peer(&delegation, &received.origin, now) {
-                    self.handle_bootstrap_failure(now, link_id, BootstrapError::Unauthorized(e));
-                    return;
-                }
-                let Some(link) = self.links.get(link_id) else { return };
-                if link.state != LinkState::AwaitingAnswer || sdp.len() > msg::MAX_SDP {
-                    return;
-                }
-                if peer == self.id() || self.links.by_peer(peer).is_some() {
-                    // Already linked to this server (or it is us): this bootstrap link is not needed.
-                    self.handle_bootstrap_failure(now, link_id, BootstrapError::AlreadyLinked);
-                    return;
-                }
-                if let Some(link) = self.links.get_mut(link_id) {
-                    link.state = LinkState::Connecting;
-                    let url = link.bootstrap_url.clone();
-                    if let Some(entry) = self.bootstrap_urls.iter_mut().find(|(u, _)| Some(u) == url.as_ref())
-                    {
-                        entry.1 = Some(peer);
-                    }
-                }
-                self.links.set_peer(link_id, peer);
-                self.outputs.push_back(Output::ApplyRemote { link: link_id, sdp });
-            }
-            Routed::Ring(RingMsg::ConnectReject { reason, .. }) => {
-                let refused =
-                    |kind| BootstrapError::Refused { kind, detail: "a ConnectReject answer".into() };
-                let error = match reason {
-                    RejectReason::Busy => refused(RefusalKind::Busy),
-                    RejectReason::Unauthorized => refused(RefusalKind::Unauthorized),
-                    RejectReason::Duplicate => BootstrapError::AlreadyLinked,
-                };
-                self.handle_bootstrap_failure(now, link_id, error);
-            }
-            // Nothing else answers an offer.
-            Routed::Ring(
-                RingMsg::FindSuccessor
-                | RingMsg::FoundSuccessor { .. }
-                | RingMsg::ConnectOffer { .. }
-                | RingMsg::Undeliverable { .. },
-            )
-            | Routed::App(
-                AppMsg::Store { .. }
-                | AppMsg::StoreAck { .. }
-                | AppMsg::Get { .. }
-                | AppMsg::Records { .. }
-                | AppMsg::Deliver { .. }
-                | AppMsg::Receipt { .. }
-                | AppMsg::MailboxDeliver { .. }
-                | AppMsg::MailboxAck { .. },
-            ) => {
-                self.counters.dropped_invalid += 1;
-                let detail = "not a ConnectAnswer".to_string();
-                self.handle_bootstrap_failure(now, link_id, BootstrapError::BadAnswer { detail });
-            }
-        }
-    }
-
-    /// The bootstrap exchange failed in the shell: the server was unreachable, did not answer in time,
-    /// refused the offer (HTTP error status), or sent something that is not an answer.
-    pub fn handle_bootstrap_failure(&mut self, now: Timestamp, link_id: LinkId, error: BootstrapError) {
-        if let Some(request) = self.bootstraps.remove(&link_id) {
-            self.emit(Event::RequestFailed { request, reason: FailReason::Bootstrap(error) });
-        }
-        self.drop_link(now, link_id, true);
-    }
-
-    /// A bootstrap offer arrived over HTTP (server side). On success an [`Output::BootstrapAnswer`] for
-    /// `request` follows once the shell produced the answer.
-    pub fn handle_bootstrap_offer(
-        &mut self,
-        now: Timestamp,
-        request: u64,
-        body: &[u8],
-    ) -> Result<(), SignalError> {
-        let received =
-            envelope::decode_with::<Routed>(self.config.crypto, body, self.network).inspect_err(|_| {
-                self.counters.dropped_invalid += 1;
-            })?;
-        let Routed::Ring(RingMsg::ConnectOffer { purpose: LinkPurpose::Bootstrap, sdp, delegation, .. }) =
-            &received.body
-        else {
-            self.counters.dropped_invalid += 1;
-            return Err(SignalError::NotAnOffer);
-        };
-        if received.header.dest != Destination::Neighbor || sdp.len() > msg::MAX_SDP {
-            self.counters.dropped_invalid += 1;
-            return Err(SignalError::NotAnOffer);
-        }
-        if self.replay.check_and_insert(received.header.id.0, received.header.sent_at, now).is_err() {
-            self.counters.dropped_replay += 1;
-            return Err(SignalError::Replay);
-        }
-        self.verify_peer(delegation, &received.origin, now).map_err(SignalError::Unauthorized)?;
-        let peer = received.origin.node_id();
-        match self.accept_offer(now, peer, LinkPurpose::Bootstrap, sdp.clone(), AnswerPath::Http(request)) {
-            Ok(()) => Ok(()),
-            Err(_) => Err(SignalError::Busy),
-        }
-    }
-
     /// A link changed state in the shell.
     pub fn handle_link_event(&mut self, now: Timestamp, link_id: LinkId, event: LinkEvent) {
         match event {
             LinkEvent::Opened => {
                 let Some(link) = self.links.get_mut(link_id) else {
                     // We already gave up on it: tell the shell again to close it.
-                    self.outputs.push_back(Output::CloseLink { link: link_id });
+                    self.io.push(Output::CloseLink { link: link_id });
                     return;
                 };
                 link.state = LinkState::Open;
                 link.last_recv = now;
-                if let Some(peer) = link.peer {
-                    self.unanswered.remove(&peer);
-                }
                 let (peer, purpose, offerer, merge) =
                     (link.peer, link.purpose, link.offerer, link.via.is_some());
+                if let Some(peer) = peer {
+                    self.links.unanswered.remove(&peer);
+                }
                 if offerer && purpose == LinkPurpose::Successor {
                     if let Some(p) = peer {
                         self.adopt_live_successor(p, link_id, merge);
@@ -737,7 +454,7 @@ impl Node {
                 let pairing = self.links.get(link_id).is_some_and(|l| l.pairing);
                 if pairing {
                     self.pairing_opened(now, link_id);
-                } else if offerer && purpose == LinkPurpose::Bootstrap && !self.joined {
+                } else if offerer && purpose == LinkPurpose::Bootstrap && !self.membership.joined {
                     self.start_join(now);
                 } else if merge_check {
                     self.start_merge_check(now, link_id);
@@ -758,40 +475,40 @@ impl Node {
             if link.state == LinkState::Connecting {
                 self.handle_link_event(now, link_id, LinkEvent::Opened);
             } else {
-                self.counters.dropped_invalid += 1;
+                self.io.counters.dropped_invalid += 1;
                 return;
             }
         }
         let Some(link) = self.links.get_mut(link_id) else { return };
         link.last_recv = now;
         link.bytes_in += bytes.len() as u64;
-        self.counters.frames_in += 1;
-        self.counters.bytes_in += bytes.len() as u64;
+        self.io.counters.frames_in += 1;
+        self.io.counters.bytes_in += bytes.len() as u64;
         let Some((&kind, rest)) = bytes.split_first() else {
-            self.counters.dropped_invalid += 1;
+            self.io.counters.dropped_invalid += 1;
             return;
         };
         match kind {
             msg::KIND_LINK => match msg::decode_link(rest) {
                 Some(m) => self.handle_link_msg(now, link_id, m),
-                None => self.counters.dropped_invalid += 1,
+                None => self.io.counters.dropped_invalid += 1,
             },
             msg::KIND_ROUTED | msg::KIND_ROUTED_OWNER => {
                 self.handle_routed_frame(now, link_id, rest, kind == msg::KIND_ROUTED_OWNER)
             }
-            _ => self.counters.dropped_invalid += 1,
+            _ => self.io.counters.dropped_invalid += 1,
         }
     }
 
     /// Time passed; run whatever is due.
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        if self.leaving {
+        if self.membership.leaving {
             if self.timers.is_due(Timer::Leave, now) {
                 for id in self.links.ids() {
                     self.drop_link(now, id, true);
                 }
                 self.timers.stop(Timer::Leave);
-                self.emit(Event::Left);
+                self.io.emit(Event::Left);
             }
             return;
         }
@@ -816,14 +533,15 @@ impl Node {
         self.check_lookups(now);
         self.app_tick(now);
         self.check_in_flight(now);
-        self.expire_reverse(now);
+        self.router.expire_reverse(now);
     }
 
     // ---------------------------------------------------------------------------------------------
     // Local delivery
     // ---------------------------------------------------------------------------------------------
 
-    fn deliver(&mut self, now: Timestamp, received: Received<Routed>, _from: Option<LinkId>) {
+    /// A routed message for this node: the ring's bodies go to link setup and lookups, the app's to the app.
+    fn deliver(&mut self, now: Timestamp, received: Received<Routed>) {
         let Received { origin, hops, header, body } = received;
         match body {
             Routed::Ring(body) => self.handle_ring(now, Received { origin, hops, header, body }),
@@ -833,242 +551,32 @@ impl Node {
 
     /// Handles the ring part of a routed message delivered here.
     fn handle_ring(&mut self, now: Timestamp, received: Received<RingMsg>) {
-        let origin = received.origin.node_id();
-        let id = received.header.id;
-        match received.body {
-            RingMsg::FindSuccessor => {
-                let body = Routed::Ring(RingMsg::FoundSuccessor { hops: received.hops });
-                self.send_routed(now, Destination::Node(origin), Some(id), &body);
-            }
-            RingMsg::FoundSuccessor { hops } => {
-                let Some(reply_to) = received.header.reply_to else { return };
-                if let Some(lookup_id) = self.lookup_by_msg.get(&reply_to).copied() {
-                    let path = hops.saturating_add(received.hops);
-                    self.finish_lookup(now, lookup_id, Ok((origin, hops, path)));
-                }
+        let Received { origin, hops, header, body } = received;
+        match body {
+            RingMsg::FindSuccessor => self.answer_find_successor(now, origin.node_id(), header.id, hops),
+            RingMsg::FoundSuccessor { hops: there } => {
+                self.found_successor(now, origin.node_id(), header.reply_to, there, hops)
             }
             RingMsg::ConnectOffer { link, purpose, sdp, delegation } => {
-                if sdp.len() > msg::MAX_SDP || purpose == LinkPurpose::Bootstrap {
-                    self.counters.dropped_invalid += 1;
-                    return;
-                }
-                if self.verify_peer(&delegation, &received.origin, now).is_err() {
-                    let body = Routed::Ring(RingMsg::ConnectReject {
-                        link,
-                        reason: RejectReason::Unauthorized,
-                        alternatives: vec![],
-                    });
-                    self.send_routed(now, Destination::Node(origin), Some(id), &body);
-                    return;
-                }
-                let path = AnswerPath::Routed { offer_id: id, offerer_link: link };
-                if let Err(reason) = self.accept_offer(now, origin, purpose, sdp, path) {
-                    if reason == RejectReason::Duplicate && self.links.by_peer(origin).is_some() {
-                        // Our own offer to them is on its way and wins; nothing to say.
-                        return;
-                    }
-                    let alternatives = self.ring.successors().iter().take(2).copied().collect();
-                    let body = Routed::Ring(RingMsg::ConnectReject { link, reason, alternatives });
-                    self.send_routed(now, Destination::Node(origin), Some(id), &body);
-                }
+                self.handle_connect_offer(now, &origin, header.id, link, purpose, sdp, &delegation)
             }
             RingMsg::ConnectAnswer { link, sdp, delegation } => {
-                let link_id = LinkId(link);
-                let ok = self.links.get(link_id).is_some_and(|l| {
-                    l.state == LinkState::AwaitingAnswer
-                        && l.peer == Some(origin)
-                        && sdp.len() <= msg::MAX_SDP
-                });
-                if !ok {
-                    return;
-                }
-                if self.verify_peer(&delegation, &received.origin, now).is_err() {
-                    self.drop_link(now, link_id, true);
-                    return;
-                }
-                if let Some(l) = self.links.get_mut(link_id) {
-                    l.state = LinkState::Connecting;
-                }
-                self.offers.retain(|_, l| *l != link_id);
-                self.outputs.push_back(Output::ApplyRemote { link: link_id, sdp });
+                self.handle_connect_answer(now, &origin, link, sdp, &delegation)
             }
             RingMsg::ConnectReject { link, reason, alternatives } => {
-                let link_id = LinkId(link);
-                let Some(l) = self.links.get(link_id) else { return };
-                if l.peer != Some(origin) || l.is_open() {
-                    return;
-                }
-                let purpose = l.purpose;
-                if reason == RejectReason::Duplicate {
-                    // The peer's own offer to us wins the tie: keep our record (it holds the peer's place in
-                    // the budget) until that offer arrives and replaces it, or setup times out.
-                    self.offers.retain(|_, l| *l != link_id);
-                    if let Some(l) = self.links.get_mut(link_id) {
-                        l.state = LinkState::Connecting;
-                    }
-                    return;
-                }
-                self.drop_link(now, link_id, true);
-                if reason == RejectReason::Busy && purpose != LinkPurpose::Finger {
-                    // Ask again a little later rather than every stabilize tick.
-                    self.busy.insert(origin, now.saturating_add(BUSY_BACKOFF / 12));
-                }
-                if reason == RejectReason::Busy && purpose == LinkPurpose::Finger {
-                    self.busy.insert(origin, now.saturating_add(BUSY_BACKOFF));
-                    if let Some(alt) = alternatives.into_iter().find(|a| *a != self.id()) {
-                        let slot = self.ring.distinct_fingers().into_iter().find(|(_, f)| *f == origin);
-                        if let Some((slot, _)) = slot {
-                            self.ring.set_finger(slot as usize, alt);
-                            self.connect_fingers(now);
-                        }
-                    }
-                }
+                self.handle_connect_reject(now, origin.node_id(), link, reason, alternatives)
             }
             RingMsg::Undeliverable { reason } => {
-                if let Some(failed) = received.header.reply_to {
+                if let Some(failed) = header.reply_to {
                     self.undeliverable_local(now, failed, reason);
                 }
             }
         }
     }
 
-    /// Checks that `delegation` is valid now and delegates to `signer` (the key that signed the message
-    /// carrying it). Failures are counted.
-    fn verify_peer(
-        &mut self,
-        delegation: &Delegation,
-        signer: &SessionPublicKey,
-        now: Timestamp,
-    ) -> Result<(), DelegationError> {
-        let result = self.cache.verify(delegation, &self.config.network, now).and_then(|v| {
-            if v.session == *signer {
-                Ok(())
-            } else {
-                Err(DelegationError::WrongSession)
-            }
-        });
-        if result.is_err() {
-            self.counters.refused_identity += 1;
-        }
-        result
-    }
-
-    // ---------------------------------------------------------------------------------------------
-    // Lookups
-    // ---------------------------------------------------------------------------------------------
-
     fn new_request(&mut self) -> RequestId {
         self.next_request += 1;
         RequestId(self.next_request)
-    }
-
-    fn start_lookup(&mut self, now: Timestamp, key: Id, purpose: LookupFor) {
-        self.next_lookup += 1;
-        let id = self.next_lookup;
-        self.lookups.insert(
-            id,
-            Lookup {
-                key,
-                purpose,
-                deadline: now.saturating_add(self.config.request_timeout),
-                next_attempt: now,
-                attempts: 0,
-                msg_ids: Vec::new(),
-            },
-        );
-        self.attempt_lookup(now, id);
-    }
-
-    fn attempt_lookup(&mut self, now: Timestamp, id: u64) {
-        let attempts = self.config.request_attempts.max(1);
-        let interval = self.config.request_timeout / u32::from(attempts);
-        let next_attempt = now.saturating_add(interval);
-        let Some(key) = self.lookups.update(&id, |l| {
-            l.attempts += 1;
-            l.next_attempt = next_attempt;
-            l.key
-        }) else {
-            return;
-        };
-        if self.links.len() == 0 && !(self.founder && self.ring.successors().is_empty()) {
-            self.finish_lookup(now, id, Err(FailReason::NotConnected));
-            return;
-        }
-        // The ring's own structure (joins, merge checks, fingers) is found without the range shortcut: a
-        // peer's self-reported range is right in its ring, not necessarily in the one being repaired.
-        let strict = !matches!(self.lookups.get(&id).map(|l| l.purpose), Some(LookupFor::User(_)));
-        let dest = if strict { Destination::KeyStrict(key) } else { Destination::Key(key) };
-        let Some((header, bytes)) = self.encode(now, dest, None, &Routed::Ring(RingMsg::FindSuccessor))
-        else {
-            return;
-        };
-        let _ = self.replay.check_and_insert(header.id.0, header.sent_at, now);
-        self.lookup_by_msg.insert(header.id, id);
-        self.lookups.update(&id, |l| l.msg_ids.push(header.id));
-        let me = self.id();
-        let forced = match self.lookups.get(&id).map(|l| l.purpose) {
-            Some(LookupFor::Merge(link)) => Some(link),
-            _ => None,
-        };
-        if let Some(link) = forced {
-            if self.links.get(link).is_some_and(Link::is_open) {
-                self.forward(now, link, bytes, header, me, 0, false, Vec::new());
-            } else {
-                self.finish_lookup(now, id, Err(FailReason::NotConnected));
-            }
-            return;
-        }
-        match self.next_hop(now, &header, false, &[]) {
-            Hop::Local => self.finish_lookup(now, id, Ok((me, 0, 0))),
-            Hop::Forward { link, owner_hint } => {
-                self.forward(now, link, bytes, header, me, 0, owner_hint, Vec::new())
-            }
-            Hop::Fail(reason) => self.undeliverable_local(now, header.id, reason),
-        }
-    }
-
-    fn check_lookups(&mut self, now: Timestamp) {
-        for id in self.lookups.due(now) {
-            let Some(l) = self.lookups.get(&id) else { continue };
-            if l.deadline <= now {
-                self.finish_lookup(now, id, Err(FailReason::Timeout));
-            } else if l.attempts >= self.config.request_attempts {
-                // No attempt left: wait for an answer until the deadline.
-                self.lookups.update(&id, |l| l.next_attempt = l.deadline);
-            } else {
-                self.attempt_lookup(now, id);
-            }
-        }
-    }
-
-    fn finish_lookup(&mut self, now: Timestamp, id: u64, result: Result<(Id, u8, u8), FailReason>) {
-        let Some(l) = self.lookups.remove(&id) else { return };
-        for m in &l.msg_ids {
-            self.lookup_by_msg.remove(m);
-        }
-        match (l.purpose, result) {
-            (LookupFor::User(request), Ok((owner, hops, path_len))) => {
-                self.emit(Event::LookupDone { request, key: l.key, owner, hops, path_len })
-            }
-            (LookupFor::User(request), Err(reason)) => self.emit(Event::RequestFailed { request, reason }),
-            (LookupFor::Join, Ok((owner, _, _))) => {
-                if owner != self.id() {
-                    // Linked first, adopted when the link opens (the owner is then known to be live).
-                    self.want_successor(now, owner);
-                }
-            }
-            (LookupFor::Join, Err(_)) => {}
-            (LookupFor::Finger(slot), Ok((owner, _, _))) => self.finger_found(now, slot, owner),
-            (LookupFor::Finger(_), Err(_)) => {
-                self.finger_cursor = ID_BITS;
-            }
-            (LookupFor::Merge(via), Ok((owner, _, _))) => self.merge_candidate(now, owner, via),
-            (LookupFor::Merge(_), Err(_)) => {}
-        }
-    }
-
-    fn emit(&mut self, event: Event) {
-        self.outputs.push_back(Output::Event(event));
     }
 }
 
@@ -1080,5 +588,34 @@ impl std::fmt::Debug for Node {
             .field("predecessor", &self.ring.predecessor())
             .field("links", &self.links.len())
             .finish_non_exhaustive()
+    }
+}
+
+// Small helpers every sub-machine's glue uses.
+impl Node {
+    /// Signs `body` in an envelope from this node (see [`Me::encode`]).
+    fn encode(
+        &mut self,
+        now: Timestamp,
+        dest: crate::wire::envelope::Destination,
+        reply_to: Option<crate::wire::envelope::MessageId>,
+        body: &Routed,
+    ) -> Option<(crate::wire::envelope::Header, Vec<u8>)> {
+        self.me.encode(&mut self.rng, self.config.hop_limit, now, dest, reply_to, body)
+    }
+
+    /// Checks a peer's delegation (see [`Me::verify_peer`]).
+    fn verify_peer(
+        &mut self,
+        delegation: &Delegation,
+        signer: &crate::identity::SessionPublicKey,
+        now: Timestamp,
+    ) -> Result<(), DelegationError> {
+        self.me.verify_peer(&self.config.network, &mut self.io.counters, delegation, signer, now)
+    }
+
+    /// Sends a frame on a link (see [`Links::transmit`]).
+    fn transmit(&mut self, link: LinkId, bytes: Vec<u8>) {
+        self.links.transmit(&mut self.io, link, bytes);
     }
 }

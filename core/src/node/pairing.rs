@@ -25,7 +25,8 @@ use std::time::Duration;
 
 use super::links::{AnswerPath, Link, LinkState};
 use super::msg::{self, LinkMsg, RingMsg, Routed};
-use super::{Node, REPLAY_LIFETIME};
+use super::router::REPLAY_LIFETIME;
+use super::Node;
 use crate::identity::delegation::DelegationError;
 use crate::node::api::{LinkId, LinkPurpose, LinkRole, Output};
 use crate::time::Timestamp;
@@ -91,7 +92,7 @@ impl Node {
     /// it has not opened after [`PAIRING_TIMEOUT`].
     pub fn pair_offer(&mut self, now: Timestamp) -> Result<LinkId, PairingError> {
         let waiting = self.links.iter().filter(|(_, l)| l.pairing && l.offerer && !l.is_open()).count();
-        if self.leaving || waiting >= MAX_PAIRINGS || self.links.len() >= self.config.link_cap() {
+        if self.membership.leaving || waiting >= MAX_PAIRINGS || self.links.len() >= self.config.link_cap() {
             return Err(PairingError::Busy);
         }
         let mut link = Link::new(now, None, LinkPurpose::Bootstrap, true);
@@ -110,7 +111,7 @@ impl Node {
         request: u64,
         body: &[u8],
     ) -> Result<(), PairingError> {
-        let received = envelope::decode_with::<Routed>(self.config.crypto, body, self.network)?;
+        let received = envelope::decode_with::<Routed>(self.config.crypto, body, self.me.network)?;
         let peer = received.origin.node_id();
         if peer == self.id() {
             return Err(PairingError::OwnCode);
@@ -134,7 +135,7 @@ impl Node {
             return Err(PairingError::AlreadyLinked);
         }
         self.verify_peer(delegation, &received.origin, now).map_err(PairingError::Unauthorized)?;
-        match self.replay.check_and_insert(received.header.id.0, received.header.sent_at, now) {
+        match self.router.replay.check_and_insert(received.header.id.0, received.header.sent_at, now) {
             Ok(()) => {}
             Err(ReplayError::TooOld) => return Err(PairingError::Expired),
             Err(ReplayError::TooNew) => return Err(PairingError::FromTheFuture),
@@ -155,7 +156,7 @@ impl Node {
     /// The answer to one of this node's pairing offers, pasted on this node. Returns the link it belongs
     /// to; the link then opens (or fails) like any other.
     pub fn handle_pairing_answer(&mut self, now: Timestamp, body: &[u8]) -> Result<LinkId, PairingError> {
-        let received = envelope::decode_with::<Routed>(self.config.crypto, body, self.network)?;
+        let received = envelope::decode_with::<Routed>(self.config.crypto, body, self.me.network)?;
         let peer = received.origin.node_id();
         if peer == self.id() {
             return Err(PairingError::OwnCode);
@@ -186,7 +187,7 @@ impl Node {
             link.state = LinkState::Connecting;
         }
         self.links.set_peer(link_id, peer);
-        self.outputs.push_back(Output::ApplyRemote { link: link_id, sdp: sdp.clone() });
+        self.io.push(Output::ApplyRemote { link: link_id, sdp: sdp.clone() });
         Ok(link_id)
     }
 
@@ -197,16 +198,16 @@ impl Node {
         link.peer_keeps_until = now.saturating_add(self.config.idle_link_grace);
         let offerer = link.offerer;
         if offerer {
-            if self.joined {
+            if self.membership.joined {
                 self.transmit(link_id, msg::link_frame(&LinkMsg::Notify));
                 self.start_merge_check(now, link_id);
             } else {
-                self.founder = false;
+                self.membership.founder = false;
                 self.start_join(now);
             }
         } else if self.ring.successors().is_empty() {
             // Alone: this node founds the ring the offerer joins (a lookup it cannot route is then its own).
-            self.founder = true;
+            self.membership.founder = true;
         }
     }
 }

@@ -1,0 +1,333 @@
+//! Membership: being in a ring and staying in it — join, stabilize (Zave's Correct Chord), the finger
+//! sweep, the merge check that finds rings split by a partition, and rejoining when every link is gone.
+//!
+//! - **Owns** ([`Membership`]): whether the node is joined (and ever was), whether it founded its ring, the
+//!   bootstrap servers it knows and its pending bootstrap requests, the finger sweep's cursor, the rejoin
+//!   backoff, and whether it is leaving.
+//! - **Takes**: the [`Ring`](super::ring::Ring) it changes, the link table it reads (who is live), the
+//!   lookups it starts (join, fingers, merge checks) and their results.
+//! - **Emits**: [`Event::Membership`], `GetNeighbors`/`Notify` link messages, links to open (through the link
+//!   policy), and the timers [`Timer::Merge`], [`Timer::Rejoin`], [`Timer::FingerSweep`], [`Timer::Presence`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rand_core::RngCore;
+
+use super::lookups::LookupFor;
+use super::maintain::RING_HEADROOM;
+use super::msg::{self, LinkMsg};
+use super::timer::Timer;
+use super::Node;
+use crate::id::{Id, ID_BITS};
+use crate::node::api::{Event, LinkId, LinkPurpose, RequestId};
+use crate::time::Timestamp;
+
+/// First and longest pause between re-bootstrap attempts of a stranded node.
+const REJOIN_MIN: Duration = Duration::from_secs(2);
+const REJOIN_MAX: Duration = Duration::from_secs(60);
+
+/// Where the node stands in the ring's life, and what it knows of its bootstrap servers.
+#[derive(Debug)]
+pub(crate) struct Membership {
+    /// Started alone (no bootstrap asked for): the first node of its ring, the owner of every key until
+    /// others join.
+    pub(crate) founder: bool,
+    /// Has a live successor.
+    pub(crate) joined: bool,
+    /// Has been a ring member since it started (a node that lost every successor knows the ring's
+    /// direction from its links; a joining one does not).
+    pub(crate) was_joined: bool,
+    /// `leave` was called; [`Timer::Leave`] closes the links, then the node has left.
+    pub(crate) leaving: bool,
+    /// The finger slot the sweep in progress looks up next (`ID_BITS`: no sweep in progress).
+    pub(crate) finger_cursor: usize,
+    /// Bootstrap servers used, with their node ids once known.
+    pub(crate) servers: Vec<(String, Option<Id>)>,
+    /// Bootstrap requests not completed yet, by the link they go through.
+    pub(crate) bootstraps: BTreeMap<LinkId, RequestId>,
+    pub(crate) rejoin_backoff: Duration,
+}
+
+impl Default for Membership {
+    fn default() -> Self {
+        Membership {
+            founder: true,
+            joined: false,
+            was_joined: false,
+            leaving: false,
+            finger_cursor: 0,
+            servers: Vec::new(),
+            bootstraps: BTreeMap::new(),
+            rejoin_backoff: REJOIN_MIN,
+        }
+    }
+}
+
+impl Membership {
+    /// Remembers a bootstrap server (once).
+    pub(crate) fn add_server(&mut self, url: &str) {
+        if !self.servers.iter().any(|(u, _)| u == url) {
+            self.servers.push((url.to_string(), None));
+        }
+    }
+
+    /// Learns the node id of the server at `url`.
+    pub(crate) fn server_is(&mut self, url: Option<&String>, peer: Id) {
+        if let Some(entry) = self.servers.iter_mut().find(|(u, _)| Some(u) == url) {
+            entry.1 = Some(peer);
+        }
+    }
+}
+
+impl Node {
+    pub(super) fn stabilize(&mut self, now: Timestamp) {
+        // Skip successors we cannot reach; ask the first live one.
+        match self.first_live_successor() {
+            Some(s) => {
+                if let Some(link) = self.links.open_to(s) {
+                    self.transmit(link, msg::link_frame(&LinkMsg::GetNeighbors));
+                    self.transmit(link, msg::link_frame(&LinkMsg::Notify));
+                }
+            }
+            None if !self.ring.successors().is_empty() => {}
+            None => {
+                let stranded_member =
+                    self.membership.was_joined.then(|| self.nearest_live_peer(now)).flatten();
+                if let Some((p, link)) = stranded_member {
+                    // Every successor is gone. A join lookup cannot help: the whole ring routes `me + 1` to
+                    // us, its closest preceding node. The nearest ring member we are linked to, clockwise, is
+                    // the best successor we know; stabilizing walks back from it to the true one through
+                    // predecessors.
+                    self.adopt_live_successor(p, link, false);
+                } else if !self.membership.founder || self.links.len() > 0 {
+                    // No successor at all: rejoin through whatever we are linked to.
+                    let pending_join = self.lookups.any(|purpose| purpose == LookupFor::Join);
+                    if !pending_join && self.links.iter().any(|(_, l)| l.routable(now) || l.offerer) {
+                        self.start_join(now);
+                    }
+                }
+            }
+        }
+        // Every successor needs a link (Zave: the list must be checkable); the predecessor opened its own.
+        let succs = self.ring.successors().to_vec();
+        for s in succs {
+            self.ensure_link(now, s, LinkPurpose::Successor);
+        }
+        self.update_membership();
+    }
+
+    /// The first successor we have an open link to (Zave's stabilize skips the dead ones).
+    pub(super) fn first_live_successor(&self) -> Option<Id> {
+        self.ring.successors().iter().copied().find(|s| self.links.open_to(*s).is_some())
+    }
+
+    /// Whether a live link reaches a ring member between `candidate` and us. Without a predecessor, Zave's
+    /// rectify adopts any node that notifies; one we know to lie farther from us than such a member is not
+    /// our predecessor (it notifies us because its successor list is stale), and adopting it would make us
+    /// answer for the keys of the nodes between. Our true predecessor notifies within a stabilize period.
+    pub(super) fn knows_node_between(&self, now: Timestamp, candidate: Id) -> bool {
+        let me = self.id();
+        self.links.iter().any(|(_, l)| l.routable(now) && l.peer.is_some_and(|p| p.in_open(candidate, me)))
+    }
+
+    /// The ring member nearest clockwise that a live link reaches (not our predecessor, not a bootstrap
+    /// link of ours), and that link.
+    fn nearest_live_peer(&self, now: Timestamp) -> Option<(Id, LinkId)> {
+        let me = self.id();
+        let pred = self.ring.predecessor();
+        self.links
+            .iter()
+            .filter(|(_, l)| l.routable(now) && l.purpose != LinkPurpose::Bootstrap)
+            .filter_map(|(id, l)| l.peer.filter(|p| Some(*p) != pred).map(|p| (p, id)))
+            .min_by_key(|(p, _)| me.distance_to(*p))
+    }
+
+    /// Looks up the owner of `me + 1`: the node that will be our successor (our own id would resolve to us).
+    pub(super) fn start_join(&mut self, now: Timestamp) {
+        let key = self.id().wrapping_add(Id::pow2(0));
+        self.start_lookup(now, key, LookupFor::Join);
+    }
+
+    /// A successor candidate turned out live (a link to it is open): Zave's stabilize adopts it if it is
+    /// nearer than the current first successor, and asks it for its list right away.
+    ///
+    /// Only a node that is now our first live successor is notified (as in stabilize), or the owner a
+    /// merge check found (`merge`, see [`Self::merge_candidate`]). A notify to a later successor would make
+    /// us its predecessor whenever it has none, claiming for it the range of the nodes between us.
+    pub(super) fn adopt_live_successor(&mut self, peer: Id, link: LinkId, merge: bool) {
+        self.ring.offer_successor(peer);
+        if merge || self.first_live_successor() == Some(peer) {
+            self.transmit(link, msg::link_frame(&LinkMsg::GetNeighbors));
+            self.transmit(link, msg::link_frame(&LinkMsg::Notify));
+        }
+        self.update_membership();
+    }
+
+    /// Links to a successor candidate, or adopts it at once if a link is already open.
+    pub(super) fn want_successor(&mut self, now: Timestamp, peer: Id) {
+        match self.links.open_to(peer) {
+            Some(link) => self.adopt_live_successor(peer, link, false),
+            None => self.ensure_link(now, peer, LinkPurpose::Successor),
+        }
+    }
+
+    /// Every `merge_interval` (± half): ask a bootstrap server's ring who our successor should be. After a
+    /// partition heals, the two rings are linked by nothing but the servers; this is how they meet.
+    /// ([`Timer::Merge`]; a node not joined yet, or without servers, only waits for the next one.)
+    pub(super) fn check_merge(&mut self, now: Timestamp) {
+        if !self.membership.joined || self.membership.servers.is_empty() {
+            // Looked at again on the link upkeep cadence: the first check follows the join at once.
+            self.timers.set(Timer::Merge, now.saturating_add(self.config.ping_interval / 2));
+            return;
+        }
+        let interval = self.config.merge_interval.as_millis() as u64;
+        let jitter = if interval > 0 { self.rng.next_u64() % interval } else { 0 };
+        self.timers.set(Timer::Merge, Timestamp(now.0 + interval / 2 + jitter));
+        let pick = (self.rng.next_u64() % self.membership.servers.len() as u64) as usize;
+        let (url, server) = self.membership.servers[pick].clone();
+        match server.and_then(|s| self.links.open_to(s)) {
+            Some(link) => self.start_merge_check(now, link),
+            None => {
+                if self.links.len() + RING_HEADROOM < self.config.link_cap() {
+                    self.open_bootstrap_link(now, &url, true);
+                }
+            }
+        }
+    }
+
+    /// Whether the node is cut off: not a founder, not joined, no link at all, but servers to ask.
+    pub(super) fn stranded(&self) -> bool {
+        let m = &self.membership;
+        !m.joined && !m.founder && self.links.len() == 0 && !m.servers.is_empty()
+    }
+
+    /// A node that lost every link after joining (or whose bootstrap failed) tries its bootstrap servers
+    /// again, with a growing pause — a shell need not notice ([`Timer::Rejoin`], armed by `drop_link`).
+    pub(super) fn rejoin(&mut self, now: Timestamp) {
+        if !self.stranded() {
+            self.timers.stop(Timer::Rejoin);
+            self.membership.rejoin_backoff = REJOIN_MIN;
+            return;
+        }
+        self.timers.set(Timer::Rejoin, now.saturating_add(self.membership.rejoin_backoff));
+        self.membership.rejoin_backoff = (self.membership.rejoin_backoff * 2).min(REJOIN_MAX);
+        let pick = (self.rng.next_u64() % self.membership.servers.len() as u64) as usize;
+        let url = self.membership.servers[pick].0.clone();
+        self.open_bootstrap_link(now, &url, false);
+    }
+
+    /// After the last link went: a stranded node tries a server again after the backoff.
+    pub(super) fn arm_rejoin(&mut self, now: Timestamp) {
+        if self.stranded() && self.timers.get(Timer::Rejoin).is_none() {
+            self.timers.set(Timer::Rejoin, now.saturating_add(self.membership.rejoin_backoff));
+        }
+    }
+
+    pub(super) fn start_merge_check(&mut self, now: Timestamp, via: LinkId) {
+        let key = self.id().wrapping_add(Id::pow2(0));
+        self.start_lookup(now, key, LookupFor::Merge(via));
+    }
+
+    /// The server's ring says `owner` follows us. If that is not our successor, the two of us are in different
+    /// rings (or one of us missed a node), and a link to `owner` settles it either way:
+    /// - `owner` is nearer than our successor: it becomes our successor (`adopt_live_successor` once the link
+    ///   is open) and stabilization walks the rest.
+    /// - our successor lies between us and `owner`: the server's ring has no node there, so `owner`'s
+    ///   predecessor is in the other ring and should hear of us. The link's first `Notify` makes us `owner`'s
+    ///   predecessor; its old predecessor then finds us by stabilizing, and the rings cross.
+    ///
+    /// Only the two nodes at the ends of a crossing can see the first case, and only if their server is in
+    /// the other ring; the second case lets any member whose server is in the other ring start the merge.
+    /// In one healthy ring `owner` is our successor and nothing happens.
+    pub(super) fn merge_candidate(&mut self, now: Timestamp, owner: Id, via: LinkId) {
+        if owner == self.id() || self.ring.successors().first() == Some(&owner) {
+            return;
+        }
+        if let Some(link) = self.links.open_to(owner) {
+            self.adopt_live_successor(owner, link, true);
+            return;
+        }
+        if self.links.by_peer(owner).is_some() {
+            return;
+        }
+        self.ensure_link(now, owner, LinkPurpose::Successor);
+        if let Some(link) = self.links.by_peer(owner) {
+            if let Some(l) = self.links.get_mut(link) {
+                l.via = Some(via);
+            }
+        }
+    }
+
+    /// [`Timer::FingerSweep`]: a sweep starts at most every `finger_refresh_interval`, and only once the
+    /// previous one is done (else the timer looks again a stabilize interval later).
+    pub(super) fn start_finger_sweep(&mut self, now: Timestamp) {
+        if !self.membership.joined || self.membership.finger_cursor < ID_BITS {
+            self.timers.set(Timer::FingerSweep, now.saturating_add(self.config.stabilize_interval));
+            return;
+        }
+        self.membership.finger_cursor = self.ring.first_open_slot();
+        self.timers.set(Timer::FingerSweep, now.saturating_add(self.config.finger_refresh_interval));
+    }
+
+    /// One step of a sweep in progress: one lookup fills every slot up to the owner it finds.
+    pub(super) fn fix_next_finger(&mut self, now: Timestamp) {
+        if !self.membership.joined || self.lookups.any(|purpose| matches!(purpose, LookupFor::Finger(_))) {
+            return;
+        }
+        let first = self.ring.first_open_slot();
+        if first >= ID_BITS || self.membership.finger_cursor >= ID_BITS {
+            return;
+        }
+        self.membership.finger_cursor = self.membership.finger_cursor.max(first);
+        let slot = self.membership.finger_cursor;
+        self.start_lookup(now, self.id().finger_target(slot), LookupFor::Finger(slot));
+    }
+
+    pub(super) fn finger_found(&mut self, now: Timestamp, slot: usize, owner: Id) {
+        let next = self.ring.set_finger(slot, owner);
+        self.membership.finger_cursor = next.unwrap_or(ID_BITS);
+        self.connect_fingers(now);
+    }
+
+    /// Opens links to the farthest `max_fingers` distinct fingers, within the budget.
+    pub(super) fn connect_fingers(&mut self, now: Timestamp) {
+        let wanted: Vec<Id> = self.wanted_fingers();
+        for f in wanted {
+            if self.links.by_peer(f).is_some() {
+                continue;
+            }
+            if self.links.len() + RING_HEADROOM >= self.config.link_cap() {
+                break;
+            }
+            if self.links.is_busy(f, now) {
+                continue;
+            }
+            self.ensure_link(now, f, LinkPurpose::Finger);
+        }
+    }
+
+    pub(super) fn wanted_fingers(&self) -> Vec<Id> {
+        self.ring
+            .distinct_fingers()
+            .into_iter()
+            .map(|(_, id)| id)
+            .filter(|id| !self.ring.successors().contains(id) && self.ring.predecessor() != Some(*id))
+            .take(self.config.max_fingers)
+            .collect()
+    }
+
+    pub(super) fn update_membership(&mut self) {
+        let joined = self.first_live_successor().is_some();
+        self.membership.was_joined |= joined;
+        if joined != self.membership.joined {
+            self.membership.joined = joined;
+            if joined {
+                // Bootstrap requests complete with this membership event.
+                self.membership.bootstraps.clear();
+                self.timers.set(Timer::Presence, Timestamp::ZERO);
+            }
+            self.io.emit(Event::Membership { joined });
+        }
+    }
+}

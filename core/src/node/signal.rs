@@ -1,0 +1,336 @@
+//! Setting links up: the offer and answer of every link, whether they travel over HTTP (bootstrap), through
+//! the ring (`ConnectOffer` / `ConnectAnswer` / `ConnectReject` routed to the peer) or by hand (pairing,
+//! see `pairing.rs`). This is the parent's glue between the link table, the router and membership; the
+//! state it works on is the link table's ([`Links`](super::links::Links)).
+
+use std::time::Duration;
+
+use super::links::{AnswerPath, Link, LinkState};
+use super::msg::{self, AppMsg, RejectReason, RingMsg, Routed};
+use super::{Node, SignalError};
+use crate::id::Id;
+use crate::identity::delegation::Delegation;
+use crate::identity::SessionPublicKey;
+use crate::node::api::{
+    BootstrapError, Event, FailReason, LinkId, LinkPurpose, LinkRole, Output, RefusalKind, RequestId,
+};
+use crate::time::Timestamp;
+use crate::wire::envelope::{self, Destination, MessageId};
+
+/// After a refusal, do not ask the same node for a finger link for this long.
+const BUSY_BACKOFF: Duration = Duration::from_secs(60);
+
+impl Node {
+    /// Joins the ring through the bootstrap server at `url`: asks the shell for an offer, which then goes
+    /// out as [`Output::BootstrapOffer`]. The request completes with [`Event::Membership`] or fails.
+    pub fn connect_bootstrap(&mut self, now: Timestamp, url: &str) -> RequestId {
+        let request = self.new_request();
+        self.membership.founder = false;
+        self.membership.add_server(url);
+        let id = self.open_bootstrap_link(now, url, false);
+        self.membership.bootstraps.insert(id, request);
+        request
+    }
+
+    pub(super) fn open_bootstrap_link(&mut self, now: Timestamp, url: &str, merge_check: bool) -> LinkId {
+        let mut link = Link::new(now, None, LinkPurpose::Bootstrap, true);
+        link.bootstrap_url = Some(url.to_string());
+        link.merge_check = merge_check;
+        let id = self.links.insert(link);
+        self.open_link_output(id, LinkRole::Offer);
+        id
+    }
+
+    /// The shell's peer connection produced its complete local description (offer or answer).
+    pub fn handle_local_description(&mut self, now: Timestamp, link_id: LinkId, sdp: String) {
+        let Some(link) = self.links.get_mut(link_id) else { return };
+        match link.state {
+            LinkState::MakingOffer => {
+                link.state = LinkState::AwaitingAnswer;
+                link.offered_at = now;
+                let purpose = link.purpose;
+                let peer = link.peer;
+                let body = Routed::Ring(RingMsg::ConnectOffer {
+                    link: link_id.0,
+                    purpose,
+                    sdp,
+                    delegation: self.me.delegation.clone(),
+                });
+                if let Some(url) = link.bootstrap_url.clone() {
+                    let pairing = link.pairing;
+                    match self.encode(now, Destination::Neighbor, None, &body) {
+                        Some((header, offer)) => {
+                            if pairing {
+                                // The answer names this id (see pairing.rs).
+                                if let Some(l) = self.links.get_mut(link_id) {
+                                    l.pairing_offer = Some(header.id);
+                                }
+                            }
+                            self.io.push(Output::BootstrapOffer { link: link_id, url, offer })
+                        }
+                        None => self.drop_link(now, link_id, true),
+                    }
+                } else if let Some(peer) = peer {
+                    let via = link.via.filter(|v| self.links.get(*v).is_some_and(Link::is_open));
+                    let track = |node: &mut Node, id| {
+                        node.links.offers.insert(id, link_id);
+                    };
+                    match via {
+                        Some(via) => self.send_routed_via(now, via, Destination::Node(peer), &body, track),
+                        None => {
+                            self.send_routed_then(now, Destination::Node(peer), None, &body, track);
+                        }
+                    }
+                }
+            }
+            LinkState::MakingAnswer => {
+                link.state = LinkState::Connecting;
+                let delegation = self.me.delegation.clone();
+                match link.answer_path.clone() {
+                    Some(AnswerPath::Http(request)) => {
+                        let body = Routed::Ring(RingMsg::ConnectAnswer { link: 0, sdp, delegation });
+                        if let Some((_, answer)) = self.encode(now, Destination::Neighbor, None, &body) {
+                            self.io.push(Output::BootstrapAnswer { request, answer });
+                        }
+                    }
+                    Some(AnswerPath::Pairing { request, offer_id }) => {
+                        let body = Routed::Ring(RingMsg::ConnectAnswer { link: 0, sdp, delegation });
+                        let encoded = self.encode(now, Destination::Neighbor, Some(offer_id), &body);
+                        if let Some((_, answer)) = encoded {
+                            self.io.push(Output::BootstrapAnswer { request, answer });
+                        }
+                    }
+                    Some(AnswerPath::Routed { offer_id, offerer_link }) => {
+                        let Some(peer) = link.peer else { return };
+                        let body =
+                            Routed::Ring(RingMsg::ConnectAnswer { link: offerer_link, sdp, delegation });
+                        self.send_routed(now, Destination::Node(peer), Some(offer_id), &body);
+                    }
+                    None => {}
+                }
+            }
+            // A description we did not ask for (its link has moved on): nothing to send.
+            LinkState::AwaitingAnswer | LinkState::Connecting | LinkState::Open => {}
+        }
+    }
+
+    /// The bootstrap server's response to a [`Output::BootstrapOffer`].
+    pub fn handle_bootstrap_answer(&mut self, now: Timestamp, link_id: LinkId, body: &[u8]) {
+        let received = match envelope::decode_with::<Routed>(self.config.crypto, body, self.me.network) {
+            Ok(r) => r,
+            Err(e) => {
+                self.io.counters.dropped_invalid += 1;
+                let detail = e.to_string();
+                self.handle_bootstrap_failure(now, link_id, BootstrapError::BadAnswer { detail });
+                return;
+            }
+        };
+        let peer = received.origin.node_id();
+        match received.body {
+            Routed::Ring(RingMsg::ConnectAnswer { sdp, delegation, .. }) => {
+                if let Err(e) = self.verify_peer(&delegation, &received.origin, now) {
+                    self.handle_bootstrap_failure(now, link_id, BootstrapError::Unauthorized(e));
+                    return;
+                }
+                let Some(link) = self.links.get(link_id) else { return };
+                if link.state != LinkState::AwaitingAnswer || sdp.len() > msg::MAX_SDP {
+                    return;
+                }
+                if peer == self.id() || self.links.by_peer(peer).is_some() {
+                    // Already linked to this server (or it is us): this bootstrap link is not needed.
+                    self.handle_bootstrap_failure(now, link_id, BootstrapError::AlreadyLinked);
+                    return;
+                }
+                if let Some(link) = self.links.get_mut(link_id) {
+                    link.state = LinkState::Connecting;
+                    let url = link.bootstrap_url.clone();
+                    self.membership.server_is(url.as_ref(), peer);
+                }
+                self.links.set_peer(link_id, peer);
+                self.io.push(Output::ApplyRemote { link: link_id, sdp });
+            }
+            Routed::Ring(RingMsg::ConnectReject { reason, .. }) => {
+                let refused =
+                    |kind| BootstrapError::Refused { kind, detail: "a ConnectReject answer".into() };
+                let error = match reason {
+                    RejectReason::Busy => refused(RefusalKind::Busy),
+                    RejectReason::Unauthorized => refused(RefusalKind::Unauthorized),
+                    RejectReason::Duplicate => BootstrapError::AlreadyLinked,
+                };
+                self.handle_bootstrap_failure(now, link_id, error);
+            }
+            // Nothing else answers an offer.
+            Routed::Ring(
+                RingMsg::FindSuccessor
+                | RingMsg::FoundSuccessor { .. }
+                | RingMsg::ConnectOffer { .. }
+                | RingMsg::Undeliverable { .. },
+            )
+            | Routed::App(
+                AppMsg::Store { .. }
+                | AppMsg::StoreAck { .. }
+                | AppMsg::Get { .. }
+                | AppMsg::Records { .. }
+                | AppMsg::Deliver { .. }
+                | AppMsg::Receipt { .. }
+                | AppMsg::MailboxDeliver { .. }
+                | AppMsg::MailboxAck { .. },
+            ) => {
+                self.io.counters.dropped_invalid += 1;
+                let detail = "not a ConnectAnswer".to_string();
+                self.handle_bootstrap_failure(now, link_id, BootstrapError::BadAnswer { detail });
+            }
+        }
+    }
+
+    /// The bootstrap exchange failed in the shell: the server was unreachable, did not answer in time,
+    /// refused the offer (HTTP error status), or sent something that is not an answer.
+    pub fn handle_bootstrap_failure(&mut self, now: Timestamp, link_id: LinkId, error: BootstrapError) {
+        if let Some(request) = self.membership.bootstraps.remove(&link_id) {
+            self.io.emit(Event::RequestFailed { request, reason: FailReason::Bootstrap(error) });
+        }
+        self.drop_link(now, link_id, true);
+    }
+
+    /// A bootstrap offer arrived over HTTP (server side). On success an [`Output::BootstrapAnswer`] for
+    /// `request` follows once the shell produced the answer.
+    pub fn handle_bootstrap_offer(
+        &mut self,
+        now: Timestamp,
+        request: u64,
+        body: &[u8],
+    ) -> Result<(), SignalError> {
+        let received = envelope::decode_with::<Routed>(self.config.crypto, body, self.me.network)
+            .inspect_err(|_| {
+                self.io.counters.dropped_invalid += 1;
+            })?;
+        let Routed::Ring(RingMsg::ConnectOffer { purpose: LinkPurpose::Bootstrap, sdp, delegation, .. }) =
+            &received.body
+        else {
+            self.io.counters.dropped_invalid += 1;
+            return Err(SignalError::NotAnOffer);
+        };
+        if received.header.dest != Destination::Neighbor || sdp.len() > msg::MAX_SDP {
+            self.io.counters.dropped_invalid += 1;
+            return Err(SignalError::NotAnOffer);
+        }
+        if self.router.replay.check_and_insert(received.header.id.0, received.header.sent_at, now).is_err() {
+            self.io.counters.dropped_replay += 1;
+            return Err(SignalError::Replay);
+        }
+        self.verify_peer(delegation, &received.origin, now).map_err(SignalError::Unauthorized)?;
+        let peer = received.origin.node_id();
+        match self.accept_offer(now, peer, LinkPurpose::Bootstrap, sdp.clone(), AnswerPath::Http(request)) {
+            Ok(()) => Ok(()),
+            Err(_) => Err(SignalError::Busy),
+        }
+    }
+
+    /// A `ConnectOffer` (message `id`, signed by `signer`) routed to this node: answer it (the shell makes
+    /// the answer), or refuse it.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn handle_connect_offer(
+        &mut self,
+        now: Timestamp,
+        signer: &SessionPublicKey,
+        id: MessageId,
+        link: u64,
+        purpose: LinkPurpose,
+        sdp: String,
+        delegation: &Delegation,
+    ) {
+        let origin = signer.node_id();
+        if sdp.len() > msg::MAX_SDP || purpose == LinkPurpose::Bootstrap {
+            self.io.counters.dropped_invalid += 1;
+            return;
+        }
+        if self.verify_peer(delegation, signer, now).is_err() {
+            let body = Routed::Ring(RingMsg::ConnectReject {
+                link,
+                reason: RejectReason::Unauthorized,
+                alternatives: vec![],
+            });
+            self.send_routed(now, Destination::Node(origin), Some(id), &body);
+            return;
+        }
+        let path = AnswerPath::Routed { offer_id: id, offerer_link: link };
+        if let Err(reason) = self.accept_offer(now, origin, purpose, sdp, path) {
+            if reason == RejectReason::Duplicate && self.links.by_peer(origin).is_some() {
+                // Our own offer to them is on its way and wins; nothing to say.
+                return;
+            }
+            let alternatives = self.ring.successors().iter().take(2).copied().collect();
+            let body = Routed::Ring(RingMsg::ConnectReject { link, reason, alternatives });
+            self.send_routed(now, Destination::Node(origin), Some(id), &body);
+        }
+    }
+
+    /// The answer (signed by `signer`) to an offer we routed through the ring.
+    pub(super) fn handle_connect_answer(
+        &mut self,
+        now: Timestamp,
+        signer: &SessionPublicKey,
+        link: u64,
+        sdp: String,
+        delegation: &Delegation,
+    ) {
+        let origin = signer.node_id();
+        let link_id = LinkId(link);
+        let ok = self.links.get(link_id).is_some_and(|l| {
+            l.state == LinkState::AwaitingAnswer && l.peer == Some(origin) && sdp.len() <= msg::MAX_SDP
+        });
+        if !ok {
+            return;
+        }
+        if self.verify_peer(delegation, signer, now).is_err() {
+            self.drop_link(now, link_id, true);
+            return;
+        }
+        if let Some(l) = self.links.get_mut(link_id) {
+            l.state = LinkState::Connecting;
+        }
+        self.links.offers.retain(|_, l| *l != link_id);
+        self.io.push(Output::ApplyRemote { link: link_id, sdp });
+    }
+
+    /// The peer refused an offer we routed through the ring.
+    pub(super) fn handle_connect_reject(
+        &mut self,
+        now: Timestamp,
+        origin: Id,
+        link: u64,
+        reason: RejectReason,
+        alternatives: Vec<Id>,
+    ) {
+        let link_id = LinkId(link);
+        let Some(l) = self.links.get(link_id) else { return };
+        if l.peer != Some(origin) || l.is_open() {
+            return;
+        }
+        let purpose = l.purpose;
+        if reason == RejectReason::Duplicate {
+            // The peer's own offer to us wins the tie: keep our record (it holds the peer's place in
+            // the budget) until that offer arrives and replaces it, or setup times out.
+            self.links.offers.retain(|_, l| *l != link_id);
+            if let Some(l) = self.links.get_mut(link_id) {
+                l.state = LinkState::Connecting;
+            }
+            return;
+        }
+        self.drop_link(now, link_id, true);
+        if reason == RejectReason::Busy && purpose != LinkPurpose::Finger {
+            // Ask again a little later rather than every stabilize tick.
+            self.links.busy.insert(origin, now.saturating_add(BUSY_BACKOFF / 12));
+        }
+        if reason == RejectReason::Busy && purpose == LinkPurpose::Finger {
+            self.links.busy.insert(origin, now.saturating_add(BUSY_BACKOFF));
+            if let Some(alt) = alternatives.into_iter().find(|a| *a != self.id()) {
+                let slot = self.ring.distinct_fingers().into_iter().find(|(_, f)| *f == origin);
+                if let Some((slot, _)) = slot {
+                    self.ring.set_finger(slot as usize, alt);
+                    self.connect_fingers(now);
+                }
+            }
+        }
+    }
+}
