@@ -32,7 +32,8 @@ fn answer(net: &mut Net, j: usize, offer: &[u8]) -> Result<Vec<u8>, PairingError
     let t = now(net);
     let r = net.nodes[j].as_mut().unwrap().handle_pairing_offer(t, request, offer);
     net.drain(j);
-    r?;
+    let link = r?;
+    assert!(net.nodes[j].as_ref().unwrap().status().links.iter().any(|l| l.link == link && !l.open));
     net.run_for(10);
     Ok(net.pairing_answers.remove(&(j, request)).expect("answer made"))
 }

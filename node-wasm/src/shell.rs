@@ -14,9 +14,7 @@ use std::time::Duration;
 
 use chordial_core::identity::delegation::Delegation;
 use chordial_core::identity::{Address, SessionKey};
-use chordial_core::node::{
-    Event, LinkEvent, LinkId, LinkRole, Node, Output, RequestId, SendOutcome, Status, PAIRING_URL,
-};
+use chordial_core::node::{Event, LinkEvent, LinkId, LinkRole, Node, Output, RequestId, SendOutcome, Status};
 use chordial_core::Timestamp;
 use gloo_timers::callback::Timeout;
 use js_sys::{Function, Uint8Array};
@@ -332,7 +330,7 @@ impl Shell {
                 Output::OpenLink { link, role } => self.open_link(node, now, link, role),
                 Output::ApplyRemote { link, sdp } => self.apply_remote(link, sdp),
                 Output::CloseLink { link } => self.release(link),
-                Output::BootstrapOffer { link, url, offer } if url == PAIRING_URL => {
+                Output::PairingOffer { link, offer } => {
                     // A pairing offer goes to a person, as a code.
                     match self.pair_offers.remove(&link) {
                         Some(p) => {
@@ -357,14 +355,16 @@ impl Shell {
                 }
                 Output::BootstrapAnswer { request, answer } => {
                     if let Some(w) = self.signal_waiters.remove(&request) {
-                        let value = match w.pairing {
-                            Some(expires) => js::to_js(&view::PairCode {
-                                code: pairing::encode(CodeKind::Answer, &answer),
-                                expires: expires.as_millis(),
-                            }),
-                            None => Uint8Array::from(&answer[..]).into(),
-                        };
+                        let value = Uint8Array::from(&answer[..]).into();
                         self.deferred.push(Deferred::Resolve(w.resolve, value));
+                    }
+                }
+                Output::PairingAnswer { request, answer } => {
+                    if let Some(w) = self.signal_waiters.remove(&request) {
+                        let expires = w.pairing.map_or(0, |t| t.as_millis());
+                        let code =
+                            view::PairCode { code: pairing::encode(CodeKind::Answer, &answer), expires };
+                        self.deferred.push(Deferred::Resolve(w.resolve, js::to_js(&code)));
                     }
                 }
                 Output::Event(e) => self.on_event(e),
@@ -851,7 +851,7 @@ pub(crate) fn handle_signal(shell: &ShellRef, body: Vec<u8>) -> js_sys::Promise 
             s.next_signal += 1;
             let request = s.next_signal;
             match node.handle_bootstrap_offer(now, request, &body) {
-                Ok(()) => {
+                Ok(_link) => {
                     let w = SignalWaiter {
                         resolve: resolve.clone(),
                         reject: reject.clone(),
@@ -911,7 +911,7 @@ pub(crate) fn pair_answer(shell: &ShellRef, frame: Vec<u8>) -> js_sys::Promise {
             s.next_signal += 1;
             let request = s.next_signal;
             match node.handle_pairing_offer(now, request, &frame) {
-                Ok(()) => {
+                Ok(_link) => {
                     let expires = pairing::offer_expires(&frame);
                     let w = SignalWaiter {
                         resolve: resolve.clone(),

@@ -204,7 +204,6 @@ pub fn spawn(
         links: HashMap::new(),
         pending: HashMap::new(),
         signal_links: HashMap::new(),
-        answering: None,
         next_request: 0,
         events,
         counters,
@@ -235,8 +234,6 @@ struct NodeTask {
     pending: HashMap<u64, oneshot::Sender<Result<Vec<u8>, SignalRefusal>>>,
     /// The answering link of each pending signal request (to fail the request at once if the link fails).
     signal_links: HashMap<LinkId, u64>,
-    /// The signal request whose answering link the next `OpenLink { Answer }` output is.
-    answering: Option<u64>,
     next_request: u64,
     events: broadcast::Sender<Event>,
     counters: Arc<ShellCounters>,
@@ -317,9 +314,9 @@ impl NodeTask {
                 self.next_request += 1;
                 let request = self.next_request;
                 match self.node.handle_bootstrap_offer(now, request, &body) {
-                    Ok(()) => {
+                    Ok(link) => {
                         self.pending.insert(request, reply);
-                        self.answering = Some(request);
+                        self.signal_links.insert(link, request);
                     }
                     Err(e) => {
                         let _ = reply.send(Err(e.into()));
@@ -349,10 +346,7 @@ impl NodeTask {
     fn drain(&mut self) -> Option<Timestamp> {
         loop {
             match self.node.poll_output() {
-                Output::Timeout(at) => {
-                    self.answering = None;
-                    return at;
-                }
+                Output::Timeout(at) => return at,
                 Output::Transmit { link, bytes } => match self.links.get(&link) {
                     Some(handle) => {
                         handle.send_frame(bytes, &self.counters);
@@ -364,9 +358,6 @@ impl NodeTask {
                 Output::OpenLink { link, role } => {
                     let kind = if matches!(role, LinkRole::Offer) { "offer" } else { "answer" };
                     tracing::debug!(link = link.0, kind, "open link");
-                    if let (LinkRole::Answer(_), Some(request)) = (&role, self.answering.take()) {
-                        self.signal_links.insert(link, request);
-                    }
                     let handle = rtc::open_link(
                         link,
                         role,
@@ -402,6 +393,9 @@ impl NodeTask {
                     if let Some(reply) = self.pending.remove(&request) {
                         let _ = reply.send(Ok(answer));
                     }
+                }
+                Output::PairingOffer { .. } | Output::PairingAnswer { .. } => {
+                    unreachable!("a server never pairs: it calls neither pair_offer nor handle_pairing_offer")
                 }
                 Output::Event(event) => {
                     log_event(&event);

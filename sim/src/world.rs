@@ -1000,6 +1000,11 @@ impl World {
                     );
                 }
             }
+            Output::PairingOffer { .. } | Output::PairingAnswer { .. } => {
+                unreachable!(
+                    "the simulator never pairs: it calls neither pair_offer nor handle_pairing_offer"
+                )
+            }
             Output::BootstrapAnswer { request, answer } => {
                 let Some(p) = self.bootstraps.get(&request) else { return };
                 let joiner = p.joiner.node;

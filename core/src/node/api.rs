@@ -47,8 +47,6 @@ pub enum LinkPurpose {
     Successor,
     /// The answerer is one of the offerer's fingers.
     Finger,
-    /// A short-lived direct link for application traffic.
-    Direct,
 }
 
 /// One thing the shell must do, drained with [`crate::node::Node::poll_output`].
@@ -81,9 +79,8 @@ pub enum Output {
         link: LinkId,
     },
     /// Send this signed offer to the bootstrap server at `url` (`POST /v1/signal`) and hand the response
-    /// body to [`crate::node::Node::handle_bootstrap_answer`] (or report failure). When `url` is
-    /// [`crate::node::PAIRING_URL`], the offer is for a person to carry to another node (pairing); its
-    /// answer goes to [`crate::node::Node::handle_pairing_answer`].
+    /// body to [`crate::node::Node::handle_bootstrap_answer`] (or report failure with
+    /// [`crate::node::Node::handle_bootstrap_failure`]).
     BootstrapOffer {
         /// The link the offer belongs to.
         link: LinkId,
@@ -92,13 +89,28 @@ pub enum Output {
         /// The request body.
         offer: Vec<u8>,
     },
-    /// The answer to an offer received through [`crate::node::Node::handle_bootstrap_offer`] (the body of
-    /// the HTTP response for that request) or [`crate::node::Node::handle_pairing_offer`] (the answer to
-    /// carry back).
+    /// The answer to an offer received through [`crate::node::Node::handle_bootstrap_offer`]: the body of
+    /// the HTTP response for that request.
     BootstrapAnswer {
         /// The shell's own id for the HTTP request, as passed in.
         request: u64,
         /// The response body.
+        answer: Vec<u8>,
+    },
+    /// A pairing offer made by [`crate::node::Node::pair_offer`], for a person to carry to another node
+    /// (as a code); its answer comes back through [`crate::node::Node::handle_pairing_answer`].
+    PairingOffer {
+        /// The link the offer belongs to.
+        link: LinkId,
+        /// The signed offer.
+        offer: Vec<u8>,
+    },
+    /// The answer to a pairing offer pasted through [`crate::node::Node::handle_pairing_offer`], for a
+    /// person to carry back.
+    PairingAnswer {
+        /// The shell's own id for the pasted offer, as passed in.
+        request: u64,
+        /// The signed answer.
         answer: Vec<u8>,
     },
     /// Something the application may want to know.
@@ -386,7 +398,7 @@ pub struct LinkStatus {
     pub peer: Option<Id>,
     /// Whether the channel is open.
     pub open: bool,
-    /// Roles this node gives the link: "successor", "predecessor", "finger", "direct", "bootstrap",
+    /// Roles this node gives the link: "successor", "predecessor", "finger", "bootstrap",
     /// "pairing" (a pairing link through which this node is still joining).
     pub roles: Vec<String>,
     /// Smoothed round-trip time of pings.

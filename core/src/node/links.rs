@@ -19,15 +19,21 @@ use crate::node::api::{LinkId, LinkPurpose, Output};
 use crate::time::Timestamp;
 use crate::wire::MessageId;
 
-/// Where a link is in its setup.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where a link is in its setup. Each link goes one of two ways:
+///
+/// ```text
+///   we offer:   MakingOffer ──local description──▶ AwaitingAnswer ──answer──▶ Connecting ──▶ Open
+///   we answer:  MakingAnswer(path) ──local description, sent back by path──▶ Connecting ──▶ Open
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum LinkState {
     /// We asked the shell for an offer and wait for its local description.
     MakingOffer,
-    /// Our offer is out; we wait for the answer.
-    AwaitingAnswer,
-    /// We asked the shell to answer a remote offer and wait for its local description.
-    MakingAnswer,
+    /// Our offer went out at `since`; we wait for the answer.
+    AwaitingAnswer { since: Timestamp },
+    /// We asked the shell to answer a remote offer and wait for its local description, which goes back by
+    /// this path.
+    MakingAnswer(AnswerPath),
     /// Descriptions exchanged; waiting for the channel to open.
     Connecting,
     /// Frames flow.
@@ -35,28 +41,71 @@ pub(crate) enum LinkState {
 }
 
 /// How the answer to an offer we are answering goes back.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum AnswerPath {
     /// As the body of the HTTP response to this shell request.
     Http(u64),
     /// As a routed reply to this offer envelope.
-    Routed { offer_id: crate::wire::MessageId, offerer_link: u64 },
+    Routed { offer_id: MessageId, offerer_link: u64 },
     /// As a pairing answer (a code a person carries back), naming the offer it answers, for this shell
     /// request.
-    Pairing { request: u64, offer_id: crate::wire::MessageId },
+    Pairing { request: u64, offer_id: MessageId },
+}
+
+/// Why a link exists, and who set it up. The offerer's purpose travels in its offer
+/// ([`LinkPurpose`], the answerer applies its link policy to it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum LinkKind {
+    /// We offered it to a successor candidate, through the ring — `via` this bootstrap link first when the
+    /// candidate was found in a bootstrap server's ring (it may be in another ring than ours).
+    ToSuccessor { via: Option<LinkId> },
+    /// We offered it to one of our fingers, through the ring.
+    ToFinger,
+    /// We offered it to the bootstrap server at `url` over HTTP: to join, or (`merge_check`, once joined)
+    /// only to ask the server's ring who our successor should be.
+    ToServer { url: String, merge_check: bool },
+    /// The peer offered it, for this purpose: we are in its successor list, among its fingers, or it
+    /// bootstraps through us over HTTP.
+    From(LinkPurpose),
+    /// Set up by pairing: a person carried the offer and the answer. As the offerer, `offer` is our
+    /// offer's message id once it is made (the answer names it).
+    Pairing { offerer: bool, offer: Option<MessageId> },
+}
+
+impl LinkKind {
+    /// The purpose an offer of this kind carries (for a link the peer offered: the purpose it said).
+    pub(crate) fn purpose(&self) -> LinkPurpose {
+        match self {
+            LinkKind::ToSuccessor { .. } => LinkPurpose::Successor,
+            LinkKind::ToFinger => LinkPurpose::Finger,
+            LinkKind::ToServer { .. } | LinkKind::Pairing { .. } => LinkPurpose::Bootstrap,
+            LinkKind::From(purpose) => *purpose,
+        }
+    }
+
+    /// Whether this node made the offer.
+    pub(crate) fn offerer(&self) -> bool {
+        match self {
+            LinkKind::ToSuccessor { .. } | LinkKind::ToFinger | LinkKind::ToServer { .. } => true,
+            LinkKind::From(_) => false,
+            LinkKind::Pairing { offerer, .. } => *offerer,
+        }
+    }
+
+    /// Whether this is a setup link of ours (to a server, or a pairing we offered) rather than a link
+    /// between ring members.
+    pub(crate) fn is_own_bootstrap(&self) -> bool {
+        matches!(self, LinkKind::ToServer { .. } | LinkKind::Pairing { offerer: true, .. })
+    }
 }
 
 /// One link.
 #[derive(Debug)]
 pub(crate) struct Link {
     pub(crate) peer: Option<Id>,
+    pub(crate) kind: LinkKind,
     pub(crate) state: LinkState,
-    pub(crate) purpose: LinkPurpose,
-    /// We made the offer.
-    pub(crate) offerer: bool,
     pub(crate) created: Timestamp,
-    /// When our offer went out (state `AwaitingAnswer`).
-    pub(crate) offered_at: Timestamp,
     pub(crate) last_recv: Timestamp,
     pub(crate) ping: Option<(u64, Timestamp)>,
     /// When we last sent a ping.
@@ -70,32 +119,33 @@ pub(crate) struct Link {
     pub(crate) bytes_out: u64,
     /// The peer showed it is a ring member (it stabilizes or notifies over this link).
     pub(crate) peer_in_ring: bool,
-    /// A bootstrap link opened only to check for another ring (see `Config::merge_interval`).
-    pub(crate) merge_check: bool,
-    /// Send our offer through this link first (a node of another ring is reached through the server).
-    pub(crate) via: Option<LinkId>,
-    /// Bootstrap URL for a bootstrap offer.
-    pub(crate) bootstrap_url: Option<String>,
-    /// How to send our answer, when we answer.
-    pub(crate) answer_path: Option<AnswerPath>,
     /// The start of the peer's range (its predecessor) as it last told us in a ping or pong: the peer
     /// owns the keys in `(peer_range_from, peer]`.
     pub(crate) peer_range_from: Option<Id>,
-    /// Set up by pairing (a person carries offer and answer): it may take `PAIRING_TIMEOUT` to open.
-    pub(crate) pairing: bool,
-    /// For our pairing offer: the offer's message id, which the answer names.
-    pub(crate) pairing_offer: Option<crate::wire::MessageId>,
 }
 
 impl Link {
-    pub(crate) fn new(now: Timestamp, peer: Option<Id>, purpose: LinkPurpose, offerer: bool) -> Self {
+    /// A link we offer (the shell is asked for an offer).
+    pub(crate) fn offer(now: Timestamp, peer: Option<Id>, kind: LinkKind) -> Self {
+        Link::new(now, peer, kind, LinkState::MakingOffer)
+    }
+
+    /// A link we answer (the shell is asked to answer); the answer goes back by `path`.
+    pub(crate) fn answer(now: Timestamp, peer: Id, kind: LinkKind, path: AnswerPath) -> Self {
+        Link::new(now, Some(peer), kind, LinkState::MakingAnswer(path))
+    }
+
+    fn new(now: Timestamp, peer: Option<Id>, kind: LinkKind, state: LinkState) -> Self {
+        // A node that bootstraps or pairs through us is not a ring member until it stabilizes or notifies.
+        let peer_in_ring = !matches!(
+            kind,
+            LinkKind::From(LinkPurpose::Bootstrap) | LinkKind::Pairing { offerer: false, .. }
+        );
         Link {
             peer,
-            state: if offerer { LinkState::MakingOffer } else { LinkState::MakingAnswer },
-            purpose,
-            offerer,
+            kind,
+            state,
             created: now,
-            offered_at: now,
             last_recv: now,
             ping: None,
             last_ping: now,
@@ -104,19 +154,18 @@ impl Link {
             suspect_until: Timestamp::ZERO,
             bytes_in: 0,
             bytes_out: 0,
-            peer_in_ring: purpose != LinkPurpose::Bootstrap || offerer,
-            merge_check: false,
-            via: None,
-            bootstrap_url: None,
-            answer_path: None,
+            peer_in_ring,
             peer_range_from: None,
-            pairing: false,
-            pairing_offer: None,
         }
     }
 
+    /// Whether the link was set up by pairing (it may take `PAIRING_TIMEOUT` to open).
+    pub(crate) fn is_pairing(&self) -> bool {
+        matches!(self.kind, LinkKind::Pairing { .. })
+    }
+
     pub(crate) fn is_open(&self) -> bool {
-        self.state == LinkState::Open
+        matches!(self.state, LinkState::Open)
     }
 
     /// Usable as a next hop for greedy routing: open, acknowledging, and to a ring member (a node that

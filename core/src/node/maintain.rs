@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rand_core::RngCore;
 
-use super::links::{AnswerPath, Link, LinkState};
+use super::links::{AnswerPath, Link, LinkKind, LinkState};
 use super::msg::{self, LinkMsg, RejectReason};
 use super::Node;
 use crate::id::Id;
@@ -40,19 +40,19 @@ impl Node {
     /// computed once by callers that look at every link).
     pub(super) fn roles_given(&self, id: LinkId, link: &Link, wanted: &[Id]) -> Roles {
         let peer = link.peer;
-        let bootstrap = link.purpose == LinkPurpose::Bootstrap
-            && link.offerer
+        let bootstrap = link.kind.is_own_bootstrap()
             && (!self.membership.joined || self.membership.bootstraps.contains_key(&id));
         Roles {
             successor: peer.is_some_and(|p| self.ring.successors().contains(&p)),
             predecessor: peer.is_some() && self.ring.predecessor() == peer,
             finger: peer.is_some_and(|p| self.ring.is_finger(p) && wanted.contains(&p)),
-            direct: link.purpose == LinkPurpose::Direct,
-            bootstrap: bootstrap.then_some(if link.pairing { "pairing" } else { "bootstrap" }),
+            bootstrap: bootstrap.then_some(if link.is_pairing() { "pairing" } else { "bootstrap" }),
         }
     }
 
-    pub(super) fn ensure_link(&mut self, now: Timestamp, peer: Id, purpose: LinkPurpose) {
+    /// Offers a link of `kind` (to a successor candidate or a finger) to `peer`, unless one exists or the
+    /// budget says no.
+    pub(super) fn ensure_link(&mut self, now: Timestamp, peer: Id, kind: LinkKind) {
         if peer == self.id() || self.links.by_peer(peer).is_some() {
             return;
         }
@@ -66,7 +66,7 @@ impl Node {
         if self.links.len() >= self.config.link_cap() && !self.evict_for_ring(now) {
             return;
         }
-        let id = self.links.insert(Link::new(now, Some(peer), purpose, true));
+        let id = self.links.insert(Link::offer(now, Some(peer), kind));
         self.open_link_output(id, LinkRole::Offer);
     }
 
@@ -84,10 +84,10 @@ impl Node {
             let roles = self.roles_given(id, link, &wanted).names();
             let peer_keeps = link.peer_keeps_until > now;
             let rank = if roles.is_empty() {
-                match (peer_keeps, link.purpose) {
+                match (peer_keeps, &link.kind) {
                     (false, _) => 0,
                     // The peer's ring link to us (we are in its successor list) is never evicted.
-                    (true, LinkPurpose::Successor) if !link.offerer => continue,
+                    (true, LinkKind::From(LinkPurpose::Successor)) => continue,
                     (true, _) => 1,
                 }
             } else if roles == ["finger"] {
@@ -108,22 +108,23 @@ impl Node {
         }
     }
 
-    /// Answers an offer from `peer`, or says why not.
+    /// Answers an offer from `peer` (a link of `kind`, from the peer's side), or says why not. Returns the
+    /// link that answers it.
     pub(super) fn accept_offer(
         &mut self,
         now: Timestamp,
         peer: Id,
-        purpose: LinkPurpose,
+        kind: LinkKind,
         sdp: String,
         path: AnswerPath,
-    ) -> Result<(), RejectReason> {
+    ) -> Result<LinkId, RejectReason> {
         if peer == self.id() || self.membership.leaving {
             return Err(RejectReason::Busy);
         }
         if let Some(existing) = self.links.by_peer(peer) {
-            let link = self.links.get(existing).map(|l| (l.state, l.offerer));
+            let link = self.links.get(existing).map(|l| (&l.state, l.kind.offerer()));
             match link {
-                Some((LinkState::MakingOffer | LinkState::AwaitingAnswer, true)) => {
+                Some((LinkState::MakingOffer | LinkState::AwaitingAnswer { .. }, true)) => {
                     // Both sides offered at once: the lower id stays the offerer.
                     if self.id() < peer {
                         return Err(RejectReason::Duplicate);
@@ -138,19 +139,18 @@ impl Node {
             }
         }
         if self.links.len() >= self.config.link_cap() {
-            let ring_link = matches!(purpose, LinkPurpose::Successor);
+            let ring_link = kind.purpose() == LinkPurpose::Successor;
             if !(ring_link && self.evict_for_ring(now)) {
                 self.io.counters.refused_links += 1;
                 return Err(RejectReason::Busy);
             }
         }
-        let mut link = Link::new(now, Some(peer), purpose, false);
-        link.answer_path = Some(path);
+        let mut link = Link::answer(now, peer, kind, path);
         // The offerer wants this link; keep it at least through setup and the first pings.
         link.peer_keeps_until = now.saturating_add(self.config.idle_link_grace);
         let id = self.links.insert(link);
         self.open_link_output(id, LinkRole::Answer(sdp));
-        Ok(())
+        Ok(id)
     }
 
     /// Forgets a link; `close` also tells the shell to close it.
@@ -186,14 +186,19 @@ impl Node {
             let Some(link) = self.links.get(id) else { continue };
             if !link.is_open() {
                 wanted = None;
-                let lost_offer = link.state == LinkState::AwaitingAnswer
-                    && link.bootstrap_url.is_none()
-                    && now.since(link.offered_at) > ANSWER_TIMEOUT;
+                // Only offers routed through the ring (servers answer over HTTP, people take their time).
+                let routed_offer = matches!(link.kind, LinkKind::ToSuccessor { .. } | LinkKind::ToFinger);
+                let lost_offer = routed_offer
+                    && matches!(link.state, LinkState::AwaitingAnswer { since } if now.since(since) > ANSWER_TIMEOUT);
                 if lost_offer {
                     // Unanswered: the peer is dead, or restarted and lost our offer. Offer once more at once;
                     // a second silence means dead, and dead entries must leave the successor list (a list of
                     // only dead nodes would never be replaced).
-                    let (peer, purpose) = (link.peer, link.purpose);
+                    let peer = link.peer;
+                    let kind = match link.kind {
+                        LinkKind::ToSuccessor { .. } => LinkKind::ToSuccessor { via: None },
+                        _ => LinkKind::ToFinger,
+                    };
                     self.drop_link(now, id, true);
                     if let Some(peer) = peer {
                         let misses = self.links.unanswered.entry(peer).or_insert(0);
@@ -202,12 +207,12 @@ impl Node {
                             self.links.unanswered.remove(&peer);
                             self.ring.remove(peer);
                         } else {
-                            self.ensure_link(now, peer, purpose);
+                            self.ensure_link(now, peer, kind);
                         }
                     }
                     continue;
                 }
-                let setup_timeout = if link.pairing {
+                let setup_timeout = if link.is_pairing() {
                     super::pairing::PAIRING_TIMEOUT
                 } else {
                     self.config.link_setup_timeout
@@ -320,7 +325,7 @@ impl Node {
                     }
                 }
                 for s in self.ring.successors().to_vec() {
-                    self.ensure_link(now, s, LinkPurpose::Successor);
+                    self.ensure_link(now, s, LinkKind::ToSuccessor { via: None });
                 }
             }
             LinkMsg::Notify => {
@@ -355,7 +360,7 @@ impl Node {
                 }
                 self.drop_link(now, link_id, true);
                 for s in self.ring.successors().to_vec() {
-                    self.ensure_link(now, s, LinkPurpose::Successor);
+                    self.ensure_link(now, s, LinkKind::ToSuccessor { via: None });
                 }
             }
             LinkMsg::Replicate { records } => self.handle_replicate(now, records),
@@ -374,23 +379,18 @@ pub(super) struct Roles {
     successor: bool,
     predecessor: bool,
     finger: bool,
-    direct: bool,
     /// `"bootstrap"` or `"pairing"`: our own setup link that has not done its job yet.
     bootstrap: Option<&'static str>,
 }
 
 impl Roles {
     pub(super) fn any(&self) -> bool {
-        self.successor || self.predecessor || self.finger || self.direct || self.bootstrap.is_some()
+        self.successor || self.predecessor || self.finger || self.bootstrap.is_some()
     }
 
     pub(super) fn names(&self) -> Vec<&'static str> {
-        let flags = [
-            (self.successor, "successor"),
-            (self.predecessor, "predecessor"),
-            (self.finger, "finger"),
-            (self.direct, "direct"),
-        ];
+        let flags =
+            [(self.successor, "successor"), (self.predecessor, "predecessor"), (self.finger, "finger")];
         let mut names: Vec<&'static str> =
             flags.iter().filter(|(on, _)| *on).map(|(_, name)| *name).collect();
         names.extend(self.bootstrap);

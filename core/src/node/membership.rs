@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use rand_core::RngCore;
 
+use super::links::LinkKind;
 use super::lookups::LookupFor;
 use super::maintain::RING_HEADROOM;
 use super::msg::{self, LinkMsg};
@@ -73,8 +74,8 @@ impl Membership {
     }
 
     /// Learns the node id of the server at `url`.
-    pub(crate) fn server_is(&mut self, url: Option<&String>, peer: Id) {
-        if let Some(entry) = self.servers.iter_mut().find(|(u, _)| Some(u) == url) {
+    pub(crate) fn server_is(&mut self, url: &str, peer: Id) {
+        if let Some(entry) = self.servers.iter_mut().find(|(u, _)| u == url) {
             entry.1 = Some(peer);
         }
     }
@@ -103,7 +104,7 @@ impl Node {
                 } else if !self.membership.founder || self.links.len() > 0 {
                     // No successor at all: rejoin through whatever we are linked to.
                     let pending_join = self.lookups.any(|purpose| purpose == LookupFor::Join);
-                    if !pending_join && self.links.iter().any(|(_, l)| l.routable(now) || l.offerer) {
+                    if !pending_join && self.links.iter().any(|(_, l)| l.routable(now) || l.kind.offerer()) {
                         self.start_join(now);
                     }
                 }
@@ -112,7 +113,7 @@ impl Node {
         // Every successor needs a link (Zave: the list must be checkable); the predecessor opened its own.
         let succs = self.ring.successors().to_vec();
         for s in succs {
-            self.ensure_link(now, s, LinkPurpose::Successor);
+            self.ensure_link(now, s, LinkKind::ToSuccessor { via: None });
         }
         self.update_membership();
     }
@@ -138,7 +139,7 @@ impl Node {
         let pred = self.ring.predecessor();
         self.links
             .iter()
-            .filter(|(_, l)| l.routable(now) && l.purpose != LinkPurpose::Bootstrap)
+            .filter(|(_, l)| l.routable(now) && l.kind.purpose() != LinkPurpose::Bootstrap)
             .filter_map(|(id, l)| l.peer.filter(|p| Some(*p) != pred).map(|p| (p, id)))
             .min_by_key(|(p, _)| me.distance_to(*p))
     }
@@ -168,7 +169,7 @@ impl Node {
     pub(super) fn want_successor(&mut self, now: Timestamp, peer: Id) {
         match self.links.open_to(peer) {
             Some(link) => self.adopt_live_successor(peer, link, false),
-            None => self.ensure_link(now, peer, LinkPurpose::Successor),
+            None => self.ensure_link(now, peer, LinkKind::ToSuccessor { via: None }),
         }
     }
 
@@ -251,12 +252,7 @@ impl Node {
         if self.links.by_peer(owner).is_some() {
             return;
         }
-        self.ensure_link(now, owner, LinkPurpose::Successor);
-        if let Some(link) = self.links.by_peer(owner) {
-            if let Some(l) = self.links.get_mut(link) {
-                l.via = Some(via);
-            }
-        }
+        self.ensure_link(now, owner, LinkKind::ToSuccessor { via: Some(via) });
     }
 
     /// [`Timer::FingerSweep`]: a sweep starts at most every `finger_refresh_interval`, and only once the
@@ -303,7 +299,7 @@ impl Node {
             if self.links.is_busy(f, now) {
                 continue;
             }
-            self.ensure_link(now, f, LinkPurpose::Finger);
+            self.ensure_link(now, f, LinkKind::ToFinger);
         }
     }
 

@@ -76,7 +76,7 @@ pub use api::{
     Output, RefusalKind, RequestId, SendOutcome, SessionInfo, Status,
 };
 pub use msg::describe_frame;
-pub use pairing::{PairingError, MAX_PAIRINGS, PAIRING_TIMEOUT, PAIRING_URL};
+pub use pairing::{PairingError, MAX_PAIRINGS, PAIRING_TIMEOUT};
 
 use crate::crypto::CryptoRef;
 use crate::id::Id;
@@ -85,7 +85,7 @@ use crate::identity::{Address, SessionKey};
 use crate::time::Timestamp;
 use crate::wire::envelope::{self, DecodeError, Received};
 use app::App;
-use links::{LinkState, Links};
+use links::{LinkKind, LinkState, Links};
 use lookups::Lookups;
 use me::Me;
 use membership::Membership;
@@ -104,8 +104,9 @@ pub struct Config {
     pub successors: usize,
     /// At most this many distinct fingers get links.
     pub max_fingers: usize,
-    /// At most this many short-lived direct links.
-    pub direct_pool: usize,
+    /// Room for links other nodes open to this one beyond its ring neighbours and fingers (their fingers,
+    /// nodes that join through it).
+    pub spare_links: usize,
     /// How often to stabilize (and advance the finger sweep by one lookup).
     pub stabilize_interval: Duration,
     /// A full finger sweep (one lookup per stabilize tick) starts at most this often.
@@ -144,7 +145,7 @@ impl Config {
             network: network.to_string(),
             successors: 4,
             max_fingers: 12,
-            direct_pool: 4,
+            spare_links: 4,
             stabilize_interval: Duration::from_secs(1),
             finger_refresh_interval: Duration::from_secs(30),
             ping_interval: Duration::from_millis(1500),
@@ -162,9 +163,9 @@ impl Config {
         }
     }
 
-    /// The most links this node ever has, open or opening: r + 1 + F + direct pool.
+    /// The most links this node ever has, open or opening: r + 1 + F + spare.
     pub fn link_cap(&self) -> usize {
-        self.successors + 1 + self.max_fingers + self.direct_pool
+        self.successors + 1 + self.max_fingers + self.spare_links
     }
 }
 
@@ -440,24 +441,21 @@ impl Node {
                 };
                 link.state = LinkState::Open;
                 link.last_recv = now;
-                let (peer, purpose, offerer, merge) =
-                    (link.peer, link.purpose, link.offerer, link.via.is_some());
+                let (peer, kind) = (link.peer, link.kind.clone());
                 if let Some(peer) = peer {
                     self.links.unanswered.remove(&peer);
                 }
-                if offerer && purpose == LinkPurpose::Successor {
-                    if let Some(p) = peer {
-                        self.adopt_live_successor(p, link_id, merge);
-                    }
+                if let (LinkKind::ToSuccessor { via }, Some(p)) = (&kind, peer) {
+                    self.adopt_live_successor(p, link_id, via.is_some());
                 }
-                let merge_check = self.links.get(link_id).is_some_and(|l| l.merge_check);
-                let pairing = self.links.get(link_id).is_some_and(|l| l.pairing);
-                if pairing {
-                    self.pairing_opened(now, link_id);
-                } else if offerer && purpose == LinkPurpose::Bootstrap && !self.membership.joined {
-                    self.start_join(now);
-                } else if merge_check {
-                    self.start_merge_check(now, link_id);
+                match kind {
+                    LinkKind::Pairing { .. } => self.pairing_opened(now, link_id),
+                    LinkKind::ToServer { .. } if !self.membership.joined => self.start_join(now),
+                    LinkKind::ToServer { merge_check: true, .. } => self.start_merge_check(now, link_id),
+                    LinkKind::ToServer { merge_check: false, .. }
+                    | LinkKind::ToSuccessor { .. }
+                    | LinkKind::ToFinger
+                    | LinkKind::From(_) => {}
                 }
                 self.update_membership();
             }

@@ -2,8 +2,8 @@
 //! them (copy and paste).
 //!
 //! ```text
-//!   A: pair_offer(now) ──▶ Output::BootstrapOffer { link, url: PAIRING_URL, offer }   (A's shell: a code)
-//!   B: handle_pairing_offer(now, request, offer) ──▶ Output::BootstrapAnswer { request, answer }  (B: a code)
+//!   A: pair_offer(now) ──▶ Output::PairingOffer { link, offer }   (A's shell: a code)
+//!   B: handle_pairing_offer(now, request, offer) ──▶ Output::PairingAnswer { request, answer }  (B: a code)
 //!   A: handle_pairing_answer(now, answer) ──▶ Output::ApplyRemote ──▶ the link opens on both sides
 //! ```
 //!
@@ -23,7 +23,7 @@
 
 use std::time::Duration;
 
-use super::links::{AnswerPath, Link, LinkState};
+use super::links::{AnswerPath, Link, LinkKind, LinkState};
 use super::msg::{self, LinkMsg, RingMsg, Routed};
 use super::router::REPLAY_LIFETIME;
 use super::Node;
@@ -32,10 +32,6 @@ use crate::node::api::{LinkId, LinkPurpose, LinkRole, Output};
 use crate::time::Timestamp;
 use crate::wire::envelope::{self, DecodeError, Destination};
 use crate::wire::replay::ReplayError;
-
-/// The `url` of an [`Output::BootstrapOffer`] that is a pairing offer: the shell hands the offer to a person
-/// (as a code) instead of POSTing it anywhere.
-pub const PAIRING_URL: &str = "pairing:";
 
 /// How long a pairing offer is accepted and a pairing link may take to open: the time a person has to carry
 /// the offer over and the answer back. The same as the replay window's lifetime, so an expired offer is also
@@ -88,29 +84,30 @@ pub enum PairingError {
 
 impl Node {
     /// Starts a pairing offer: asks the shell for a link offer, which comes back out as
-    /// [`Output::BootstrapOffer`] with `url` [`PAIRING_URL`] for the returned link. The link is dropped if
-    /// it has not opened after [`PAIRING_TIMEOUT`].
+    /// [`Output::PairingOffer`] for the returned link. The link is dropped if it has not opened after
+    /// [`PAIRING_TIMEOUT`].
     pub fn pair_offer(&mut self, now: Timestamp) -> Result<LinkId, PairingError> {
-        let waiting = self.links.iter().filter(|(_, l)| l.pairing && l.offerer && !l.is_open()).count();
+        let waiting = self
+            .links
+            .iter()
+            .filter(|(_, l)| matches!(l.kind, LinkKind::Pairing { offerer: true, .. }) && !l.is_open())
+            .count();
         if self.membership.leaving || waiting >= MAX_PAIRINGS || self.links.len() >= self.config.link_cap() {
             return Err(PairingError::Busy);
         }
-        let mut link = Link::new(now, None, LinkPurpose::Bootstrap, true);
-        link.bootstrap_url = Some(PAIRING_URL.to_string());
-        link.pairing = true;
-        let id = self.links.insert(link);
+        let id = self.links.insert(Link::offer(now, None, LinkKind::Pairing { offerer: true, offer: None }));
         self.open_link_output(id, LinkRole::Offer);
         Ok(id)
     }
 
-    /// A pairing offer pasted on this node. On success an [`Output::BootstrapAnswer`] for `request` follows
-    /// once the shell produced the answer.
+    /// A pairing offer pasted on this node. On success it returns the link that answers it, and an
+    /// [`Output::PairingAnswer`] for `request` follows once the shell produced the answer.
     pub fn handle_pairing_offer(
         &mut self,
         now: Timestamp,
         request: u64,
         body: &[u8],
-    ) -> Result<(), PairingError> {
+    ) -> Result<LinkId, PairingError> {
         let received = envelope::decode_with::<Routed>(self.config.crypto, body, self.me.network)?;
         let peer = received.origin.node_id();
         if peer == self.id() {
@@ -143,14 +140,11 @@ impl Node {
             Err(ReplayError::Full) => return Err(PairingError::Busy),
         }
         let path = AnswerPath::Pairing { request, offer_id: received.header.id };
-        self.accept_offer(now, peer, LinkPurpose::Bootstrap, sdp.clone(), path).map_err(|_| {
+        let kind = LinkKind::Pairing { offerer: false, offer: None };
+        self.accept_offer(now, peer, kind, sdp.clone(), path).map_err(|_| {
             // A refused offer is used up all the same (its id is in the replay window): say why plainly.
             PairingError::Busy
-        })?;
-        if let Some(link) = self.links.by_peer(peer).and_then(|l| self.links.get_mut(l)) {
-            link.pairing = true;
-        }
-        Ok(())
+        })
     }
 
     /// The answer to one of this node's pairing offers, pasted on this node. Returns the link it belongs
@@ -173,10 +167,10 @@ impl Node {
         let link_id = self
             .links
             .iter()
-            .find(|(_, l)| l.pairing && l.offerer && l.pairing_offer == Some(offer_id))
+            .find(|(_, l)| l.kind == LinkKind::Pairing { offerer: true, offer: Some(offer_id) })
             .map(|(id, _)| id)
             .ok_or(PairingError::NoMatchingOffer)?;
-        if self.links.get(link_id).map(|l| l.state) != Some(LinkState::AwaitingAnswer) {
+        if !self.links.get(link_id).is_some_and(|l| matches!(l.state, LinkState::AwaitingAnswer { .. })) {
             return Err(PairingError::NoMatchingOffer);
         }
         if self.links.by_peer(peer).is_some() {
@@ -196,7 +190,7 @@ impl Node {
         let Some(link) = self.links.get_mut(link_id) else { return };
         // Set up minutes ago: without this the idle rule would close it before either side needs it.
         link.peer_keeps_until = now.saturating_add(self.config.idle_link_grace);
-        let offerer = link.offerer;
+        let offerer = link.kind.offerer();
         if offerer {
             if self.membership.joined {
                 self.transmit(link_id, msg::link_frame(&LinkMsg::Notify));

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::links::{AnswerPath, Link, LinkState};
+use super::links::{AnswerPath, Link, LinkKind, LinkState};
 use super::msg::{self, AppMsg, RejectReason, RingMsg, Routed};
 use super::{Node, SignalError};
 use crate::id::Id;
@@ -33,10 +33,8 @@ impl Node {
     }
 
     pub(super) fn open_bootstrap_link(&mut self, now: Timestamp, url: &str, merge_check: bool) -> LinkId {
-        let mut link = Link::new(now, None, LinkPurpose::Bootstrap, true);
-        link.bootstrap_url = Some(url.to_string());
-        link.merge_check = merge_check;
-        let id = self.links.insert(link);
+        let kind = LinkKind::ToServer { url: url.to_string(), merge_check };
+        let id = self.links.insert(Link::offer(now, None, kind));
         self.open_link_output(id, LinkRole::Offer);
         id
     }
@@ -44,73 +42,88 @@ impl Node {
     /// The shell's peer connection produced its complete local description (offer or answer).
     pub fn handle_local_description(&mut self, now: Timestamp, link_id: LinkId, sdp: String) {
         let Some(link) = self.links.get_mut(link_id) else { return };
-        match link.state {
+        match std::mem::replace(&mut link.state, LinkState::Connecting) {
             LinkState::MakingOffer => {
-                link.state = LinkState::AwaitingAnswer;
-                link.offered_at = now;
-                let purpose = link.purpose;
-                let peer = link.peer;
+                link.state = LinkState::AwaitingAnswer { since: now };
                 let body = Routed::Ring(RingMsg::ConnectOffer {
                     link: link_id.0,
-                    purpose,
+                    purpose: link.kind.purpose(),
                     sdp,
                     delegation: self.me.delegation.clone(),
                 });
-                if let Some(url) = link.bootstrap_url.clone() {
-                    let pairing = link.pairing;
-                    match self.encode(now, Destination::Neighbor, None, &body) {
-                        Some((header, offer)) => {
-                            if pairing {
+                match (link.kind.clone(), link.peer) {
+                    (LinkKind::ToServer { url, .. }, _) => {
+                        match self.encode(now, Destination::Neighbor, None, &body) {
+                            Some((_, offer)) => {
+                                self.io.push(Output::BootstrapOffer { link: link_id, url, offer })
+                            }
+                            None => self.drop_link(now, link_id, true),
+                        }
+                    }
+                    (LinkKind::Pairing { .. }, _) => {
+                        match self.encode(now, Destination::Neighbor, None, &body) {
+                            Some((header, offer)) => {
                                 // The answer names this id (see pairing.rs).
                                 if let Some(l) = self.links.get_mut(link_id) {
-                                    l.pairing_offer = Some(header.id);
+                                    l.kind = LinkKind::Pairing { offerer: true, offer: Some(header.id) };
                                 }
+                                self.io.push(Output::PairingOffer { link: link_id, offer })
                             }
-                            self.io.push(Output::BootstrapOffer { link: link_id, url, offer })
-                        }
-                        None => self.drop_link(now, link_id, true),
-                    }
-                } else if let Some(peer) = peer {
-                    let via = link.via.filter(|v| self.links.get(*v).is_some_and(Link::is_open));
-                    let track = |node: &mut Node, id| {
-                        node.links.offers.insert(id, link_id);
-                    };
-                    match via {
-                        Some(via) => self.send_routed_via(now, via, Destination::Node(peer), &body, track),
-                        None => {
-                            self.send_routed_then(now, Destination::Node(peer), None, &body, track);
+                            None => self.drop_link(now, link_id, true),
                         }
                     }
+                    (LinkKind::ToSuccessor { via }, Some(peer)) => {
+                        let via = via.filter(|v| self.links.get(*v).is_some_and(Link::is_open));
+                        let track = |node: &mut Node, id| {
+                            node.links.offers.insert(id, link_id);
+                        };
+                        match via {
+                            Some(via) => {
+                                self.send_routed_via(now, via, Destination::Node(peer), &body, track)
+                            }
+                            None => {
+                                self.send_routed_then(now, Destination::Node(peer), None, &body, track);
+                            }
+                        }
+                    }
+                    (LinkKind::ToFinger, Some(peer)) => {
+                        let track = |node: &mut Node, id| {
+                            node.links.offers.insert(id, link_id);
+                        };
+                        self.send_routed_then(now, Destination::Node(peer), None, &body, track);
+                    }
+                    // Links to a known peer only; links the peer offered are never in `MakingOffer`.
+                    (LinkKind::ToSuccessor { .. } | LinkKind::ToFinger | LinkKind::From(_), _) => {}
                 }
             }
-            LinkState::MakingAnswer => {
-                link.state = LinkState::Connecting;
+            LinkState::MakingAnswer(path) => {
                 let delegation = self.me.delegation.clone();
-                match link.answer_path.clone() {
-                    Some(AnswerPath::Http(request)) => {
+                match path {
+                    AnswerPath::Http(request) => {
                         let body = Routed::Ring(RingMsg::ConnectAnswer { link: 0, sdp, delegation });
                         if let Some((_, answer)) = self.encode(now, Destination::Neighbor, None, &body) {
                             self.io.push(Output::BootstrapAnswer { request, answer });
                         }
                     }
-                    Some(AnswerPath::Pairing { request, offer_id }) => {
+                    AnswerPath::Pairing { request, offer_id } => {
                         let body = Routed::Ring(RingMsg::ConnectAnswer { link: 0, sdp, delegation });
                         let encoded = self.encode(now, Destination::Neighbor, Some(offer_id), &body);
                         if let Some((_, answer)) = encoded {
-                            self.io.push(Output::BootstrapAnswer { request, answer });
+                            self.io.push(Output::PairingAnswer { request, answer });
                         }
                     }
-                    Some(AnswerPath::Routed { offer_id, offerer_link }) => {
+                    AnswerPath::Routed { offer_id, offerer_link } => {
                         let Some(peer) = link.peer else { return };
                         let body =
                             Routed::Ring(RingMsg::ConnectAnswer { link: offerer_link, sdp, delegation });
                         self.send_routed(now, Destination::Node(peer), Some(offer_id), &body);
                     }
-                    None => {}
                 }
             }
             // A description we did not ask for (its link has moved on): nothing to send.
-            LinkState::AwaitingAnswer | LinkState::Connecting | LinkState::Open => {}
+            state @ (LinkState::AwaitingAnswer { .. } | LinkState::Connecting | LinkState::Open) => {
+                link.state = state;
+            }
         }
     }
 
@@ -133,7 +146,7 @@ impl Node {
                     return;
                 }
                 let Some(link) = self.links.get(link_id) else { return };
-                if link.state != LinkState::AwaitingAnswer || sdp.len() > msg::MAX_SDP {
+                if !matches!(link.state, LinkState::AwaitingAnswer { .. }) || sdp.len() > msg::MAX_SDP {
                     return;
                 }
                 if peer == self.id() || self.links.by_peer(peer).is_some() {
@@ -143,8 +156,9 @@ impl Node {
                 }
                 if let Some(link) = self.links.get_mut(link_id) {
                     link.state = LinkState::Connecting;
-                    let url = link.bootstrap_url.clone();
-                    self.membership.server_is(url.as_ref(), peer);
+                    if let LinkKind::ToServer { url, .. } = &link.kind {
+                        self.membership.server_is(url, peer);
+                    }
                 }
                 self.links.set_peer(link_id, peer);
                 self.io.push(Output::ApplyRemote { link: link_id, sdp });
@@ -192,14 +206,15 @@ impl Node {
         self.drop_link(now, link_id, true);
     }
 
-    /// A bootstrap offer arrived over HTTP (server side). On success an [`Output::BootstrapAnswer`] for
-    /// `request` follows once the shell produced the answer.
+    /// A bootstrap offer arrived over HTTP (server side). On success it returns the link that answers it
+    /// (the shell's [`Output::OpenLink`] for it is queued), and an [`Output::BootstrapAnswer`] for `request`
+    /// follows once the shell produced the answer.
     pub fn handle_bootstrap_offer(
         &mut self,
         now: Timestamp,
         request: u64,
         body: &[u8],
-    ) -> Result<(), SignalError> {
+    ) -> Result<LinkId, SignalError> {
         let received = envelope::decode_with::<Routed>(self.config.crypto, body, self.me.network)
             .inspect_err(|_| {
                 self.io.counters.dropped_invalid += 1;
@@ -220,10 +235,9 @@ impl Node {
         }
         self.verify_peer(delegation, &received.origin, now).map_err(SignalError::Unauthorized)?;
         let peer = received.origin.node_id();
-        match self.accept_offer(now, peer, LinkPurpose::Bootstrap, sdp.clone(), AnswerPath::Http(request)) {
-            Ok(()) => Ok(()),
-            Err(_) => Err(SignalError::Busy),
-        }
+        let kind = LinkKind::From(LinkPurpose::Bootstrap);
+        self.accept_offer(now, peer, kind, sdp.clone(), AnswerPath::Http(request))
+            .map_err(|_| SignalError::Busy)
     }
 
     /// A `ConnectOffer` (message `id`, signed by `signer`) routed to this node: answer it (the shell makes
@@ -254,7 +268,7 @@ impl Node {
             return;
         }
         let path = AnswerPath::Routed { offer_id: id, offerer_link: link };
-        if let Err(reason) = self.accept_offer(now, origin, purpose, sdp, path) {
+        if let Err(reason) = self.accept_offer(now, origin, LinkKind::From(purpose), sdp, path) {
             if reason == RejectReason::Duplicate && self.links.by_peer(origin).is_some() {
                 // Our own offer to them is on its way and wins; nothing to say.
                 return;
@@ -277,7 +291,9 @@ impl Node {
         let origin = signer.node_id();
         let link_id = LinkId(link);
         let ok = self.links.get(link_id).is_some_and(|l| {
-            l.state == LinkState::AwaitingAnswer && l.peer == Some(origin) && sdp.len() <= msg::MAX_SDP
+            matches!(l.state, LinkState::AwaitingAnswer { .. })
+                && l.peer == Some(origin)
+                && sdp.len() <= msg::MAX_SDP
         });
         if !ok {
             return;
@@ -307,7 +323,7 @@ impl Node {
         if l.peer != Some(origin) || l.is_open() {
             return;
         }
-        let purpose = l.purpose;
+        let finger = l.kind == LinkKind::ToFinger;
         if reason == RejectReason::Duplicate {
             // The peer's own offer to us wins the tie: keep our record (it holds the peer's place in
             // the budget) until that offer arrives and replaces it, or setup times out.
@@ -318,11 +334,11 @@ impl Node {
             return;
         }
         self.drop_link(now, link_id, true);
-        if reason == RejectReason::Busy && purpose != LinkPurpose::Finger {
+        if reason == RejectReason::Busy && !finger {
             // Ask again a little later rather than every stabilize tick.
             self.links.busy.insert(origin, now.saturating_add(BUSY_BACKOFF / 12));
         }
-        if reason == RejectReason::Busy && purpose == LinkPurpose::Finger {
+        if reason == RejectReason::Busy && finger {
             self.links.busy.insert(origin, now.saturating_add(BUSY_BACKOFF));
             if let Some(alt) = alternatives.into_iter().find(|a| *a != self.id()) {
                 let slot = self.ring.distinct_fingers().into_iter().find(|(_, f)| *f == origin);

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use chordial_core::identity::delegation::{delegation_message, Delegation, DelegationRequest};
 use chordial_core::identity::wallet::WalletKey;
 use chordial_core::identity::SessionKey;
-use chordial_core::node::{Config, Event, LinkEvent, LinkId, LinkRole, Node, Output, PAIRING_URL};
+use chordial_core::node::{Config, Event, LinkEvent, LinkId, LinkRole, Node, Output};
 use chordial_core::{Id, Timestamp};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -181,9 +181,7 @@ impl Net {
                         self.at(LATENCY, Ev::Closed(peer, plink));
                     }
                 }
-                Output::BootstrapOffer { link, url, offer } if url == PAIRING_URL => {
-                    self.pairing_offers.push((i, link, offer));
-                }
+                Output::PairingOffer { link, offer } => self.pairing_offers.push((i, link, offer)),
                 Output::BootstrapOffer { link, url, offer } => {
                     let to: usize = url.trim_start_matches("sim://").parse().unwrap();
                     self.at(LATENCY, Ev::BootOffer { to, from: i, link, body: offer });
@@ -191,9 +189,10 @@ impl Net {
                 Output::BootstrapAnswer { request, answer } => {
                     if let Some((to, link)) = self.http.remove(&(i, request)) {
                         self.at(LATENCY, Ev::BootAnswer { to, link, body: answer });
-                    } else {
-                        self.pairing_answers.insert((i, request), answer);
                     }
+                }
+                Output::PairingAnswer { request, answer } => {
+                    self.pairing_answers.insert((i, request), answer);
                 }
                 Output::Event(e) => self.events.push((i, e)),
             }
