@@ -5,8 +5,8 @@ use chordial_core::identity::delegation::{delegation_message, Delegation, Delega
 use chordial_core::identity::wallet::WalletKey;
 use chordial_core::identity::SessionKey;
 use chordial_core::node::{
-    BootstrapError, Config, Event, FailReason, LinkEvent, LinkId, LinkRole, Node, Output, RefusalKind,
-    RequestId, SignalError,
+    BootstrapError, BootstrapState, Config, Event, FailReason, LinkEvent, LinkId, LinkRole, Node, Output,
+    RefusalKind, RequestId, ServerStatus, SignalError,
 };
 use chordial_core::Timestamp;
 use rand_chacha::ChaCha20Rng;
@@ -144,4 +144,69 @@ fn refusals_have_the_kind_of_their_http_status() {
     let e =
         FailReason::Bootstrap(BootstrapError::Refused { kind: RefusalKind::Busy, detail: "HTTP 503".into() });
     assert_eq!(e.to_string(), "bootstrap failed: refused by the server (busy): HTTP 503");
+}
+
+#[test]
+fn the_core_keeps_the_bootstrap_state_a_status_page_shows() {
+    let now = Timestamp(NOW);
+    let mut a = node(1);
+    assert_eq!(a.inspect().bootstrap().state, BootstrapState::Alone);
+    assert!(a.inspect().bootstrap().servers.is_empty());
+
+    // Under way: the server is known, its id is not.
+    let (_, link, _) = offer(&mut a, now);
+    let b = a.inspect().bootstrap();
+    assert_eq!(b.state, BootstrapState::Connecting);
+    assert_eq!(b.servers, vec![ServerStatus { url: "http://server".into(), node_id: None }]);
+    assert_eq!(b.last_error, None);
+
+    // Refused: failed, with the server and the reason, and the node tries again by itself.
+    let refused = BootstrapError::Refused { kind: RefusalKind::Busy, detail: "HTTP 503".into() };
+    a.handle_bootstrap_failure(now, link, refused.clone());
+    let b = a.inspect().bootstrap();
+    assert!(matches!(b.state, BootstrapState::Failed { retry_at: Some(t) } if t > now), "{b:?}");
+    assert_eq!(b.last_error, Some(("http://server".to_string(), refused)));
+
+    // The retry fails too, without a request of the shell's: still failed, with the newer reason.
+    let retry_at = match b.state {
+        BootstrapState::Failed { retry_at } => retry_at.unwrap(),
+        _ => unreachable!(),
+    };
+    a.handle_timeout(retry_at);
+    let retry = outputs(&mut a)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::OpenLink { link, role: LinkRole::Offer } => Some(link),
+            _ => None,
+        })
+        .expect("the node tries the server again");
+    a.handle_bootstrap_failure(retry_at, retry, BootstrapError::Timeout);
+    let b = a.inspect().bootstrap();
+    assert!(matches!(b.state, BootstrapState::Failed { .. }), "{b:?}");
+    assert_eq!(b.last_error, Some(("http://server".to_string(), BootstrapError::Timeout)));
+
+    // A server that answers: its id is known, and once the link opens and the join completes, joined.
+    let mut server = node(2);
+    let mut a = node(1);
+    let (_, link, body) = offer(&mut a, now);
+    server.handle_bootstrap_offer(now, 7, &body).expect("the server takes the offer");
+    let answer_link = outputs(&mut server)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::OpenLink { link, role: LinkRole::Answer(_) } => Some(link),
+            _ => None,
+        })
+        .expect("the server opens its side");
+    server.handle_local_description(now, answer_link, "v=0 answer".into());
+    let answer = outputs(&mut server)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::BootstrapAnswer { request: 7, answer } => Some(answer),
+            _ => None,
+        })
+        .expect("an answer body");
+    a.handle_bootstrap_answer(now, link, &answer);
+    let b = a.inspect().bootstrap();
+    assert_eq!(b.state, BootstrapState::Connecting);
+    assert_eq!(b.servers[0].node_id, Some(server.id()));
 }

@@ -106,7 +106,7 @@ fn offline_wallet_gets_its_mail_once_when_it_returns() {
     assert_eq!(got.len(), 1, "bob received {got:?}");
     assert_eq!(got[0].2, b"while you were out".to_vec());
     // The mailbox is empty afterwards: no node holds the entry any more.
-    let mail_left: u64 = net.nodes.iter().flatten().map(|n| n.mailbox_entries() as u64).sum();
+    let mail_left: u64 = net.nodes.iter().flatten().map(|n| n.inspect().mailbox_entries() as u64).sum();
     assert_eq!(mail_left, 0, "mailbox entries left after delivery");
 }
 
@@ -157,7 +157,7 @@ fn a_wallet_that_left_is_offline_and_its_mail_waits_for_it() {
         let got = received(&net, bob);
         assert_eq!(got.len(), 1, "node {bob} received {got:?}");
         assert_eq!(got[0].2, b"see you".to_vec());
-        let mail_left: u64 = net.nodes.iter().flatten().map(|n| n.mailbox_entries() as u64).sum();
+        let mail_left: u64 = net.nodes.iter().flatten().map(|n| n.inspect().mailbox_entries() as u64).sum();
         assert_eq!(mail_left, 0, "mailbox entries left after delivery to node {bob}");
     }
     assert!(owned_own_key > 0, "no returning node owned its own presence key: that case went untested");
@@ -241,7 +241,7 @@ fn a_lookup_right_after_the_owner_rejoins_still_finds_the_wallet() {
     net.run_for(20_000);
     net.restart(owner);
     let mut waited = 0;
-    while !net.nodes[owner].as_ref().unwrap().is_joined() {
+    while !net.nodes[owner].as_ref().unwrap().inspect().is_joined() {
         net.run_for(10);
         waited += 10;
         assert!(waited < 20_000, "node {owner} did not rejoin");
@@ -249,7 +249,7 @@ fn a_lookup_right_after_the_owner_rejoins_still_finds_the_wallet() {
     let key = chordial_core::node::records::presence_key(&wallets[bob]);
     assert_eq!(net.owner(key), net.nodes[owner].as_ref().unwrap().id());
     assert_eq!(
-        net.nodes[owner].as_ref().unwrap().status().counters.records,
+        net.nodes[owner].as_ref().unwrap().inspect().status().counters.records,
         0,
         "the rejoined owner already holds records: the window this test needs did not happen"
     );
@@ -339,14 +339,14 @@ fn a_forged_receipt_does_not_hide_the_recipients_genuine_one() {
     let mut forged = vec![deliver[0]];
     forged.extend(envelope::encode(key, &forged_header, &ReceiptBody(send_id)).unwrap());
     assert_eq!(describe_frame(&forged), Some("Receipt"));
-    let before = net.nodes[alice].as_ref().unwrap().status().counters;
+    let before = net.nodes[alice].as_ref().unwrap().inspect().status().counters;
     net.at(1, util::Ev::Frame(alice, link, forged));
 
     // Bob's receipt takes a few links' latency; the next attempt would go out only after a whole attempt.
     let config = Config::new("test", [0; 32]);
     let per_attempt = config.request_timeout / u32::from(config.request_attempts);
     net.run_for(per_attempt.as_millis() as u64 / 2);
-    let after = net.nodes[alice].as_ref().unwrap().status().counters;
+    let after = net.nodes[alice].as_ref().unwrap().inspect().status().counters;
     assert_eq!(
         (after.dropped_invalid, after.dropped_replay),
         (before.dropped_invalid, before.dropped_replay),

@@ -33,7 +33,14 @@ fn answer(net: &mut Net, j: usize, offer: &[u8]) -> Result<Vec<u8>, PairingError
     let r = net.nodes[j].as_mut().unwrap().handle_pairing_offer(t, request, offer);
     net.drain(j);
     let link = r?;
-    assert!(net.nodes[j].as_ref().unwrap().status().links.iter().any(|l| l.link == link && !l.open));
+    assert!(net.nodes[j]
+        .as_ref()
+        .unwrap()
+        .inspect()
+        .status()
+        .links
+        .iter()
+        .any(|l| l.link == link && !l.open));
     net.run_for(10);
     Ok(net.pairing_answers.remove(&(j, request)).expect("answer made"))
 }
@@ -47,7 +54,7 @@ fn complete(net: &mut Net, i: usize, answer: &[u8]) -> Result<(), PairingError> 
 }
 
 fn open_links(net: &Net, i: usize) -> usize {
-    net.nodes[i].as_ref().unwrap().status().links.iter().filter(|l| l.open).count()
+    net.nodes[i].as_ref().unwrap().inspect().status().links.iter().filter(|l| l.open).count()
 }
 
 fn flip(bytes: &[u8], at: usize) -> Vec<u8> {
@@ -67,7 +74,7 @@ fn two_lone_nodes_pair_at_a_persons_speed_and_form_a_ring() {
     net.run_for(10_000);
     net.assert_ring_exact(4);
     assert_eq!(open_links(&net, 0), 1);
-    let roles = &net.nodes[0].as_ref().unwrap().status().links[0].roles;
+    let roles = &net.nodes[0].as_ref().unwrap().inspect().status().links[0].roles;
     assert!(roles.iter().any(|r| r == "successor"), "roles {roles:?}");
     // The ring holds: the link is kept (the ring needs it), not closed as idle.
     net.run_for(60_000);
@@ -151,7 +158,7 @@ fn pasted_mistakes_are_refused_and_change_nothing() {
     net.run_for(10_000);
     assert_eq!(open_links(&net, 0), 1);
     assert_eq!(open_links(&net, 1), 1, "only node 0's link opened on node 1 (node 2 never completed)");
-    let st = net.nodes[1].as_ref().unwrap().status();
+    let st = net.nodes[1].as_ref().unwrap().inspect().status();
     assert_eq!(st.successors, vec![net.nodes[0].as_ref().unwrap().id()]);
 }
 
@@ -159,11 +166,15 @@ fn pasted_mistakes_are_refused_and_change_nothing() {
 fn unanswered_offers_expire_and_close_their_link() {
     let mut net = Net::new(2, 11);
     let o = offer(&mut net, 0);
-    assert_eq!(net.nodes[0].as_ref().unwrap().status().links.len(), 1);
+    assert_eq!(net.nodes[0].as_ref().unwrap().inspect().status().links.len(), 1);
     net.run_for(PAIRING_TIMEOUT.as_millis() as u64 - 5_000);
-    assert_eq!(net.nodes[0].as_ref().unwrap().status().links.len(), 1, "still waiting just before the limit");
+    assert_eq!(
+        net.nodes[0].as_ref().unwrap().inspect().status().links.len(),
+        1,
+        "still waiting just before the limit"
+    );
     net.run_for(10_000);
-    assert_eq!(net.nodes[0].as_ref().unwrap().status().links.len(), 0, "dropped after the limit");
+    assert_eq!(net.nodes[0].as_ref().unwrap().inspect().status().links.len(), 0, "dropped after the limit");
     assert!(matches!(answer(&mut net, 1, &o), Err(PairingError::Expired)));
 }
 
@@ -174,7 +185,11 @@ fn an_answer_too_late_finds_no_offer() {
     let a = answer(&mut net, 1, &o).unwrap();
     net.run_for(PAIRING_TIMEOUT.as_millis() as u64 + 5_000);
     assert!(matches!(complete(&mut net, 0, &a), Err(PairingError::NoMatchingOffer)));
-    assert_eq!(net.nodes[1].as_ref().unwrap().status().links.len(), 0, "the answering side gave up too");
+    assert_eq!(
+        net.nodes[1].as_ref().unwrap().inspect().status().links.len(),
+        0,
+        "the answering side gave up too"
+    );
 }
 
 #[test]
@@ -199,7 +214,7 @@ fn two_rings_merge_through_a_pairing() {
     net.run_for(10_000);
     let ids: Vec<_> = net.nodes.iter().map(|n| n.as_ref().unwrap().id()).collect();
     for (i, others) in [(0, [3, 4, 5]), (3, [0, 1, 2])] {
-        let st = net.nodes[i].as_ref().unwrap().status();
+        let st = net.nodes[i].as_ref().unwrap().inspect().status();
         assert_eq!(st.successors.len(), 2, "two separate rings of three");
         assert!(others.iter().all(|o| !st.successors.contains(&ids[*o])));
     }

@@ -41,7 +41,7 @@ fn six_nodes_form_an_exact_ring_and_look_up_owners() {
     }
     assert_eq!(done, 50);
     for n in net.nodes.iter().flatten() {
-        assert!(n.link_count() <= n.config().link_cap());
+        assert!(n.inspect().link_count() <= n.config().link_cap());
     }
 }
 
@@ -58,7 +58,7 @@ fn ring_repairs_after_leave_and_crash() {
     // The leave ends with Event::Left, no link left and no timer armed: the shell may drop the node.
     assert!(net.events_of(3).iter().any(|e| **e == Event::Left), "no Left event after the grace");
     let left = net.nodes[3].as_ref().unwrap();
-    assert_eq!((left.link_count(), left.poll_timeout()), (0, None));
+    assert_eq!((left.inspect().link_count(), left.poll_timeout()), (0, None));
     net.nodes[3] = None;
     net.nodes[5] = None; // crash: peers only notice by timeouts
     net.run_for(Duration::from_secs(40).as_millis() as u64);
@@ -80,11 +80,17 @@ fn a_node_that_loses_every_successor_never_points_back_at_its_predecessor() {
     let j = (1..16)
         .find(|&j| {
             let n = net.nodes[j].as_ref().unwrap();
-            n.successors().iter().all(|s| index_of(&net, *s) != Some(0))
+            n.inspect().successors().iter().all(|s| index_of(&net, *s) != Some(0))
         })
         .expect("some node has four successors other than node 0");
-    let lost: Vec<usize> =
-        net.nodes[j].as_ref().unwrap().successors().iter().map(|s| index_of(&net, *s).unwrap()).collect();
+    let lost: Vec<usize> = net.nodes[j]
+        .as_ref()
+        .unwrap()
+        .inspect()
+        .successors()
+        .iter()
+        .map(|s| index_of(&net, *s).unwrap())
+        .collect();
     for i in &lost {
         net.crash(*i);
     }
@@ -96,7 +102,7 @@ fn a_node_that_loses_every_successor_never_points_back_at_its_predecessor() {
             let pos = ids.iter().position(|x| *x == n.id()).unwrap();
             let pred = ids[(pos + ids.len() - 1) % ids.len()];
             assert_ne!(
-                n.successors().first(),
+                n.inspect().successors().first(),
                 Some(&pred),
                 "{} ms after the crash, {:?} took its predecessor as its successor",
                 net.now - crashed_at,

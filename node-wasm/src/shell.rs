@@ -118,11 +118,6 @@ pub(crate) struct Shell {
     pending: HashMap<RequestId, Pending>,
     bootstraps: HashMap<RequestId, String>,
     /// Bootstrap links of this run and their server URLs; the server's node id once the link opened.
-    boot_links: HashMap<LinkId, String>,
-    server_ids: HashMap<String, String>,
-    boot_state: &'static str,
-    boot_error: Option<String>,
-    joined: bool,
     listeners: Vec<(u32, Function)>,
     next_listener: u32,
     timer: Option<(u64, Timeout)>,
@@ -168,11 +163,6 @@ impl Shell {
                 links: HashMap::new(),
                 pending: HashMap::new(),
                 bootstraps: HashMap::new(),
-                boot_links: HashMap::new(),
-                server_ids: HashMap::new(),
-                boot_state: "idle",
-                boot_error: None,
-                joined: false,
                 listeners: Vec::new(),
                 next_listener: 0,
                 timer: None,
@@ -255,9 +245,6 @@ impl Shell {
         let mut node = Node::new(config, self.session.clone(), d.delegation, now)
             .map_err(|e| ApiError::new(error::BAD_SIGNATURE, e.to_string()))?;
         self.run += 1;
-        self.joined = false;
-        self.boot_error = None;
-        self.boot_state = if self.stored.bootstrap.is_empty() { "idle" } else { "connecting" };
         for url in self.stored.bootstrap.clone() {
             let request = node.connect_bootstrap(now, &url);
             self.bootstraps.insert(request, url.clone());
@@ -278,7 +265,7 @@ impl Shell {
     /// Ends the run: closes every link, rejects pending requests, drops the node.
     pub(crate) fn finish_stop(&mut self, final_state: RunState) {
         if let Some(node) = self.node.take() {
-            self.last_status = Some(node.status());
+            self.last_status = Some(node.inspect().status());
         }
         for (_, p) in self.pair_offers.drain().chain(self.pair_links.drain()) {
             self.deferred
@@ -296,9 +283,6 @@ impl Shell {
                 .push(Deferred::Reject(w.reject, ApiError::new(error::STOPPED, "the node stopped").into()));
         }
         self.bootstraps.clear();
-        self.boot_links.clear();
-        self.boot_state = "idle";
-        self.joined = false;
         self.timer = None;
         self.left = false;
         self.run += 1;
@@ -347,10 +331,6 @@ impl Shell {
                     }
                 }
                 Output::BootstrapOffer { link, url, offer } => {
-                    if self.boot_links.len() >= 64 {
-                        self.boot_links.clear();
-                    }
-                    self.boot_links.insert(link, url.clone());
                     spawn_local(bootstrap_task(self.weak.clone(), self.run, link, url, offer))
                 }
                 Output::BootstrapAnswer { request, answer } => {
@@ -475,11 +455,10 @@ impl Shell {
                 if let Some(p) = self.pending.remove(&request) {
                     self.deferred.push(Deferred::Reject(p.reject, error::from_fail(&reason).into()));
                 } else if let Some(url) = self.bootstraps.remove(&request) {
-                    let msg = reason.to_string();
-                    self.boot_error = Some(format!("{url}: {msg}"));
-                    if self.bootstraps.is_empty() && !self.joined {
-                        self.boot_state = "failed";
-                    }
+                    let msg = match reason {
+                        chordial_core::node::FailReason::Bootstrap(e) => e.to_string(),
+                        other => other.to_string(),
+                    };
                     self.emit(EventView::Bootstrap { state: "failed", url: Some(url), error: Some(msg) });
                 }
             }
@@ -495,9 +474,7 @@ impl Shell {
                 self.resolve(request, v);
             }
             Event::Membership { joined } => {
-                self.joined = joined;
-                if joined && (self.boot_state == "connecting" || self.boot_state == "failed") {
-                    self.boot_state = "joined";
+                if joined && !self.stored.bootstrap.is_empty() {
                     self.bootstraps.clear();
                     self.emit(EventView::Bootstrap { state: "joined", url: None, error: None });
                 }
@@ -532,12 +509,11 @@ impl Shell {
             Some(d) => (Some(d.wallet.to_checksum()), Some(d.expires.as_millis())),
             None => (None, None),
         };
-        let servers = self
-            .stored
-            .bootstrap
-            .iter()
-            .map(|url| view::ServerView { url: url.clone(), node_id: self.server_ids.get(url).cloned() })
-            .collect();
+        let bootstrap = match &self.node {
+            Some(node) => view::BootstrapView::new(&node.inspect().bootstrap()),
+            None => view::BootstrapView::stopped(&self.stored.bootstrap),
+        };
+        let joined = bootstrap.state == "joined";
         let mut v = StatusView {
             network: self.network.clone(),
             state: self.state.name(),
@@ -545,12 +521,8 @@ impl Shell {
             session_key: hex::encode(self.session.public().as_bytes()),
             node_id: view::id_hex(&self.session.node_id()),
             session_expires: expires,
-            bootstrap: view::BootstrapView {
-                state: self.boot_state,
-                servers,
-                last_error: self.boot_error.clone(),
-            },
-            joined: self.joined,
+            bootstrap,
+            joined,
             successors: Vec::new(),
             predecessor: None,
             fingers: Vec::new(),
@@ -560,7 +532,7 @@ impl Shell {
         let live;
         let status = match &self.node {
             Some(node) => {
-                live = node.status();
+                live = node.inspect().status();
                 Some(&live)
             }
             None => self.last_status.as_ref(),
@@ -730,13 +702,10 @@ pub(crate) fn channel_opened(weak: &ShellWeak, run: u64, link: LinkId) {
             c.queue.max_message = if max >= 1.0 { max as usize } else { 0 };
         }
         node.handle_link_event(now, link, LinkEvent::Opened);
-        let peer = node.status().links.iter().find(|l| l.link == link).and_then(|l| l.peer);
+        let peer = node.inspect().link(link).and_then(|l| l.peer);
         let peer = peer.as_ref().map(view::id_hex);
         if let Some(io) = s.links.get_mut(&link) {
             io.peer.clone_from(&peer);
-        }
-        if let (Some(url), Some(p)) = (s.boot_links.remove(&link), &peer) {
-            s.server_ids.insert(url, p.clone());
         }
         if let Some(p) = s.pair_links.remove(&link) {
             let paired = view::Paired { link: link.0, peer: peer.clone() };

@@ -23,6 +23,37 @@ pub struct BootstrapView {
     pub last_error: Option<String>,
 }
 
+impl BootstrapView {
+    /// The core's bootstrap status, as pages see it.
+    pub fn new(b: &chordial_core::node::BootstrapStatus) -> BootstrapView {
+        use chordial_core::node::BootstrapState;
+        let state = match b.state {
+            BootstrapState::Alone => "idle",
+            BootstrapState::Connecting => "connecting",
+            BootstrapState::Joined => "joined",
+            BootstrapState::Failed { .. } => "failed",
+        };
+        BootstrapView {
+            state,
+            servers: b
+                .servers
+                .iter()
+                .map(|s| ServerView { url: s.url.clone(), node_id: s.node_id.as_ref().map(id_hex) })
+                .collect(),
+            last_error: b.last_error.as_ref().map(|(url, e)| format!("{url}: {e}")),
+        }
+    }
+
+    /// A node that is not running: its configured servers, nothing known of them.
+    pub fn stopped(urls: &[String]) -> BootstrapView {
+        BootstrapView {
+            state: "idle",
+            servers: urls.iter().map(|url| ServerView { url: url.clone(), node_id: None }).collect(),
+            last_error: None,
+        }
+    }
+}
+
 /// One bootstrap server.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -281,7 +281,7 @@ async fn routed_throughput() -> Result<(String, Vec<RoutedRow>), Error> {
     let y_wallet = y.call(|n, _| n.wallet()).await.ok_or("y stopped")?;
     for h in [&x, &y] {
         wait_until(60, "clients joined", || async {
-            h.call(|n, _| !n.successors().is_empty()).await == Some(true)
+            h.call(|n, _| !n.inspect().successors().is_empty()).await == Some(true)
         })
         .await?;
     }
@@ -302,7 +302,8 @@ async fn routed_throughput() -> Result<(String, Vec<RoutedRow>), Error> {
     let linked = |x: &NodeHandle| {
         let x = x.clone();
         async move {
-            x.call(move |n, _| n.status().links.iter().any(|l| l.peer == Some(y_id))).await != Some(false)
+            x.call(move |n, _| n.inspect().status().links.iter().any(|l| l.peer == Some(y_id))).await
+                != Some(false)
         }
     };
     if wait_until(30, "x and y to have no direct link", || async { !linked(&x).await }).await.is_err() {
@@ -314,19 +315,20 @@ async fn routed_throughput() -> Result<(String, Vec<RoutedRow>), Error> {
         &x_id.to_string()[..8],
         "server relay",
         &y_id.to_string()[..8],
-        x.call(|n, _| n.link_count()).await.unwrap_or(0)
+        x.call(|n, _| n.inspect().link_count()).await.unwrap_or(0)
     );
     let mut rows = Vec::new();
     for size in SIZES {
         let count = if size <= 1024 { 2_000 } else { 300 };
-        let received_before = y.call(|n, _| n.counters().messages_received).await.unwrap_or(0);
+        let received_before = y.call(|n, _| n.inspect().counters().messages_received).await.unwrap_or(0);
         let started = Instant::now();
         let (ok, mut latencies) = send_batch(&x, &mut events, y_wallet, size, count, 32).await?;
         let secs = started.elapsed().as_secs_f64();
         latencies.sort_by(f64::total_cmp);
         let pct =
             |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0.0);
-        let received = y.call(|n, _| n.counters().messages_received).await.unwrap_or(0) - received_before;
+        let received =
+            y.call(|n, _| n.inspect().counters().messages_received).await.unwrap_or(0) - received_before;
         eprintln!(
             "routed {size} B: {ok}/{count} delivered with receipts ({received} seen by y) in {secs:.2}s"
         );

@@ -408,7 +408,7 @@ impl NodeTask {
     }
 
     fn snapshot(&self, now: Timestamp) -> Snapshot {
-        let status = self.node.status();
+        let status = self.node.inspect().status();
         let max_message = self
             .links
             .iter()
@@ -419,8 +419,8 @@ impl NodeTask {
             status,
             wallet: self.node.wallet().to_checksum(),
             network: self.node.config().network.clone(),
-            joined: self.node.is_joined(),
-            mailbox_entries: self.node.mailbox_entries(),
+            joined: self.node.inspect().is_joined(),
+            mailbox_entries: self.node.inspect().mailbox_entries(),
             uptime_secs: now.since(self.started).as_secs(),
             max_message,
         }

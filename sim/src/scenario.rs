@@ -476,7 +476,8 @@ pub fn assert_budget_held(world: &World, seed: u64) -> (f64, usize, usize) {
 
 /// (mean, max) of alive nodes' link counts (open + opening), and the largest link cap.
 pub fn link_counts(world: &World) -> (f64, usize, usize) {
-    let counts: Vec<usize> = (0..world.len()).filter_map(|i| world.node(i).map(|n| n.link_count())).collect();
+    let counts: Vec<usize> =
+        (0..world.len()).filter_map(|i| world.node(i).map(|n| n.inspect().link_count())).collect();
     let caps = (0..world.len()).filter(|i| world.is_alive(*i)).map(|i| world.link_cap(i)).max().unwrap_or(0);
     let mean = counts.iter().sum::<usize>() as f64 / counts.len().max(1) as f64;
     (mean, counts.iter().copied().max().unwrap_or(0), caps)
@@ -498,7 +499,7 @@ pub fn unjoined(world: &World) -> Vec<String> {
     (0..world.len())
         .filter(|i| world.is_alive(*i) && !world.is_member(*i))
         .map(|i| {
-            let links = world.node(i).map_or(0, |n| n.link_count());
+            let links = world.node(i).map_or(0, |n| n.inspect().link_count());
             let events: Vec<String> = world.events(i).iter().rev().take(3).map(|(t, e)| format!("{t}: {e:?}")).collect();
             format!(
                 "node {i} ({}) alive but not joined: {links} links, {} links ever opened, last events {events:?}",

@@ -566,9 +566,9 @@ impl World {
             let nv = NodeView {
                 index,
                 id: slot.identity.id,
-                successors: node.successors().to_vec(),
-                predecessor: node.predecessor(),
-                link_count: node.link_count(),
+                successors: node.inspect().successors().to_vec(),
+                predecessor: node.inspect().predecessor(),
+                link_count: node.inspect().link_count(),
                 link_cap: slot.link_cap,
             };
             if slot.member {
@@ -866,7 +866,7 @@ impl World {
             n += 1;
             assert!(n < DRAIN_LIMIT, "node {i} produced {DRAIN_LIMIT} outputs without a Timeout");
         }
-        let links = node.link_count();
+        let links = node.inspect().link_count();
         let slot = &mut self.slots[i];
         slot.stats.max_links = slot.stats.max_links.max(links);
         if links > slot.link_cap {
@@ -906,7 +906,7 @@ impl World {
         let slot = &self.slots[i];
         let member = slot.alive
             && !slot.leaving
-            && slot.node.as_ref().is_some_and(|n| slot.founder || !n.successors().is_empty());
+            && slot.node.as_ref().is_some_and(|n| slot.founder || !n.inspect().successors().is_empty());
         if member != slot.member {
             let id = slot.identity.id;
             self.slots[i].member = member;

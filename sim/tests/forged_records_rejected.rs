@@ -81,7 +81,9 @@ fn owner_of(world: &World, key: Id) -> usize {
 }
 
 fn refused(world: &World) -> Vec<u64> {
-    (0..world.len()).map(|i| world.node(i).map_or(0, |n| n.status().counters.refused_records)).collect()
+    (0..world.len())
+        .map(|i| world.node(i).map_or(0, |n| n.inspect().status().counters.refused_records))
+        .collect()
 }
 
 /// Sends `record` as the outsider's signed `Store` envelope into the ring at a random member that does not
@@ -118,7 +120,7 @@ fn inject_frame(
     let mut frame = vec![KIND_ROUTED];
     frame.extend(signed);
     world.with_node(entry, |n, now| {
-        let link = n.status().links.iter().find(|l| l.open && l.peer.is_some()).map(|l| l.link);
+        let link = n.inspect().status().links.iter().find(|l| l.open && l.peer.is_some()).map(|l| l.link);
         n.handle_frame(now, link.expect("a member has an open link"), &frame);
     });
     world.run_for(Duration::from_secs(3));
@@ -126,7 +128,7 @@ fn inject_frame(
 }
 
 fn counter(world: &World, i: usize, which: fn(&chordial_core::node::Counters) -> u64) -> u64 {
-    world.node(i).map_or(0, |n| which(&n.status().counters))
+    world.node(i).map_or(0, |n| which(&n.inspect().status().counters))
 }
 
 /// Injects `record` and asserts it was refused exactly once, by its key's owner.

@@ -26,13 +26,13 @@ const MEMBERS: usize = 60;
 const MESSAGES: usize = 100;
 
 fn counters(world: &World) -> Vec<Option<Counters>> {
-    (0..world.len()).map(|i| world.node(i).map(|n| n.status().counters)).collect()
+    (0..world.len()).map(|i| world.node(i).map(|n| n.inspect().status().counters)).collect()
 }
 
 /// Whether node `a` has an open link to node `b`.
 fn linked(world: &World, a: usize, b: usize) -> bool {
     let peer = world.id(b);
-    world.node(a).is_some_and(|n| n.status().links.iter().any(|l| l.open && l.peer == Some(peer)))
+    world.node(a).is_some_and(|n| n.inspect().status().links.iter().any(|l| l.open && l.peer == Some(peer)))
 }
 
 #[test]

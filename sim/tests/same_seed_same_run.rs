@@ -39,7 +39,7 @@ fn run(seed: u64, crypto: CryptoRef) -> Run {
     let messages = messages.judge(&world);
     assert!(messages.delivered > 0, "seed {seed}: no message was delivered: {messages:?}");
     world.run_for(Duration::from_secs(10));
-    let statuses = (0..world.len()).map(|i| world.node(i).map(|n| n.status())).collect();
+    let statuses = (0..world.len()).map(|i| world.node(i).map(|n| n.inspect().status())).collect();
     let stats = (0..world.len()).map(|i| world.stats(i).clone()).collect();
     (statuses, stats, world.world_stats().clone(), format!("{lookups:?} {messages:?}"))
 }

@@ -14,7 +14,7 @@ use super::links::{AnswerPath, Link, LinkKind, LinkState};
 use super::msg::{self, LinkMsg, RejectReason};
 use super::Node;
 use crate::id::Id;
-use crate::node::api::{Event, FailReason, LinkId, LinkPurpose, LinkRole, Output};
+use crate::node::api::{BootstrapError, LinkId, LinkPurpose, LinkRole, Output};
 use crate::time::Timestamp;
 
 /// Links being set up at once (per node) for ring maintenance.
@@ -155,13 +155,30 @@ impl Node {
 
     /// Forgets a link; `close` also tells the shell to close it.
     pub(super) fn drop_link(&mut self, now: Timestamp, id: LinkId, close: bool) {
-        let Some(link) = self.links.remove(id) else { return };
-        if let Some(request) = self.membership.bootstraps.remove(&id) {
-            // Still pending means we have not joined through it: the shell must hear so, to retry.
-            use crate::node::api::BootstrapError::{LinkClosed, LinkFailed};
-            let why = if link.is_open() { LinkClosed } else { LinkFailed };
-            self.io.emit(Event::RequestFailed { request, reason: FailReason::Bootstrap(why) });
+        self.remove_link(now, id, close, None);
+    }
+
+    /// [`Self::drop_link`], for a link to a bootstrap server that failed with `error` (else the link's own
+    /// state says why: it closed, or it never opened).
+    pub(super) fn remove_link(
+        &mut self,
+        now: Timestamp,
+        id: LinkId,
+        close: bool,
+        error: Option<BootstrapError>,
+    ) {
+        if let Some(link) = self.links.get(id) {
+            if matches!(link.kind, LinkKind::ToServer { .. }) {
+                // A bootstrap request still pending has not joined through this link: the shell hears so.
+                let why = error.unwrap_or(if link.is_open() {
+                    BootstrapError::LinkClosed
+                } else {
+                    BootstrapError::LinkFailed
+                });
+                self.bootstrap_failed(id, why);
+            }
         }
+        let Some(link) = self.links.remove(id) else { return };
         if close {
             self.io.push(Output::CloseLink { link: id });
         }

@@ -21,7 +21,7 @@ use super::msg::{self, LinkMsg};
 use super::timer::Timer;
 use super::Node;
 use crate::id::{Id, ID_BITS};
-use crate::node::api::{Event, LinkId, LinkPurpose, RequestId};
+use crate::node::api::{BootstrapError, Event, FailReason, LinkId, LinkPurpose, RequestId};
 use crate::time::Timestamp;
 
 /// First and longest pause between re-bootstrap attempts of a stranded node.
@@ -47,6 +47,10 @@ pub(crate) struct Membership {
     pub(crate) servers: Vec<(String, Option<Id>)>,
     /// Bootstrap requests not completed yet, by the link they go through.
     pub(crate) bootstraps: BTreeMap<LinkId, RequestId>,
+    /// The last bootstrap failure: the server's URL and what went wrong.
+    pub(crate) last_error: Option<(String, BootstrapError)>,
+    /// A bootstrap failed since the node was last joined (status pages say so until it joins).
+    pub(crate) failing: bool,
     pub(crate) rejoin_backoff: Duration,
 }
 
@@ -60,6 +64,8 @@ impl Default for Membership {
             finger_cursor: 0,
             servers: Vec::new(),
             bootstraps: BTreeMap::new(),
+            last_error: None,
+            failing: false,
             rejoin_backoff: REJOIN_MIN,
         }
     }
@@ -218,6 +224,20 @@ impl Node {
         self.open_bootstrap_link(now, &url, false);
     }
 
+    /// A bootstrap through `link` failed (the shell could not reach the server, or the link to it did not
+    /// open or closed before the join): remember why for status pages, and fail its request if one waits.
+    pub(super) fn bootstrap_failed(&mut self, link: LinkId, error: BootstrapError) {
+        if let Some(LinkKind::ToServer { url, merge_check: false }) = self.links.get(link).map(|l| &l.kind) {
+            if !self.membership.joined {
+                self.membership.last_error = Some((url.clone(), error.clone()));
+                self.membership.failing = true;
+            }
+        }
+        if let Some(request) = self.membership.bootstraps.remove(&link) {
+            self.io.emit(Event::RequestFailed { request, reason: FailReason::Bootstrap(error) });
+        }
+    }
+
     /// After the last link went: a stranded node tries a server again after the backoff.
     pub(super) fn arm_rejoin(&mut self, now: Timestamp) {
         if self.stranded() && self.timers.get(Timer::Rejoin).is_none() {
@@ -321,6 +341,7 @@ impl Node {
             if joined {
                 // Bootstrap requests complete with this membership event.
                 self.membership.bootstraps.clear();
+                self.membership.failing = false;
                 self.timers.set(Timer::Presence, Timestamp::ZERO);
             }
             self.io.emit(Event::Membership { joined });

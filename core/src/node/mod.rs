@@ -51,6 +51,7 @@
 
 pub mod api;
 mod app;
+mod inspect;
 mod links;
 mod lookups;
 mod maintain;
@@ -75,6 +76,7 @@ pub use api::{
     BootstrapError, Counters, Event, FailReason, LinkEvent, LinkId, LinkPurpose, LinkRole, LinkStatus,
     Output, RefusalKind, RequestId, SendOutcome, SessionInfo, Status,
 };
+pub use inspect::{BootstrapState, BootstrapStatus, Inspect, ServerStatus};
 pub use msg::describe_frame;
 pub use pairing::{PairingError, MAX_PAIRINGS, PAIRING_TIMEOUT};
 
@@ -300,64 +302,9 @@ impl Node {
         self.me.wallet
     }
 
-    /// Successor list, nearest first.
-    pub fn successors(&self) -> &[Id] {
-        self.ring.successors()
-    }
-
-    /// The predecessor, if known.
-    pub fn predecessor(&self) -> Option<Id> {
-        self.ring.predecessor()
-    }
-
-    /// Links open or being set up.
-    pub fn link_count(&self) -> usize {
-        self.links.len()
-    }
-
-    /// Whether the node is part of a ring (a founder alone counts).
-    pub fn is_joined(&self) -> bool {
-        self.membership.joined || (self.membership.founder && self.links.len() == 0)
-    }
-
-    /// The counters.
-    pub fn counters(&self) -> &Counters {
-        &self.io.counters
-    }
-
-    /// Whether any record is held under `key` (tests and status).
-    pub fn debug_has_record(&self, key: Id) -> bool {
-        !self.records.store.get(key).is_empty()
-    }
-
-    /// Mailbox entries this node holds (as owner or replica), for status pages and tests.
-    pub fn mailbox_entries(&self) -> usize {
-        self.records.mailbox_entries()
-    }
-
-    /// A snapshot for status pages.
-    pub fn status(&self) -> Status {
-        let links = self
-            .links
-            .iter()
-            .map(|(id, l)| api::LinkStatus {
-                link: id,
-                peer: l.peer,
-                open: l.is_open(),
-                roles: self.roles_of(id, l).into_iter().map(str::to_string).collect(),
-                rtt: l.rtt,
-                bytes_in: l.bytes_in,
-                bytes_out: l.bytes_out,
-            })
-            .collect();
-        Status {
-            node_id: self.id(),
-            successors: self.ring.successors().to_vec(),
-            predecessor: self.ring.predecessor(),
-            fingers: self.ring.distinct_fingers(),
-            links,
-            counters: self.io.counters.clone(),
-        }
+    /// A read-only view of the node, for status pages, metrics and tests.
+    pub fn inspect(&self) -> Inspect<'_> {
+        Inspect::new(self)
     }
 
     /// The next thing for the shell to do; [`Output::Timeout`] when there is nothing more for now.

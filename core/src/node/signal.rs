@@ -11,9 +11,7 @@ use super::{Node, SignalError};
 use crate::id::Id;
 use crate::identity::delegation::Delegation;
 use crate::identity::SessionPublicKey;
-use crate::node::api::{
-    BootstrapError, Event, FailReason, LinkId, LinkPurpose, LinkRole, Output, RefusalKind, RequestId,
-};
+use crate::node::api::{BootstrapError, LinkId, LinkPurpose, LinkRole, Output, RefusalKind, RequestId};
 use crate::time::Timestamp;
 use crate::wire::envelope::{self, Destination, MessageId};
 
@@ -200,10 +198,7 @@ impl Node {
     /// The bootstrap exchange failed in the shell: the server was unreachable, did not answer in time,
     /// refused the offer (HTTP error status), or sent something that is not an answer.
     pub fn handle_bootstrap_failure(&mut self, now: Timestamp, link_id: LinkId, error: BootstrapError) {
-        if let Some(request) = self.membership.bootstraps.remove(&link_id) {
-            self.io.emit(Event::RequestFailed { request, reason: FailReason::Bootstrap(error) });
-        }
-        self.drop_link(now, link_id, true);
+        self.remove_link(now, link_id, true, Some(error));
     }
 
     /// A bootstrap offer arrived over HTTP (server side). On success it returns the link that answers it

@@ -274,7 +274,7 @@ impl Net {
         let ids = self.live_ids();
         for (i, n) in self.nodes.iter().enumerate().filter(|_| std::env::var("TRACE").is_ok()) {
             if let Some(n) = n {
-                let st = n.status();
+                let st = n.inspect().status();
                 eprintln!(
                     "node {i} {:?} succ {:?} pred {:?} links {:?} counters {:?}",
                     n.id(),
@@ -289,9 +289,9 @@ impl Net {
         for n in self.nodes.iter().flatten() {
             let pos = ids.iter().position(|x| *x == n.id()).unwrap();
             let want: Vec<Id> = (1..=r.min(ids.len() - 1)).map(|k| ids[(pos + k) % ids.len()]).collect();
-            assert_eq!(n.successors(), &want[..], "successors of {:?}", n.id());
+            assert_eq!(n.inspect().successors(), &want[..], "successors of {:?}", n.id());
             let pred = ids[(pos + ids.len() - 1) % ids.len()];
-            assert_eq!(n.predecessor(), Some(pred), "predecessor of {:?}", n.id());
+            assert_eq!(n.inspect().predecessor(), Some(pred), "predecessor of {:?}", n.id());
         }
     }
 

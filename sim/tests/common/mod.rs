@@ -147,7 +147,7 @@ pub fn received_since(world: &World, i: usize, since: Timestamp) -> Vec<Got> {
 /// Mailbox entries held by each running node that holds any (node index → entries).
 pub fn mailbox_holders(world: &World) -> BTreeMap<usize, usize> {
     (0..world.len())
-        .filter_map(|i| world.node(i).map(|n| (i, n.mailbox_entries())))
+        .filter_map(|i| world.node(i).map(|n| (i, n.inspect().mailbox_entries())))
         .filter(|(_, n)| *n > 0)
         .collect()
 }
@@ -176,7 +176,7 @@ pub fn placement(world: &World, key: chordial_core::Id) -> String {
     let i = world.members()[&owner];
     let succ: Vec<Option<usize>> = world
         .node(i)
-        .map(|n| n.successors().iter().map(|s| world.members().get(s).copied()).collect())
+        .map(|n| n.inspect().successors().iter().map(|s| world.members().get(s).copied()).collect())
         .unwrap_or_default();
     format!("key {} owned by node {i} ({}), whose successors are nodes {succ:?}", key.short(), owner.short())
 }
@@ -189,7 +189,9 @@ pub fn roomiest_member(world: &World) -> usize {
         .into_iter()
         .max_by_key(|&i| {
             (
-                world.link_cap(i).saturating_sub(world.node(i).map_or(usize::MAX, |n| n.link_count())),
+                world
+                    .link_cap(i)
+                    .saturating_sub(world.node(i).map_or(usize::MAX, |n| n.inspect().link_count())),
                 usize::MAX - i,
             )
         })
