@@ -137,7 +137,7 @@ impl Node {
         let me = self.id();
         let forced = match self.lookups.purpose(id) {
             Some(LookupFor::Merge(link)) => Some(link),
-            _ => None,
+            Some(LookupFor::User(_) | LookupFor::Join | LookupFor::Finger(_)) | None => None,
         };
         if let Some(link) = forced {
             if self.links.get(link).is_some_and(super::links::Link::is_open) {

@@ -191,7 +191,7 @@ impl Node {
         }
         // Frames waiting for this link's acknowledgement go over the next-best link now.
         self.reroute_waiting_on(now, id);
-        self.update_membership();
+        self.update_membership(now);
         self.arm_rejoin(now);
     }
 
@@ -213,8 +213,11 @@ impl Node {
                     // only dead nodes would never be replaced).
                     let peer = link.peer;
                     let kind = match link.kind {
-                        LinkKind::ToSuccessor { .. } => LinkKind::ToSuccessor { via: None },
-                        _ => LinkKind::ToFinger,
+                        LinkKind::ToFinger => LinkKind::ToFinger,
+                        LinkKind::ToSuccessor { .. }
+                        | LinkKind::ToServer { .. }
+                        | LinkKind::From(_)
+                        | LinkKind::Pairing { .. } => LinkKind::ToSuccessor { via: None },
                     };
                     self.drop_link(now, id, true);
                     if let Some(peer) = peer {
@@ -354,7 +357,7 @@ impl Node {
                     // node without successors finds one in `stabilize`: the node notifying it is its
                     // predecessor, and taking that as the successor would point it backwards round the ring.
                     self.ring.offer_successor(peer);
-                    self.update_membership();
+                    self.update_membership(now);
                 }
                 if let Some(l) = self.links.get_mut(link_id) {
                     l.peer_keeps_until = keep_until;

@@ -106,7 +106,7 @@ impl Node {
                     // us, its closest preceding node. The nearest ring member we are linked to, clockwise, is
                     // the best successor we know; stabilizing walks back from it to the true one through
                     // predecessors.
-                    self.adopt_live_successor(p, link, false);
+                    self.adopt_live_successor(now, p, link, false);
                 } else if !self.membership.founder || self.links.len() > 0 {
                     // No successor at all: rejoin through whatever we are linked to.
                     let pending_join = self.lookups.any(|purpose| purpose == LookupFor::Join);
@@ -121,7 +121,7 @@ impl Node {
         for s in succs {
             self.ensure_link(now, s, LinkKind::ToSuccessor { via: None });
         }
-        self.update_membership();
+        self.update_membership(now);
     }
 
     /// The first successor we have an open link to (Zave's stabilize skips the dead ones).
@@ -162,19 +162,19 @@ impl Node {
     /// Only a node that is now our first live successor is notified (as in stabilize), or the owner a
     /// merge check found (`merge`, see [`Self::merge_candidate`]). A notify to a later successor would make
     /// us its predecessor whenever it has none, claiming for it the range of the nodes between us.
-    pub(super) fn adopt_live_successor(&mut self, peer: Id, link: LinkId, merge: bool) {
+    pub(super) fn adopt_live_successor(&mut self, now: Timestamp, peer: Id, link: LinkId, merge: bool) {
         self.ring.offer_successor(peer);
         if merge || self.first_live_successor() == Some(peer) {
             self.transmit(link, msg::link_frame(&LinkMsg::GetNeighbors));
             self.transmit(link, msg::link_frame(&LinkMsg::Notify));
         }
-        self.update_membership();
+        self.update_membership(now);
     }
 
     /// Links to a successor candidate, or adopts it at once if a link is already open.
     pub(super) fn want_successor(&mut self, now: Timestamp, peer: Id) {
         match self.links.open_to(peer) {
-            Some(link) => self.adopt_live_successor(peer, link, false),
+            Some(link) => self.adopt_live_successor(now, peer, link, false),
             None => self.ensure_link(now, peer, LinkKind::ToSuccessor { via: None }),
         }
     }
@@ -266,7 +266,7 @@ impl Node {
             return;
         }
         if let Some(link) = self.links.open_to(owner) {
-            self.adopt_live_successor(owner, link, true);
+            self.adopt_live_successor(now, owner, link, true);
             return;
         }
         if self.links.by_peer(owner).is_some() {
@@ -333,7 +333,7 @@ impl Node {
             .collect()
     }
 
-    pub(super) fn update_membership(&mut self) {
+    pub(super) fn update_membership(&mut self, now: Timestamp) {
         let joined = self.first_live_successor().is_some();
         self.membership.was_joined |= joined;
         if joined != self.membership.joined {
@@ -342,7 +342,7 @@ impl Node {
                 // Bootstrap requests complete with this membership event.
                 self.membership.bootstraps.clear();
                 self.membership.failing = false;
-                self.timers.set(Timer::Presence, Timestamp::ZERO);
+                self.timers.set(Timer::Presence, now);
             }
             self.io.emit(Event::Membership { joined });
         }

@@ -393,7 +393,7 @@ impl Node {
                     self.links.unanswered.remove(&peer);
                 }
                 if let (LinkKind::ToSuccessor { via }, Some(p)) = (&kind, peer) {
-                    self.adopt_live_successor(p, link_id, via.is_some());
+                    self.adopt_live_successor(now, p, link_id, via.is_some());
                 }
                 match kind {
                     LinkKind::Pairing { .. } => self.pairing_opened(now, link_id),
@@ -404,7 +404,7 @@ impl Node {
                     | LinkKind::ToFinger
                     | LinkKind::From(_) => {}
                 }
-                self.update_membership();
+                self.update_membership(now);
             }
             LinkEvent::Closed | LinkEvent::Failed => {
                 self.drop_link(now, link_id, false);

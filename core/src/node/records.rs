@@ -381,7 +381,7 @@ impl Record {
     fn size(&self) -> usize {
         match self {
             Record::Mailbox(m) => m.sealed.len() + 128,
-            _ => 1024,
+            Record::Presence(_) | Record::Topic(_) => 1024,
         }
     }
 }
@@ -450,7 +450,8 @@ fn newer(a: &Record, b: &Record) -> bool {
     match (a, b) {
         (Record::Presence(a), Record::Presence(b)) => a.published > b.published,
         (Record::Topic(a), Record::Topic(b)) => a.announced > b.announced,
-        _ => false,
+        // A mailbox entry is never replaced, and records of different kinds never share a slot.
+        (Record::Presence(_) | Record::Topic(_) | Record::Mailbox(_), _) => false,
     }
 }
 
