@@ -63,7 +63,7 @@ impl Node {
         if pending >= MAX_PENDING_LINKS {
             return;
         }
-        if self.links.len() >= self.config.link_cap() && !self.evict_for_ring(now) {
+        if self.links.len() >= self.config.link_cap() && !self.evict_for(now, LinkPurpose::Successor) {
             return;
         }
         let id = self.links.insert(Link::offer(now, Some(peer), kind));
@@ -75,12 +75,18 @@ impl Node {
         self.io.push(Output::OpenLink { link, role });
     }
 
-    /// Frees one slot for a ring link by closing the least useful link: one nobody needs, else an
-    /// incoming finger link, else our nearest finger. Ring links are never evicted.
-    pub(super) fn evict_for_ring(&mut self, now: Timestamp) -> bool {
+    /// Frees one slot for a link of `purpose` (a ring link, or a node joining through us) by closing the
+    /// least useful link: one nobody needs, else an incoming finger link, else our nearest finger. Ring
+    /// links are never evicted, and a joiner never evicts another joiner's link (nor a pairing): joins
+    /// through a busy node would push each other out.
+    pub(super) fn evict_for(&mut self, now: Timestamp, purpose: LinkPurpose) -> bool {
         let mut victim: Option<(u8, LinkId)> = None;
         let wanted = self.wanted_fingers();
         for (id, link) in self.links.iter() {
+            let joiner = matches!(link.kind, LinkKind::From(LinkPurpose::Bootstrap) | LinkKind::Pairing { .. });
+            if purpose == LinkPurpose::Bootstrap && joiner {
+                continue;
+            }
             let roles = self.roles_given(id, link, &wanted).names();
             let peer_keeps = link.peer_keeps_until > now;
             let rank = if roles.is_empty() {
@@ -139,8 +145,9 @@ impl Node {
             }
         }
         if self.links.len() >= self.config.link_cap() {
-            let ring_link = kind.purpose() == LinkPurpose::Successor;
-            if !(ring_link && self.evict_for_ring(now)) {
+            // A ring link, or a node joining through us (a server full of fingers must still let nodes in).
+            let evicts = matches!(kind.purpose(), LinkPurpose::Successor | LinkPurpose::Bootstrap);
+            if !(evicts && self.evict_for(now, kind.purpose())) {
                 self.io.counters.refused_links += 1;
                 return Err(RejectReason::Busy);
             }
