@@ -500,9 +500,11 @@ pub fn unjoined(world: &World) -> Vec<String> {
         .filter(|i| world.is_alive(*i) && !world.is_member(*i))
         .map(|i| {
             let links = world.node(i).map_or(0, |n| n.inspect().link_count());
+            let bootstrap = world.node(i).map(|n| n.inspect().bootstrap());
             let events: Vec<String> = world.events(i).iter().rev().take(3).map(|(t, e)| format!("{t}: {e:?}")).collect();
             format!(
-                "node {i} ({}) alive but not joined: {links} links, {} links ever opened, last events {events:?}",
+                "node {i} ({}) alive but not joined: {links} links, {} links ever opened, bootstrap {bootstrap:?}, \
+                 last events {events:?}",
                 world.id(i).short(),
                 world.stats(i).link_opens,
             )

@@ -21,6 +21,7 @@ use rand_core::{RngCore, SeedableRng};
 use chordial_core::crypto::CryptoRef;
 use chordial_core::node::{
     BootstrapError, Config, Event, FailReason, LinkEvent, LinkId, LinkRole, Node, Output, RequestId,
+    MAX_SERVERS,
 };
 use chordial_core::{Id, Timestamp};
 
@@ -49,10 +50,6 @@ pub struct WorldConfig {
     pub leave_grace: Duration,
     /// Events kept per node (oldest dropped first).
     pub event_log: usize,
-    /// What the simulated shell does when a node reports its bootstrap request failed (e.g. the server
-    /// answered "busy") and the node has not joined: retry through a random server of its list after this
-    /// delay, doubling per attempt up to 30 s, with up to 50% jitter. `None`: never retry.
-    pub bootstrap_retry: Option<Duration>,
     /// The crypto provider of every node and identity: [`chordial_core::crypto::REAL`] by default;
     /// [`crate::crypto::FAST`] for large benchmarks (never for a scenario about forgery or authenticity).
     pub crypto: CryptoRef,
@@ -69,7 +66,6 @@ impl WorldConfig {
             tweak: |_| {},
             leave_grace: Duration::from_secs(2),
             event_log: 64,
-            bootstrap_retry: Some(Duration::from_secs(1)),
             crypto: &chordial_core::crypto::REAL,
         }
     }
@@ -121,8 +117,6 @@ pub struct WorldStats {
     pub bootstraps: u64,
     /// Bootstrap requests that failed (as the network saw them: refused, timed out, bad URL).
     pub bootstrap_failures: u64,
-    /// Bootstrap attempts the simulated shell made again after a node reported failure.
-    pub bootstrap_retries: u64,
     /// Lookups whose origin crashed before they finished.
     pub lookups_lost: u64,
     /// Node-milliseconds simulated (sum over nodes of time alive).
@@ -240,7 +234,6 @@ enum Ev {
     BootstrapOffer { request: u64, body: Vec<u8> },
     BootstrapReply { request: u64, body: Vec<u8> },
     BootstrapFail { request: u64, reason: BootstrapError },
-    RetryBootstrap { node: usize, incarnation: u32 },
     LeaveFinish { node: usize, incarnation: u32 },
 }
 
@@ -272,8 +265,6 @@ struct Slot {
     first_joined: Option<Timestamp>,
     /// Bootstrap servers this life of the node may use, and its current bootstrap request.
     servers: Vec<usize>,
-    bootstrap_request: Option<RequestId>,
-    bootstrap_attempts: u32,
     events: VecDeque<(Timestamp, Event)>,
     stats: NodeStats,
     /// The simulator's records of this node's links, for its current life only: a crash or the end of a
@@ -643,6 +634,13 @@ impl World {
     }
 
     fn add_identity(&mut self, identity: Identity, servers: &[usize]) -> usize {
+        let i = self.add_slot(identity, servers);
+        self.start_node(i);
+        i
+    }
+
+    /// A slot for a node with this identity, not started.
+    fn add_slot(&mut self, identity: Identity, servers: &[usize]) -> usize {
         let i = self.slots.len();
         self.by_id.insert(identity.id, i);
         self.slots.push(Slot {
@@ -660,13 +658,10 @@ impl World {
             joined_event: None,
             first_joined: None,
             servers: servers.to_vec(),
-            bootstrap_request: None,
-            bootstrap_attempts: 0,
             events: VecDeque::new(),
             stats: NodeStats::default(),
             links: LinkTable::default(),
         });
-        self.start_node(i);
         i
     }
 
@@ -808,6 +803,27 @@ impl World {
     // ---------------------------------------------------------------- internals: nodes
 
     fn start_node(&mut self, i: usize) {
+        let mut node = self.new_node(i);
+        // Like a shell with a list of servers: the node knows a few (it rejoins through them by itself, as
+        // in every shipped shell) and bootstraps through one now.
+        if !self.slots[i].servers.is_empty() {
+            let mut servers = self.slots[i].servers.clone();
+            // Up to MAX_SERVERS distinct servers of the list, in random order (a partial shuffle).
+            let known = servers.len().min(MAX_SERVERS);
+            for k in 0..known {
+                let j = k + (self.rng.next_u64() % (servers.len() - k) as u64) as usize;
+                servers.swap(k, j);
+            }
+            for s in &servers[1..known] {
+                node.add_server(&net::bootstrap_url(*s));
+            }
+            node.connect_bootstrap(self.now, &net::bootstrap_url(servers[0]));
+        }
+        self.put_back(i, node, false);
+    }
+
+    /// A new `Node` for slot `i` (its identity, a fresh seed), counted alive.
+    fn new_node(&mut self, i: usize) -> Node {
         let mut seed = [0u8; 32];
         self.rng.fill_bytes(&mut seed);
         let mut config = Config::new(&self.config.network, seed);
@@ -816,23 +832,15 @@ impl World {
         let slot = &mut self.slots[i];
         slot.link_cap = config.link_cap();
         let session = slot.identity.session_key().expect("stored session key is valid");
-        let mut node = Node::new(config, session, slot.identity.delegation.clone(), self.now)
+        let node = Node::new(config, session, slot.identity.delegation.clone(), self.now)
             .unwrap_or_else(|e| panic!("Node::new for node {i}: {e:?}"));
         slot.alive = true;
         slot.leaving = false;
         slot.alive_since = self.now;
         slot.joined_event = None;
         slot.timer_at = None;
-        slot.bootstrap_attempts = 0;
-        slot.bootstrap_request = None;
         self.alive += 1;
-        if !self.slots[i].servers.is_empty() {
-            let servers = &self.slots[i].servers;
-            let server = servers[(self.rng.next_u64() % servers.len() as u64) as usize];
-            self.slots[i].bootstrap_request =
-                Some(node.connect_bootstrap(self.now, &net::bootstrap_url(server)));
-        }
-        self.put_back(i, node, false);
+        node
     }
 
     fn stop_node(&mut self, i: usize) {
@@ -1099,9 +1107,6 @@ impl World {
                 ))
             }
             Event::RequestFailed { request, reason } => {
-                if self.slots[i].bootstrap_request == Some(*request) {
-                    self.schedule_bootstrap_retry(i, incarnation);
-                }
                 Some((*request, LookupResult::Failed(reason.clone())))
             }
             Event::Membership { joined } => {
@@ -1153,17 +1158,6 @@ impl World {
 
     fn after(&mut self, d: Duration, ev: Ev) {
         self.schedule(self.now.saturating_add(d), ev);
-    }
-
-    fn schedule_bootstrap_retry(&mut self, i: usize, incarnation: u32) {
-        let Some(base) = self.config.bootstrap_retry else { return };
-        let slot = &mut self.slots[i];
-        slot.bootstrap_request = None;
-        slot.bootstrap_attempts += 1;
-        let doublings = slot.bootstrap_attempts.clamp(1, 16) - 1;
-        let backoff = base.saturating_mul(1 << doublings).min(Duration::from_secs(30));
-        let delay = backoff.mul_f64(1.0 + 0.5 * net::unit(&mut self.rng));
-        self.after(delay, Ev::RetryBootstrap { node: i, incarnation });
     }
 
     fn schedule_consent_check(&mut self, ep: Endpoint) {
@@ -1340,23 +1334,6 @@ impl World {
                 if self.has_link(ep) {
                     self.deliver(ep, |n, now| n.handle_bootstrap_failure(now, ep.link, reason));
                 }
-            }
-            Ev::RetryBootstrap { node, incarnation } => {
-                let slot = &self.slots[node];
-                if slot.incarnation != incarnation
-                    || !slot.alive
-                    || slot.member
-                    || slot.leaving
-                    || slot.servers.is_empty()
-                {
-                    return;
-                }
-                let server = slot.servers[(self.rng.next_u64() % slot.servers.len() as u64) as usize];
-                self.stats.bootstrap_retries += 1;
-                let Some(mut n) = self.slots[node].node.take() else { return };
-                let request = n.connect_bootstrap(self.now, &net::bootstrap_url(server));
-                self.slots[node].bootstrap_request = Some(request);
-                self.put_back(node, n, false);
             }
             Ev::LeaveFinish { node, incarnation } => {
                 if self.slots[node].incarnation != incarnation || !self.slots[node].alive {

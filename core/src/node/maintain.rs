@@ -83,7 +83,8 @@ impl Node {
         let mut victim: Option<(u8, LinkId)> = None;
         let wanted = self.wanted_fingers();
         for (id, link) in self.links.iter() {
-            let joiner = matches!(link.kind, LinkKind::From(LinkPurpose::Bootstrap) | LinkKind::Pairing { .. });
+            let joiner =
+                matches!(link.kind, LinkKind::From(LinkPurpose::Bootstrap) | LinkKind::Pairing { .. });
             if purpose == LinkPurpose::Bootstrap && joiner {
                 continue;
             }

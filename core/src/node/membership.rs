@@ -24,6 +24,8 @@ use crate::id::{Id, ID_BITS};
 use crate::node::api::{BootstrapError, Event, FailReason, LinkId, LinkPurpose, RequestId};
 use crate::time::Timestamp;
 
+/// Bootstrap servers a node remembers at most (for rejoining and merge checks).
+pub const MAX_SERVERS: usize = 16;
 /// First and longest pause between re-bootstrap attempts of a stranded node.
 const REJOIN_MIN: Duration = Duration::from_secs(2);
 const REJOIN_MAX: Duration = Duration::from_secs(60);
@@ -72,9 +74,9 @@ impl Default for Membership {
 }
 
 impl Membership {
-    /// Remembers a bootstrap server (once).
+    /// Remembers a bootstrap server (once, and at most [`MAX_SERVERS`]).
     pub(crate) fn add_server(&mut self, url: &str) {
-        if !self.servers.iter().any(|(u, _)| u == url) {
+        if !self.servers.iter().any(|(u, _)| u == url) && self.servers.len() < MAX_SERVERS {
             self.servers.push((url.to_string(), None));
         }
     }

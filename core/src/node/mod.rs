@@ -77,6 +77,7 @@ pub use api::{
     Output, RefusalKind, RequestId, SendOutcome, SessionInfo, Status,
 };
 pub use inspect::{BootstrapState, BootstrapStatus, Inspect, ServerStatus};
+pub use membership::MAX_SERVERS;
 pub use msg::describe_frame;
 pub use pairing::{PairingError, MAX_PAIRINGS, PAIRING_TIMEOUT};
 

@@ -20,7 +20,9 @@ const BUSY_BACKOFF: Duration = Duration::from_secs(60);
 
 impl Node {
     /// Joins the ring through the bootstrap server at `url`: asks the shell for an offer, which then goes
-    /// out as [`Output::BootstrapOffer`]. The request completes with [`Event::Membership`] or fails.
+    /// out as [`Output::BootstrapOffer`]. The request completes with [`Event::Membership`] or fails; either
+    /// way the node remembers the server, and if it is left with no link at all it tries its servers again
+    /// by itself, one at a time, with a growing pause ([`Node::inspect`] shows when).
     pub fn connect_bootstrap(&mut self, now: Timestamp, url: &str) -> RequestId {
         let request = self.new_request();
         self.membership.founder = false;
@@ -28,6 +30,13 @@ impl Node {
         let id = self.open_bootstrap_link(now, url, false);
         self.membership.bootstraps.insert(id, request);
         request
+    }
+
+    /// Remembers a bootstrap server without contacting it now: the node may use it to rejoin (a random
+    /// known server each time) and for merge checks. At most [`super::membership::MAX_SERVERS`] are kept.
+    pub fn add_server(&mut self, url: &str) {
+        self.membership.founder = false;
+        self.membership.add_server(url);
     }
 
     pub(super) fn open_bootstrap_link(&mut self, now: Timestamp, url: &str, merge_check: bool) -> LinkId {
