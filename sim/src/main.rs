@@ -1,14 +1,16 @@
 //! `chordial-sim`: the DHT benchmark and a reproducer for random fault schedules.
 //!
 //! ```text
-//! chordial-sim bench [--sizes 1024,4096,16384] [--big] [--seed S] [--lookups K] [--messages M] [--churn-secs T] [--crypto real|fast] [--json FILE]
+//! chordial-sim bench [--sizes 1024,4096,16384] [--big] [--warm] [--seed S] [--lookups K] [--messages M] [--churn-secs T] [--crypto real|fast] [--json FILE]
 //! chordial-sim faults --seed N [--count K]
 //! ```
 //!
 //! `bench` measures, per network size N: lookup hops (mean, p99) against `0.5·log2 N`, the convergence time
 //! of a mass join, control messages per node per second at steady state, links per node against the cap,
 //! link creations per node-hour and lookup success under churn, and the simulator's own speed (simulated
-//! node-seconds per wall-clock second). `--big` adds N = 65,536. `faults` replays seeds of the
+//! node-seconds per wall-clock second). `--big` adds N = 65,536. `--warm` builds each ring converged
+//! ([`World::add_warm_ring`]) instead of joining it node by node, for the largest sizes; the convergence
+//! columns then only confirm that the ring built is exact. `faults` replays seeds of the
 //! `randomized_fault_schedules` test and prints what happened.
 // A command-line tool: printing is its job, and it measures its own wall-clock time (never the protocol's).
 #![allow(clippy::print_stdout, clippy::disallowed_methods)]
@@ -35,6 +37,9 @@ struct BenchRow {
     seed: u64,
     /// The crypto provider of the run (`real` or `fast`); no decision may depend on it.
     crypto: &'static str,
+    /// The ring was built converged (`--warm`) rather than joined node by node.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    warm: bool,
     /// `0.5 · log2 N`, the hop count Chord promises on average.
     half_log2_n: f64,
     /// Lookups on the converged ring.
@@ -84,6 +89,7 @@ struct BenchArgs {
     churn_secs: u64,
     crypto: CryptoRef,
     json: Option<String>,
+    warm: bool,
 }
 
 fn main() -> ExitCode {
@@ -100,7 +106,7 @@ fn main() -> ExitCode {
 
 fn usage(error: &str) -> ExitCode {
     eprintln!("error: {error}");
-    eprintln!("usage: chordial-sim bench [--sizes 1024,4096,16384] [--big] [--seed S] [--lookups K] [--messages M] [--churn-secs T] [--crypto real|fast] [--json FILE]");
+    eprintln!("usage: chordial-sim bench [--sizes 1024,4096,16384] [--big] [--warm] [--seed S] [--lookups K] [--messages M] [--churn-secs T] [--crypto real|fast] [--json FILE]");
     eprintln!("       chordial-sim faults --seed N [--count K]");
     ExitCode::from(2)
 }
@@ -114,6 +120,7 @@ fn parse_bench(args: &[String]) -> Result<BenchArgs, String> {
         churn_secs: 300,
         crypto: &chordial_core::crypto::REAL,
         json: None,
+        warm: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -126,6 +133,7 @@ fn parse_bench(args: &[String]) -> Result<BenchArgs, String> {
                     .collect::<Result<_, _>>()?;
             }
             "--big" => b.sizes.push(65_536),
+            "--warm" => b.warm = true,
             "--seed" => b.seed = value()?.parse().map_err(|_| "bad seed")?,
             "--lookups" => b.lookups = value()?.parse().map_err(|_| "bad lookup count")?,
             "--messages" => b.messages = value()?.parse().map_err(|_| "bad message count")?,
@@ -222,11 +230,19 @@ fn bench_one(n: usize, args: &BenchArgs) -> BenchRow {
     let seed = args.seed;
     let mut world = World::new(WorldConfig { crypto: args.crypto, ..WorldConfig::new(seed) });
     let base_size = world.r() + 1;
-    let base = build_base(&mut world, base_size, Duration::from_secs(120)).unwrap_or_else(|e| panic!("{e}"));
-
-    // Mass join, in waves that at most double the membership (see `grow_in_waves`).
-    let join_start = world.now();
-    grow_in_waves(&mut world, n, Duration::from_secs(20), Duration::from_secs(5));
+    let (base, join_start) = if args.warm {
+        // The ring built converged; the servers are r + 1 of its nodes. Convergence below only checks it.
+        let (_, servers) = world.add_warm_ring(n, base_size);
+        eprintln!("N={n}: warm ring built ({:.0} s wall so far)", wall.elapsed().as_secs_f64());
+        (servers, world.now())
+    } else {
+        let base =
+            build_base(&mut world, base_size, Duration::from_secs(120)).unwrap_or_else(|e| panic!("{e}"));
+        // Mass join, in waves that at most double the membership (see `grow_in_waves`).
+        let join_start = world.now();
+        grow_in_waves(&mut world, n, Duration::from_secs(20), Duration::from_secs(5));
+        (base, join_start)
+    };
     let last_join = world.now();
     let limit = Duration::from_secs(600 + n as u64 / 10);
     let converged = run_until_exact(&mut world, limit, Duration::from_secs(1));
@@ -293,6 +309,7 @@ fn bench_one(n: usize, args: &BenchArgs) -> BenchRow {
         n,
         seed,
         crypto: args.crypto.name(),
+        warm: args.warm,
         half_log2_n: 0.5 * log2(n),
         lookups,
         convergence_s,

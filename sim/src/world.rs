@@ -12,7 +12,7 @@
 //! Effects are never applied re-entrantly: handling a node's outputs only schedules events (even a local
 //! description arrives a few milliseconds later), so no node is ever called from inside another's drain.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
@@ -20,8 +20,8 @@ use rand_core::{RngCore, SeedableRng};
 
 use chordial_core::crypto::CryptoRef;
 use chordial_core::node::{
-    BootstrapError, Config, Event, FailReason, LinkEvent, LinkId, LinkRole, Node, Output, RequestId,
-    MAX_SERVERS,
+    BootstrapError, Config, Event, FailReason, LinkEvent, LinkId, LinkPurpose, LinkRole, Node, Output,
+    RequestId, MAX_SERVERS,
 };
 use chordial_core::{Id, Timestamp};
 
@@ -663,6 +663,97 @@ impl World {
             links: LinkTable::default(),
         });
         i
+    }
+
+    /// Builds a converged ring of `n` new nodes directly ([`Node::warm_start`]), as if they had joined,
+    /// stabilized and swept their fingers: every successor list, predecessor and finger table exactly
+    /// right, and the links between them open — the links to successors first, then fingers farthest
+    /// first, node by node in random order, within both ends' budgets as the link policy keeps them.
+    /// Every node knows up to `MAX_SERVERS` random others as bootstrap servers (for rejoining and merge
+    /// checks), as a node that joined through members of a growing ring does. Returns the nodes, and
+    /// `servers` of them chosen at random (a base for churn, as the cold benchmark's). For the largest benchmarks
+    /// (`chordial-sim bench --warm`): 10^5 nodes joining one by one would take hours.
+    pub fn add_warm_ring(&mut self, n: usize, servers: usize) -> (Vec<usize>, Vec<usize>) {
+        let mut ring: Vec<(Id, usize)> = (0..n)
+            .map(|_| {
+                let identity =
+                    Identity::generate(&mut self.rng, self.config.crypto, &self.config.network, self.now);
+                (identity.id, self.add_slot(identity, &[]))
+            })
+            .collect();
+        ring.sort_unstable();
+        let ids: Vec<Id> = ring.iter().map(|(id, _)| *id).collect();
+        let position: HashMap<Id, usize> = ids.iter().enumerate().map(|(p, id)| (*id, p)).collect();
+        let mut picked: Vec<usize> = ring.iter().map(|(_, i)| *i).collect();
+        let servers = servers.min(n);
+        for k in 0..servers {
+            let j = k + (self.rng.next_u64() % (n - k) as u64) as usize;
+            picked.swap(k, j);
+        }
+        let server_nodes = picked[..servers].to_vec();
+        let r = self.r();
+        let now = self.now;
+        let owner_of = |key: Id| ids[ids.partition_point(|x| *x < key) % n];
+        let mut nodes: Vec<(usize, Box<Node>)> = Vec::with_capacity(n);
+        let mut wanted: Vec<Vec<(Id, LinkPurpose)>> = Vec::with_capacity(n);
+        for (pos, (_, i)) in ring.iter().enumerate() {
+            let mut node = self.new_node(*i);
+            let successors: Vec<Id> = (1..=r.min(n - 1)).map(|k| ids[(pos + k) % n]).collect();
+            let predecessor = (n > 1).then(|| ids[(pos + n - 1) % n]);
+            wanted.push(node.warm_start(now, &successors, predecessor, owner_of));
+            // Like a node that joined through members of a growing ring: it knows up to MAX_SERVERS of
+            // them, at random (its merge checks and rejoins go there, spread over the ring).
+            let known: Vec<usize> = (0..MAX_SERVERS.min(n - 1))
+                .map(|_| ring[(pos + 1 + (self.rng.next_u64() % (n as u64 - 1)) as usize) % n].1)
+                .collect();
+            for s in &known {
+                node.add_server(&net::bootstrap_url(*s));
+            }
+            let slot = &mut self.slots[*i];
+            slot.founder = false;
+            slot.servers = known;
+            nodes.push((*i, Box::new(node)));
+        }
+        // Links: every node's successors first (ring links come first in every node's budget), then the
+        // fingers, node by node in random order.
+        let mut order: Vec<usize> = (0..n).collect();
+        for k in 0..n {
+            let j = k + (self.rng.next_u64() % (n - k) as u64) as usize;
+            order.swap(k, j);
+        }
+        let cap = self.node_config().link_cap();
+        let mut count = vec![0usize; n];
+        let mut linked: HashSet<(usize, usize)> = HashSet::new();
+        for purpose in [LinkPurpose::Successor, LinkPurpose::Finger] {
+            for &a in &order {
+                for (peer, p) in wanted[a].clone() {
+                    let b = position[&peer];
+                    let pair = (a.min(b), a.max(b));
+                    // The offerer keeps room for ring links before it offers a finger; the answerer takes
+                    // any link while it has room (`Node::warm_link` applies the same rule).
+                    let headroom = if p == LinkPurpose::Finger { 2 } else { 0 };
+                    if p != purpose || linked.contains(&pair) || count[a] + headroom >= cap || count[b] >= cap
+                    {
+                        continue;
+                    }
+                    let (ia, ib) = (nodes[a].0, nodes[b].0);
+                    let la = nodes[a].1.warm_link(now, peer, p, true).expect("the offerer has room");
+                    let lb = nodes[b].1.warm_link(now, ids[a], p, false).expect("the answerer has room");
+                    let ea = Endpoint { node: ia, incarnation: self.slots[ia].incarnation, link: la };
+                    let eb = Endpoint { node: ib, incarnation: self.slots[ib].incarnation, link: lb };
+                    self.insert_link(ea, LinkRec::open(Role::Offer, eb, now));
+                    self.insert_link(eb, LinkRec::open(Role::Answer, ea, now));
+                    count[a] += 1;
+                    count[b] += 1;
+                    linked.insert(pair);
+                }
+            }
+        }
+        let all = nodes.iter().map(|(i, _)| *i).collect();
+        for (i, node) in nodes {
+            self.put_back_boxed(i, node, false);
+        }
+        (all, server_nodes)
     }
 
     /// Crashes node `i`: its state is gone at once and it sends nothing more. Peers notice only through
@@ -1357,5 +1448,17 @@ impl World {
 impl LinkRec {
     fn new(role: Role, peer: Option<Endpoint>, now: Timestamp) -> Self {
         LinkRec { role, state: State::Opening, peer, fifo: now, consent_pending: false, connecting: false }
+    }
+
+    /// An endpoint of a link that is open already (a warm ring's).
+    fn open(role: Role, peer: Endpoint, now: Timestamp) -> Self {
+        LinkRec {
+            role,
+            state: State::Open,
+            peer: Some(peer),
+            fifo: now,
+            consent_pending: false,
+            connecting: false,
+        }
     }
 }

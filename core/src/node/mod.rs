@@ -65,6 +65,8 @@ mod ring;
 mod router;
 mod signal;
 mod timer;
+#[cfg(feature = "warm-start")]
+mod warm;
 
 use std::collections::VecDeque;
 use std::time::Duration;
