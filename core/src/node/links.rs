@@ -110,6 +110,8 @@ pub(crate) struct Link {
     pub(crate) ping: Option<(u64, Timestamp)>,
     /// When we last sent a ping.
     pub(crate) last_ping: Timestamp,
+    /// When the peer last pinged us.
+    pub(crate) last_ping_in: Timestamp,
     pub(crate) rtt: Option<Duration>,
     /// The peer said it needs this link until then.
     pub(crate) peer_keeps_until: Timestamp,
@@ -149,6 +151,7 @@ impl Link {
             last_recv: now,
             ping: None,
             last_ping: now,
+            last_ping_in: Timestamp::ZERO,
             rtt: None,
             peer_keeps_until: Timestamp::ZERO,
             suspect_until: Timestamp::ZERO,

@@ -264,8 +264,11 @@ impl Node {
                 self.roles_given(id, link, wanted.get_or_insert_with(|| self.wanted_fingers())).any();
             if needed {
                 // Pinged every interval whatever else flows: the ping carries `keep`, which is what
-                // stops the peer from closing a link only we need.
-                if now.since(link.last_ping) >= self.config.ping_interval {
+                // stops the peer from closing a link only we need. One end's pings serve both: a peer
+                // that pinged within the interval hears our `keep` (and our range) in our pong, and its
+                // pings prove it alive, so we ping only when it has not.
+                let peer_pings = now.since(link.last_ping_in) < self.config.ping_interval;
+                if now.since(link.last_ping) >= self.config.ping_interval && !peer_pings {
                     let nonce = self.rng.next_u64();
                     if let Some(l) = self.links.get_mut(id) {
                         l.ping = Some((nonce, now));
@@ -301,6 +304,7 @@ impl Node {
         match m {
             LinkMsg::Ping { nonce, keep, range_from } => {
                 if let Some(l) = self.links.get_mut(link_id) {
+                    l.last_ping_in = now;
                     if keep {
                         l.peer_keeps_until = keep_until;
                     }
