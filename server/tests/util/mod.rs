@@ -276,7 +276,10 @@ impl Client {
 
     /// Whether the node is in the ring with a live successor.
     pub async fn joined(&self) -> bool {
-        self.node.call(|n, _| n.is_joined() && !n.successors().is_empty()).await.unwrap_or(false)
+        self.node
+            .call(|n, _| n.inspect().is_joined() && !n.inspect().successors().is_empty())
+            .await
+            .unwrap_or(false)
     }
 
     /// Leaves gracefully and waits for the node task to end.
