@@ -85,8 +85,6 @@ pub enum Input {
     Status(oneshot::Sender<Snapshot>),
     /// Runs an API call on the node (send, lookup, announce…) with the current time.
     Call(ApiCall),
-    /// Sends these bytes as they are on a link (diagnostics and tests: exercises a peer's input checks).
-    Raw(LinkId, Vec<u8>),
     /// Leave the ring and stop.
     Shutdown,
 }
@@ -327,11 +325,6 @@ impl NodeTask {
                 let _ = reply.send(self.snapshot(now));
             }
             Input::Call(f) => f(&mut self.node, now),
-            Input::Raw(link, bytes) => {
-                if let Some(handle) = self.links.get(&link) {
-                    handle.send_frame(bytes, &self.counters);
-                }
-            }
             Input::Shutdown => {
                 if !self.leaving {
                     tracing::info!("leaving the ring");

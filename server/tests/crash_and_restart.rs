@@ -130,6 +130,7 @@ async fn crash_and_restart() {
             let xv = x
                 .node
                 .call(|n, _| {
+                    let n = n.inspect();
                     let first = n.successors().first().map(|i| i.to_string()).unwrap_or_default();
                     let pred = n.predecessor().map(|i| i.to_string()).unwrap_or_default();
                     (n.id().to_string(), first, pred, n.mailbox_entries())
@@ -173,7 +174,7 @@ async fn crash_and_restart() {
                     return None;
                 }
             }
-            let on_x = x.node.call(|n, _| n.mailbox_entries()).await.unwrap();
+            let on_x = x.node.call(|n, _| n.inspect().mailbox_entries()).await.unwrap();
             (on_x == 0).then_some(())
         })
         .await;

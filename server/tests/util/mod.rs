@@ -23,6 +23,8 @@ use rand_core::{RngCore, SeedableRng};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+pub mod raw_peer;
+
 /// The network id the tests use.
 pub const NETWORK: &str = "chordial-test";
 
@@ -276,7 +278,10 @@ impl Client {
 
     /// Whether the node is in the ring with a live successor.
     pub async fn joined(&self) -> bool {
-        self.node.call(|n, _| n.is_joined() && !n.successors().is_empty()).await.unwrap_or(false)
+        self.node
+            .call(|n, _| n.inspect().is_joined() && !n.inspect().successors().is_empty())
+            .await
+            .unwrap_or(false)
     }
 
     /// Leaves gracefully and waits for the node task to end.
@@ -302,19 +307,32 @@ pub fn make_offer(
     let mut node =
         Node::new(Config::new(NETWORK, seed), session.clone(), delegation.clone(), created).unwrap();
     node.connect_bootstrap(created, "http://unused");
-    let link = loop {
-        match node.poll_output() {
-            Output::OpenLink { link, role: LinkRole::Offer } => break link,
-            Output::Timeout(_) => panic!("no offer link"),
-            _ => {}
-        }
-    };
+    let link = poll_until(&mut node, "an offer link", |o| match o {
+        Output::OpenLink { link, role: LinkRole::Offer } => Some(link),
+        _ => None,
+    });
     node.handle_local_description(signed, link, "v=0\r\n".into());
+    poll_until(&mut node, "a bootstrap offer", |o| match o {
+        Output::BootstrapOffer { offer, .. } => Some(offer),
+        _ => None,
+    })
+}
+
+/// Drains `node`'s outputs until `pick` takes one; panics with `what` if the node is idle first.
+pub fn poll_until<T>(
+    node: &mut Node,
+    what: &str,
+    mut pick: impl FnMut(chordial_core::node::Output) -> Option<T>,
+) -> T {
+    use chordial_core::node::Output;
     loop {
         match node.poll_output() {
-            Output::BootstrapOffer { offer, .. } => return offer,
-            Output::Timeout(_) => panic!("no bootstrap offer"),
-            _ => {}
+            Output::Timeout(_) => panic!("the node produced no {what}"),
+            output => {
+                if let Some(v) = pick(output) {
+                    return v;
+                }
+            }
         }
     }
 }
