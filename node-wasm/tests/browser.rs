@@ -211,6 +211,11 @@ async fn identity_and_settings_survive_a_reopen_through_indexeddb() {
         ("bootstrap", boot.into()),
     ]))
     .await;
+    // Bootstrap URLs are chordial-servers' http(s) URLs; any other scheme is refused.
+    for url in ["inpage:b", "ftp://127.0.0.1"] {
+        let settings = obj(&[("bootstrap", js_sys::Array::of1(&url.into()).into())]);
+        assert_eq!(rejected_code(first.set_settings(settings)).await, "INVALID_ARGUMENT", "{url}");
+    }
     assert_eq!(rejected_code(first.start()).await, "NO_DELEGATION");
     assert_eq!(rejected_code(first.complete_delegation("0x00".into())).await, "BAD_SIGNATURE");
     // A signature by another wallet over the requested text does not verify.
