@@ -12,8 +12,6 @@ export interface OpenOptions {
   iceServers?: RTCIceServer[];
   /** IndexedDB database name; default "chordial". */
   database?: string;
-  /** Testing: answer in-page bootstrap offers of nodes whose bootstrap list holds `inpage:<signalName>`. */
-  signalName?: string;
 }
 
 export type ErrorCode =

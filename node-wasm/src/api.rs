@@ -62,8 +62,7 @@ fn string_list(v: &JsValue, what: &str, max: usize) -> Result<Vec<String>, ApiEr
 }
 
 fn check_bootstrap_url(url: &str) -> Result<(), ApiError> {
-    let ok =
-        url.starts_with("http://") || url.starts_with("https://") || url.starts_with(crate::inpage::SCHEME);
+    let ok = url.starts_with("http://") || url.starts_with("https://");
     if ok && url.len() <= 2048 {
         Ok(())
     } else {
@@ -185,7 +184,6 @@ impl ChordialNode {
             _ => return Err(ApiError::invalid("iceServers must be an array of RTCIceServer")),
         };
         let database = opt_string(&options, "database")?.unwrap_or_else(|| "chordial".to_string());
-        let signal_name = opt_string(&options, "signalName")?;
         if !js::has_webrtc() {
             return Err(ApiError::new(error::UNSUPPORTED, "RTCPeerConnection is not available here"));
         }
@@ -223,10 +221,6 @@ impl ChordialNode {
         // one replaces it.
         let delegated = stored.delegation().and_then(|d| verify(d, &session, &network).ok());
         let shell = Shell::new(network, session, delegated, stored, ice_servers, db);
-        if let Some(name) = signal_name {
-            crate::inpage::register(&name, std::rc::Rc::downgrade(&shell))?;
-            shell.borrow_mut().signal_name = Some(name);
-        }
         Ok(ChordialNode { shell })
     }
 
@@ -472,9 +466,6 @@ impl ChordialNode {
                 s.finish_stop(RunState::Closed);
                 s.db.close();
             }
-            if let Some(name) = s.signal_name.take() {
-                crate::inpage::unregister(&name);
-            }
         });
     }
 
@@ -489,9 +480,6 @@ impl ChordialNode {
                 }
                 s.delegated = None;
                 s.stored = Stored::default();
-                if let Some(name) = s.signal_name.take() {
-                    crate::inpage::unregister(&name);
-                }
             });
             let result = db.delete().await;
             db.close();

@@ -250,13 +250,12 @@ pub fn from_fail(reason: &FailReason) -> ApiError {
 }
 
 /// What the core hears of a bootstrap exchange that failed in JavaScript. `kind` is the `kind` of
-/// `postSignal`'s rejection (`"timeout"`, `"refused"` with the HTTP `status`, `"answer"`, `"unreachable"`),
-/// or `"busy"` for an in-page node that cannot answer now; anything else counts as unreachable.
+/// `postSignal`'s rejection (`"timeout"`, `"refused"` with the HTTP `status`, `"answer"`, `"unreachable"`);
+/// anything else counts as unreachable.
 pub fn bootstrap_failure(kind: &str, status: u16, detail: String) -> BootstrapError {
     match kind {
         "timeout" => BootstrapError::Timeout,
         "refused" => BootstrapError::Refused { kind: RefusalKind::from_http_status(status), detail },
-        "busy" => BootstrapError::Refused { kind: RefusalKind::Busy, detail },
         "answer" => BootstrapError::BadAnswer { detail },
         _ => BootstrapError::Unreachable { detail },
     }
@@ -415,10 +414,6 @@ mod tests {
         );
         assert!(matches!(
             bootstrap_failure("refused", 503, String::new()),
-            BootstrapError::Refused { kind: RefusalKind::Busy, .. }
-        ));
-        assert!(matches!(
-            bootstrap_failure("busy", 0, String::new()),
             BootstrapError::Refused { kind: RefusalKind::Busy, .. }
         ));
         assert!(matches!(bootstrap_failure("answer", 0, String::new()), BootstrapError::BadAnswer { .. }));

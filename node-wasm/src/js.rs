@@ -84,17 +84,11 @@ export async function postSignal(url, body, ms) {
     clearTimeout(timer);
   }
 }
-// The fields of a failed signal exchange: postSignal's {kind, status, message}, or an in-page node's
-// ChordialError (TIMEOUT → timeout, BUSY / NOT_RUNNING / CLOSED → busy, others → refused), or anything else.
+// The fields of a failed signal exchange: postSignal's {kind, status, message}, or anything else (an
+// exception postSignal did not expect) as unreachable.
 export function signalFailure(e) {
   if (e && typeof e.kind === 'string') return [e.kind, e.status | 0, String(e.message)];
-  const message = String(e && e.message ? e.message : e);
-  if (e && e.name === 'ChordialError') {
-    if (e.code === 'TIMEOUT') return ['timeout', 0, message];
-    if (e.code === 'BUSY' || e.code === 'NOT_RUNNING' || e.code === 'CLOSED') return ['busy', 0, message];
-    return ['refused', 0, e.code + ': ' + message];
-  }
-  return ['unreachable', 0, message];
+  return ['unreachable', 0, String(e && e.message ? e.message : e)];
 }
 // A promise that rejects after `ms` unless `p` settles first, with a ChordialError `code` (and `rpcCode`).
 export function deadline(p, ms, code, rpcCode, message) {
@@ -174,7 +168,7 @@ pub(crate) fn deadline(p: &js_sys::Promise, ms: u32, code: Code, message: &str) 
     deadline_js(p, ms, code.name, code.rpc, message)
 }
 
-/// Why a bootstrap exchange (`postSignal`, or an in-page node's `handleSignal`) failed, for the core.
+/// Why a bootstrap exchange (`postSignal`) failed, for the core.
 pub(crate) fn bootstrap_failure(e: &JsValue) -> BootstrapError {
     let fields = signal_failure(e);
     let kind = fields.get(0).as_string().unwrap_or_default();

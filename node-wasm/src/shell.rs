@@ -109,7 +109,6 @@ pub(crate) struct Shell {
     pub(crate) stored: Stored,
     pub(crate) ice_servers: JsValue,
     pub(crate) db: Rc<Db>,
-    pub(crate) signal_name: Option<String>,
     weak: ShellWeak,
     node: Option<Node>,
     /// Incremented on every start and stop: handlers and tasks of an earlier run do nothing.
@@ -156,7 +155,6 @@ impl Shell {
                 stored,
                 ice_servers,
                 db: Rc::new(db),
-                signal_name: None,
                 weak: weak.clone(),
                 node: None,
                 run: 0,
@@ -791,14 +789,10 @@ async fn describe_task(
     }
 }
 
-/// Carries a bootstrap offer to its server (HTTP, or a node in this page for `inpage:` URLs).
+/// Carries a bootstrap offer to its server over HTTP (`POST {url}/v1/signal`).
 async fn bootstrap_task(weak: ShellWeak, run: u64, link: LinkId, url: String, offer: Vec<u8>) {
     let body = Uint8Array::from(&offer[..]);
-    let promise = match url.strip_prefix(crate::inpage::SCHEME) {
-        Some(name) => crate::inpage::signal(name, body),
-        None => js::post_signal(&url, &body, SIGNAL_MS),
-    };
-    let result = JsFuture::from(promise).await;
+    let result = JsFuture::from(js::post_signal(&url, &body, SIGNAL_MS)).await;
     let Some(shell) = weak.upgrade() else { return };
     input_run(&shell, Some(run), |_, node, now| match result {
         Ok(v) => node.handle_bootstrap_answer(now, link, &Uint8Array::new(&v).to_vec()),

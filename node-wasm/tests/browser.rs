@@ -1,6 +1,7 @@
 //! The wasm node in headless Chromium (wasm-bindgen-test; run by `tests/suites/20-wasm-node-in-chromium.sh` inside a
-//! private network namespace): two nodes linked in one page exchange a message through the real
-//! RTCPeerConnection shell, and a node's identity survives a reopen through IndexedDB.
+//! private network namespace): two nodes linked in one page (by pairing, with no server) exchange a
+//! message through the real RTCPeerConnection shell, and a node's identity survives a reopen through
+//! IndexedDB.
 #![cfg(target_arch = "wasm32")]
 
 use std::cell::RefCell;
@@ -102,31 +103,34 @@ fn has_event(log: &Rc<RefCell<Vec<JsValue>>>, ty: &str, key: &str, value: &JsVal
     log.borrow().iter().any(|e| field(e, "type") == ty && field(e, key) == *value)
 }
 
+/// Links two running nodes the way two people do without a server (`pairOffer` → `pairAnswer` →
+/// `pairComplete`): `offerer`, if alone, joins `answerer`'s ring. Resolves once the link is open.
+async fn pair(offerer: &ChordialNode, answerer: &ChordialNode) {
+    let offer = JsFuture::from(offerer.pair_offer()).await.expect("offer");
+    let answer = JsFuture::from(answerer.pair_answer(field(&offer, "code").as_string().unwrap()))
+        .await
+        .expect("answer");
+    let paired = JsFuture::from(offerer.pair_complete(field(&answer, "code").as_string().unwrap()))
+        .await
+        .expect("paired");
+    assert_eq!(field(&paired, "peer"), field(&answerer.status(), "nodeId"));
+}
+
 #[wasm_bindgen_test]
 async fn two_nodes_in_one_page_link_and_deliver_a_message() {
     JsFuture::from(grant_media()).await.expect("media permission");
     let network = "wasm-test";
-    let name = unique("b");
     let (wa, wb) = (WalletKey::generate(&mut OsRng), WalletKey::generate(&mut OsRng));
-    let b = open(obj(&[
-        ("network", network.into()),
-        ("database", unique("db-b").into()),
-        ("signalName", name.clone().into()),
-    ]))
-    .await;
-    let bootstrap = js_sys::Array::of1(&format!("inpage:{name}").into());
-    let a = open(obj(&[
-        ("network", network.into()),
-        ("database", unique("db-a").into()),
-        ("bootstrap", bootstrap.into()),
-    ]))
-    .await;
+    let b = open(obj(&[("network", network.into()), ("database", unique("db-b").into())])).await;
+    let a = open(obj(&[("network", network.into()), ("database", unique("db-a").into())])).await;
     delegate(&a, &wa).await;
     delegate(&b, &wb).await;
     let (log_a, log_b) = (record(&a), record(&b));
     JsFuture::from(b.start()).await.unwrap();
     JsFuture::from(a.start()).await.unwrap();
 
+    // No server: A pairs with B, and A (alone) joins through B.
+    pair(&a, &b).await;
     until(20_000.0, "A to join through B", || has_event(&log_a, "membership", "joined", &true.into())).await;
     let st = a.status();
     assert_eq!(field(&st, "bootstrap.state").as_string().as_deref(), Some("joined"));
@@ -207,6 +211,11 @@ async fn identity_and_settings_survive_a_reopen_through_indexeddb() {
         ("bootstrap", boot.into()),
     ]))
     .await;
+    // Bootstrap URLs are chordial-servers' http(s) URLs; any other scheme is refused.
+    for url in ["inpage:b", "ftp://127.0.0.1"] {
+        let settings = obj(&[("bootstrap", js_sys::Array::of1(&url.into()).into())]);
+        assert_eq!(rejected_code(first.set_settings(settings)).await, "INVALID_ARGUMENT", "{url}");
+    }
     assert_eq!(rejected_code(first.start()).await, "NO_DELEGATION");
     assert_eq!(rejected_code(first.complete_delegation("0x00".into())).await, "BAD_SIGNATURE");
     // A signature by another wallet over the requested text does not verify.

@@ -14,10 +14,10 @@ const page = {
   messages: [],
   timings: {},
 
-  async boot({ network, bootstrap, signalName, database, iceServers = [] }) {
+  async boot({ network, bootstrap, database, iceServers = [] }) {
     await ready;
     const t1 = performance.now();
-    const node = await ChordialNode.open({ network, bootstrap, iceServers, signalName, database });
+    const node = await ChordialNode.open({ network, bootstrap, iceServers, database });
     const t2 = performance.now();
     // instantiateMs: fetch + compile + instantiate of the .wasm (init()); openMs: ChordialNode.open.
     this.timings = { instantiateMs, openMs: t2 - t1 };
