@@ -210,3 +210,76 @@ fn the_core_keeps_the_bootstrap_state_a_status_page_shows() {
     assert_eq!(b.state, BootstrapState::Connecting);
     assert_eq!(b.servers[0].node_id, Some(server.id()));
 }
+
+/// A node that knows one server by two URLs (or a server it is linked to by URL only, as a merge check
+/// finds it) offers a bootstrap link to a node it is linked to already. The server must not replace the
+/// live link both use (as it does for a peer that restarted): it refuses, signed, and the node learns the
+/// server's id for that URL.
+#[test]
+fn a_server_keeps_a_live_link_when_its_peer_offers_again_by_another_url() {
+    let now = Timestamp(NOW);
+    let mut server = node(2);
+    let mut a = node(1);
+    let (_, link, body) = offer(&mut a, now);
+    assert_eq!(server.handle_bootstrap_offer(now, 7, &body).map(|l| l.is_some()), Ok(true));
+    let answer_link = outputs(&mut server)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::OpenLink { link, role: LinkRole::Answer(_) } => Some(link),
+            _ => None,
+        })
+        .expect("the server opens its side");
+    server.handle_local_description(now, answer_link, "v=0 answer".into());
+    let answer = outputs(&mut server)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::BootstrapAnswer { request: 7, answer } => Some(answer),
+            _ => None,
+        })
+        .expect("an answer body");
+    a.handle_bootstrap_answer(now, link, &answer);
+    outputs(&mut a);
+    a.handle_link_event(now, link, LinkEvent::Opened);
+    server.handle_link_event(now, answer_link, LinkEvent::Opened);
+    outputs(&mut a);
+    outputs(&mut server);
+
+    // The same server under another URL: a second offer.
+    let later = Timestamp(NOW + 500);
+    let request = a.connect_bootstrap(later, "http://alias");
+    let second = outputs(&mut a)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::OpenLink { link, role: LinkRole::Offer } => Some(link),
+            _ => None,
+        })
+        .expect("a second bootstrap link");
+    a.handle_local_description(later, second, "v=0 offer".into());
+    let body = outputs(&mut a)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::BootstrapOffer { link: l, offer, .. } if l == second => Some(offer),
+            _ => None,
+        })
+        .expect("an offer");
+    assert_eq!(server.handle_bootstrap_offer(later, 8, &body), Ok(None), "no second link");
+    let refusal = outputs(&mut server)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::BootstrapAnswer { request: 8, answer } => Some(answer),
+            Output::CloseLink { link } => panic!("the server closed its live link {link:?}"),
+            _ => None,
+        })
+        .expect("a signed refusal");
+    assert!(server
+        .inspect()
+        .links()
+        .iter()
+        .any(|l| l.link == answer_link && l.open && l.peer == Some(a.id())));
+
+    a.handle_bootstrap_answer(later, second, &refusal);
+    assert_eq!(failure(&mut a, request), BootstrapError::AlreadyLinked);
+    assert!(a.inspect().links().iter().any(|l| l.link == link && l.open), "the first link stays");
+    let servers = a.inspect().bootstrap().servers;
+    assert!(servers.iter().all(|s| s.node_id == Some(server.id())), "both URLs name the server: {servers:?}");
+}

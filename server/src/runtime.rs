@@ -314,7 +314,10 @@ impl NodeTask {
                 match self.node.handle_bootstrap_offer(now, request, &body) {
                     Ok(link) => {
                         self.pending.insert(request, reply);
-                        self.signal_links.insert(link, request);
+                        // No link: the node refused with a signed answer (the offerer is linked to it already).
+                        if let Some(link) = link {
+                            self.signal_links.insert(link, request);
+                        }
                     }
                     Err(e) => {
                         let _ = reply.send(Err(e.into()));

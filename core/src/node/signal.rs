@@ -171,6 +171,12 @@ impl Node {
                 self.io.push(Output::ApplyRemote { link: link_id, sdp });
             }
             Routed::Ring(RingMsg::ConnectReject { reason, .. }) => {
+                if reason == RejectReason::Duplicate {
+                    // The server says we are linked to it already: now we know its node id (it signed this).
+                    if let Some(LinkKind::ToServer { url, .. }) = self.links.get(link_id).map(|l| &l.kind) {
+                        self.membership.server_is(url, peer);
+                    }
+                }
                 let refused =
                     |kind| BootstrapError::Refused { kind, detail: "a ConnectReject answer".into() };
                 let error = match reason {
@@ -210,15 +216,16 @@ impl Node {
         self.remove_link(now, link_id, true, Some(error));
     }
 
-    /// A bootstrap offer arrived over HTTP (server side). On success it returns the link that answers it
-    /// (the shell's [`Output::OpenLink`] for it is queued), and an [`Output::BootstrapAnswer`] for `request`
-    /// follows once the shell produced the answer.
+    /// A bootstrap offer arrived over HTTP (server side). On success an [`Output::BootstrapAnswer`] for
+    /// `request` follows: the answer, once the shell produced it for the link this returns (its
+    /// [`Output::OpenLink`] is queued); or at once, with no link, a signed refusal for an offerer that is
+    /// linked to this node already and alive (see below).
     pub fn handle_bootstrap_offer(
         &mut self,
         now: Timestamp,
         request: u64,
         body: &[u8],
-    ) -> Result<LinkId, SignalError> {
+    ) -> Result<Option<LinkId>, SignalError> {
         let received = envelope::decode_with::<Routed>(self.config.crypto, body, self.me.network)
             .inspect_err(|_| {
                 self.io.counters.dropped_invalid += 1;
@@ -239,8 +246,26 @@ impl Node {
         }
         self.verify_peer(delegation, &received.origin, now).map_err(SignalError::Unauthorized)?;
         let peer = received.origin.node_id();
+        let alive = self
+            .links
+            .open_to(peer)
+            .and_then(|l| self.links.get(l))
+            .is_some_and(|l| now.since(l.last_recv) < self.config.ping_interval * 2);
+        if alive {
+            // The offerer is linked to us and its end is alive (frames came within two ping intervals): it
+            // knows this server by URL only (a merge check through a server it never bootstrapped through).
+            // Replacing our link, as for a peer that restarted, would cut a link both ends use. A signed
+            // refusal tells it who we are instead, so its next check goes over the link it has.
+            let reject =
+                RingMsg::ConnectReject { link: 0, reason: RejectReason::Duplicate, alternatives: vec![] };
+            if let Some((_, answer)) = self.encode(now, Destination::Neighbor, None, &Routed::Ring(reject)) {
+                self.io.push(Output::BootstrapAnswer { request, answer });
+            }
+            return Ok(None);
+        }
         let kind = LinkKind::From(LinkPurpose::Bootstrap);
         self.accept_offer(now, peer, kind, sdp.clone(), AnswerPath::Http(request))
+            .map(Some)
             .map_err(|_| SignalError::Busy)
     }
 
