@@ -13,8 +13,24 @@ use sha1::{Digest, Sha1};
 pub const ID_BITS: usize = 160;
 
 /// A point on the ring: 160 bits, big-endian.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+///
+/// Arithmetic and ordering work on three big-endian limbs (32, 64 and 64 bits) instead of twenty bytes:
+/// routing compares and subtracts ids for every link of every hop. The results are those of byte-wise
+/// arithmetic and of the bytes' lexicographic order (the tests compare both).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Id(pub [u8; 20]);
+
+impl Ord for Id {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.limbs().cmp(&other.limbs())
+    }
+}
+
+impl PartialOrd for Id {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl Id {
     /// The zero point.
@@ -36,32 +52,42 @@ impl Id {
         &self.0
     }
 
+    /// The value as big-endian limbs: bytes 0..4, 4..12 and 12..20.
+    fn limbs(&self) -> (u32, u64, u64) {
+        let b = &self.0;
+        (
+            u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+            u64::from_be_bytes([b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11]]),
+            u64::from_be_bytes([b[12], b[13], b[14], b[15], b[16], b[17], b[18], b[19]]),
+        )
+    }
+
+    fn from_limbs((hi, mid, lo): (u32, u64, u64)) -> Id {
+        let mut out = [0u8; 20];
+        out[..4].copy_from_slice(&hi.to_be_bytes());
+        out[4..12].copy_from_slice(&mid.to_be_bytes());
+        out[12..].copy_from_slice(&lo.to_be_bytes());
+        Id(out)
+    }
+
     /// `self + other (mod 2^160)`.
     pub fn wrapping_add(self, other: Id) -> Id {
-        let mut out = [0u8; 20];
-        let mut carry = 0u16;
-        for i in (0..20).rev() {
-            let s = u16::from(self.0[i]) + u16::from(other.0[i]) + carry;
-            out[i] = s as u8;
-            carry = s >> 8;
-        }
-        Id(out)
+        let ((a2, a1, a0), (b2, b1, b0)) = (self.limbs(), other.limbs());
+        let (lo, c0) = a0.overflowing_add(b0);
+        let (mid, c1) = a1.overflowing_add(b1);
+        let (mid, c1b) = mid.overflowing_add(u64::from(c0));
+        let hi = a2.wrapping_add(b2).wrapping_add(u32::from(c1 || c1b));
+        Id::from_limbs((hi, mid, lo))
     }
 
     /// `self - other (mod 2^160)`.
     pub fn wrapping_sub(self, other: Id) -> Id {
-        let mut out = [0u8; 20];
-        let mut borrow = 0i16;
-        for i in (0..20).rev() {
-            let mut d = i16::from(self.0[i]) - i16::from(other.0[i]) - borrow;
-            borrow = 0;
-            if d < 0 {
-                d += 256;
-                borrow = 1;
-            }
-            out[i] = d as u8;
-        }
-        Id(out)
+        let ((a2, a1, a0), (b2, b1, b0)) = (self.limbs(), other.limbs());
+        let (lo, b0_) = a0.overflowing_sub(b0);
+        let (mid, b1_) = a1.overflowing_sub(b1);
+        let (mid, b1b) = mid.overflowing_sub(u64::from(b0_));
+        let hi = a2.wrapping_sub(b2).wrapping_sub(u32::from(b1_ || b1b));
+        Id::from_limbs((hi, mid, lo))
     }
 
     /// `2^i` for `i < 160`.
@@ -202,7 +228,47 @@ mod tests {
         any::<[u8; 20]>().prop_map(Id)
     }
 
+    /// The byte-wise arithmetic the limbs replaced.
+    fn bytewise_add(a: Id, b: Id) -> Id {
+        let mut out = [0u8; 20];
+        let mut carry = 0u16;
+        for i in (0..20).rev() {
+            let s = u16::from(a.0[i]) + u16::from(b.0[i]) + carry;
+            out[i] = s as u8;
+            carry = s >> 8;
+        }
+        Id(out)
+    }
+
+    fn bytewise_sub(a: Id, b: Id) -> Id {
+        let mut out = [0u8; 20];
+        let mut borrow = 0i16;
+        for i in (0..20).rev() {
+            let mut d = i16::from(a.0[i]) - i16::from(b.0[i]) - borrow;
+            borrow = 0;
+            if d < 0 {
+                d += 256;
+                borrow = 1;
+            }
+            out[i] = d as u8;
+        }
+        Id(out)
+    }
+
+    /// Ids with runs of 0x00 and 0xff bytes, where carries and borrows cross limbs.
+    fn edgy_id() -> impl Strategy<Value = Id> {
+        proptest::collection::vec(prop_oneof![Just(0u8), Just(0xffu8), Just(1u8), any::<u8>()], 20)
+            .prop_map(|v| Id(v.try_into().unwrap()))
+    }
+
     proptest! {
+        #[test]
+        fn limbs_agree_with_bytes(a in edgy_id(), b in edgy_id()) {
+            prop_assert_eq!(a.wrapping_add(b), bytewise_add(a, b));
+            prop_assert_eq!(a.wrapping_sub(b), bytewise_sub(a, b));
+            prop_assert_eq!(a.cmp(&b), a.0.cmp(&b.0));
+        }
+
         #[test]
         fn add_sub_inverse(a in any_id(), b in any_id()) {
             prop_assert_eq!(a.wrapping_add(b).wrapping_sub(b), a);

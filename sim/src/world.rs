@@ -267,9 +267,6 @@ struct Slot {
     servers: Vec<usize>,
     events: VecDeque<(Timestamp, Event)>,
     stats: NodeStats,
-    /// The simulator's records of this node's links, for its current life only: a crash or the end of a
-    /// leave takes them all, so no record of an older incarnation is ever left behind.
-    links: LinkTable,
 }
 
 /// One node's link records, sorted by link id. The node allocates ids in increasing order, so a new record
@@ -354,6 +351,11 @@ pub struct World {
     /// Events in (time, insertion order).
     queue: EventQueue<Ev>,
     slots: Vec<Slot>,
+    /// The simulator's records of each node's links (by node index, beside `slots`), for its current life
+    /// only: a crash or the end of a leave takes them all, so no record of an older incarnation is ever left
+    /// behind. Kept apart from the slots because every frame reads the tables of two nodes (the sender's
+    /// peer, then the receiver): a dense array of small tables stays in the cache where the slots do not.
+    links: Vec<LinkTable>,
     bootstraps: BTreeMap<u64, PendingBootstrap>,
     next_request: u64,
     pending_lookups: BTreeMap<(usize, u32, RequestId), (Id, Timestamp)>,
@@ -402,6 +404,7 @@ impl World {
             net,
             queue: EventQueue::new(config.start),
             slots: Vec::new(),
+            links: Vec::new(),
             bootstraps: BTreeMap::new(),
             next_request: 1,
             pending_lookups: BTreeMap::new(),
@@ -660,8 +663,8 @@ impl World {
             servers: servers.to_vec(),
             events: VecDeque::new(),
             stats: NodeStats::default(),
-            links: LinkTable::default(),
         });
+        self.links.push(LinkTable::default());
         i
     }
 
@@ -811,10 +814,11 @@ impl World {
         let crossing: Vec<Endpoint> = self
             .slots
             .iter()
+            .zip(&self.links)
             .enumerate()
-            .flat_map(|(node, slot)| {
+            .flat_map(|(node, (slot, links))| {
                 let incarnation = slot.incarnation;
-                slot.links.iter().map(move |(link, rec)| (Endpoint { node, incarnation, link }, rec))
+                links.iter().map(move |(link, rec)| (Endpoint { node, incarnation, link }, rec))
             })
             .filter(|(ep, rec)| rec.peer.is_some_and(|p| self.net.partitioned(ep.node, p.node)))
             .map(|(ep, _)| ep)
@@ -1121,7 +1125,7 @@ impl World {
         let stats = &mut self.slots[ep.node].stats;
         stats.transmits += 1;
         stats.tx_bytes += bytes.len() as u64;
-        let links = &self.slots[ep.node].links;
+        let links = &self.links[ep.node];
         let Some(k) = links.position(ep.incarnation, ep.link) else { return self.lose(ep.node) };
         let (Some(peer), State::Open) = (links.recs[k].peer, links.recs[k].state) else {
             return self.lose(ep.node);
@@ -1134,7 +1138,7 @@ impl World {
             return self.lose(ep.node);
         }
         let delay = self.net.sample_delay(&mut self.rng, ep.node, peer.node);
-        let rec = &mut self.slots[ep.node].links.recs[k]; // nothing above changed the table
+        let rec = &mut self.links[ep.node].recs[k]; // nothing above changed the table
         let at = self.now.saturating_add(delay).max(rec.fifo);
         rec.fifo = at;
         self.schedule(at, Ev::Frame { ep: peer, bytes });
@@ -1262,21 +1266,20 @@ impl World {
     }
 
     fn take_links_of(&mut self, i: usize, incarnation: u32) -> Vec<(Endpoint, LinkRec)> {
-        let slot = &mut self.slots[i];
-        if slot.incarnation != incarnation {
+        if self.slots[i].incarnation != incarnation {
             return Vec::new();
         }
-        slot.links.take().map(|(link, rec)| (Endpoint { node: i, incarnation, link }, rec)).collect()
+        self.links[i].take().map(|(link, rec)| (Endpoint { node: i, incarnation, link }, rec)).collect()
     }
 
     /// The record of an endpoint. Only the current life of a node has records (a crash or the end of a
     /// leave takes them all), so an endpoint of another life has none.
     fn link(&self, ep: Endpoint) -> Option<&LinkRec> {
-        self.slots.get(ep.node)?.links.get(ep.incarnation, ep.link)
+        self.links.get(ep.node)?.get(ep.incarnation, ep.link)
     }
 
     fn link_mut(&mut self, ep: Endpoint) -> Option<&mut LinkRec> {
-        self.slots.get_mut(ep.node)?.links.get_mut(ep.incarnation, ep.link)
+        self.links.get_mut(ep.node)?.get_mut(ep.incarnation, ep.link)
     }
 
     fn has_link(&self, ep: Endpoint) -> bool {
@@ -1284,13 +1287,16 @@ impl World {
     }
 
     fn insert_link(&mut self, ep: Endpoint, rec: LinkRec) {
-        let slot = &mut self.slots[ep.node];
-        debug_assert_eq!(slot.incarnation, ep.incarnation, "a link of an older life of node {}", ep.node);
-        slot.links.insert(ep.incarnation, ep.link, rec);
+        debug_assert_eq!(
+            self.slots[ep.node].incarnation, ep.incarnation,
+            "a link of an older life of node {}",
+            ep.node
+        );
+        self.links[ep.node].insert(ep.incarnation, ep.link, rec);
     }
 
     fn remove_link(&mut self, ep: Endpoint) -> Option<LinkRec> {
-        self.slots.get_mut(ep.node)?.links.remove(ep.incarnation, ep.link)
+        self.links.get_mut(ep.node)?.remove(ep.incarnation, ep.link)
     }
 
     /// Removes the endpoint's record and tells its node the link closed or failed.

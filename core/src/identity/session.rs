@@ -3,6 +3,8 @@
 //! Signatures are ECDSA over SHA-256 of the signed bytes, normalized to low-S, 64 bytes `r ‖ s`. A public
 //! key travels compressed (33 bytes SEC1); the node id is `sha1` of those 33 bytes.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 
 use k256::ecdsa::signature::{Signer, Verifier};
@@ -104,6 +106,18 @@ impl fmt::Debug for SessionKey {
     }
 }
 
+/// Most compressed keys [`SessionPublicKey::from_sec1`] remembers per thread (about 150 bytes each); when
+/// full, the memo starts again empty.
+const POINT_MEMO_CAP: usize = 1 << 14;
+
+thread_local! {
+    /// Compressed keys already decompressed on this thread, and their points. Parsing is a pure function of
+    /// the bytes, so answering from the memo changes no result, only the cost: decompressing a point (a
+    /// square root in the field) was 5 % of a simulated ring's time with the fast crypto provider, once per
+    /// key in every received record and delegation. Only valid keys are remembered.
+    static POINTS: RefCell<HashMap<[u8; 33], VerifyingKey>> = RefCell::new(HashMap::new());
+}
+
 /// A session public key: 33 compressed bytes, with the parsed point kept beside them so verifying does not
 /// decompress again. Only a key made by [`SessionPublicKey::unchecked`] (a provider that never uses the
 /// point) has no point; [`SessionPublicKey::verify`] then decompresses it.
@@ -122,7 +136,29 @@ impl SessionPublicKey {
     }
 
     /// Parses a compressed (33-byte) or uncompressed (65-byte) SEC1 point.
+    ///
+    /// A compressed key this thread has parsed before comes from a memo (see [`POINTS`]) instead of being
+    /// decompressed again: a node meets the same few hundred keys in every record, delegation and frame.
     pub fn from_sec1(bytes: &[u8]) -> Result<Self, KeyError> {
+        let Ok(compressed) = <&[u8; 33]>::try_from(bytes) else { return Self::parse_sec1(bytes) };
+        if let Some(key) = POINTS.with(|memo| memo.borrow().get(compressed).copied()) {
+            return Ok(SessionPublicKey { bytes: *compressed, key: Some(key) });
+        }
+        let parsed = Self::parse_sec1(bytes)?;
+        if let Some(key) = parsed.key.filter(|_| parsed.bytes == *compressed) {
+            POINTS.with(|memo| {
+                let mut memo = memo.borrow_mut();
+                if memo.len() >= POINT_MEMO_CAP {
+                    // Forget rather than refuse: the memo only saves work.
+                    memo.clear();
+                }
+                memo.insert(*compressed, key);
+            });
+        }
+        Ok(parsed)
+    }
+
+    fn parse_sec1(bytes: &[u8]) -> Result<Self, KeyError> {
         VerifyingKey::from_sec1_bytes(bytes).map(Self::from_verifying).map_err(|_| KeyError::InvalidPublic)
     }
 
@@ -136,10 +172,17 @@ impl SessionPublicKey {
         }
     }
 
+    /// A key whose bytes were checked to be a point before (a cache keeps only the bytes); the point is
+    /// looked up or decompressed again if it is ever needed.
+    pub(crate) fn known_valid(bytes: &[u8; 33]) -> Self {
+        let key = POINTS.with(|memo| memo.borrow().get(bytes).copied());
+        SessionPublicKey { bytes: *bytes, key }
+    }
+
     fn point(&self) -> Result<VerifyingKey, KeyError> {
         match self.key {
             Some(key) => Ok(key),
-            None => VerifyingKey::from_sec1_bytes(&self.bytes).map_err(|_| KeyError::InvalidPublic),
+            None => Self::from_sec1(&self.bytes)?.key.ok_or(KeyError::InvalidPublic),
         }
     }
 

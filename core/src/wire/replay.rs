@@ -20,11 +20,20 @@
 //! counting) under load is the safe failure, and the sender's retry succeeds once entries expire. Size the
 //! capacity for the highest accepted message rate × `(lifetime + skew)`.
 //!
-//! Costs: [`ReplayWindow::check_and_insert`] is O(log n) (a hash lookup plus a binary-heap push); expiry pops
-//! each id once, so it is amortized O(log n) per message.
+//! Storage: one hash map from id to the last instant a copy could be accepted (24 bytes an id), and no
+//! second structure ordered by expiry. Expired ids are swept out in one pass over the map once the earliest
+//! of them is `lifetime / 32` overdue, so an id outlives its expiry by at most that much (about 3 % more ids
+//! than an exact window) — but never in a way that shows: a remembered id whose time has passed counts as
+//! forgotten for [`ReplayWindow::check_and_insert`], and the full-window check sweeps first whenever an id
+//! may have expired, so every answer is the one an exact window gives. An exact window kept its ids twice
+//! (a hash set and a heap by expiry), which made it the largest table of a simulated node.
+//!
+//! Costs: [`ReplayWindow::check_and_insert`] is one hash lookup; a sweep visits every id and happens about
+//! every `lifetime / 32` while ids expire, so it is amortized O(1) per message. When the window is full of
+//! live ids (an attack), an insert attempt sweeps only if an id has expired since the last sweep.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::time::Timestamp;
@@ -56,11 +65,14 @@ pub struct ReplayWindow {
     capacity: usize,
     lifetime: Duration,
     skew: Duration,
-    /// The ids currently remembered.
-    ids: HashSet<[u8; 16]>,
-    /// The same ids ordered by the last instant a copy could be accepted (`sent_at + lifetime`), soonest
-    /// first. Each id is in `ids` exactly when it is in `queue`.
-    queue: BinaryHeap<Reverse<(Timestamp, [u8; 16])>>,
+    /// How long an expired id may wait for the next sweep.
+    slack: Duration,
+    /// The ids remembered, each with the last instant a copy could be accepted (`sent_at + lifetime`). Ids
+    /// whose instant has passed may still be here until the next sweep; they count as forgotten.
+    ids: HashMap<[u8; 16], Timestamp>,
+    /// No id in `ids` expires before this instant: exact right after a sweep, lowered by inserts (so a lower
+    /// bound). `Timestamp(u64::MAX)` when nothing is remembered.
+    first_expiry: Timestamp,
 }
 
 impl ReplayWindow {
@@ -69,7 +81,14 @@ impl ReplayWindow {
     ///
     /// A `capacity` of zero refuses every message with [`ReplayError::Full`].
     pub fn new(capacity: usize, lifetime: Duration, skew: Duration) -> Self {
-        ReplayWindow { capacity, lifetime, skew, ids: HashSet::new(), queue: BinaryHeap::new() }
+        ReplayWindow {
+            capacity,
+            lifetime,
+            skew,
+            slack: lifetime / 32,
+            ids: HashMap::new(),
+            first_expiry: Timestamp(u64::MAX),
+        }
     }
 
     /// Accepts a message id (the envelope's [`MessageId`](super::envelope::MessageId) bytes) seen at `now`
@@ -91,38 +110,60 @@ impl ReplayWindow {
             return Err(ReplayError::TooNew);
         }
         self.expire(now);
-        if self.ids.contains(&id) {
-            return Err(ReplayError::Duplicate);
+        let last_ok = sent_at.saturating_add(self.lifetime);
+        let full = self.ids.len() >= self.capacity;
+        if full && !self.ids.contains_key(&id) && self.first_expiry < now {
+            // Room decides the answer: drop every expired id first, as an exact window would have.
+            self.sweep(now);
         }
-        if self.ids.len() >= self.capacity {
-            return Err(ReplayError::Full);
+        let full = self.ids.len() >= self.capacity;
+        match self.ids.entry(id) {
+            Entry::Occupied(mut e) => {
+                if *e.get() >= now {
+                    return Err(ReplayError::Duplicate);
+                }
+                // Remembered but expired: as good as forgotten, and its place is free.
+                e.insert(last_ok);
+            }
+            Entry::Vacant(e) => {
+                if full {
+                    return Err(ReplayError::Full);
+                }
+                e.insert(last_ok);
+            }
         }
-        self.ids.insert(id);
-        self.queue.push(Reverse((sent_at.saturating_add(self.lifetime), id)));
+        self.first_expiry = self.first_expiry.min(last_ok);
         Ok(())
     }
 
-    /// Forgets every id whose message can no longer be accepted at `now` (`sent_at + lifetime < now`).
+    /// Forgets the ids whose message can no longer be accepted at `now` (`sent_at + lifetime < now`), at
+    /// the latest `lifetime / 32` after they expire (see the [module docs](self)).
     ///
     /// [`check_and_insert`](Self::check_and_insert) calls this itself; shells may also call it from a timer
     /// to release memory while idle.
     pub fn expire(&mut self, now: Timestamp) {
-        while let Some(Reverse((last_ok, id))) = self.queue.peek().copied() {
-            if last_ok >= now {
-                break;
-            }
-            self.queue.pop();
-            self.ids.remove(&id);
+        if now.since(self.first_expiry) > self.slack {
+            self.sweep(now);
         }
     }
 
-    /// Whether `id` is currently remembered (it may have expired if [`expire`](Self::expire) was not called
-    /// since).
-    pub fn contains(&self, id: &[u8; 16]) -> bool {
-        self.ids.contains(id)
+    /// Drops every expired id now, and learns the exact earliest expiry of the rest.
+    fn sweep(&mut self, now: Timestamp) {
+        self.ids.retain(|_, last_ok| *last_ok >= now);
+        self.first_expiry = self.ids.values().copied().min().unwrap_or(Timestamp(u64::MAX));
+        if self.ids.capacity() > 64 && self.ids.len() < self.ids.capacity() / 4 {
+            // After a burst: give the memory back.
+            self.ids.shrink_to(self.ids.len() * 2);
+        }
     }
 
-    /// The number of ids remembered.
+    /// Whether `id` is currently remembered and live at the time of the last call (it may have expired if
+    /// [`expire`](Self::expire) was not called since).
+    pub fn contains(&self, id: &[u8; 16]) -> bool {
+        self.ids.contains_key(id)
+    }
+
+    /// The number of ids remembered, expired ones that wait for the next sweep included.
     pub fn len(&self) -> usize {
         self.ids.len()
     }
@@ -137,10 +178,10 @@ impl ReplayWindow {
         self.capacity
     }
 
-    /// The earliest instant at which [`expire`](Self::expire) would forget something, if anything is
-    /// remembered: a deadline a shell may arm a timer for.
+    /// The earliest instant at which [`expire`](Self::expire) could forget something, if anything is
+    /// remembered: a deadline a shell may arm a timer for (never later than the true one).
     pub fn next_expiry(&self) -> Option<Timestamp> {
-        self.queue.peek().map(|Reverse((last_ok, _))| Timestamp(last_ok.0.saturating_add(1)))
+        (!self.ids.is_empty()).then(|| Timestamp(self.first_expiry.0.saturating_add(1)))
     }
 }
 
@@ -197,7 +238,10 @@ mod tests {
         assert_eq!(w.check_and_insert(id(1), sent, last_ok), Err(ReplayError::Duplicate));
         let after = Timestamp(last_ok.0 + 1);
         assert_eq!(w.check_and_insert(id(1), sent, after), Err(ReplayError::TooOld));
+        // Swept out once it is `lifetime / 32` overdue.
         w.expire(after);
+        assert!(w.contains(&id(1)));
+        w.expire(after.saturating_add(LIFETIME / 32));
         assert!(w.is_empty());
     }
 
@@ -277,8 +321,69 @@ mod tests {
                     accepted.insert(id, sent_at);
                 }
                 prop_assert!(w.len() <= capacity);
-                prop_assert_eq!(w.ids.len(), w.queue.len());
             }
+        }
+
+        /// Every answer is the one of an exact window (a set of ids and a heap by expiry, dropping every
+        /// expired id before each check), whatever the order of timestamps, ids and room.
+        #[test]
+        fn answers_like_an_exact_window(
+            capacity in 0usize..12,
+            start in 0u64..1_000_000,
+            steps in proptest::collection::vec((0u8..20, 0u64..40_000, 0u64..70_000, 0u64..10_000), 1..200),
+        ) {
+            let mut w = window(capacity);
+            let mut exact = Exact::default();
+            let mut now = Timestamp(start);
+            for (n, advance, back, ahead) in steps {
+                now = Timestamp(now.0 + advance / 4);
+                let sent_at = Timestamp(now.0.saturating_sub(back) + ahead);
+                let got = w.check_and_insert(id(n), sent_at, now);
+                let want = exact.check_and_insert(capacity, id(n), sent_at, now);
+                prop_assert_eq!(got, want, "id {} sent {:?} at {:?}", n, sent_at, now);
+                prop_assert!(w.len() <= capacity.max(exact.ids.len()) + 20);
+            }
+        }
+    }
+
+    /// The window as it was before it kept its ids once: a set and a heap by expiry, expired ids dropped
+    /// before every check.
+    #[derive(Default)]
+    struct Exact {
+        ids: std::collections::HashSet<[u8; 16]>,
+        queue: std::collections::BinaryHeap<std::cmp::Reverse<(Timestamp, [u8; 16])>>,
+    }
+
+    impl Exact {
+        fn check_and_insert(
+            &mut self,
+            capacity: usize,
+            id: [u8; 16],
+            sent_at: Timestamp,
+            now: Timestamp,
+        ) -> Result<(), ReplayError> {
+            if sent_at < now.saturating_sub(LIFETIME) {
+                return Err(ReplayError::TooOld);
+            }
+            if sent_at > now.saturating_add(SKEW) {
+                return Err(ReplayError::TooNew);
+            }
+            while let Some(std::cmp::Reverse((last_ok, old))) = self.queue.peek().copied() {
+                if last_ok >= now {
+                    break;
+                }
+                self.queue.pop();
+                self.ids.remove(&old);
+            }
+            if self.ids.contains(&id) {
+                return Err(ReplayError::Duplicate);
+            }
+            if self.ids.len() >= capacity {
+                return Err(ReplayError::Full);
+            }
+            self.ids.insert(id);
+            self.queue.push(std::cmp::Reverse((sent_at.saturating_add(LIFETIME), id)));
+            Ok(())
         }
     }
 }
