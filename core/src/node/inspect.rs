@@ -78,7 +78,7 @@ impl<'a> Inspect<'a> {
 
     /// Distinct fingers with the lowest finger index each fills.
     pub fn fingers(&self) -> Vec<(u8, Id)> {
-        self.node.ring.distinct_fingers()
+        self.node.ring.distinct_fingers().to_vec()
     }
 
     /// Whether the node is part of a ring (a founder alone counts).

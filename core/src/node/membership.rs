@@ -328,8 +328,8 @@ impl Node {
     pub(super) fn wanted_fingers(&self) -> Vec<Id> {
         self.ring
             .distinct_fingers()
-            .into_iter()
-            .map(|(_, id)| id)
+            .iter()
+            .map(|(_, id)| *id)
             .filter(|id| !self.ring.successors().contains(id) && self.ring.predecessor() != Some(*id))
             .take(self.config.max_fingers)
             .collect()

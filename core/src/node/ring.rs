@@ -15,11 +15,21 @@ pub(crate) struct Ring {
     predecessor: Option<Id>,
     /// Finger slot `i` (target `me + 2^i`) → the node found to own that target.
     fingers: BTreeMap<u8, Id>,
+    /// `fingers` as [`Ring::distinct_fingers`] lists them, kept in step on every change (read for every
+    /// ping answered, changed by finger sweeps).
+    distinct: Vec<(u8, Id)>,
 }
 
 impl Ring {
     pub(crate) fn new(me: Id, r: usize) -> Self {
-        Ring { me, r, successors: Vec::new(), predecessor: None, fingers: BTreeMap::new() }
+        Ring {
+            me,
+            r,
+            successors: Vec::new(),
+            predecessor: None,
+            fingers: BTreeMap::new(),
+            distinct: Vec::new(),
+        }
     }
 
     pub(crate) fn me(&self) -> Id {
@@ -75,8 +85,11 @@ impl Ring {
             changed = true;
         }
         let slots: Vec<u8> = self.fingers.iter().filter(|(_, f)| **f == id).map(|(i, _)| *i).collect();
-        for i in slots {
-            self.fingers.remove(&i);
+        for i in &slots {
+            self.fingers.remove(i);
+        }
+        if !slots.is_empty() {
+            self.refresh_distinct();
         }
         changed
     }
@@ -122,7 +135,9 @@ impl Ring {
     /// (every slot whose target falls in `(me, owner]` is owner too), or `None` once the sweep is done.
     pub(crate) fn set_finger(&mut self, i: usize, owner: Id) -> Option<usize> {
         if owner == self.me {
-            self.fingers.remove(&(i as u8));
+            if self.fingers.remove(&(i as u8)).is_some() {
+                self.refresh_distinct();
+            }
             return None;
         }
         // Drop slots this answer supersedes.
@@ -134,11 +149,16 @@ impl Ring {
             self.fingers.remove(&s);
         }
         self.fingers.insert(i as u8, owner);
+        self.refresh_distinct();
         (next < ID_BITS).then_some(next)
     }
 
     /// Distinct fingers, farthest first, with the lowest slot each fills.
-    pub(crate) fn distinct_fingers(&self) -> Vec<(u8, Id)> {
+    pub(crate) fn distinct_fingers(&self) -> &[(u8, Id)] {
+        &self.distinct
+    }
+
+    fn refresh_distinct(&mut self) {
         let mut out: Vec<(u8, Id)> = Vec::new();
         for (slot, id) in self.fingers.iter().rev() {
             if let Some(existing) = out.iter_mut().find(|(_, f)| f == id) {
@@ -147,11 +167,11 @@ impl Ring {
                 out.push((*slot, *id));
             }
         }
-        out
+        self.distinct = out;
     }
 
     pub(crate) fn is_finger(&self, id: Id) -> bool {
-        self.fingers.values().any(|f| *f == id)
+        self.distinct.iter().any(|(_, f)| *f == id)
     }
 }
 

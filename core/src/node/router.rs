@@ -31,7 +31,7 @@ const REPLAY_CAPACITY: usize = 1 << 16;
 pub(crate) const REPLAY_LIFETIME: Duration = Duration::from_secs(300);
 /// Reverse-path entries kept for replies.
 const REVERSE_CAPACITY: usize = 8192;
-const REVERSE_LIFETIME: Duration = Duration::from_secs(60);
+const REVERSE_LIFETIME: Duration = Duration::from_secs(20);
 /// Forwarded frames kept for re-sending until acknowledged.
 const IN_FLIGHT_CAPACITY: usize = 1024;
 const IN_FLIGHT_BYTES: usize = 16 << 20;

@@ -370,7 +370,7 @@ impl Node {
         if reason == RejectReason::Busy && finger {
             self.links.busy.insert(origin, now.saturating_add(BUSY_BACKOFF));
             if let Some(alt) = alternatives.into_iter().find(|a| *a != self.id()) {
-                let slot = self.ring.distinct_fingers().into_iter().find(|(_, f)| *f == origin);
+                let slot = self.ring.distinct_fingers().iter().find(|(_, f)| *f == origin).copied();
                 if let Some((slot, _)) = slot {
                     self.ring.set_finger(slot as usize, alt);
                     self.connect_fingers(now);
