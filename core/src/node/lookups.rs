@@ -226,7 +226,9 @@ impl Node {
             (LookupFor::Join, Err(_)) => {}
             (LookupFor::Finger(slot), Ok((owner, _, _))) => self.finger_found(now, slot, owner),
             (LookupFor::Finger(_), Err(_)) => {
+                // The sweep stops; the next one comes at the base pace.
                 self.membership.finger_cursor = ID_BITS;
+                self.membership.sweep_changed = true;
             }
             (LookupFor::Merge(via), Ok((owner, _, _))) => self.merge_candidate(now, owner, via),
             (LookupFor::Merge(_), Err(_)) => {}

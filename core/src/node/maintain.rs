@@ -194,7 +194,7 @@ impl Node {
             // A link that was never open says nothing about the peer (a refused or crossed offer); the
             // callers that learn it is gone (setup timeout, NodeNotFound) remove it themselves.
             if link.is_open() {
-                self.ring.remove(peer);
+                self.forget_peer(now, peer);
             }
         }
         // Frames waiting for this link's acknowledgement go over the next-best link now.
@@ -233,7 +233,7 @@ impl Node {
                         *misses += 1;
                         if *misses >= 2 {
                             self.links.unanswered.remove(&peer);
-                            self.ring.remove(peer);
+                            self.forget_peer(now, peer);
                         } else {
                             self.ensure_link(now, peer, kind);
                         }
@@ -249,7 +249,7 @@ impl Node {
                     let peer = link.peer;
                     if let Some(peer) = peer {
                         // An unreachable successor candidate is as good as dead.
-                        self.ring.remove(peer);
+                        self.forget_peer(now, peer);
                     }
                     self.drop_link(now, id, true);
                 }
@@ -377,7 +377,7 @@ impl Node {
             }
             LinkMsg::Leave { predecessor, successors } => {
                 let was_successor = self.ring.successors().contains(&peer);
-                self.ring.remove(peer);
+                self.forget_peer(now, peer);
                 if was_successor {
                     let mut list: Vec<Id> = self.ring.successors().to_vec();
                     list.extend(successors.iter().copied().filter(|s| *s != peer));

@@ -24,6 +24,9 @@ use crate::id::{Id, ID_BITS};
 use crate::node::api::{BootstrapError, Event, FailReason, LinkId, LinkPurpose, RequestId};
 use crate::time::Timestamp;
 
+/// Finger sweeps that change nothing double the pause to the next, up to this many times
+/// `finger_refresh_interval`.
+const SWEEP_BACKOFF: u32 = 8;
 /// Bootstrap servers a node remembers at most (for rejoining and merge checks).
 pub const MAX_SERVERS: usize = 16;
 /// First and longest pause between re-bootstrap attempts of a stranded node.
@@ -45,6 +48,11 @@ pub(crate) struct Membership {
     pub(crate) leaving: bool,
     /// The finger slot the sweep in progress looks up next (`ID_BITS`: no sweep in progress).
     pub(crate) finger_cursor: usize,
+    /// The pause between finger sweeps: `finger_refresh_interval` after a sweep that changed a finger (or
+    /// a finger was lost), doubled after each sweep that changed nothing, up to [`SWEEP_BACKOFF`] times.
+    pub(crate) sweep_interval: Option<Duration>,
+    /// The sweep in progress (or the last one) changed a finger.
+    pub(crate) sweep_changed: bool,
     /// Bootstrap servers used, with their node ids once known.
     pub(crate) servers: Vec<(String, Option<Id>)>,
     /// Bootstrap requests not completed yet, by the link they go through.
@@ -64,6 +72,8 @@ impl Default for Membership {
             was_joined: false,
             leaving: false,
             finger_cursor: 0,
+            sweep_interval: None,
+            sweep_changed: true,
             servers: Vec::new(),
             bootstraps: BTreeMap::new(),
             last_error: None,
@@ -285,7 +295,33 @@ impl Node {
             return;
         }
         self.membership.finger_cursor = self.ring.first_open_slot();
-        self.timers.set(Timer::FingerSweep, now.saturating_add(self.config.finger_refresh_interval));
+        let base = self.config.finger_refresh_interval;
+        let m = &mut self.membership;
+        // A ring whose fingers stay put is swept less and less often; a change brings the pace back.
+        let interval = match (m.sweep_interval, m.sweep_changed) {
+            (Some(previous), false) => (previous * 2).min(base * SWEEP_BACKOFF),
+            (None, _) | (Some(_), true) => base,
+        };
+        m.sweep_interval = Some(interval);
+        m.sweep_changed = false;
+        self.timers.set(Timer::FingerSweep, now.saturating_add(interval));
+    }
+
+    /// A peer is gone (its link died, it left, nobody could reach it): out of the successor list,
+    /// predecessor and fingers. A lost finger brings the next finger sweep forward to the next stabilize.
+    pub(super) fn forget_peer(&mut self, now: Timestamp, peer: Id) {
+        let finger = self.ring.is_finger(peer);
+        self.ring.remove(peer);
+        if finger {
+            let m = &mut self.membership;
+            m.sweep_changed = true;
+            if m.finger_cursor >= ID_BITS {
+                let soon = now.saturating_add(self.config.stabilize_interval);
+                if self.timers.get(Timer::FingerSweep).is_none_or(|at| at > soon) {
+                    self.timers.set(Timer::FingerSweep, soon);
+                }
+            }
+        }
     }
 
     /// One step of a sweep in progress: one lookup fills every slot up to the owner it finds.
@@ -303,7 +339,9 @@ impl Node {
     }
 
     pub(super) fn finger_found(&mut self, now: Timestamp, slot: usize, owner: Id) {
+        let before = self.ring.distinct_fingers().to_vec();
         let next = self.ring.set_finger(slot, owner);
+        self.membership.sweep_changed |= before != self.ring.distinct_fingers();
         self.membership.finger_cursor = next.unwrap_or(ID_BITS);
         self.connect_fingers(now);
     }

@@ -571,7 +571,7 @@ impl Node {
             self.drop_link(now, link, true);
             if let (Some(peer), Undeliverable::NodeNotFound | Undeliverable::NoRoute) = (peer, reason) {
                 // Nobody could reach it: as good as dead for the successor list.
-                self.ring.remove(peer);
+                self.forget_peer(now, peer);
             }
         }
         self.lookup_undeliverable(now, id, reason);
