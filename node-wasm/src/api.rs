@@ -425,7 +425,8 @@ impl ChordialNode {
     }
 
     /// Answers a bootstrap offer (the body of a `/v1/signal` request) with this node: resolves with the
-    /// answer body. Lets JavaScript act as a signalling server for this node (tests, benchmarks).
+    /// answer body. The browser side of `/v1/signal`: JavaScript can carry offers to this node over any
+    /// channel it has (a relay, another tab), as a `chordial-server` carries them over HTTP.
     #[wasm_bindgen(js_name = handleSignal)]
     pub fn handle_signal(&self, body: Uint8Array) -> Promise {
         shell::handle_signal(&self.shell, body.to_vec())
