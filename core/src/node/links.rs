@@ -189,7 +189,10 @@ impl Link {
 #[derive(Debug, Default)]
 pub(crate) struct Links {
     next_id: u64,
-    links: BTreeMap<LinkId, Link>,
+    /// The links' ids, ascending (ids only grow, so a new link goes last), and the links in the same order:
+    /// a node has a couple of dozen links at most, and a search through a few contiguous ids beats a tree.
+    ids: Vec<LinkId>,
+    links: Vec<Link>,
     by_peer: HashMap<Id, LinkId>,
     /// Offers we sent through the ring, to match failures back to the link.
     pub(crate) offers: BTreeMap<MessageId, LinkId>,
@@ -202,7 +205,7 @@ pub(crate) struct Links {
 impl Links {
     /// Sends a frame on a link (if it still exists), counting it.
     pub(crate) fn transmit(&mut self, io: &mut Io, link_id: LinkId, bytes: Vec<u8>) {
-        if let Some(link) = self.links.get_mut(&link_id) {
+        if let Some(link) = self.get_mut(link_id) {
             link.bytes_out += bytes.len() as u64;
             io.counters.frames_out += 1;
             io.counters.bytes_out += bytes.len() as u64;
@@ -221,20 +224,27 @@ impl Links {
         if let Some(peer) = link.peer {
             self.by_peer.insert(peer, id);
         }
-        self.links.insert(id, link);
+        self.ids.push(id);
+        self.links.push(link);
         id
     }
 
+    fn index(&self, id: LinkId) -> Option<usize> {
+        self.ids.binary_search(&id).ok()
+    }
+
     pub(crate) fn get(&self, id: LinkId) -> Option<&Link> {
-        self.links.get(&id)
+        self.index(id).map(|i| &self.links[i])
     }
 
     pub(crate) fn get_mut(&mut self, id: LinkId) -> Option<&mut Link> {
-        self.links.get_mut(&id)
+        self.index(id).map(|i| &mut self.links[i])
     }
 
     pub(crate) fn remove(&mut self, id: LinkId) -> Option<Link> {
-        let link = self.links.remove(&id)?;
+        let i = self.index(id)?;
+        self.ids.remove(i);
+        let link = self.links.remove(i);
         if let Some(peer) = link.peer {
             if self.by_peer.get(&peer) == Some(&id) {
                 self.by_peer.remove(&peer);
@@ -245,7 +255,7 @@ impl Links {
 
     /// Names the peer of a link once it is known (bootstrap links learn it from the answer).
     pub(crate) fn set_peer(&mut self, id: LinkId, peer: Id) {
-        if let Some(link) = self.links.get_mut(&id) {
+        if let Some(link) = self.get_mut(id) {
             link.peer = Some(peer);
             self.by_peer.insert(peer, id);
         }
@@ -257,15 +267,15 @@ impl Links {
 
     /// The open link to `peer`, if any.
     pub(crate) fn open_to(&self, peer: Id) -> Option<LinkId> {
-        self.by_peer(peer).filter(|l| self.links.get(l).is_some_and(Link::is_open))
+        self.by_peer(peer).filter(|l| self.get(*l).is_some_and(Link::is_open))
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (LinkId, &Link)> {
-        self.links.iter().map(|(id, l)| (*id, l))
+        self.ids.iter().copied().zip(&self.links)
     }
 
     pub(crate) fn ids(&self) -> Vec<LinkId> {
-        self.links.keys().copied().collect()
+        self.ids.clone()
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -28,24 +28,23 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 impl Node {
     /// Roles this node gives a link (why it keeps it), by name, for status pages.
     pub(super) fn roles_of(&self, id: LinkId, link: &Link) -> Vec<&'static str> {
-        self.roles_given(id, link, &self.wanted_fingers()).names()
+        self.roles_given(id, link).names()
     }
 
     /// Whether this node has any reason to keep a link.
     pub(super) fn needed(&self, id: LinkId, link: &Link) -> bool {
-        self.roles_given(id, link, &self.wanted_fingers()).any()
+        self.roles_given(id, link).any()
     }
 
-    /// The roles of a link when `wanted` are the fingers this node wants links to ([`Self::wanted_fingers`],
-    /// computed once by callers that look at every link).
-    pub(super) fn roles_given(&self, id: LinkId, link: &Link, wanted: &[Id]) -> Roles {
+    /// The roles this node gives a link.
+    pub(super) fn roles_given(&self, id: LinkId, link: &Link) -> Roles {
         let peer = link.peer;
         let bootstrap = link.kind.is_own_bootstrap()
             && (!self.membership.joined || self.membership.bootstraps.contains_key(&id));
         Roles {
             successor: peer.is_some_and(|p| self.ring.successors().contains(&p)),
             predecessor: peer.is_some() && self.ring.predecessor() == peer,
-            finger: peer.is_some_and(|p| self.ring.is_finger(p) && wanted.contains(&p)),
+            finger: peer.is_some_and(|p| self.is_wanted_finger(p)),
             bootstrap: bootstrap.then_some(if link.is_pairing() { "pairing" } else { "bootstrap" }),
         }
     }
@@ -81,14 +80,13 @@ impl Node {
     /// through a busy node would push each other out.
     pub(super) fn evict_for(&mut self, now: Timestamp, purpose: LinkPurpose) -> bool {
         let mut victim: Option<(u8, LinkId)> = None;
-        let wanted = self.wanted_fingers();
         for (id, link) in self.links.iter() {
             let joiner =
                 matches!(link.kind, LinkKind::From(LinkPurpose::Bootstrap) | LinkKind::Pairing { .. });
             if purpose == LinkPurpose::Bootstrap && joiner {
                 continue;
             }
-            let roles = self.roles_given(id, link, &wanted).names();
+            let roles = self.roles_given(id, link).names();
             let peer_keeps = link.peer_keeps_until > now;
             let rank = if roles.is_empty() {
                 match (peer_keeps, &link.kind) {
@@ -205,12 +203,9 @@ impl Node {
 
     pub(super) fn maintain_links(&mut self, now: Timestamp) {
         let ids = self.links.ids();
-        // Wanted fingers, computed again only after something may have changed the ring (a dropped link).
-        let mut wanted: Option<Vec<Id>> = None;
         for id in ids {
             let Some(link) = self.links.get(id) else { continue };
             if !link.is_open() {
-                wanted = None;
                 // Only offers routed through the ring (servers answer over HTTP, people take their time).
                 let routed_offer = matches!(link.kind, LinkKind::ToSuccessor { .. } | LinkKind::ToFinger);
                 let lost_offer = routed_offer
@@ -257,11 +252,9 @@ impl Node {
             }
             if now.since(link.last_recv) > self.config.link_timeout {
                 self.drop_link(now, id, true);
-                wanted = None;
                 continue;
             }
-            let needed =
-                self.roles_given(id, link, wanted.get_or_insert_with(|| self.wanted_fingers())).any();
+            let needed = self.roles_given(id, link).any();
             if needed {
                 // Pinged every interval whatever else flows: the ping carries `keep`, which is what
                 // stops the peer from closing a link only we need. One end's pings serve both: a peer
@@ -279,7 +272,6 @@ impl Node {
                 }
             } else if link.peer_keeps_until <= now && now.since(link.created) > self.config.idle_link_grace {
                 self.drop_link(now, id, true);
-                wanted = None;
             }
         }
         // Rectify: a predecessor we have no link to is forgotten; a notify will bring the right one.

@@ -363,6 +363,20 @@ impl Node {
         }
     }
 
+    /// Whether `peer` is one of [`Self::wanted_fingers`], without building the list (asked for every ping
+    /// answered).
+    pub(super) fn is_wanted_finger(&self, peer: Id) -> bool {
+        self.ring
+            .distinct_fingers()
+            .iter()
+            .map(|(_, id)| *id)
+            .filter(|id| !self.ring.successors().contains(id) && self.ring.predecessor() != Some(*id))
+            .take(self.config.max_fingers)
+            .any(|f| f == peer)
+    }
+
+    /// The fingers this node wants links to: the farthest `max_fingers` distinct ones that are not ring
+    /// neighbours.
     pub(super) fn wanted_fingers(&self) -> Vec<Id> {
         self.ring
             .distinct_fingers()
