@@ -373,8 +373,9 @@ pub struct DelegationCache {
     tick: u64,
     hits: u64,
     misses: u64,
-    /// No entry expires before this instant (a lower bound: exact after a prune, lowered by inserts).
-    first_expiry: Timestamp,
+    /// No entry expires before this instant (a lower bound: exact after a prune, lowered by inserts); `None`
+    /// when the cache is empty.
+    first_expiry: Option<Timestamp>,
 }
 
 /// A [`VerifiedDelegation`] without its hash (the map's key), and its last use.
@@ -433,7 +434,7 @@ impl DelegationCache {
             tick: 0,
             hits: 0,
             misses: 0,
-            first_expiry: Timestamp(u64::MAX),
+            first_expiry: None,
         }
     }
 
@@ -481,7 +482,7 @@ impl DelegationCache {
                 };
                 self.entries.remove(&oldest);
             }
-            self.first_expiry = self.first_expiry.min(verified.expires);
+            self.first_expiry = Some(self.first_expiry.map_or(verified.expires, |f| f.min(verified.expires)));
             self.entries.insert(hash, Entry::new(&verified, self.tick));
         }
         Ok(verified)
@@ -489,11 +490,11 @@ impl DelegationCache {
 
     /// Drops every entry that has expired at `now`.
     pub fn prune(&mut self, now: Timestamp) {
-        if now < self.first_expiry {
+        if self.first_expiry.is_none_or(|f| now < f) {
             return;
         }
         self.entries.retain(|_, e| now < e.expires);
-        self.first_expiry = self.entries.values().map(|e| e.expires).min().unwrap_or(Timestamp(u64::MAX));
+        self.first_expiry = self.entries.values().map(|e| e.expires).min();
     }
 
     /// Number of cached delegations.

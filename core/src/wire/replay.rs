@@ -71,8 +71,8 @@ pub struct ReplayWindow {
     /// whose instant has passed may still be here until the next sweep; they count as forgotten.
     ids: HashMap<[u8; 16], Timestamp>,
     /// No id in `ids` expires before this instant: exact right after a sweep, lowered by inserts (so a lower
-    /// bound). `Timestamp(u64::MAX)` when nothing is remembered.
-    first_expiry: Timestamp,
+    /// bound). `None` when nothing is remembered.
+    first_expiry: Option<Timestamp>,
 }
 
 impl ReplayWindow {
@@ -87,7 +87,7 @@ impl ReplayWindow {
             skew,
             slack: lifetime / 32,
             ids: HashMap::new(),
-            first_expiry: Timestamp(u64::MAX),
+            first_expiry: None,
         }
     }
 
@@ -112,7 +112,7 @@ impl ReplayWindow {
         self.expire(now);
         let last_ok = sent_at.saturating_add(self.lifetime);
         let full = self.ids.len() >= self.capacity;
-        if full && !self.ids.contains_key(&id) && self.first_expiry < now {
+        if full && !self.ids.contains_key(&id) && self.first_expiry.is_some_and(|f| f < now) {
             // Room decides the answer: drop every expired id first, as an exact window would have.
             self.sweep(now);
         }
@@ -132,7 +132,7 @@ impl ReplayWindow {
                 e.insert(last_ok);
             }
         }
-        self.first_expiry = self.first_expiry.min(last_ok);
+        self.first_expiry = Some(self.first_expiry.map_or(last_ok, |f| f.min(last_ok)));
         Ok(())
     }
 
@@ -142,7 +142,7 @@ impl ReplayWindow {
     /// [`check_and_insert`](Self::check_and_insert) calls this itself; shells may also call it from a timer
     /// to release memory while idle.
     pub fn expire(&mut self, now: Timestamp) {
-        if now.since(self.first_expiry) > self.slack {
+        if self.first_expiry.is_some_and(|f| now.since(f) > self.slack) {
             self.sweep(now);
         }
     }
@@ -150,7 +150,7 @@ impl ReplayWindow {
     /// Drops every expired id now, and learns the exact earliest expiry of the rest.
     fn sweep(&mut self, now: Timestamp) {
         self.ids.retain(|_, last_ok| *last_ok >= now);
-        self.first_expiry = self.ids.values().copied().min().unwrap_or(Timestamp(u64::MAX));
+        self.first_expiry = self.ids.values().copied().min();
         if self.ids.capacity() > 64 && self.ids.len() < self.ids.capacity() / 4 {
             // After a burst: give the memory back.
             self.ids.shrink_to(self.ids.len() * 2);
@@ -181,7 +181,7 @@ impl ReplayWindow {
     /// The earliest instant at which [`expire`](Self::expire) could forget something, if anything is
     /// remembered: a deadline a shell may arm a timer for (never later than the true one).
     pub fn next_expiry(&self) -> Option<Timestamp> {
-        (!self.ids.is_empty()).then(|| Timestamp(self.first_expiry.0.saturating_add(1)))
+        self.first_expiry.filter(|_| !self.ids.is_empty()).map(|f| Timestamp(f.0.saturating_add(1)))
     }
 }
 
