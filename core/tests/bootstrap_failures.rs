@@ -56,6 +56,26 @@ fn offer(n: &mut Node, now: Timestamp) -> (RequestId, LinkId, Vec<u8>) {
     (request, link, body)
 }
 
+/// The server's signed answer to an offer (it opens its side and describes it).
+fn answer(server: &mut Node, now: Timestamp, body: &[u8]) -> Vec<u8> {
+    server.handle_bootstrap_offer(now, 7, body).expect("the server takes the offer");
+    let answer_link = outputs(server)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::OpenLink { link, role: LinkRole::Answer(_) } => Some(link),
+            _ => None,
+        })
+        .expect("the server opens its side");
+    server.handle_local_description(now, answer_link, "v=0 answer".into());
+    outputs(server)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::BootstrapAnswer { request: 7, answer } => Some(answer),
+            _ => None,
+        })
+        .expect("an answer body")
+}
+
 fn failure(n: &mut Node, request: RequestId) -> BootstrapError {
     outputs(n)
         .into_iter()
@@ -101,22 +121,7 @@ fn the_core_names_a_bad_answer_and_a_lost_link() {
         let mut a = node(1);
         let mut server = node(2);
         let (request, link, body) = offer(&mut a, now);
-        server.handle_bootstrap_offer(now, 7, &body).expect("the server takes the offer");
-        let answer_link = outputs(&mut server)
-            .into_iter()
-            .find_map(|o| match o {
-                Output::OpenLink { link, role: LinkRole::Answer(_) } => Some(link),
-                _ => None,
-            })
-            .expect("the server opens its side");
-        server.handle_local_description(now, answer_link, "v=0 answer".into());
-        let answer = outputs(&mut server)
-            .into_iter()
-            .find_map(|o| match o {
-                Output::BootstrapAnswer { request: 7, answer } => Some(answer),
-                _ => None,
-            })
-            .expect("an answer body");
+        let answer = answer(&mut server, now, &body);
         a.handle_bootstrap_answer(now, link, &answer);
         assert!(outputs(&mut a).iter().any(|o| matches!(o, Output::ApplyRemote { .. })));
         if opens {
@@ -189,22 +194,7 @@ fn the_core_keeps_the_bootstrap_state_a_status_page_shows() {
     let mut server = node(2);
     let mut a = node(1);
     let (_, link, body) = offer(&mut a, now);
-    server.handle_bootstrap_offer(now, 7, &body).expect("the server takes the offer");
-    let answer_link = outputs(&mut server)
-        .into_iter()
-        .find_map(|o| match o {
-            Output::OpenLink { link, role: LinkRole::Answer(_) } => Some(link),
-            _ => None,
-        })
-        .expect("the server opens its side");
-    server.handle_local_description(now, answer_link, "v=0 answer".into());
-    let answer = outputs(&mut server)
-        .into_iter()
-        .find_map(|o| match o {
-            Output::BootstrapAnswer { request: 7, answer } => Some(answer),
-            _ => None,
-        })
-        .expect("an answer body");
+    let answer = answer(&mut server, now, &body);
     a.handle_bootstrap_answer(now, link, &answer);
     let b = a.inspect().bootstrap();
     assert_eq!(b.state, BootstrapState::Connecting);

@@ -366,25 +366,22 @@ impl Node {
     /// Whether `peer` is one of [`Self::wanted_fingers`], without building the list (asked for every ping
     /// answered).
     pub(super) fn is_wanted_finger(&self, peer: Id) -> bool {
-        self.ring
-            .distinct_fingers()
-            .iter()
-            .map(|(_, id)| *id)
-            .filter(|id| !self.ring.successors().contains(id) && self.ring.predecessor() != Some(*id))
-            .take(self.config.max_fingers)
-            .any(|f| f == peer)
+        self.wanted_finger_ids().any(|f| f == peer)
     }
 
     /// The fingers this node wants links to: the farthest `max_fingers` distinct ones that are not ring
     /// neighbours.
     pub(super) fn wanted_fingers(&self) -> Vec<Id> {
+        self.wanted_finger_ids().collect()
+    }
+
+    fn wanted_finger_ids(&self) -> impl Iterator<Item = Id> + '_ {
         self.ring
             .distinct_fingers()
             .iter()
             .map(|(_, id)| *id)
             .filter(|id| !self.ring.successors().contains(id) && self.ring.predecessor() != Some(*id))
             .take(self.config.max_fingers)
-            .collect()
     }
 
     pub(super) fn update_membership(&mut self, now: Timestamp) {
