@@ -363,3 +363,62 @@ fn a_forged_receipt_does_not_hide_the_recipients_genuine_one() {
     }
     assert_eq!(received(&net, bob).len(), 1);
 }
+
+/// Issue 16, item 1 (the relay half): a peer floods a node with frames for it to relay, each with a fresh
+/// message id (relays read only the header, so the frames need no valid signature). The relay remembers
+/// them only briefly and forgets the oldest when full; before, every relayed id went into the 65,536-entry
+/// replay window, which refuses when full, and the flood shut the node out of every message addressed to
+/// it for five minutes.
+#[test]
+fn junk_relayed_through_a_node_does_not_shut_out_its_own_mail() {
+    use chordial_core::wire::envelope::{self, Destination, Header, MessageId, NetworkTag};
+    use rand_core::SeedableRng;
+
+    let mut net = ring(7, 3);
+    let (relay, sender) = (3, 5);
+    let relay_wallet = net.nodes[relay].as_ref().unwrap().wallet();
+    // The flooder is whichever node the relay has a link to; the frames arrive on that link.
+    let links = net.nodes[relay].as_ref().unwrap().inspect().links();
+    let (link, flooder_id) =
+        links.iter().find_map(|l| Some((l.link, l.peer?))).expect("the relay has a linked peer");
+    let flooder = (0..7).find(|i| net.nodes[*i].as_ref().unwrap().id() == flooder_id).unwrap();
+    let target = (0..7).find(|i| ![relay, flooder].contains(i)).unwrap();
+    let target_id = net.nodes[target].as_ref().unwrap().id();
+
+    // One frame, then copies with other ids: spent at once (hop limit 0), signature no longer valid.
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(16);
+    let header = Header {
+        network: NetworkTag::from_name("test"),
+        id: MessageId::random(&mut rng),
+        sent_at: Timestamp(net.now),
+        dest: Destination::Node(target_id),
+        hop_limit: 0,
+        reply_to: None,
+    };
+    let mut frame = vec![0x01];
+    frame.extend(envelope::encode(&net.identities[flooder].0, &header, &[0u8; 8]).unwrap());
+    frame[1 + 35] ^= 0xff;
+    let at = frame.windows(16).position(|w| w == header.id.0).expect("the id is in the frame");
+    let flood = 70_000u32;
+    for i in 0..flood {
+        let mut junk = frame.clone();
+        junk[at..at + 4].copy_from_slice(&i.to_be_bytes());
+        net.at(1, util::Ev::Frame(relay, link, junk));
+    }
+    let before = net.nodes[relay].as_ref().unwrap().inspect().status().counters;
+    net.run_for(100);
+    let after = net.nodes[relay].as_ref().unwrap().inspect().status().counters;
+    let dropped = |c: &chordial_core::node::Counters| c.dropped_invalid + c.dropped_replay;
+    assert_eq!(dropped(&after) - dropped(&before), u64::from(flood), "the relay dropped every junk frame");
+
+    let now = Timestamp(net.now);
+    let req =
+        net.nodes[sender].as_mut().unwrap().send(now, APP, relay_wallet, b"still here".to_vec()).unwrap();
+    net.drain(sender);
+    net.run_for(10_000);
+    match result_of(&net, sender, req) {
+        Some(Event::Sent { outcome: SendOutcome::Delivered { .. }, .. }) => {}
+        other => panic!("a message to the flooded relay's wallet: {other:?}"),
+    }
+    assert!(received(&net, relay).iter().any(|(_, _, m)| m == b"still here"));
+}

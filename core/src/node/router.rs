@@ -2,7 +2,8 @@
 //! paths for replies, duplicate suppression — plus the parent's glue that signs, forwards and reports
 //! failures.
 //!
-//! - **Owns** ([`Router`]): the replay window (message ids seen, for their lifetime), the frames in flight
+//! - **Owns** ([`Router`]): the replay window (ids of messages this node sent or accepted, for as long as a
+//!   copy could be accepted), the relay memory (ids of frames it passed on, for 30 s), the frames in flight
 //!   (forwarded, not yet acknowledged, ordered by when their acknowledgement is overdue), and the reverse
 //!   paths (the link each request came in on, so its reply retraces the path).
 //! - **Takes**: a [`RouteView`] — the ring, the link table and whether the node is joined or a founder — to
@@ -23,12 +24,18 @@ use crate::id::Id;
 use crate::node::api::{FailReason, LinkId};
 use crate::time::Timestamp;
 use crate::wire::envelope::{self, Destination, Header, MessageId, Received};
+use crate::wire::recent::RecentIds;
 use crate::wire::replay::ReplayWindow;
 
 /// Capacity of the replay window (message ids remembered).
 const REPLAY_CAPACITY: usize = 1 << 16;
 /// How long routed message ids are remembered.
 pub(crate) const REPLAY_LIFETIME: Duration = Duration::from_secs(300);
+/// Ids of frames relayed, remembered to drop a copy that comes back (see [`RecentIds`]).
+const RELAY_CAPACITY: usize = 1 << 15;
+/// How long a relay remembers a frame it passed on: re-sends after a late acknowledgement and loops while
+/// the ring changes come back within seconds (a request gives up after 8 s).
+const RELAY_MEMORY: Duration = Duration::from_secs(30);
 /// Reverse-path entries kept for replies.
 const REVERSE_CAPACITY: usize = 8192;
 const REVERSE_LIFETIME: Duration = Duration::from_secs(20);
@@ -82,7 +89,11 @@ pub(crate) struct RouteView<'a> {
 
 /// The routing tables of one node.
 pub(crate) struct Router {
+    /// Ids of messages this node sent or accepted as their destination, for as long as a copy could be
+    /// accepted.
     pub(crate) replay: ReplayWindow,
+    /// Ids of frames this node relayed, for a short while.
+    relayed: RecentIds,
     in_flight: Timed<MessageId, InFlight>,
     in_flight_bytes: usize,
     reverse: HashMap<MessageId, (LinkId, Timestamp)>,
@@ -93,6 +104,7 @@ impl Router {
     pub(crate) fn new(clock_skew: Duration) -> Router {
         Router {
             replay: ReplayWindow::new(REPLAY_CAPACITY, REPLAY_LIFETIME, clock_skew),
+            relayed: RecentIds::new(RELAY_CAPACITY, RELAY_MEMORY),
             in_flight: Timed::default(),
             in_flight_bytes: 0,
             reverse: HashMap::new(),
@@ -103,6 +115,22 @@ impl Router {
     /// When the earliest frame in flight is overdue.
     pub(crate) fn poll_timeout(&self) -> Option<Timestamp> {
         self.in_flight.earliest()
+    }
+
+    /// Whether a routed frame is seen for the first time (and remembered), or must be dropped: sent out of
+    /// the time window, or a copy of one this node sent, accepted or relayed. The destination remembers
+    /// the id for as long as a copy could be accepted; a relay only briefly.
+    fn first_sight(&mut self, arrival: &Arrival, id: MessageId, sent_at: Timestamp, now: Timestamp) -> bool {
+        match arrival {
+            Arrival::Deliver(_) => {
+                !self.relayed.contains(&id.0, now) && self.replay.check_and_insert(id.0, sent_at, now).is_ok()
+            }
+            Arrival::Forward { .. } | Arrival::Fail(_) => {
+                self.replay.check_time(sent_at, now).is_ok()
+                    && !self.replay.seen(&id.0, now)
+                    && self.relayed.insert(id.0, now)
+            }
+        }
     }
 
     /// Keeps a forwarded frame until `link` acknowledges it, within the table's bounds (a frame that does
@@ -416,7 +444,7 @@ impl Node {
         let id = header.id;
         // Acknowledge every frame that passed the checks, duplicates included, so the sender does not re-send it.
         self.transmit(link_id, msg::link_frame(&LinkMsg::Ack { id }));
-        if self.router.replay.check_and_insert(id.0, header.sent_at, now).is_err() {
+        if !self.router.first_sight(&arrival, id, header.sent_at, now) {
             self.io.counters.dropped_replay += 1;
             return;
         }

@@ -103,12 +103,7 @@ impl ReplayWindow {
         sent_at: Timestamp,
         now: Timestamp,
     ) -> Result<(), ReplayError> {
-        if sent_at < now.saturating_sub(self.lifetime) {
-            return Err(ReplayError::TooOld);
-        }
-        if sent_at > now.saturating_add(self.skew) {
-            return Err(ReplayError::TooNew);
-        }
+        self.check_time(sent_at, now)?;
         self.expire(now);
         let last_ok = sent_at.saturating_add(self.lifetime);
         let full = self.ids.len() >= self.capacity;
@@ -134,6 +129,23 @@ impl ReplayWindow {
         }
         self.first_expiry = Some(self.first_expiry.map_or(last_ok, |f| f.min(last_ok)));
         Ok(())
+    }
+
+    /// Whether a message sent at `sent_at` is inside the window at `now` (the first check of
+    /// [`check_and_insert`](Self::check_and_insert), for callers that remember ids elsewhere).
+    pub fn check_time(&self, sent_at: Timestamp, now: Timestamp) -> Result<(), ReplayError> {
+        if sent_at < now.saturating_sub(self.lifetime) {
+            return Err(ReplayError::TooOld);
+        }
+        if sent_at > now.saturating_add(self.skew) {
+            return Err(ReplayError::TooNew);
+        }
+        Ok(())
+    }
+
+    /// Whether `id` was accepted and a copy of it would still be refused at `now`. Changes nothing.
+    pub fn seen(&self, id: &[u8; 16], now: Timestamp) -> bool {
+        self.ids.get(id).is_some_and(|last_ok| *last_ok >= now)
     }
 
     /// Forgets the ids whose message can no longer be accepted at `now` (`sent_at + lifetime < now`), at
