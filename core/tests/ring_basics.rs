@@ -112,3 +112,30 @@ fn a_node_that_loses_every_successor_never_points_back_at_its_predecessor() {
     }
     net.assert_ring_exact(4);
 }
+
+/// One end's pings keep a link alive for both, but each end still measures its own round-trip time (its
+/// acknowledgement timeouts and the popup's link list read it): every link open for a few ping intervals
+/// has an RTT on both ends, the one the peer pings included.
+#[test]
+fn both_ends_of_every_link_know_its_round_trip_time() {
+    let mut net = Net::new(6, 1);
+    net.join_all();
+    net.run_for(30_000);
+    net.assert_ring_exact(4);
+    let open_links = |net: &Net| -> Vec<(usize, chordial_core::node::LinkId)> {
+        net.nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| Some((i, n.as_ref()?)))
+            .flat_map(|(i, n)| n.inspect().links().into_iter().filter(|l| l.open).map(move |l| (i, l.link)))
+            .collect()
+    };
+    let before = open_links(&net);
+    net.run_for(5_000);
+    let still_open: Vec<_> = open_links(&net).into_iter().filter(|l| before.contains(l)).collect();
+    assert!(still_open.len() >= 12, "a ring of six keeps its links: {still_open:?}");
+    for (i, link) in still_open {
+        let status = net.nodes[i].as_ref().unwrap().inspect().link(link).expect("the link is there");
+        assert!(status.rtt.is_some(), "node {i} has no round-trip time on its link {link:?}: {status:?}");
+    }
+}

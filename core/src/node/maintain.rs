@@ -24,6 +24,8 @@ pub(super) const RING_HEADROOM: usize = 2;
 /// An offer routed through the ring that has no answer after this long was lost (the target crashed or
 /// restarted meanwhile): the link is dropped, and the next stabilize offers again.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+/// A link the peer pings is still pinged by us this often, to keep our own round-trip time measured.
+const RTT_REFRESH: Duration = Duration::from_secs(15);
 
 impl Node {
     /// Roles this node gives a link (why it keeps it), by name, for status pages.
@@ -259,9 +261,12 @@ impl Node {
                 // Pinged every interval whatever else flows: the ping carries `keep`, which is what
                 // stops the peer from closing a link only we need. One end's pings serve both: a peer
                 // that pinged within the interval hears our `keep` (and our range) in our pong, and its
-                // pings prove it alive, so we ping only when it has not.
+                // pings prove it alive, so we ping only when it has not — or when our own round-trip
+                // time is unknown or older than RTT_REFRESH (acknowledgement timeouts and status pages
+                // read it on both ends).
                 let peer_pings = now.since(link.last_ping_in) < self.config.ping_interval;
-                if now.since(link.last_ping) >= self.config.ping_interval && !peer_pings {
+                let rtt_fresh = link.rtt.is_some() && now.since(link.last_ping) < RTT_REFRESH;
+                if now.since(link.last_ping) >= self.config.ping_interval && !(peer_pings && rtt_fresh) {
                     let nonce = self.rng.next_u64();
                     if let Some(l) = self.links.get_mut(id) {
                         l.ping = Some((nonce, now));
