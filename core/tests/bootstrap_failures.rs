@@ -56,9 +56,10 @@ fn offer(n: &mut Node, now: Timestamp) -> (RequestId, LinkId, Vec<u8>) {
     (request, link, body)
 }
 
-/// The server's signed answer to an offer (it opens its side and describes it).
-fn answer(server: &mut Node, now: Timestamp, body: &[u8]) -> Vec<u8> {
-    server.handle_bootstrap_offer(now, 7, body).expect("the server takes the offer");
+/// The server's side of an offer: the link it opens, and its signed answer (once it described that link).
+fn answer(server: &mut Node, now: Timestamp, body: &[u8]) -> (LinkId, Vec<u8>) {
+    let taken = server.handle_bootstrap_offer(now, 7, body);
+    assert!(matches!(taken, Ok(Some(_))), "the server takes the offer and opens a link: {taken:?}");
     let answer_link = outputs(server)
         .into_iter()
         .find_map(|o| match o {
@@ -67,13 +68,14 @@ fn answer(server: &mut Node, now: Timestamp, body: &[u8]) -> Vec<u8> {
         })
         .expect("the server opens its side");
     server.handle_local_description(now, answer_link, "v=0 answer".into());
-    outputs(server)
+    let answer = outputs(server)
         .into_iter()
         .find_map(|o| match o {
             Output::BootstrapAnswer { request: 7, answer } => Some(answer),
             _ => None,
         })
-        .expect("an answer body")
+        .expect("an answer body");
+    (answer_link, answer)
 }
 
 fn failure(n: &mut Node, request: RequestId) -> BootstrapError {
@@ -121,7 +123,7 @@ fn the_core_names_a_bad_answer_and_a_lost_link() {
         let mut a = node(1);
         let mut server = node(2);
         let (request, link, body) = offer(&mut a, now);
-        let answer = answer(&mut server, now, &body);
+        let (_, answer) = answer(&mut server, now, &body);
         a.handle_bootstrap_answer(now, link, &answer);
         assert!(outputs(&mut a).iter().any(|o| matches!(o, Output::ApplyRemote { .. })));
         if opens {
@@ -194,7 +196,7 @@ fn the_core_keeps_the_bootstrap_state_a_status_page_shows() {
     let mut server = node(2);
     let mut a = node(1);
     let (_, link, body) = offer(&mut a, now);
-    let answer = answer(&mut server, now, &body);
+    let (_, answer) = answer(&mut server, now, &body);
     a.handle_bootstrap_answer(now, link, &answer);
     let b = a.inspect().bootstrap();
     assert_eq!(b.state, BootstrapState::Connecting);
@@ -211,22 +213,7 @@ fn a_server_keeps_a_live_link_when_its_peer_offers_again_by_another_url() {
     let mut server = node(2);
     let mut a = node(1);
     let (_, link, body) = offer(&mut a, now);
-    assert_eq!(server.handle_bootstrap_offer(now, 7, &body).map(|l| l.is_some()), Ok(true));
-    let answer_link = outputs(&mut server)
-        .into_iter()
-        .find_map(|o| match o {
-            Output::OpenLink { link, role: LinkRole::Answer(_) } => Some(link),
-            _ => None,
-        })
-        .expect("the server opens its side");
-    server.handle_local_description(now, answer_link, "v=0 answer".into());
-    let answer = outputs(&mut server)
-        .into_iter()
-        .find_map(|o| match o {
-            Output::BootstrapAnswer { request: 7, answer } => Some(answer),
-            _ => None,
-        })
-        .expect("an answer body");
+    let (answer_link, answer) = answer(&mut server, now, &body);
     a.handle_bootstrap_answer(now, link, &answer);
     outputs(&mut a);
     a.handle_link_event(now, link, LinkEvent::Opened);
