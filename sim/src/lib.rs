@@ -25,10 +25,11 @@
 //! Every random choice — identities, node seeds, latencies, jitter, loss, timeouts, scenario choices — is
 //! drawn from the world's one ChaCha20 stream: a seed reproduces a run exactly.
 //!
-//! Modules: [`net`] (the network model), [`world`] (the simulator), [`checks`] (invariants),
+//! Modules: [`adversary`] (attacker nodes), [`net`] (the network model), [`world`] (the simulator), [`checks`] (invariants),
 //! [`scenario`] (building blocks for tests and the benchmark), [`metrics`] (summaries), [`identity`]
 //! (simulated wallets and delegations). See `docs/simulator.md`.
 
+pub mod adversary;
 pub mod checks;
 pub mod crypto;
 pub mod identity;

@@ -23,8 +23,10 @@ use chordial_core::node::{
     BootstrapError, Config, Event, FailReason, LinkEvent, LinkId, LinkPurpose, LinkRole, Node, Output,
     RequestId, MAX_SERVERS,
 };
+use chordial_core::wire::envelope::NetworkTag;
 use chordial_core::{Id, Timestamp};
 
+use crate::adversary::{Adversary, Ctx};
 use crate::checks::{self, NodeView, RingView};
 use crate::identity::Identity;
 use crate::net::{self, Endpoint, NetConfig, Network, SdpKind};
@@ -371,6 +373,9 @@ pub struct World {
     tap: Option<Vec<TappedFrame>>,
     /// Frames and bytes delivered by message kind while counting (see [`World::count_kinds`]).
     kinds: Option<BTreeMap<&'static str, (u64, u64)>>,
+    /// The attackers' hooks, by node index (see [`crate::adversary`]); empty in honest runs, which then
+    /// pay one emptiness check per frame.
+    adversaries: BTreeMap<usize, Box<dyn Adversary>>,
 }
 
 /// One frame as the network delivered it, recorded by [`World::tap_frames`].
@@ -415,6 +420,7 @@ impl World {
             stats: WorldStats::default(),
             tap: None,
             kinds: None,
+            adversaries: BTreeMap::new(),
             config,
         }
     }
@@ -863,6 +869,79 @@ impl World {
 
     // ---------------------------------------------------------------- running
 
+    // ---------------------------------------------------------------- attackers
+
+    /// Makes node `i` an attacker: from now on its frames pass through `adversary` (see
+    /// [`crate::adversary`]). Its node keeps running the honest protocol underneath.
+    pub fn set_adversary(&mut self, i: usize, adversary: Box<dyn Adversary>) {
+        self.adversaries.insert(i, adversary);
+    }
+
+    /// Creates a node with the given identity (for attackers that choose their node ids), joining through a
+    /// random node of `servers` as [`World::add_node_via`] does. Returns its index.
+    pub fn add_node_with(&mut self, identity: Identity, servers: &[usize]) -> usize {
+        self.add_identity(identity, servers)
+    }
+
+    /// Node `i`'s session key (an attacker signs with its own).
+    pub fn session_key(&self, i: usize) -> chordial_core::identity::SessionKey {
+        self.slots[i].identity.session_key().expect("a stored session key is valid")
+    }
+
+    /// The network tag every node of this world uses.
+    pub fn network_tag(&self) -> NetworkTag {
+        NetworkTag::from_name(&self.config.network)
+    }
+
+    /// Node `i`'s open links in its current life: its end's link id and the peer's node index.
+    pub fn open_links(&self, i: usize) -> Vec<(LinkId, usize)> {
+        let table = &self.links[i];
+        if table.life != self.slots[i].incarnation {
+            return Vec::new();
+        }
+        table
+            .ids
+            .iter()
+            .zip(&table.recs)
+            .filter(|(_, rec)| rec.state == State::Open)
+            .filter_map(|(id, rec)| Some((*id, rec.peer?.node)))
+            .collect()
+    }
+
+    /// Sends raw `bytes` from node `i` on its `link`, as its shell would (floods, replays, junk).
+    pub fn send_raw(&mut self, i: usize, link: LinkId, bytes: Vec<u8>) {
+        let ep = Endpoint { node: i, incarnation: self.slots[i].incarnation, link };
+        self.transmit(ep, bytes);
+    }
+
+    /// Runs `f` on node `i`'s adversary with a fresh context, then sends what it queued. `None` if node `i`
+    /// has no adversary.
+    fn with_adversary<R>(
+        &mut self,
+        i: usize,
+        f: impl FnOnce(&mut dyn Adversary, &mut Ctx<'_>) -> R,
+    ) -> Option<R> {
+        let mut adversary = self.adversaries.remove(&i)?;
+        let session = self.session_key(i);
+        let links = self.open_links(i);
+        let network = self.network_tag();
+        let mut ctx = Ctx {
+            now: self.now,
+            session: &session,
+            network,
+            rng: &mut self.rng,
+            links: &links,
+            sends: Vec::new(),
+        };
+        let out = f(adversary.as_mut(), &mut ctx);
+        let sends = std::mem::take(&mut ctx.sends);
+        self.adversaries.insert(i, adversary);
+        for (link, bytes) in sends {
+            self.send_raw(i, link, bytes);
+        }
+        Some(out)
+    }
+
     /// Processes every event up to and including `t`, then sets the clock to `t`.
     pub fn run_until(&mut self, t: Timestamp) {
         while let Some((at, ev)) = self.queue.pop_until(t) {
@@ -1037,6 +1116,12 @@ impl World {
     fn handle_output(&mut self, i: usize, incarnation: u32, out: Output) {
         let me = |link| Endpoint { node: i, incarnation, link };
         match out {
+            Output::Transmit { link, bytes } if self.adversaries.contains_key(&i) => {
+                let out = self.with_adversary(i, |adv, ctx| adv.on_transmit(ctx, link, bytes));
+                if let Some(bytes) = out.flatten() {
+                    self.transmit(me(link), bytes);
+                }
+            }
             Output::Transmit { link, bytes } => self.transmit(me(link), bytes),
             Output::OpenLink { link, role } => {
                 let ep = me(link);
@@ -1373,6 +1458,12 @@ impl World {
                     self.stats.frames_delivered += 1;
                     self.slots[ep.node].stats.frames_in += 1;
                     self.record_frame(ep, &bytes);
+                    if self.adversaries.contains_key(&ep.node)
+                        && self.with_adversary(ep.node, |adv, ctx| adv.on_frame(ctx, ep.link, &bytes))
+                            == Some(false)
+                    {
+                        return; // the attacker swallowed it
+                    }
                     self.deliver(ep, |n, now| n.handle_frame(now, ep.link, &bytes));
                 } else {
                     self.stats.frames_lost += 1;

@@ -57,6 +57,9 @@ mod lookups;
 mod maintain;
 mod me;
 mod membership;
+#[cfg(feature = "forge")]
+pub mod msg;
+#[cfg(not(feature = "forge"))]
 mod msg;
 mod pairing;
 mod placement;

@@ -11,6 +11,12 @@
 //!
 //! Link messages are not signed: the link itself is authenticated (its offer and answer travel in signed
 //! envelopes and carry the DTLS fingerprints, so only the signer can be at the other end).
+//!
+//! The module is public only with the `forge` feature, for the simulator's adversaries (which build and
+//! read frames the way an attacker would); without it, its items are the crate's own.
+#![cfg_attr(not(feature = "forge"), allow(unreachable_pub))]
+// Each variant's doc names its fields, and docs/protocol.md has them field by field.
+#![cfg_attr(feature = "forge", allow(missing_docs))]
 
 use serde::{Deserialize, Serialize};
 
@@ -22,22 +28,22 @@ use crate::node::records::Record;
 use crate::wire::MessageId;
 
 /// Kind byte: routed envelope.
-pub(crate) const KIND_ROUTED: u8 = 0x01;
+pub const KIND_ROUTED: u8 = 0x01;
 /// Kind byte: routed envelope, receiver is believed to own the destination key.
-pub(crate) const KIND_ROUTED_OWNER: u8 = 0x02;
+pub const KIND_ROUTED_OWNER: u8 = 0x02;
 /// Kind byte: link message.
-pub(crate) const KIND_LINK: u8 = 0x10;
+pub const KIND_LINK: u8 = 0x10;
 
 /// Longest successor list accepted from a peer (longer lists are refused, not truncated).
-pub(crate) const MAX_LIST: usize = 32;
+pub const MAX_LIST: usize = 32;
 /// Most records or ids in one replication message.
-pub(crate) const MAX_BATCH: usize = 512;
+pub const MAX_BATCH: usize = 512;
 /// Longest session description accepted.
-pub(crate) const MAX_SDP: usize = 16 * 1024;
+pub const MAX_SDP: usize = 16 * 1024;
 
 /// A message between the two ends of one link.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum LinkMsg {
+pub enum LinkMsg {
     /// Liveness probe; `keep` says whether the sender needs this link (so the receiver keeps it open);
     /// `range_from` is the sender's predecessor: the sender owns the keys in `(range_from, sender]`.
     Ping { nonce: u64, keep: bool, range_from: Option<Id> },
@@ -61,7 +67,7 @@ pub(crate) enum LinkMsg {
 
 /// Why an offer was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum RejectReason {
+pub enum RejectReason {
     /// The answerer's link budget is full.
     Busy,
     /// The answerer is opening a link to the offerer itself and wins the tie.
@@ -72,7 +78,7 @@ pub(crate) enum RejectReason {
 
 /// Why a routed message was not delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum Undeliverable {
+pub enum Undeliverable {
     /// No live link leads closer.
     NoRoute,
     /// The hop limit ran out.
@@ -88,7 +94,7 @@ pub(crate) enum Undeliverable {
 /// writes is the body's place in that list (docs/protocol.md, "Routed bodies").
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(from = "WireRouted")]
-pub(crate) enum Routed {
+pub enum Routed {
     /// Finding owners and setting up links.
     Ring(RingMsg),
     /// Records, sealed messages and mailboxes.
@@ -97,7 +103,7 @@ pub(crate) enum Routed {
 
 /// The ring's routed bodies.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum RingMsg {
+pub enum RingMsg {
     /// Find the owner of the envelope's destination key; the owner answers with `FoundSuccessor`.
     FindSuccessor,
     /// "I own the key you asked for" — the owner is the envelope's signer.
@@ -114,7 +120,7 @@ pub(crate) enum RingMsg {
 
 /// The app layer's routed bodies.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum AppMsg {
+pub enum AppMsg {
     /// Store a record at the owner of its key (who replicates it).
     Store { record: Box<Record> },
     /// The answer to `Store`: `None` if stored, else why not.
@@ -242,7 +248,7 @@ impl Serialize for Routed {
 
 /// Why a store was refused (carried back to the writer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum StoreFail {
+pub enum StoreFail {
     /// The record did not verify.
     Invalid,
     /// A newer record holds its place.
@@ -256,7 +262,7 @@ pub(crate) enum StoreFail {
 }
 
 /// Encodes a link message as a complete frame.
-pub(crate) fn link_frame(msg: &LinkMsg) -> Vec<u8> {
+pub fn link_frame(msg: &LinkMsg) -> Vec<u8> {
     let mut out = vec![KIND_LINK];
     // Encoding a LinkMsg into a Vec cannot fail: every field is plainly serializable.
     postcard::to_extend(msg, out.clone()).map(|v| out = v).ok();
@@ -264,7 +270,7 @@ pub(crate) fn link_frame(msg: &LinkMsg) -> Vec<u8> {
 }
 
 /// Decodes the link message after the kind byte; refuses trailing bytes and over-long lists.
-pub(crate) fn decode_link(bytes: &[u8]) -> Option<LinkMsg> {
+pub fn decode_link(bytes: &[u8]) -> Option<LinkMsg> {
     let (msg, rest): (LinkMsg, _) = postcard::take_from_bytes(bytes).ok()?;
     if !rest.is_empty() {
         return None;
@@ -286,7 +292,7 @@ pub(crate) fn decode_link(bytes: &[u8]) -> Option<LinkMsg> {
 }
 
 /// Prefixes an envelope with its kind byte.
-pub(crate) fn routed_frame(envelope: &[u8], owner_hint: bool) -> Vec<u8> {
+pub fn routed_frame(envelope: &[u8], owner_hint: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(envelope.len() + 1);
     out.push(if owner_hint { KIND_ROUTED_OWNER } else { KIND_ROUTED });
     out.extend_from_slice(envelope);
