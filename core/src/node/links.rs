@@ -97,6 +97,12 @@ impl LinkKind {
     pub(crate) fn is_own_bootstrap(&self) -> bool {
         matches!(self, LinkKind::ToServer { .. } | LinkKind::Pairing { offerer: true, .. })
     }
+
+    /// Whether the peer set this link up to join through us (an HTTP bootstrap, or a pairing it offered):
+    /// such links may use the slots kept for joiners ([`Config::join_slots`](crate::node::Config)).
+    pub(crate) fn joins_through_us(&self) -> bool {
+        matches!(self, LinkKind::From(LinkPurpose::Bootstrap) | LinkKind::Pairing { offerer: false, .. })
+    }
 }
 
 /// One link.
@@ -107,6 +113,9 @@ pub(crate) struct Link {
     pub(crate) state: LinkState,
     pub(crate) created: Timestamp,
     pub(crate) last_recv: Timestamp,
+    /// When the link last carried a routed frame in (else when it was made): what "idle" means when a
+    /// slot must be freed. Pings and other link messages do not count — they only keep a link alive.
+    pub(crate) last_used: Timestamp,
     pub(crate) ping: Option<(u64, Timestamp)>,
     /// When we last sent a ping.
     pub(crate) last_ping: Timestamp,
@@ -149,6 +158,7 @@ impl Link {
             state,
             created: now,
             last_recv: now,
+            last_used: now,
             ping: None,
             last_ping: now,
             last_ping_in: Timestamp::ZERO,
@@ -280,5 +290,10 @@ impl Links {
 
     pub(crate) fn len(&self) -> usize {
         self.links.len()
+    }
+
+    /// Links other than those of nodes joining through us: the ones the ring budget counts.
+    pub(crate) fn ring_count(&self) -> usize {
+        self.links.iter().filter(|l| !l.kind.joins_through_us()).count()
     }
 }

@@ -64,7 +64,7 @@ impl Node {
         if pending >= MAX_PENDING_LINKS {
             return;
         }
-        if self.links.len() >= self.config.link_cap() && !self.evict_for(now, LinkPurpose::Successor) {
+        if !self.make_room(now, false) {
             return;
         }
         let id = self.links.insert(Link::offer(now, Some(peer), kind));
@@ -76,43 +76,96 @@ impl Node {
         self.io.push(Output::OpenLink { link, role });
     }
 
-    /// Frees one slot for a link of `purpose` (a ring link, or a node joining through us) by closing the
-    /// least useful link: one nobody needs, else an incoming finger link, else our nearest finger. Ring
-    /// links are never evicted, and a joiner never evicts another joiner's link (nor a pairing): joins
-    /// through a busy node would push each other out.
-    pub(super) fn evict_for(&mut self, now: Timestamp, purpose: LinkPurpose) -> bool {
-        let mut victim: Option<(u8, LinkId)> = None;
+    /// Whether a new link fits the budget: a node joining through us (`joiner`) may take any slot, any
+    /// other link only the ring's ([`Config::ring_link_cap`](super::Config::ring_link_cap)), so the
+    /// `join_slots` stay for joiners.
+    pub(super) fn has_room(&self, joiner: bool) -> bool {
+        self.links.len() < self.config.link_cap()
+            && (joiner || self.links.ring_count() < self.config.ring_link_cap())
+    }
+
+    /// Whether a link of ours that is not a ring neighbour (a finger, a merge check) fits while leaving
+    /// [`RING_HEADROOM`] of the ring's slots free.
+    pub(super) fn has_room_keeping_headroom(&self) -> bool {
+        self.has_room(false) && self.links.ring_count() + RING_HEADROOM < self.config.ring_link_cap()
+    }
+
+    /// Makes room for a new link — a ring link of ours, a ring link a peer offers, or a node joining
+    /// through us (`joiner`) — by evicting one link if the budget is full (see [`Self::eviction_victim`]).
+    /// `false`: every link that could go is needed, and the newcomer is refused.
+    pub(super) fn make_room(&mut self, now: Timestamp, joiner: bool) -> bool {
+        if self.has_room(joiner) {
+            return true;
+        }
+        match self.eviction_victim(now, joiner) {
+            Some(id) => {
+                self.drop_link(now, id, true);
+                self.has_room(joiner)
+            }
+            None => false,
+        }
+    }
+
+    /// The link to close so a newcomer gets a slot. The node decides what it needs; what a peer says
+    /// (`keep`) only breaks ties, so no peer can pin a slot by pinging. Never evicted:
+    ///
+    /// - a link with a ring role here (successor, predecessor, a setup link of ours still doing its job);
+    /// - the links of the r peers nearest behind us that keep theirs: the nodes that have us in their
+    ///   successor list (Zave: a list must be checkable) — a hoarder would need ids right behind ours;
+    /// - a join in progress: a joiner's link younger than `idle_link_grace` (a join takes a few seconds)
+    ///   that is still opening or has carried a routed frame in (the join lookup goes out as soon as it
+    ///   opens), or a pairing link not open yet (a person is carrying the codes) — for a ring newcomer, only while
+    ///   joiners hold no more than their `join_slots` (beyond those they sit in the ring's slots);
+    /// - for a ring newcomer while the ring's slots are full, a joiner's link (that frees no ring slot).
+    ///
+    /// Of the rest, links nobody needs go first, then links only the peer says it needs, then our own
+    /// fingers (a finger one node further on still routes well), then joins in progress; within each, the
+    /// one idle longest (no routed frame in for the longest time), then the oldest.
+    pub(super) fn eviction_victim(&self, now: Timestamp, joiner: bool) -> Option<LinkId> {
+        let me = self.id();
+        let mut behind: Vec<(Id, LinkId)> = self
+            .links
+            .iter()
+            .filter(|(_, l)| l.peer_keeps_until > now && l.peer_in_ring)
+            .filter_map(|(id, l)| l.peer.map(|p| (p.distance_to(me), id)))
+            .collect();
+        behind.sort_unstable();
+        let ring_back: Vec<LinkId> = behind.iter().take(self.config.successors).map(|(_, id)| *id).collect();
+        let ring_count = self.links.ring_count();
+        let ring_full = !joiner && ring_count >= self.config.ring_link_cap();
+        // Joiners beyond their own slots sit in the ring's: a ring newcomer may take those back.
+        let joiners_spill = self.links.len() - ring_count > self.config.join_slots;
+        let mut victim: Option<((u8, Timestamp), LinkId)> = None;
         for (id, link) in self.links.iter() {
-            let joiner =
-                matches!(link.kind, LinkKind::From(LinkPurpose::Bootstrap) | LinkKind::Pairing { .. });
-            if purpose == LinkPurpose::Bootstrap && joiner {
+            let joining = link.kind.joins_through_us();
+            // A joiner sends its join lookup as soon as the link opens; one that sends nothing is not joining.
+            let join_in_progress = (joining
+                && now.since(link.created) < self.config.idle_link_grace
+                && (!link.is_open() || link.last_used > link.created))
+                || (link.is_pairing() && !link.is_open());
+            if (ring_full && joining) || ring_back.contains(&id) {
                 continue;
             }
-            let roles = self.roles_given(id, link).names();
-            let peer_keeps = link.peer_keeps_until > now;
-            let rank = if roles.is_empty() {
-                match (peer_keeps, &link.kind) {
-                    (false, _) => 0,
-                    // The peer's ring link to us (we are in its successor list) is never evicted.
-                    (true, LinkKind::From(LinkPurpose::Successor)) => continue,
-                    (true, _) => 1,
-                }
-            } else if roles == ["finger"] {
+            if join_in_progress && (joiner || !joiners_spill) {
+                continue;
+            }
+            let roles = self.roles_given(id, link);
+            let rank = if join_in_progress {
+                3
+            } else if !roles.any() {
+                u8::from(link.peer_keeps_until > now)
+            } else if roles.finger_only() {
                 2
             } else {
                 continue;
             };
-            if victim.is_none_or(|(r, _)| rank < r) {
-                victim = Some((rank, id));
+            // Ids only grow: on a tie the first (oldest) link stays the pick.
+            let key = (rank, link.last_used);
+            if victim.is_none_or(|(k, _)| key < k) {
+                victim = Some((key, id));
             }
         }
-        match victim {
-            Some((_, id)) => {
-                self.drop_link(now, id, true);
-                true
-            }
-            None => false,
-        }
+        victim.map(|(_, id)| id)
     }
 
     /// Answers an offer from `peer` (a link of `kind`, from the peer's side), or says why not. Returns the
@@ -145,10 +198,12 @@ impl Node {
                 _ => return Err(RejectReason::Duplicate),
             }
         }
-        if self.links.len() >= self.config.link_cap() {
-            // A ring link, or a node joining through us (a server full of fingers must still let nodes in).
+        let joiner = kind.joins_through_us();
+        if !self.has_room(joiner) {
+            // A ring link, or a node joining through us (a server full of fingers must still let nodes in);
+            // a finger that does not fit is refused, and the offerer tries our successors instead.
             let evicts = matches!(kind.purpose(), LinkPurpose::Successor | LinkPurpose::Bootstrap);
-            if !(evicts && self.evict_for(now, kind.purpose())) {
+            if !(evicts && self.make_room(now, joiner)) {
                 self.io.counters.refused_links += 1;
                 return Err(RejectReason::Busy);
             }
@@ -415,6 +470,11 @@ pub(super) struct Roles {
 impl Roles {
     pub(super) fn any(&self) -> bool {
         self.successor || self.predecessor || self.finger || self.bootstrap.is_some()
+    }
+
+    /// A finger and nothing else: the one role a newcomer may evict (another node routes as well).
+    pub(super) fn finger_only(&self) -> bool {
+        self.finger && !self.successor && !self.predecessor && self.bootstrap.is_none()
     }
 
     pub(super) fn names(&self) -> Vec<&'static str> {

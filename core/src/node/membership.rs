@@ -16,7 +16,6 @@ use rand_core::RngCore;
 
 use super::links::LinkKind;
 use super::lookups::LookupFor;
-use super::maintain::RING_HEADROOM;
 use super::msg::{self, LinkMsg};
 use super::timer::Timer;
 use super::Node;
@@ -208,7 +207,7 @@ impl Node {
         match server.and_then(|s| self.links.open_to(s)) {
             Some(link) => self.start_merge_check(now, link),
             None => {
-                if self.links.len() + RING_HEADROOM < self.config.link_cap() {
+                if self.has_room_keeping_headroom() {
                     self.open_bootstrap_link(now, &url, true);
                 }
             }
@@ -353,7 +352,7 @@ impl Node {
             if self.links.by_peer(f).is_some() {
                 continue;
             }
-            if self.links.len() + RING_HEADROOM >= self.config.link_cap() {
+            if !self.has_room_keeping_headroom() {
                 break;
             }
             if self.links.is_busy(f, now) {

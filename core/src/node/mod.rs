@@ -17,10 +17,11 @@
 //!   is live; always notify), rectify (a predecessor whose link died is forgotten; a notify from a node
 //!   between the predecessor and us is adopted), fingers `me + 2^i` filled by a sweep in which one lookup
 //!   fills every slot up to the owner it finds.
-//! - **Links** are bounded by [`Config::link_cap`]: links to successors and the predecessor are always
-//!   wanted; fingers take what the budget leaves; incoming offers beyond the cap are refused (or, for a
-//!   ring link, a finger link is evicted). Simultaneous offers between two nodes are resolved by id: the
-//!   lower id stays the offerer.
+//! - **Links** are bounded by [`Config::link_cap`], of which [`Config::join_slots`] only nodes joining
+//!   through this one may use: links to successors and the predecessor are always wanted; fingers take what
+//!   the budget leaves; a ring link or a joiner that finds the budget full evicts the link idle longest
+//!   among those this node does not need (a peer's `keep` never pins a slot), and an incoming finger offer
+//!   is refused. Simultaneous offers between two nodes are resolved by id: the lower id stays the offerer.
 //! - **Routing** is greedy over every live link to the closest node preceding the key; each hop is
 //!   acknowledged, and an unacknowledged hop is re-sent over the next-best link. A message that cannot make
 //!   progress comes back to its origin as a failure.
@@ -115,6 +116,9 @@ pub struct Config {
     /// Room for links other nodes open to this one beyond its ring neighbours and fingers (their fingers,
     /// nodes that join through it).
     pub spare_links: usize,
+    /// Slots beyond the ring's budget that only nodes joining through this one (an HTTP bootstrap or a
+    /// pairing) may use, so that ring traffic can never take every slot a joining browser needs.
+    pub join_slots: usize,
     /// How often to stabilize (and advance the finger sweep by one lookup).
     pub stabilize_interval: Duration,
     /// A full finger sweep (one lookup per stabilize tick) starts at most this often.
@@ -154,6 +158,7 @@ impl Config {
             successors: 4,
             max_fingers: 12,
             spare_links: 4,
+            join_slots: 2,
             stabilize_interval: Duration::from_secs(1),
             finger_refresh_interval: Duration::from_secs(30),
             ping_interval: Duration::from_millis(1500),
@@ -171,8 +176,13 @@ impl Config {
         }
     }
 
-    /// The most links this node ever has, open or opening: r + 1 + F + spare.
+    /// The most links this node ever has, open or opening: r + 1 + F + spare + join slots.
     pub fn link_cap(&self) -> usize {
+        self.ring_link_cap() + self.join_slots
+    }
+
+    /// The most links this node has other than those of nodes joining through it: r + 1 + F + spare.
+    pub fn ring_link_cap(&self) -> usize {
         self.successors + 1 + self.max_fingers + self.spare_links
     }
 }

@@ -92,7 +92,7 @@ impl Node {
             .iter()
             .filter(|(_, l)| matches!(l.kind, LinkKind::Pairing { offerer: true, .. }) && !l.is_open())
             .count();
-        if self.membership.leaving || waiting >= MAX_PAIRINGS || self.links.len() >= self.config.link_cap() {
+        if self.membership.leaving || waiting >= MAX_PAIRINGS || !self.has_room(false) {
             return Err(PairingError::Busy);
         }
         let id = self.links.insert(Link::offer(now, None, LinkKind::Pairing { offerer: true, offer: None }));

@@ -448,6 +448,10 @@ impl Node {
             self.io.counters.dropped_replay += 1;
             return;
         }
+        // The link is in use (not idle) for the link policy's evictions.
+        if let Some(link) = self.links.get_mut(link_id) {
+            link.last_used = now;
+        }
         if header.dest == Destination::Neighbor {
             // Neighbor envelopes only travel in the bootstrap exchange, never on links.
             self.io.counters.dropped_invalid += 1;

@@ -11,7 +11,6 @@
 //! same link policy, its presence published at `now`.
 
 use super::links::{Link, LinkKind, LinkState};
-use super::maintain::RING_HEADROOM;
 use super::timer::Timer;
 use super::Node;
 use crate::id::{Id, ID_BITS};
@@ -69,10 +68,8 @@ impl Node {
             return None;
         }
         let room = match (offerer, purpose) {
-            (true, LinkPurpose::Finger) => self.links.len() + RING_HEADROOM < self.config.link_cap(),
-            (true, LinkPurpose::Successor | LinkPurpose::Bootstrap) | (false, _) => {
-                self.links.len() < self.config.link_cap()
-            }
+            (true, LinkPurpose::Finger) => self.has_room_keeping_headroom(),
+            (true, LinkPurpose::Successor | LinkPurpose::Bootstrap) | (false, _) => self.has_room(false),
         };
         if !room {
             return None;
