@@ -486,3 +486,142 @@ impl Roles {
         names
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::super::links::{AnswerPath, Link, LinkKind, LinkState};
+    use super::super::msg::RejectReason;
+    use super::super::{Config, Node};
+    use crate::id::Id;
+    use crate::identity::delegation::{delegation_message, Delegation, DelegationRequest};
+    use crate::identity::wallet::WalletKey;
+    use crate::identity::SessionKey;
+    use crate::node::api::{LinkId, LinkPurpose};
+    use crate::time::Timestamp;
+
+    const T0: Timestamp = Timestamp(1_800_000_000_000);
+    /// Long after the links below were made: none of them is a join in progress.
+    const LATER: Timestamp = Timestamp(1_800_000_000_000 + 60_000);
+
+    fn node() -> Node {
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        let session = SessionKey::generate(&mut rng);
+        let wallet = WalletKey::generate(&mut rng);
+        let req = DelegationRequest::new("test.local", wallet.address(), 1, "test");
+        let delegation = Delegation::sign(&delegation_message(session.public(), &req, T0, &mut rng), &wallet);
+        Node::new(Config::new("test", [7; 32]), session, delegation, T0).expect("a valid delegation")
+    }
+
+    /// An open link of `kind` that the peer `peer` offered at T0, kept by its peer until long after LATER.
+    fn linked(node: &mut Node, peer: Id, kind: LinkKind) -> LinkId {
+        let mut link = Link::answer(T0, peer, kind, AnswerPath::Http(0));
+        link.state = LinkState::Open;
+        link.peer_keeps_until = LATER.saturating_add(Duration::from_secs(60));
+        node.links.insert(link)
+    }
+
+    fn peer(i: u32) -> Id {
+        Id::hash(&[b"peer", &i.to_be_bytes()])
+    }
+
+    fn offer(
+        node: &mut Node,
+        now: Timestamp,
+        peer: Id,
+        purpose: LinkPurpose,
+    ) -> Result<LinkId, RejectReason> {
+        let kind = LinkKind::From(purpose);
+        node.accept_offer(now, peer, kind, "sdp".into(), AnswerPath::Http(1))
+    }
+
+    #[test]
+    fn a_full_node_evicts_the_link_idle_longest_whatever_its_peer_says() {
+        let mut node = node();
+        let cap = node.config.link_cap();
+        let ids: Vec<LinkId> = (0..cap as u32)
+            .map(|i| linked(&mut node, peer(i), LinkKind::From(LinkPurpose::Bootstrap)))
+            .collect();
+        // Every link is kept by its peer; the first ones carried routed frames lately, the fifth never.
+        for (n, id) in ids.iter().enumerate() {
+            let l = node.links.get_mut(*id).expect("link");
+            l.last_used = if n == 4 { T0 } else { LATER };
+        }
+        let joiner = offer(&mut node, LATER, peer(1000), LinkPurpose::Bootstrap).expect("room is made");
+        assert!(node.links.get(ids[4]).is_none(), "the idle link went");
+        assert!(node.links.get(joiner).is_some());
+        assert_eq!(node.links.len(), cap);
+        // Again: with every link equally idle, the oldest goes.
+        offer(&mut node, LATER, peer(1001), LinkPurpose::Bootstrap).expect("room is made");
+        assert!(node.links.get(ids[0]).is_none(), "the oldest link went");
+        assert_eq!(node.links.len(), cap);
+    }
+
+    #[test]
+    fn ring_traffic_cannot_take_the_join_slots() {
+        let mut node = node();
+        let ring_cap = node.config.ring_link_cap();
+        for i in 0..ring_cap as u32 {
+            linked(&mut node, peer(i), LinkKind::From(LinkPurpose::Finger));
+        }
+        // A finger offer does not fit (and fingers evict nothing) although slots are free...
+        assert_eq!(offer(&mut node, LATER, peer(1000), LinkPurpose::Finger), Err(RejectReason::Busy));
+        assert_eq!(node.links.len(), ring_cap);
+        // ... which joiners take without evicting anyone.
+        for i in 0..node.config.join_slots as u32 {
+            offer(&mut node, LATER, peer(2000 + i), LinkPurpose::Bootstrap).expect("a join slot");
+        }
+        assert_eq!(node.links.len(), node.config.link_cap());
+        assert_eq!(node.links.ring_count(), ring_cap);
+        // A ring offer now evicts a ring link, not a joiner's.
+        offer(&mut node, LATER, peer(3000), LinkPurpose::Successor).expect("room is made");
+        assert_eq!(node.links.ring_count(), ring_cap);
+        assert_eq!(node.links.len() - node.links.ring_count(), node.config.join_slots);
+    }
+
+    #[test]
+    fn a_join_in_progress_is_not_evicted_by_another_joiner() {
+        let mut node = node();
+        let cap = node.config.link_cap();
+        let now = T0.saturating_add(Duration::from_secs(2));
+        for i in 0..cap as u32 {
+            let id = linked(&mut node, peer(i), LinkKind::From(LinkPurpose::Bootstrap));
+            // Each sent its join lookup.
+            node.links.get_mut(id).expect("link").last_used = T0.saturating_add(Duration::from_secs(1));
+        }
+        assert_eq!(offer(&mut node, now, peer(1000), LinkPurpose::Bootstrap), Err(RejectReason::Busy));
+        // A joiner that sent nothing since its link opened is not joining: it gives way.
+        let idle = node.links.ids()[3];
+        node.links.get_mut(idle).expect("link").last_used = T0;
+        offer(&mut node, now, peer(1001), LinkPurpose::Bootstrap).expect("room is made");
+        assert!(node.links.get(idle).is_none());
+    }
+
+    #[test]
+    fn only_the_r_nearest_peers_behind_keep_their_ring_links() {
+        let mut node = node();
+        let me = node.id();
+        let cap = node.config.ring_link_cap();
+        let r = node.config.successors;
+        // Peers 1..=cap ring units behind us, each with a ring link it keeps, all equally idle; the farthest
+        // were made first, so without the rule the nearest would not be the last to go.
+        let behind = |k: usize| me.wrapping_sub(Id::pow2(100 + k));
+        let ids: Vec<(usize, LinkId)> = (0..cap)
+            .rev()
+            .map(|k| (k, linked(&mut node, behind(k), LinkKind::From(LinkPurpose::Successor))))
+            .collect();
+        for n in 0..cap - r {
+            offer(&mut node, LATER, peer(1000 + n as u32), LinkPurpose::Successor).expect("room is made");
+        }
+        for (k, id) in &ids {
+            assert_eq!(node.links.get(*id).is_some(), *k < r, "the link of the peer {k} behind");
+        }
+        // Now only the newcomers' links can go.
+        offer(&mut node, LATER, peer(2000), LinkPurpose::Successor).expect("room is made");
+        assert!(ids.iter().filter(|(k, _)| *k < r).all(|(_, id)| node.links.get(*id).is_some()));
+    }
+}
