@@ -16,6 +16,12 @@
 //! with a real receipt and received once, and nodes that join just past an attacker adopt their true
 //! successor. It also asserts that each kind of forgery was made (and ignored, in `unsolicited_replies`).
 //!
+//! What this does not prove (docs/protocol.md, "Who may answer"): a two-way `Key` request can be relayed by
+//! a node just *past* its key; if the asker knows no member between the key and that node, a forgery from
+//! it is plausible and passes. Here every aimed key lies just past an attacker, where the check is certain;
+//! the wallet lookups and the sends' presence reads are not aimed, and on this seed no forgery of that kind
+//! got through (item 5, reads at several positions, is the defence against it).
+//!
 //! Sizes: 30 members, 4 of them attackers, 4 joiners.
 
 mod common;
@@ -36,7 +42,7 @@ use chordial_sim::World;
 
 use common::{ask, received_since, ring, send, wait_all, wallet, Got, APP};
 
-const SEED: u64 = 16_2;
+const SEED: u64 = 162;
 const MEMBERS: usize = 30;
 const ATTACKERS: usize = 4;
 
@@ -298,6 +304,7 @@ fn forged_replies_are_ignored() {
         }
     }
     assert!(!sends.is_empty(), "seed {SEED}: no sends");
+    let sends_made = sends.len();
     let pending: Vec<_> = sends.iter().map(|s| s.3).collect();
     let results = wait_all(&mut world, &pending, Duration::from_secs(30));
     let mut expected: BTreeMap<usize, Vec<Got>> = BTreeMap::new();
@@ -373,7 +380,21 @@ fn forged_replies_are_ignored() {
     // The attackers were on the paths, and forged every kind; the nodes ignored what was forged.
     let f = forged.borrow();
     eprintln!(
-        "seed {SEED}: forged {f:?}; unsolicited replies counted: {}",
+        "seed {SEED}: {} lookups, {} announces, {} wallet lookups, {} sends, {} joins; forged: {} FoundSuccessor \
+         ({} strict), {} Records, {} StoreAck ({} stores swallowed), {} Receipt, {} Undeliverable; unsolicited \
+         replies counted: {}",
+        outcomes.len(),
+        topics.len(),
+        honest.len(),
+        sends_made,
+        joiners.len(),
+        f.found_successor,
+        f.found_successor_strict,
+        f.records,
+        f.store_acks,
+        f.stores_swallowed,
+        f.receipts,
+        f.undeliverable,
         unsolicited(&world) - unsolicited_before
     );
     assert!(f.found_successor > 0, "seed {SEED}: no user lookup crossed an attacker: {f:?}");
