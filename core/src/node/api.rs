@@ -387,6 +387,11 @@ pub struct Counters {
     pub records: u64,
     /// Routed messages that could not make progress (reported back to their origin).
     pub undeliverable: u64,
+    /// Replies nobody asked for: a reply (`StoreAck`, `Records`, `FoundSuccessor`, `Receipt`) to a request
+    /// of ours that is still open, signed by a node that was not asked and cannot own what was asked for.
+    /// Ignored (docs/protocol.md, "Who may answer"). A late reply to a request already answered is not
+    /// counted: retries make those in honest runs.
+    pub unsolicited_replies: u64,
 }
 
 /// One link as the status shows it.

@@ -349,6 +349,28 @@ impl Node {
         self.placement_tick(now);
     }
 
+    /// Whether a reply to our message `reply_to`, signed by `signer`, may complete the op it answers: the
+    /// signer must be the node the op's message was addressed to, or a plausible owner of its key
+    /// (replies.rs). A reply from anyone else is counted and ignored, and the op waits on for the real one.
+    /// A reply to no open op passes (the caller finds nothing to complete).
+    fn may_reply(&mut self, reply_to: Option<MessageId>, signer: Id) -> bool {
+        let dest = reply_to
+            .and_then(|msg| self.app.op_by_msg.get(&msg))
+            .and_then(|op| self.app.ops.get(op))
+            .map(|o| o.dest);
+        let Some(dest) = dest else { return true };
+        if self.may_answer(dest, signer, None) {
+            return true;
+        }
+        self.unsolicited_reply();
+        false
+    }
+
+    /// The destination of one of our ops' messages, if `msg` is one.
+    pub(super) fn op_destination(&self, msg: &MessageId) -> Option<Destination> {
+        self.app.op_by_msg.get(msg).and_then(|op| self.app.ops.get(op)).map(|o| o.dest)
+    }
+
     /// A routed message about one of our ops could not be delivered.
     pub(super) fn app_undeliverable(&mut self, now: Timestamp, msg: MessageId, reason: Undeliverable) {
         let Some(&op) = self.app.op_by_msg.get(&msg) else { return };
@@ -401,6 +423,9 @@ impl Node {
                 );
             }
             AppMsg::StoreAck { error } => {
+                if !self.may_reply(reply_to, origin.node_id()) {
+                    return;
+                }
                 let Some((_, op)) = self.app.take_op(reply_to) else { return };
                 let result = match error {
                     None => Ok(()),
@@ -459,6 +484,9 @@ impl Node {
                 self.send_routed(now, Destination::Node(origin.node_id()), Some(my_id), &body);
             }
             AppMsg::Records { records, more } => {
+                if !self.may_reply(reply_to, origin.node_id()) {
+                    return;
+                }
                 let Some((_, op)) = self.app.take_op(reply_to) else { return };
                 let OpKind::Get { purpose, key, skip, mut acc, second } = op.kind else { return };
                 let n = records.len() as u32;
@@ -497,6 +525,9 @@ impl Node {
                     |o| matches!(&o.kind, OpKind::Deliver { session, .. } if *session == origin),
                 );
                 if !ours {
+                    if op.is_some() {
+                        self.unsolicited_reply();
+                    }
                     return;
                 }
                 if let Some((_, AppOp { kind: OpKind::Deliver { send, .. }, .. })) =

@@ -3,7 +3,9 @@
 //!
 //! - **Owns** ([`Lookups`]): every lookup in progress (its key, purpose, attempts and deadline), ordered by
 //!   when it next needs attention, and the message ids of its attempts.
-//! - **Takes**: `FoundSuccessor` answers and failure reports, matched by the id of the message they answer.
+//! - **Takes**: `FoundSuccessor` answers, matched by the id of the message they answer and counted only from
+//!   a plausible owner of the key (`replies.rs`), and failure reports (only those the router could check:
+//!   see `Node::undeliverable_notice`).
 //! - **Emits**: through the parent, one `FindSuccessor` per attempt, then [`Event::LookupDone`] /
 //!   [`Event::RequestFailed`] for the application, or the owner found to membership (join, finger, merge).
 
@@ -189,10 +191,22 @@ impl Node {
         back: u8,
     ) {
         let Some(reply_to) = reply_to else { return };
-        if let Some(lookup_id) = self.lookups.by_msg(&reply_to) {
-            let path = hops.saturating_add(back);
-            self.finish_lookup(now, lookup_id, Ok((owner, hops, path)));
+        let Some(lookup_id) = self.lookups.by_msg(&reply_to) else { return };
+        let Some((key, purpose)) = self.lookups.table.get(&lookup_id).map(|l| (l.key, l.purpose)) else {
+            return;
+        };
+        // Only a plausible owner of the key may answer: a relay on the path saw the message id too, and
+        // would answer with itself (replies.rs). The lookup goes on waiting for the owner's answer.
+        let via = match purpose {
+            LookupFor::Merge(link) => Some(link),
+            LookupFor::User(_) | LookupFor::Join | LookupFor::Finger(_) => None,
+        };
+        if !self.may_answer(Destination::Key(key), owner, via) {
+            self.unsolicited_reply();
+            return;
         }
+        let path = hops.saturating_add(back);
+        self.finish_lookup(now, lookup_id, Ok((owner, hops, path)));
     }
 
     /// A lookup's message could not be delivered: try again at the next attempt time; fail now only if no
@@ -219,8 +233,8 @@ impl Node {
             (LookupFor::User(request), Err(reason)) => self.io.emit(Event::RequestFailed { request, reason }),
             (LookupFor::Join, Ok((owner, _, _))) => {
                 if owner != self.id() {
-                    // Linked first, adopted when the link opens (the owner is then known to be live).
-                    self.want_successor(now, owner);
+                    // Linked first, asked for its predecessor, then adopted (membership.rs).
+                    self.vet_join_candidate(now, owner);
                 }
             }
             (LookupFor::Join, Err(_)) => {}

@@ -393,6 +393,11 @@ impl Node {
                 }
             }
             LinkMsg::Neighbors { predecessor, successors } => {
+                if self.is_join_candidate(now, peer)
+                    && !self.join_candidate_answered(now, peer, link_id, predecessor)
+                {
+                    return;
+                }
                 if self.first_live_successor() != Some(peer) {
                     return;
                 }

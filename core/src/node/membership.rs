@@ -61,6 +61,9 @@ pub(crate) struct Membership {
     /// A bootstrap failed since the node was last joined (status pages say so until it joins).
     pub(crate) failing: bool,
     pub(crate) rejoin_backoff: Duration,
+    /// The successor a join lookup named, not adopted yet: asked for its predecessor first (and a nearer
+    /// one followed), until the deadline.
+    pub(crate) join_candidate: Option<(Id, Timestamp)>,
 }
 
 impl Default for Membership {
@@ -78,6 +81,7 @@ impl Default for Membership {
             last_error: None,
             failing: false,
             rejoin_backoff: REJOIN_MIN,
+            join_candidate: None,
         }
     }
 }
@@ -120,7 +124,8 @@ impl Node {
                     self.adopt_live_successor(now, p, link, false);
                 } else if !self.membership.founder || self.links.len() > 0 {
                     // No successor at all: rejoin through whatever we are linked to.
-                    let pending_join = self.lookups.any(|purpose| purpose == LookupFor::Join);
+                    let pending_join = self.lookups.any(|purpose| purpose == LookupFor::Join)
+                        || self.membership.join_candidate.is_some_and(|(_, until)| until > now);
                     if !pending_join && self.links.iter().any(|(_, l)| l.routable(now) || l.kind.offerer()) {
                         self.start_join(now);
                     }
@@ -180,6 +185,59 @@ impl Node {
             self.transmit(link, msg::link_frame(&LinkMsg::Notify));
         }
         self.update_membership(now);
+    }
+
+    /// A join lookup named `owner` as our successor. Before adopting it, ask it for its predecessor: the
+    /// answer came from a plausible owner (replies.rs), but one we cannot see past — if `owner` knows a live
+    /// node between us, that node is nearer and is asked in turn ([`Self::join_candidate_answered`]). The
+    /// whole walk must end within `request_timeout` of the lookup's answer; then stabilize starts a new join.
+    pub(super) fn vet_join_candidate(&mut self, now: Timestamp, owner: Id) {
+        let until = match self.membership.join_candidate {
+            Some((_, until)) if until > now => until,
+            Some(_) | None => now.saturating_add(self.config.request_timeout),
+        };
+        self.membership.join_candidate = Some((owner, until));
+        match self.links.open_to(owner) {
+            Some(link) => self.transmit(link, msg::link_frame(&LinkMsg::GetNeighbors)),
+            None => self.ensure_link(now, owner, LinkKind::ToSuccessor { via: None }),
+        }
+    }
+
+    /// Whether `peer` is the join candidate being vetted (and we are still not joined).
+    pub(super) fn is_join_candidate(&self, now: Timestamp, peer: Id) -> bool {
+        !self.membership.joined
+            && self.membership.join_candidate.is_some_and(|(c, until)| c == peer && until > now)
+    }
+
+    /// A link to a successor candidate opened: the join candidate is asked for its predecessor first;
+    /// any other candidate is adopted (Zave's stabilize).
+    pub(super) fn successor_link_opened(&mut self, now: Timestamp, peer: Id, link: LinkId, merge: bool) {
+        if self.is_join_candidate(now, peer) {
+            self.transmit(link, msg::link_frame(&LinkMsg::GetNeighbors));
+        } else {
+            self.adopt_live_successor(now, peer, link, merge);
+        }
+    }
+
+    /// The join candidate `peer` told us its predecessor. If that lies between us, it is nearer: vet it
+    /// instead (returns `false`). Otherwise `peer` is adopted as our successor and notified (returns `true`:
+    /// its list is then taken as any successor's).
+    pub(super) fn join_candidate_answered(
+        &mut self,
+        now: Timestamp,
+        peer: Id,
+        link: LinkId,
+        predecessor: Option<Id>,
+    ) -> bool {
+        if let Some(p) = predecessor.filter(|p| p.in_open(self.id(), peer)) {
+            self.vet_join_candidate(now, p);
+            return false;
+        }
+        self.membership.join_candidate = None;
+        self.ring.offer_successor(peer);
+        self.transmit(link, msg::link_frame(&LinkMsg::Notify));
+        self.update_membership(now);
+        true
     }
 
     /// Links to a successor candidate, or adopts it at once if a link is already open.

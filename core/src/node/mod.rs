@@ -65,6 +65,7 @@ mod msg;
 mod pairing;
 mod placement;
 pub mod records;
+mod replies;
 mod ring;
 mod router;
 mod signal;
@@ -409,7 +410,7 @@ impl Node {
                     self.links.unanswered.remove(&peer);
                 }
                 if let (LinkKind::ToSuccessor { via }, Some(p)) = (&kind, peer) {
-                    self.adopt_live_successor(now, p, link_id, via.is_some());
+                    self.successor_link_opened(now, p, link_id, via.is_some());
                 }
                 match kind {
                     LinkKind::Pairing { .. } => self.pairing_opened(now, link_id),
@@ -529,7 +530,7 @@ impl Node {
             }
             RingMsg::Undeliverable { reason } => {
                 if let Some(failed) = header.reply_to {
-                    self.undeliverable_local(now, failed, reason);
+                    self.undeliverable_notice(now, origin.node_id(), failed, reason);
                 }
             }
         }

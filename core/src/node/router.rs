@@ -594,6 +594,36 @@ impl Node {
         self.send_routed(now, Destination::Node(origin), Some(header.id), &body);
     }
 
+    /// Another node (`signer`) says a message of ours could not be delivered. Any relay on the path saw the
+    /// message's id and could sign such a notice, so it is believed only where it can be checked: a
+    /// `NodeNotFound` for a message to a node id says "that id falls in my range and it is not my
+    /// predecessor", so its signer must be a plausible owner of that id (replies.rs), as the node that
+    /// really sent it is. Any other notice ends nothing: the request carries on as if its message were
+    /// lost — its next attempt goes out on time and its deadline fails it if nothing answers — so a forged
+    /// notice cannot fail a request (or drop a link offer) that would succeed. The cost when a `NoRoute` or
+    /// `HopLimit` notice was true: the request fails at its deadline (with `Timeout`) rather than at once.
+    pub(super) fn undeliverable_notice(
+        &mut self,
+        now: Timestamp,
+        signer: Id,
+        id: MessageId,
+        reason: Undeliverable,
+    ) {
+        let addressed = self.op_destination(&id).or_else(|| {
+            let link = self.links.offers.get(&id)?;
+            self.links.get(*link).and_then(|l| l.peer).map(Destination::Node)
+        });
+        let checked = match (reason, addressed) {
+            (Undeliverable::NodeNotFound, Some(Destination::Node(node))) => {
+                self.may_answer(Destination::Key(node), signer, None)
+            }
+            _ => false,
+        };
+        if checked {
+            self.undeliverable_local(now, id, reason);
+        }
+    }
+
     /// A message of ours could not be delivered: whatever sent it (an app request, a link offer, a
     /// lookup) hears so.
     pub(super) fn undeliverable_local(&mut self, now: Timestamp, id: MessageId, reason: Undeliverable) {
