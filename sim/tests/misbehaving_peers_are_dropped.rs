@@ -59,7 +59,11 @@ fn bad_signature(world: &mut World, signer: usize, origin: usize, to: usize) -> 
 /// Node indices of `i`'s ring neighbours: successors and predecessor.
 fn neighbours(world: &World, i: usize) -> Vec<usize> {
     let v = world.node(i).expect("running").inspect();
-    v.successors().iter().chain(v.predecessor().iter()).filter_map(|id| world.members().get(id).copied()).collect()
+    v.successors()
+        .iter()
+        .chain(v.predecessor().iter())
+        .filter_map(|id| world.members().get(id).copied())
+        .collect()
 }
 
 /// An attacker, a victim linked to it that is not its ring neighbour (nor it the victim's), and an honest
@@ -71,7 +75,8 @@ fn pick_roles(world: &World, members: &[usize]) -> (usize, usize, usize) {
                 continue;
             }
             let of_v: Vec<usize> = world.open_links(v).into_iter().map(|(_, p)| p).collect();
-            let framed = world.open_links(a).into_iter().map(|(_, p)| p).find(|p| *p != v && of_v.contains(p));
+            let framed =
+                world.open_links(a).into_iter().map(|(_, p)| p).find(|p| *p != v && of_v.contains(p));
             if let Some(f) = framed {
                 return (a, v, f);
             }
@@ -90,7 +95,9 @@ fn conduct_of(world: &World, nodes: &[usize]) -> Vec<(usize, Vec<Id>, u64)> {
     nodes
         .iter()
         .filter_map(|&i| world.node(i).map(|n| (i, n.inspect())))
-        .map(|(i, v)| (i, v.backed_off(now).into_iter().map(|(id, _)| id).collect(), v.links_dropped_for_conduct()))
+        .map(|(i, v)| {
+            (i, v.backed_off(now).into_iter().map(|(id, _)| id).collect(), v.links_dropped_for_conduct())
+        })
         .collect()
 }
 
@@ -102,7 +109,8 @@ fn a_peer_sending_junk_is_dropped_and_backed_off_and_honest_peers_never_are() {
     println!("attacker {attacker}, victim {victim}, framed {framed}");
     let honest: Vec<usize> = members.iter().copied().filter(|i| *i != attacker).collect();
     let to_victim = link_between(&world, attacker, victim).expect("the attacker is linked to the victim");
-    let to_framed = link_between(&world, attacker, framed).expect("the attacker is linked to the framed node");
+    let to_framed =
+        link_between(&world, attacker, framed).expect("the attacker is linked to the framed node");
 
     // Framing first: bad signatures in the honest node's name, relayed by it to the victim.
     let forwarded_before = world.node(framed).map_or(0, |n| n.inspect().counters().forwarded);

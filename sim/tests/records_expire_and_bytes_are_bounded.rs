@@ -49,7 +49,8 @@ fn ring() -> World {
     config.event_log = 20_000;
     config.tweak = small_store;
     let mut world = World::new(config);
-    let base = build_base(&mut world, 5, Duration::from_secs(120)).unwrap_or_else(|e| panic!("seed {SEED}: {e}"));
+    let base =
+        build_base(&mut world, 5, Duration::from_secs(120)).unwrap_or_else(|e| panic!("seed {SEED}: {e}"));
     join_nodes(&mut world, MEMBERS - base.len(), &base, Duration::from_secs(10));
     let converged = run_until_exact(&mut world, Duration::from_secs(300), Duration::from_secs(1));
     assert!(
@@ -163,7 +164,11 @@ fn records_with_unbounded_lifetimes_are_refused_and_the_store_stays_within_its_b
     let topic = long_topic.key();
     inject(&mut world, &mallory, Record::Topic(long_topic), &mut rng);
     world.run_for(Duration::from_secs(3));
-    assert_eq!(holders(&world, key), Vec::<usize>::new(), "seed {SEED}: presence that never expires was stored");
+    assert_eq!(
+        holders(&world, key),
+        Vec::<usize>::new(),
+        "seed {SEED}: presence that never expires was stored"
+    );
     assert_eq!(holders(&world, topic), Vec::<usize>::new(), "seed {SEED}: a 200-day topic record was stored");
 
     // 2. More bytes than the owner's budget, in records that lapse in a minute.
@@ -181,8 +186,16 @@ fn records_with_unbounded_lifetimes_are_refused_and_the_store_stays_within_its_b
     let now = world.now();
     let lapse = now.saturating_add(Duration::from_secs(60));
     for name in &topics {
-        let record =
-            TopicRecord::sign(&mallory.session, &origin, name, mallory.wallet, &mallory.delegation, now, lapse, false);
+        let record = TopicRecord::sign(
+            &mallory.session,
+            &origin,
+            name,
+            mallory.wallet,
+            &mallory.delegation,
+            now,
+            lapse,
+            false,
+        );
         inject(&mut world, &mallory, Record::Topic(record), &mut rng);
     }
     let mut peak = 0;
@@ -190,11 +203,15 @@ fn records_with_unbounded_lifetimes_are_refused_and_the_store_stays_within_its_b
         world.run_for(Duration::from_millis(500));
         for (i, bytes) in store_bytes(&world) {
             peak = peak.max(bytes);
-            assert!(bytes <= BUDGET, "seed {SEED}: node {i} holds {bytes} bytes of records, over its {BUDGET}");
+            assert!(
+                bytes <= BUDGET,
+                "seed {SEED}: node {i} holds {bytes} bytes of records, over its {BUDGET}"
+            );
         }
     }
     let keys: Vec<Id> = topics.iter().map(|t| topic_key(&origin, t)).collect();
-    let held = keys.iter().filter(|k| world.node(victim).is_some_and(|n| n.inspect().has_record(**k))).count();
+    let held =
+        keys.iter().filter(|k| world.node(victim).is_some_and(|n| n.inspect().has_record(**k))).count();
     assert!(
         held > 0 && held < FLOOD,
         "seed {SEED}: the owner {victim} holds {held} of the {FLOOD} oversize records (some, not all, fit)"

@@ -47,7 +47,8 @@ fn ring() -> World {
     config.event_log = 20_000;
     config.tweak = small_window;
     let mut world = World::new(config);
-    let base = build_base(&mut world, 5, Duration::from_secs(120)).unwrap_or_else(|e| panic!("seed {SEED}: {e}"));
+    let base =
+        build_base(&mut world, 5, Duration::from_secs(120)).unwrap_or_else(|e| panic!("seed {SEED}: {e}"));
     join_nodes(&mut world, MEMBERS - base.len(), &base, Duration::from_secs(10));
     let converged = run_until_exact(&mut world, Duration::from_secs(300), Duration::from_secs(1));
     assert!(
@@ -96,7 +97,9 @@ fn a_flood_of_old_replayed_and_skewed_frames_does_not_silence_a_node() {
         .into_iter()
         .find(|(_, peer)| *peer == victim)
         .map(|(l, _)| l)
-        .unwrap_or_else(|| panic!("seed {SEED}: no link from the attacker {attacker} to its successor {victim}"));
+        .unwrap_or_else(|| {
+            panic!("seed {SEED}: no link from the attacker {attacker} to its successor {victim}")
+        });
     let skew = world.node_config().clock_skew;
     let now = world.now();
 
@@ -125,7 +128,9 @@ fn a_flood_of_old_replayed_and_skewed_frames_does_not_silence_a_node() {
         "seed {SEED}: the victim dropped {dropped} of the {} replayed, old and skewed frames, forgot {forgotten}",
         FLOOD + junk.len()
     );
-    println!("victim {victim}: {dropped} frames dropped as replays or out of time, {forgotten} live ids forgotten");
+    println!(
+        "victim {victim}: {dropped} frames dropped as replays or out of time, {forgotten} live ids forgotten"
+    );
 
     // Honest traffic now: every other honest member sends to the victim's wallet, and to another member.
     let honest: Vec<usize> = members.iter().copied().filter(|i| *i != attacker && *i != victim).collect();
@@ -177,7 +182,8 @@ fn a_flood_of_old_replayed_and_skewed_frames_does_not_silence_a_node() {
         .map(|(_, p)| p)
         .filter(|p| *p != attacker && honest.contains(p))
         .collect();
-    let probes: Vec<(usize, usize)> = linked.iter().zip(linked.iter().skip(1)).map(|(h, w)| (*h, *w)).take(6).collect();
+    let probes: Vec<(usize, usize)> =
+        linked.iter().zip(linked.iter().skip(1)).map(|(h, w)| (*h, *w)).take(6).collect();
     let forwarded_before = counter(&world, victim, |c| c.forwarded);
     for &(h, w) in &probes {
         let mut id = [0u8; 16];
@@ -192,7 +198,8 @@ fn a_flood_of_old_replayed_and_skewed_frames_does_not_silence_a_node() {
         };
         let signed = envelope::encode(&world.session_key(h), &header, &Routed::Ring(RingMsg::FindSuccessor))
             .expect("a small body fits");
-        let link = world.open_links(h).into_iter().find(|(_, p)| *p == victim).map(|(l, _)| l).expect("linked");
+        let link =
+            world.open_links(h).into_iter().find(|(_, p)| *p == victim).map(|(l, _)| l).expect("linked");
         world.send_raw(h, link, msg::routed_frame(&signed, false));
     }
     world.run_for(Duration::from_secs(3));

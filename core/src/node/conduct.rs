@@ -138,7 +138,8 @@ impl Conduct {
         if self.backed_off.len() >= MAX_BACKED_OFF && !self.backed_off.contains_key(&peer) {
             self.backed_off.retain(|_, until| *until > now);
             if self.backed_off.len() >= MAX_BACKED_OFF {
-                let soonest = self.backed_off.iter().min_by_key(|(id, until)| (**until, **id)).map(|(id, _)| *id);
+                let soonest =
+                    self.backed_off.iter().min_by_key(|(id, until)| (**until, **id)).map(|(id, _)| *id);
                 if let Some(id) = soonest {
                     self.backed_off.remove(&id);
                 }

@@ -79,11 +79,11 @@ use std::time::Duration;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
-pub use conduct::{Offence, PeerConduct};
 pub use api::{
     BootstrapError, Counters, Event, FailReason, LinkEvent, LinkId, LinkPurpose, LinkRole, LinkStatus,
     Output, RefusalKind, RequestId, SendOutcome, SessionInfo, Status,
 };
+pub use conduct::{Offence, PeerConduct};
 pub use inspect::{BootstrapState, BootstrapStatus, Inspect, ServerStatus};
 pub use membership::MAX_SERVERS;
 pub use msg::describe_frame;
@@ -591,7 +591,8 @@ impl Node {
         signer: &crate::identity::SessionPublicKey,
         now: Timestamp,
     ) -> Result<(), DelegationError> {
-        let result = self.me.verify_peer(&self.config.network, &mut self.io.counters, delegation, signer, now);
+        let result =
+            self.me.verify_peer(&self.config.network, &mut self.io.counters, delegation, signer, now);
         if let Err(e) = result {
             if !matches!(e, DelegationError::Expired | DelegationError::NotYetValid) {
                 self.charge_origin(now, signer.node_id(), Offence::InvalidDelegation);

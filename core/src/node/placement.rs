@@ -19,7 +19,6 @@ use super::app::{OpKind, PAGE_BYTES};
 use super::msg::{self, AppMsg, LinkMsg, Routed, StoreFail};
 use super::records::{
     self, presence_key, MailboxEntry, PresenceRecord, Record, RecordError, RecordStore, StoreError,
-
 };
 use super::timer::Timer;
 use super::Node;
