@@ -22,7 +22,7 @@
 //! delegate: contract wallets (EIP-1271) would need a chain to ask, and the core verifies offline.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use rand_core::CryptoRngCore;
@@ -249,6 +249,15 @@ impl Delegation {
         keccak256(&buf)
     }
 
+    /// The `Expiration Time` line as the text states it, read without parsing or verifying the rest: what
+    /// a store uses to bound how long it keeps a record that carries this delegation (the record was
+    /// verified when it was stored; a text without the line, or with one that does not parse, gives
+    /// `None`).
+    pub fn stated_expiry(&self) -> Option<Timestamp> {
+        let line = self.message.lines().find_map(|l| l.strip_prefix("Expiration Time: "))?;
+        super::siwe::parse_rfc3339(line)
+    }
+
     /// Verifies everything listed in the module docs, for `network` at time `now`.
     pub fn verify(&self, network: &str, now: Timestamp) -> Result<VerifiedDelegation, DelegationError> {
         self.verify_with(&crate::crypto::REAL, network, now)
@@ -357,9 +366,16 @@ impl VerifiedDelegation {
 ///
 /// Bounded: at most `capacity` entries, the least recently used evicted first. A hit skips parsing and
 /// signature recovery but still checks the network and the time window against `now`; an entry found
-/// expired is dropped. Failures are not cached: a refused delegation costs a full verification each time
-/// it is presented, and stopping a peer that repeats one is the job of the per-peer error counters.
-/// (A negative cache would let an attacker fill it with junk, and `NotYetValid` is not final anyway.)
+/// expired is dropped.
+///
+/// Final failures are remembered too, in a second, smaller table that forgets the oldest when full
+/// ([`REFUSED_CAPACITY`]): a delegation refused for what it says or how it is signed (malformed, wrong
+/// statement, network or signer, bad signature, …) is refused again from there, so a peer that repeats one
+/// costs one verification, not one per message. Failures that depend on `now` (`NotYetValid`, `Expired`)
+/// are never remembered: the first may pass later, and the second costs no signature recovery anyway. An
+/// attacker who fills this table with junk only pushes out earlier junk, which then costs one more
+/// verification: it never refuses a valid delegation (the key is the hash of the exact text and signature)
+/// and never grows past its bound.
 ///
 /// Entries are kept compact (the session key as its 33 bytes, no index by last use): a node holds one
 /// per peer and record owner it has met. Finding the least recently used entry scans the table, which
@@ -376,6 +392,19 @@ pub struct DelegationCache {
     /// No entry expires before this instant (a lower bound: exact after a prune, lowered by inserts); `None`
     /// when the cache is empty.
     first_expiry: Option<Timestamp>,
+    /// Delegations refused for good, with the network they were checked for and why.
+    refused: HashMap<[u8; 32], (Box<str>, DelegationError)>,
+    /// The same hashes, oldest first.
+    refused_order: VecDeque<[u8; 32]>,
+    refused_hits: u64,
+}
+
+/// Final refusals a [`DelegationCache`] remembers (the oldest forgotten first).
+pub const REFUSED_CAPACITY: usize = 1024;
+
+/// Whether a refusal holds whatever the time: such refusals are remembered by the cache.
+fn is_final(e: &DelegationError) -> bool {
+    !matches!(e, DelegationError::NotYetValid | DelegationError::Expired)
 }
 
 /// A [`VerifiedDelegation`] without its hash (the map's key), and its last use.
@@ -435,6 +464,9 @@ impl DelegationCache {
             hits: 0,
             misses: 0,
             first_expiry: None,
+            refused: HashMap::new(),
+            refused_order: VecDeque::new(),
+            refused_hits: 0,
         }
     }
 
@@ -472,8 +504,22 @@ impl DelegationCache {
                 Err(e) => Err(e),
             };
         }
+        if let Some((net, error)) = self.refused.get(&hash) {
+            if **net == *network {
+                self.refused_hits += 1;
+                return Err(*error);
+            }
+        }
         self.misses += 1;
-        let verified = d.verify_with(self.crypto, network, now)?;
+        let verified = match d.verify_with(self.crypto, network, now) {
+            Ok(v) => v,
+            Err(e) => {
+                if is_final(&e) {
+                    self.remember_refused(hash, network, &e);
+                }
+                return Err(e);
+            }
+        };
         if self.capacity > 0 {
             while self.entries.len() >= self.capacity {
                 let Some(oldest) = self.entries.iter().min_by_key(|(_, e)| e.last_use).map(|(h, _)| *h)
@@ -486,6 +532,27 @@ impl DelegationCache {
             self.entries.insert(hash, Entry::new(&verified, self.tick));
         }
         Ok(verified)
+    }
+
+    fn remember_refused(&mut self, hash: [u8; 32], network: &str, error: &DelegationError) {
+        if self.refused.insert(hash, (network.into(), *error)).is_none() {
+            self.refused_order.push_back(hash);
+        }
+        while self.refused_order.len() > REFUSED_CAPACITY {
+            if let Some(oldest) = self.refused_order.pop_front() {
+                self.refused.remove(&oldest);
+            }
+        }
+    }
+
+    /// Lookups answered "refused" from the table of final refusals (no verification).
+    pub fn refused_hits(&self) -> u64 {
+        self.refused_hits
+    }
+
+    /// Final refusals remembered.
+    pub fn refused_len(&self) -> usize {
+        self.refused.len()
     }
 
     /// Drops every entry that has expired at `now`.
@@ -691,7 +758,7 @@ mod tests {
         // An expired hit is refused and dropped.
         assert_eq!(cache.verify(&a, NET, va.expires), Err(DelegationError::Expired));
         assert_eq!(cache.len(), 1);
-        // Failures are not cached.
+        // Failures do not enter the table of valid delegations.
         let mut bad = c.clone();
         bad.signature.0[64] = 30;
         assert!(cache.verify(&bad, NET, NOW).is_err());
@@ -706,6 +773,51 @@ mod tests {
         let mut none = DelegationCache::new(0);
         assert!(none.verify(&a, NET, NOW).is_ok());
         assert_eq!(none.len(), 0);
+    }
+
+    #[test]
+    fn a_final_refusal_costs_one_verification_and_the_table_forgets_the_oldest() {
+        let mut cache = DelegationCache::new(4);
+        let f = fixture(1);
+        let mut bad = f.signed();
+        bad.message = bad.message.replace(&f.message.nonce, "AAAAAAAAAAAAAAAA");
+        assert_eq!(cache.verify(&bad, NET, NOW), Err(DelegationError::WrongSigner));
+        assert_eq!((cache.misses(), cache.refused_hits(), cache.refused_len()), (1, 0, 1));
+        for _ in 0..3 {
+            assert_eq!(cache.verify(&bad, NET, NOW), Err(DelegationError::WrongSigner));
+        }
+        assert_eq!((cache.misses(), cache.refused_hits()), (1, 3), "answered without verifying");
+        // Checked for another network, it is verified afresh (a refusal is remembered per network).
+        assert_eq!(cache.verify(&bad, "main", NOW), Err(DelegationError::WrongNetwork));
+        assert_eq!(cache.misses(), 2);
+        // Refusals that depend on the time are not remembered: the same text may pass later.
+        let early = f.signed();
+        let before = NOW.saturating_sub(DAY);
+        assert_eq!(cache.verify(&early, NET, before), Err(DelegationError::NotYetValid));
+        assert_eq!(cache.refused_len(), 1);
+        assert!(cache.verify(&early, NET, NOW).is_ok());
+        // A flood of junk forgets the oldest refusal (which then costs one more check), never grows past
+        // the bound, and never refuses a valid delegation.
+        for i in 0..(REFUSED_CAPACITY + 10) {
+            let mut junk = bad.clone();
+            junk.message.push_str(&format!("{i}"));
+            assert!(cache.verify(&junk, NET, NOW).is_err());
+        }
+        assert_eq!(cache.refused_len(), REFUSED_CAPACITY);
+        let misses = cache.misses();
+        assert_eq!(cache.verify(&bad, NET, NOW), Err(DelegationError::WrongSigner));
+        assert_eq!(cache.misses(), misses + 1, "the first refusal was forgotten");
+        assert!(cache.verify(&early, NET, NOW).is_ok());
+    }
+
+    #[test]
+    fn the_stated_expiry_is_read_without_verifying() {
+        let f = fixture(1);
+        assert_eq!(f.signed().stated_expiry(), Some(NOW.saturating_add(DEFAULT_DELEGATION_LIFETIME)));
+        let none = f.signed_with(|m| m.expiration_time = None);
+        assert_eq!(none.stated_expiry(), None);
+        let junk = Delegation { message: "Expiration Time: soon".into(), signature: f.signed().signature };
+        assert_eq!(junk.stated_expiry(), None);
     }
 
     #[test]

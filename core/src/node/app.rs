@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use super::msg::{AppMsg, LinkMsg, Routed, StoreFail, Undeliverable};
 use super::records::{
     presence_key, topic_key, MailboxEntry, PresenceRecord, Record, TopicRecord, DEFAULT_MAILBOX_TTL,
+    MAX_PRESENCE_TTL, MAX_TOPIC_TTL,
 };
 use super::router::fail_reason;
 use super::timer::{Deadline, Timed, Timer};
@@ -202,7 +203,8 @@ impl Node {
         withdrawn: bool,
     ) -> RequestId {
         let request = self.new_request();
-        let expires = now.saturating_add(ttl).min(self.me.delegation_expires);
+        // Peers refuse a record that claims more (records.rs, MAX_TOPIC_TTL) or outlives its delegation.
+        let expires = now.saturating_add(ttl.min(MAX_TOPIC_TTL)).min(self.me.delegation_expires);
         let record = TopicRecord::sign(
             &self.me.session,
             origin,
@@ -264,7 +266,8 @@ impl Node {
 
     /// Publishes (or refreshes) this session's presence record.
     pub(super) fn publish_presence(&mut self, now: Timestamp, withdrawn: bool) {
-        let expires = now.saturating_add(self.config.presence_ttl).min(self.me.delegation_expires);
+        let ttl = self.config.presence_ttl.min(MAX_PRESENCE_TTL);
+        let expires = now.saturating_add(ttl).min(self.me.delegation_expires);
         let record = PresenceRecord::sign(
             &self.me.session,
             self.me.wallet,
@@ -273,7 +276,7 @@ impl Node {
             expires,
             withdrawn,
         );
-        self.timers.set(Timer::Presence, now.saturating_add(self.config.presence_ttl / 2));
+        self.timers.set(Timer::Presence, now.saturating_add(ttl / 2));
         let dest = Destination::Key(record.key());
         self.start_op(
             now,

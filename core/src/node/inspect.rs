@@ -2,6 +2,7 @@
 //! ([`Node::inspect`]). Nothing here changes the node.
 
 use super::api::{BootstrapError, Counters, LinkId, LinkStatus, Status};
+use super::conduct::PeerConduct;
 use super::records::Record;
 use super::Node;
 use crate::id::Id;
@@ -163,6 +164,37 @@ impl<'a> Inspect<'a> {
     /// Mailbox entries held (as owner or replica).
     pub fn mailbox_entries(&self) -> usize {
         self.node.records.mailbox_entries()
+    }
+
+    /// Bytes of records held, as the store's budget counts them ([`Record::stored_bytes`]).
+    pub fn store_bytes(&self) -> usize {
+        self.node.records.store.bytes()
+    }
+
+    /// What the peer of `link` did wrong so far (score as of `now`), if anything
+    /// ([`crate::node::conduct`]).
+    pub fn conduct(&self, link: LinkId, now: Timestamp) -> Option<PeerConduct> {
+        self.node.conduct.of(link, now)
+    }
+
+    /// Peers this node does not link to at `now` because they misbehaved, with when each pause ends.
+    pub fn backed_off(&self, now: Timestamp) -> Vec<(Id, Timestamp)> {
+        self.node.conduct.backed_off(now)
+    }
+
+    /// Links closed because their peer misbehaved.
+    pub fn links_dropped_for_conduct(&self) -> u64 {
+        self.node.conduct.dropped()
+    }
+
+    /// Live message ids the replay window forgot to make room (a flood of signed frames).
+    pub fn replay_ids_forgotten(&self) -> u64 {
+        self.node.router.replay.forgotten()
+    }
+
+    /// Delegations refused from the table of final refusals, without verifying them again.
+    pub fn delegations_refused_from_memory(&self) -> u64 {
+        self.node.me.cache.refused_hits()
     }
 
     /// A snapshot for status pages.

@@ -57,7 +57,7 @@ impl Node {
         if peer == self.id() || self.links.by_peer(peer).is_some() {
             return;
         }
-        if self.links.is_busy(peer, now) {
+        if self.links.is_busy(peer, now) || self.is_backed_off(peer, now) {
             return;
         }
         let pending = self.links.iter().filter(|(_, l)| !l.is_open()).count();
@@ -178,7 +178,7 @@ impl Node {
         sdp: String,
         path: AnswerPath,
     ) -> Result<LinkId, RejectReason> {
-        if peer == self.id() || self.membership.leaving {
+        if peer == self.id() || self.membership.leaving || self.is_backed_off(peer, now) {
             return Err(RejectReason::Busy);
         }
         if let Some(existing) = self.links.by_peer(peer) {

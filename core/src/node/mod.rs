@@ -42,6 +42,7 @@
 //! | [`Lookups`](lookups::Lookups) | `lookups` | lookups in progress, their attempts and the ids of their messages |
 //! | [`Records`](placement::Records) | `placement` | the record store and what was last replicated to whom |
 //! | [`App`](app::App) | `app` | app requests (reads, writes, deliveries) and their replies, sends, received-message digests |
+//! | [`Conduct`](conduct::Conduct) | `conduct` | what each link's peer did wrong, and the peers backed off for it |
 //!
 //! Every deadline is in one place: the [`TimerTable`] for the node's own timers, and the deadline-ordered
 //! tables of [`Router`](router::Router), [`Lookups`](lookups::Lookups) and [`App`](app::App);
@@ -52,6 +53,7 @@
 
 pub mod api;
 mod app;
+pub mod conduct;
 mod inspect;
 mod links;
 mod lookups;
@@ -83,6 +85,7 @@ pub use api::{
     BootstrapError, Counters, Event, FailReason, LinkEvent, LinkId, LinkPurpose, LinkRole, LinkStatus,
     Output, RefusalKind, RequestId, SendOutcome, SessionInfo, Status,
 };
+pub use conduct::{Offence, PeerConduct};
 pub use inspect::{BootstrapState, BootstrapStatus, Inspect, ServerStatus};
 pub use membership::MAX_SERVERS;
 pub use msg::describe_frame;
@@ -143,8 +146,16 @@ pub struct Config {
     /// How often (± half, at random) a joined node asks a bootstrap server who its successor should be,
     /// so that rings split by a partition find each other again after it heals.
     pub merge_interval: Duration,
-    /// How long a presence record counts as live; it is refreshed at half this.
+    /// How long a presence record counts as live; it is refreshed at half this. At most
+    /// [`records::MAX_PRESENCE_TTL`] (longer is clamped: peers refuse longer records).
     pub presence_ttl: Duration,
+    /// The record store's byte budget: a write that would exceed it is refused with `Full`
+    /// ([`records::BROWSER_STORE_BYTES`] by default; servers use [`records::SERVER_STORE_BYTES`] or their
+    /// own setting).
+    pub store_bytes: usize,
+    /// Message ids the replay window remembers at most (ids of messages this node sent or accepted, for
+    /// their lifetime); when it is full the soonest to lapse are forgotten first (`wire::replay`).
+    pub replay_capacity: usize,
     /// Seed of the node's RNG (message ids, nonces).
     pub seed: [u8; 32],
     /// The signature primitives ([`crate::crypto::REAL`] unless a simulator chooses otherwise).
@@ -172,6 +183,8 @@ impl Config {
             clock_skew: Duration::from_secs(120),
             merge_interval: Duration::from_secs(120),
             presence_ttl: Duration::from_secs(600),
+            store_bytes: records::BROWSER_STORE_BYTES,
+            replay_capacity: router::REPLAY_CAPACITY,
             seed,
             crypto: &crate::crypto::REAL,
         }
@@ -253,6 +266,7 @@ pub struct Node {
     lookups: Lookups,
     records: Records,
     app: App,
+    conduct: conduct::Conduct,
     next_request: u64,
 }
 
@@ -287,10 +301,11 @@ impl Node {
             ring: Ring::new(id, config.successors),
             membership: Membership::default(),
             links: Links::default(),
-            router: Router::new(config.clock_skew),
+            router: Router::new(config.replay_capacity, config.clock_skew),
             lookups: Lookups::default(),
-            records: Records::default(),
+            records: Records::with_budget(config.store_bytes),
             app: App::default(),
+            conduct: conduct::Conduct::default(),
             next_request: 0,
             config,
         })
@@ -298,8 +313,12 @@ impl Node {
 
     /// Keeps records in `store` instead of memory (the server's database). Call before the node joins:
     /// whatever the store already holds (records acknowledged before a restart) is served and replicated
-    /// like records received now.
-    pub fn with_store(mut self, store: Box<dyn records::RecordStore + Send>) -> Node {
+    /// like records received now. The store is given the node's byte budget
+    /// ([`records::RecordStore::set_budget`]), and what lapsed is purged at the node's first tick (the
+    /// [`Timer::Records`] it arms at once) — a store opened from disk should also skip records whose
+    /// [`records::Record::keep_until`] has passed as it loads them.
+    pub fn with_store(mut self, mut store: Box<dyn records::RecordStore + Send>) -> Node {
+        store.set_budget(self.config.store_bytes);
         self.records.store = store;
         self
     }
@@ -446,19 +465,27 @@ impl Node {
         link.bytes_in += bytes.len() as u64;
         self.io.counters.frames_in += 1;
         self.io.counters.bytes_in += bytes.len() as u64;
+        // A frame of no known kind, or a link message that does not decode, is the link's peer's own doing.
         let Some((&kind, rest)) = bytes.split_first() else {
             self.io.counters.dropped_invalid += 1;
+            self.charge_link(now, link_id, Offence::InvalidFrame);
             return;
         };
         match kind {
             msg::KIND_LINK => match msg::decode_link(rest) {
                 Some(m) => self.handle_link_msg(now, link_id, m),
-                None => self.io.counters.dropped_invalid += 1,
+                None => {
+                    self.io.counters.dropped_invalid += 1;
+                    self.charge_link(now, link_id, Offence::InvalidFrame);
+                }
             },
             msg::KIND_ROUTED | msg::KIND_ROUTED_OWNER => {
                 self.handle_routed_frame(now, link_id, rest, kind == msg::KIND_ROUTED_OWNER)
             }
-            _ => self.io.counters.dropped_invalid += 1,
+            _ => {
+                self.io.counters.dropped_invalid += 1;
+                self.charge_link(now, link_id, Offence::InvalidFrame);
+            }
         }
     }
 
@@ -477,6 +504,7 @@ impl Node {
         if self.timers.is_due(Timer::Maintain, now) {
             self.timers.set(Timer::Maintain, now.saturating_add(self.config.ping_interval / 2));
             self.maintain_links(now);
+            self.conduct_tick(now);
         }
         if self.timers.is_due(Timer::Merge, now) {
             self.check_merge(now);
@@ -566,14 +594,22 @@ impl Node {
         self.me.encode(&mut self.rng, self.config.hop_limit, now, dest, reply_to, body)
     }
 
-    /// Checks a peer's delegation (see [`Me::verify_peer`]).
+    /// Checks a peer's delegation (see [`Me::verify_peer`]). One that can never verify is charged to its
+    /// signer if the frame came straight from it ([`Node::charge_origin`]).
     fn verify_peer(
         &mut self,
         delegation: &Delegation,
         signer: &crate::identity::SessionPublicKey,
         now: Timestamp,
     ) -> Result<(), DelegationError> {
-        self.me.verify_peer(&self.config.network, &mut self.io.counters, delegation, signer, now)
+        let result =
+            self.me.verify_peer(&self.config.network, &mut self.io.counters, delegation, signer, now);
+        if let Err(e) = result {
+            if !matches!(e, DelegationError::Expired | DelegationError::NotYetValid) {
+                self.charge_origin(now, signer.node_id(), Offence::InvalidDelegation);
+            }
+        }
+        result
     }
 
     /// Sends a frame on a link (see [`Links::transmit`]).

@@ -19,7 +19,6 @@ use super::app::{OpKind, PAGE_BYTES};
 use super::msg::{self, AppMsg, LinkMsg, Routed, StoreFail};
 use super::records::{
     self, presence_key, MailboxEntry, PresenceRecord, Record, RecordError, RecordStore, StoreError,
-    DEFAULT_MAILBOX_TTL,
 };
 use super::timer::Timer;
 use super::Node;
@@ -41,13 +40,12 @@ pub(crate) struct Records {
     synced: (Option<Id>, Vec<Id>),
 }
 
-impl Default for Records {
-    fn default() -> Self {
-        Records { store: Box::new(records::MemoryStore::default()), synced: (None, Vec::new()) }
-    }
-}
-
 impl Records {
+    /// An in-memory store of at most `budget` bytes.
+    pub(crate) fn with_budget(budget: usize) -> Self {
+        Records { store: Box::new(records::MemoryStore::with_budget(budget)), synced: (None, Vec::new()) }
+    }
+
     /// Mailbox entries held (as owner or replica).
     pub(crate) fn mailbox_entries(&self) -> usize {
         self.store
@@ -90,7 +88,7 @@ impl Node {
             Record::Mailbox(m) => {
                 if m.sealed.len() > e2e::MAX_SEALED
                     || m.expires <= now
-                    || m.expires > now.saturating_add(DEFAULT_MAILBOX_TTL * 2)
+                    || m.expires > now.saturating_add(records::MAX_MAILBOX_TTL)
                 {
                     Err(RecordError::Bounds)
                 } else {
@@ -102,7 +100,15 @@ impl Node {
             self.io.counters.refused_records += 1;
             return Err(StoreFail::Invalid);
         }
-        let changed = match self.records.store.put(record.clone(), now) {
+        let mut put = self.records.store.put(record.clone(), now);
+        if put == Err(StoreError::Full) {
+            // Records that lapsed since the last purge still count against the budget: purge, then try once
+            // more. A store full of live records refuses (the writer hears `Full`); nothing is evicted to
+            // make room, so what is stored stays stored.
+            self.records.store.expire(now);
+            put = self.records.store.put(record.clone(), now);
+        }
+        let changed = match put {
             Ok(changed) => changed,
             Err(StoreError::Stale) => {
                 self.io.counters.refused_records += 1;

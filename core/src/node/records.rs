@@ -29,6 +29,23 @@ pub const MAX_MAILBOX_BYTES: usize = 4 << 20;
 pub const MAX_RECORDS_PER_NODE: usize = 200_000;
 /// How long a mailbox entry is kept by default.
 pub const DEFAULT_MAILBOX_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Longest a mailbox entry may ask to be kept: its `expires` is at most this after the storing node's `now`
+/// (the sender's clock may be ahead, and a re-homed entry arrives later than it was written).
+pub const MAX_MAILBOX_TTL: Duration = Duration::from_secs(14 * 24 * 3600);
+/// Longest a presence record may claim to be live after it was published (`expires − published`). A node
+/// publishes for `presence_ttl` (10 minutes by default), clamped to this.
+pub const MAX_PRESENCE_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Longest a topic record may claim (`expires − announced`). dApps announce for at most a day
+/// (docs/dapp-api.md); the node clamps any longer request to this.
+pub const MAX_TOPIC_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long a presence record is kept after it was published, live or not: the wallet's last known session,
+/// which mail can still be sealed to while its delegation is valid.
+pub const LAST_KNOWN_SESSION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The record store's byte budget by default in a browser ([`crate::node::Config::store_bytes`]).
+pub const BROWSER_STORE_BYTES: usize = 32 << 20;
+/// The record store's byte budget by default on a server; also what a [`MemoryStore`] starts with until
+/// the node gives it its own.
+pub const SERVER_STORE_BYTES: usize = 512 << 20;
 
 /// `sha1("presence" ‖ wallet)`: where a wallet's presence records and mailbox live.
 pub fn presence_key(wallet: &Address) -> Id {
@@ -65,6 +82,9 @@ pub enum RecordError {
     /// A newer record from the same session is already stored.
     #[error("stale record")]
     Stale,
+    /// The record claims a lifetime beyond its kind's maximum ([`MAX_PRESENCE_TTL`], [`MAX_TOPIC_TTL`]).
+    #[error("record lifetime too long")]
+    TooLong,
 }
 
 /// A wallet's session announcing itself: "wallet W is reachable at session S (node `sha1(S)`)".
@@ -200,9 +220,10 @@ impl PresenceRecord {
         self.session.node_id()
     }
 
-    /// Checks signature, delegation (to this session, for this wallet, valid at `now`) and times. An
-    /// expired (not withdrawn) record still verifies while its delegation is valid: it names the wallet's
-    /// last known session, which a mailbox can still seal to.
+    /// Checks signature, delegation (to this session, for this wallet, valid at `now`) and times: live at
+    /// most [`MAX_PRESENCE_TTL`] after it was published, and not beyond its delegation. An expired (not
+    /// withdrawn) record still verifies while its delegation is valid: it names the wallet's last known
+    /// session, which a mailbox can still seal to.
     pub fn verify(
         &self,
         network: &str,
@@ -213,7 +234,10 @@ impl PresenceRecord {
         if self.published > now.saturating_add(skew) {
             return Err(RecordError::FromTheFuture);
         }
-        check_signed(
+        if self.expires.since(self.published) > MAX_PRESENCE_TTL {
+            return Err(RecordError::TooLong);
+        }
+        let verified = check_signed(
             &self.signed_bytes(),
             &self.signature,
             &self.session,
@@ -223,6 +247,9 @@ impl PresenceRecord {
             now,
             cache,
         )?;
+        if self.expires > verified.expires {
+            return Err(RecordError::Expired);
+        }
         Ok(())
     }
 
@@ -279,7 +306,8 @@ impl TopicRecord {
         topic_key(&self.origin, &self.topic)
     }
 
-    /// Checks bounds, signature, delegation and times (an expired record is refused).
+    /// Checks bounds, signature, delegation and times: an expired record is refused, and so is one that
+    /// claims more than [`MAX_TOPIC_TTL`] or outlives its delegation.
     pub fn verify(
         &self,
         network: &str,
@@ -295,6 +323,9 @@ impl TopicRecord {
         }
         if self.expires <= now {
             return Err(RecordError::Expired);
+        }
+        if self.expires.since(self.announced) > MAX_TOPIC_TTL {
+            return Err(RecordError::TooLong);
         }
         let verified = check_signed(
             &self.signed_bytes(),
@@ -358,15 +389,38 @@ impl Record {
         }
     }
 
-    /// Until when it must be kept (presence: its delegation's validity, so the last known session stays
-    /// findable for mailboxes).
+    /// Until when a store keeps it, at the latest. Every bound holds whatever the record claims, so a
+    /// record stored before a bound existed (a server's database) lapses too:
+    ///
+    /// - presence: [`LAST_KNOWN_SESSION`] after it was published (the last known session stays findable
+    ///   for mailboxes), and never past its delegation's expiry;
+    /// - topic: its `expires`, at most [`MAX_TOPIC_TTL`] after it was announced and never past its
+    ///   delegation's expiry;
+    /// - mailbox entry: its `expires` (at most [`MAX_MAILBOX_TTL`] after it was accepted; entries carry no
+    ///   delegation).
+    ///
+    /// A delegation whose expiry cannot be read (never the case for a record that verified) keeps nothing.
     pub fn keep_until(&self) -> Timestamp {
         match self {
-            Record::Presence(p) => {
-                p.expires.max(p.published.saturating_add(Duration::from_secs(7 * 24 * 3600)))
-            }
-            Record::Topic(t) => t.expires,
+            Record::Presence(p) => p
+                .published
+                .saturating_add(LAST_KNOWN_SESSION)
+                .min(p.delegation.stated_expiry().unwrap_or(Timestamp::ZERO)),
+            Record::Topic(t) => t
+                .expires
+                .min(t.announced.saturating_add(MAX_TOPIC_TTL))
+                .min(t.delegation.stated_expiry().unwrap_or(Timestamp::ZERO)),
             Record::Mailbox(m) => m.expires,
+        }
+    }
+
+    /// What it counts for against a store's byte budget: its variable-length fields and a fixed allowance
+    /// for the rest and for the store's own bookkeeping.
+    pub fn stored_bytes(&self) -> usize {
+        match self {
+            Record::Presence(p) => 256 + p.delegation.message.len(),
+            Record::Topic(t) => 256 + t.origin.len() + t.topic.len() + t.delegation.message.len(),
+            Record::Mailbox(m) => 128 + m.sealed.len(),
         }
     }
 
@@ -415,6 +469,17 @@ pub trait RecordStore {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Bytes held, as [`Record::stored_bytes`] counts them. A store that wraps a [`MemoryStore`] answers
+    /// with the memory store's (this default adds them up, visiting every record).
+    fn bytes(&self) -> usize {
+        self.keys().into_iter().flat_map(|k| self.get(k)).map(|r| r.stored_bytes()).sum()
+    }
+    /// Sets the byte budget: `put` refuses a record with [`StoreError::Full`] rather than exceed it. The node
+    /// calls this with [`crate::node::Config::store_bytes`]; a store that wraps a [`MemoryStore`] passes it
+    /// on (by default nothing changes: the store keeps the budget it has).
+    fn set_budget(&mut self, bytes: usize) {
+        let _ = bytes;
+    }
 }
 
 /// Why the store refused a record.
@@ -426,7 +491,7 @@ pub enum StoreError {
     /// The recipient's mailbox is at its count or byte cap.
     #[error("mailbox full")]
     MailboxFull,
-    /// The node stores as many records as it may.
+    /// The node stores as many records, or as many bytes, as it may.
     #[error("store full")]
     Full,
     /// The mailbox entry was already delivered and deleted.
@@ -491,13 +556,83 @@ impl Slots {
 /// Delivered mailbox ids remembered (tombstones) at most.
 const MAX_TOMBSTONES: usize = 65_536;
 
-/// A bounded in-memory [`RecordStore`].
-#[derive(Debug, Default)]
+/// A bounded in-memory [`RecordStore`]: at most [`MAX_RECORDS_PER_NODE`] records and its byte budget
+/// ([`SERVER_STORE_BYTES`] until [`RecordStore::set_budget`] says otherwise).
+#[derive(Debug)]
 pub struct MemoryStore {
     by_key: BTreeMap<Id, Slots>,
     count: usize,
+    /// Bytes held ([`Record::stored_bytes`]).
+    bytes: usize,
+    budget: usize,
+    /// No record lapses before this ([`Record::keep_until`]; a lower bound, exact after a purge): a purge
+    /// before then has nothing to do and visits nothing. `None` when empty.
+    first_lapse: Option<Timestamp>,
     /// Delivered mailbox entries, by (key, id), with when to forget them.
     delivered: BTreeMap<(Id, [u8; 16]), Timestamp>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::with_budget(SERVER_STORE_BYTES)
+    }
+}
+
+impl MemoryStore {
+    /// An empty store that holds at most `budget` bytes.
+    pub fn with_budget(budget: usize) -> Self {
+        MemoryStore {
+            by_key: BTreeMap::new(),
+            count: 0,
+            bytes: 0,
+            budget,
+            first_lapse: None,
+            delivered: BTreeMap::new(),
+        }
+    }
+
+    /// The byte budget.
+    pub fn budget(&self) -> usize {
+        self.budget
+    }
+
+    /// Drops what lapsed at `now` (as [`RecordStore::expire`]) and returns the keys whose records changed,
+    /// for a store that mirrors this one (a database deletes or rewrites just those).
+    pub fn expire_keys(&mut self, now: Timestamp) -> Vec<Id> {
+        self.delivered.retain(|_, until| *until > now);
+        if self.first_lapse.is_none_or(|t| now < t) {
+            return Vec::new();
+        }
+        let mut changed = Vec::new();
+        let (mut removed, mut freed) = (0, 0);
+        let mut first_lapse: Option<Timestamp> = None;
+        self.by_key.retain(|key, slots| {
+            let before = slots.len();
+            slots.retain(|r| {
+                let until = r.keep_until();
+                if until > now {
+                    first_lapse = Some(first_lapse.map_or(until, |t| t.min(until)));
+                    true
+                } else {
+                    freed += r.stored_bytes();
+                    false
+                }
+            });
+            if slots.len() != before {
+                removed += before - slots.len();
+                changed.push(*key);
+            }
+            !slots.is_empty()
+        });
+        self.count -= removed;
+        self.bytes -= freed;
+        self.first_lapse = first_lapse;
+        changed
+    }
+
+    fn lapses_at(&mut self, until: Timestamp) {
+        self.first_lapse = Some(self.first_lapse.map_or(until, |t| t.min(until)));
+    }
 }
 
 fn newer(a: &Record, b: &Record) -> bool {
@@ -519,18 +654,28 @@ impl RecordStore for MemoryStore {
                 return Err(StoreError::Delivered);
             }
         }
-        let slots = self.by_key.entry(key).or_default();
-        if let Some(existing) = slots.get(&slot) {
+        let size = record.stored_bytes();
+        let existing = self.by_key.get(&key).and_then(|slots| slots.get(&slot));
+        if let Some(existing) = existing {
             if existing == &record {
                 return Ok(false);
             }
             if !newer(&record, existing) {
                 return Err(StoreError::Stale);
             }
-        } else {
-            if self.count >= MAX_RECORDS_PER_NODE {
+            // A newer copy replaces the old one: only what it adds counts against the budget.
+            let old = existing.stored_bytes();
+            if size > old && self.bytes - old + size > self.budget {
                 return Err(StoreError::Full);
             }
+            self.bytes = self.bytes - old + size;
+        } else if self.count >= MAX_RECORDS_PER_NODE || self.bytes + size > self.budget {
+            // Refused before anything is touched, so a refusal leaves no trace (not even an empty key).
+            return Err(StoreError::Full);
+        }
+        let new_slot = existing.is_none();
+        let slots = self.by_key.entry(key).or_default();
+        if new_slot {
             match &record {
                 Record::Mailbox(m) => {
                     let (n, bytes) = slots
@@ -544,27 +689,30 @@ impl RecordStore for MemoryStore {
                 Record::Presence(_) | Record::Topic(_) => {
                     let is_presence = matches!(record, Record::Presence(_));
                     let cap = if is_presence { MAX_SESSIONS_PER_WALLET } else { MAX_TOPIC_MEMBERS };
-                    let same_kind: Vec<(Slot, Timestamp)> = slots
-                        .iter()
-                        .filter(|(_, r)| {
-                            matches!(r, Record::Presence(_)) == is_presence
-                                && !matches!(r, Record::Mailbox(_))
-                        })
-                        .map(|(s, r)| (*s, r.keep_until()))
-                        .collect();
-                    if same_kind.len() >= cap {
+                    let same_kind = |r: &Record| {
+                        matches!(r, Record::Presence(_)) == is_presence && !matches!(r, Record::Mailbox(_))
+                    };
+                    if slots.values().filter(|r| same_kind(r)).count() >= cap {
                         // Oldest (soonest to lapse) goes first.
-                        if let Some((victim, _)) = same_kind.iter().min_by_key(|(_, t)| *t) {
-                            slots.remove(victim);
+                        let victim = slots
+                            .iter()
+                            .filter(|(_, r)| same_kind(r))
+                            .min_by_key(|(_, r)| r.keep_until())
+                            .map(|(s, _)| *s);
+                        if let Some(gone) = victim.and_then(|v| slots.remove(&v)) {
                             self.count -= 1;
+                            self.bytes -= gone.stored_bytes();
                         }
                     }
                 }
             }
             self.count += 1;
+            self.bytes += size;
         }
         let _ = now;
+        let until = record.keep_until();
         slots.insert(slot, record);
+        self.lapses_at(until);
         Ok(true)
     }
 
@@ -585,8 +733,9 @@ impl RecordStore for MemoryStore {
         let Some(slots) = self.by_key.get_mut(&key) else { return 0 };
         let mut n = 0;
         for id in ids {
-            if slots.remove(&Slot::Mailbox(*id)).is_some() {
+            if let Some(gone) = slots.remove(&Slot::Mailbox(*id)) {
                 n += 1;
+                self.bytes -= gone.stored_bytes();
             }
         }
         self.count -= n;
@@ -597,15 +746,7 @@ impl RecordStore for MemoryStore {
     }
 
     fn expire(&mut self, now: Timestamp) {
-        self.delivered.retain(|_, until| *until > now);
-        let mut removed = 0;
-        self.by_key.retain(|_, slots| {
-            let before = slots.len();
-            slots.retain(|r| r.keep_until() > now);
-            removed += before - slots.len();
-            !slots.is_empty()
-        });
-        self.count -= removed;
+        self.expire_keys(now);
     }
 
     fn keys(&self) -> Vec<Id> {
@@ -614,5 +755,13 @@ impl RecordStore for MemoryStore {
 
     fn len(&self) -> usize {
         self.count
+    }
+
+    fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn set_budget(&mut self, bytes: usize) {
+        self.budget = bytes;
     }
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use rand_core::RngCore;
 
+use super::conduct::Offence;
 use super::links::{Link, Links};
 use super::msg::{self, LinkMsg, RingMsg, Routed, Undeliverable};
 use super::ring::Ring;
@@ -27,8 +28,8 @@ use crate::wire::envelope::{self, Destination, Header, MessageId, Received};
 use crate::wire::recent::RecentIds;
 use crate::wire::replay::ReplayWindow;
 
-/// Capacity of the replay window (message ids remembered).
-const REPLAY_CAPACITY: usize = 1 << 16;
+/// Capacity of the replay window (message ids remembered) by default.
+pub(crate) const REPLAY_CAPACITY: usize = 1 << 16;
 /// How long routed message ids are remembered.
 pub(crate) const REPLAY_LIFETIME: Duration = Duration::from_secs(300);
 /// Ids of frames relayed, remembered to drop a copy that comes back (see [`RecentIds`]).
@@ -101,9 +102,9 @@ pub(crate) struct Router {
 }
 
 impl Router {
-    pub(crate) fn new(clock_skew: Duration) -> Router {
+    pub(crate) fn new(replay_capacity: usize, clock_skew: Duration) -> Router {
         Router {
-            replay: ReplayWindow::new(REPLAY_CAPACITY, REPLAY_LIFETIME, clock_skew),
+            replay: ReplayWindow::new(replay_capacity, REPLAY_LIFETIME, clock_skew),
             relayed: RecentIds::new(RELAY_CAPACITY, RELAY_MEMORY),
             in_flight: Timed::default(),
             in_flight_bytes: 0,
@@ -117,20 +118,26 @@ impl Router {
         self.in_flight.earliest()
     }
 
-    /// Whether a routed frame is seen for the first time (and remembered), or must be dropped: sent out of
-    /// the time window, or a copy of one this node sent, accepted or relayed. The destination remembers
-    /// the id for as long as a copy could be accepted; a relay only briefly.
-    fn first_sight(&mut self, arrival: &Arrival, id: MessageId, sent_at: Timestamp, now: Timestamp) -> bool {
-        match arrival {
-            Arrival::Deliver(_) => {
-                !self.relayed.contains(&id.0, now) && self.replay.check_and_insert(id.0, sent_at, now).is_ok()
-            }
-            Arrival::Forward { .. } | Arrival::Fail(_) => {
-                self.replay.check_time(sent_at, now).is_ok()
-                    && !self.replay.seen(&id.0, now)
-                    && self.relayed.insert(id.0, now)
-            }
+    /// Whether a routed frame is seen for the first time, or must be dropped: sent out of the time window,
+    /// or a copy of one this node sent, accepted or relayed. Only header fields are read, so this runs
+    /// before any signature is checked. A relay remembers the id here, briefly; the destination
+    /// (`local`) remembers it only once the signature verified ([`Router::accept`]), for as long as a copy
+    /// could be accepted.
+    fn first_sight(&mut self, local: bool, id: MessageId, sent_at: Timestamp, now: Timestamp) -> bool {
+        if self.replay.check_time(sent_at, now).is_err() || self.replay.seen(&id.0, now) {
+            return false;
         }
+        if local {
+            !self.relayed.contains(&id.0, now)
+        } else {
+            self.relayed.insert(id.0, now)
+        }
+    }
+
+    /// Remembers the id of a frame accepted here after its signature verified (see [`Router::first_sight`]);
+    /// false if the window has no room at all.
+    fn accept(&mut self, id: MessageId, sent_at: Timestamp, now: Timestamp) -> bool {
+        self.replay.check_and_insert(id.0, sent_at, now).is_ok()
     }
 
     /// Keeps a forwarded frame until `link` acknowledges it, within the table's bounds (a frame that does
@@ -425,26 +432,51 @@ impl Node {
             Ok(r) => r,
             Err(_) => {
                 self.io.counters.dropped_invalid += 1;
+                // An honest relay forwards only frames whose routing fields decoded for it: the link's
+                // peer made this one.
+                self.charge_link(now, link_id, Offence::InvalidFrame);
                 return;
             }
         };
         let header = routing.header;
+        let id = header.id;
+        let hop = self.next_hop(now, &header, owner_hint, &[link_id]);
+        // Cheap refusals first: a frame sent outside the time window, or a copy of one already seen, is
+        // dropped before its signature is checked (acknowledged all the same, as every frame that passed
+        // the checks so far: no other node would take it either, so the sender need not try another link).
+        if !self.router.first_sight(matches!(hop, Hop::Local), id, header.sent_at, now) {
+            self.transmit(link_id, msg::link_frame(&LinkMsg::Ack { id }));
+            self.io.counters.dropped_replay += 1;
+            return;
+        }
         // Only a frame for this node is verified and decoded in full.
-        let arrival = match self.next_hop(now, &header, owner_hint, &[link_id]) {
+        let arrival = match hop {
             Hop::Local => match envelope::decode_with::<Routed>(self.config.crypto, bytes, self.me.network) {
                 Ok(r) => Arrival::Deliver(Box::new(r)),
-                Err(_) => {
+                Err(e) => {
                     self.io.counters.dropped_invalid += 1;
+                    // Relays do not check signatures, so only the frame's origin can be blamed for a bad
+                    // one, and only when the frame came straight from it: on its link, with no hop taken
+                    // (an honest relay sends on what it relays with a hop count of at least 1).
+                    let straight = routing.hops == 0;
+                    if straight && self.links.get(link_id).and_then(|l| l.peer) == Some(routing.origin) {
+                        let offence = match e {
+                            envelope::DecodeError::BadSignature | envelope::DecodeError::BadKey => {
+                                Offence::BadSignature
+                            }
+                            _ => Offence::InvalidFrame,
+                        };
+                        self.charge_link(now, link_id, offence);
+                    }
                     return;
                 }
             },
             Hop::Forward { link, owner_hint } => Arrival::Forward { link, owner_hint },
             Hop::Fail(reason) => Arrival::Fail(reason),
         };
-        let id = header.id;
         // Acknowledge every frame that passed the checks, duplicates included, so the sender does not re-send it.
         self.transmit(link_id, msg::link_frame(&LinkMsg::Ack { id }));
-        if !self.router.first_sight(&arrival, id, header.sent_at, now) {
+        if matches!(arrival, Arrival::Deliver(_)) && !self.router.accept(id, header.sent_at, now) {
             self.io.counters.dropped_replay += 1;
             return;
         }
@@ -453,15 +485,23 @@ impl Node {
             link.last_used = now;
         }
         if header.dest == Destination::Neighbor {
-            // Neighbor envelopes only travel in the bootstrap exchange, never on links.
+            // Neighbor envelopes only travel in the bootstrap exchange, never on links (no relay passes
+            // one on: the link's peer made it).
             self.io.counters.dropped_invalid += 1;
+            self.charge_link(now, link_id, Offence::InvalidFrame);
             return;
         }
         if header.reply_to.is_none() {
             self.router.remember_reverse(now, id, link_id);
         }
         match arrival {
-            Arrival::Deliver(received) => self.deliver(now, *received),
+            Arrival::Deliver(received) => {
+                // Whatever the handlers find wrong can be charged to the link only if the frame came
+                // straight from its origin (conduct.rs).
+                self.set_arrival(Some((link_id, routing.hops)));
+                self.deliver(now, *received);
+                self.set_arrival(None);
+            }
             Arrival::Forward { link, owner_hint } => {
                 if routing.hops >= header.hop_limit {
                     self.undeliverable_relayed(now, bytes, &header, routing.origin, Undeliverable::HopLimit);

@@ -15,10 +15,19 @@
 //!
 //! Memory is bounded by `capacity`. When the window is full, the ids that expire soonest — those whose
 //! message is already too old to be accepted — are dropped first; if every remembered id is still live, the
-//! new message is refused with [`ReplayError::Full`] instead. Forgetting a live id would let an attacker
-//! flood the window with fresh ids and then replay an old message whose id was pushed out: refusing (and
-//! counting) under load is the safe failure, and the sender's retry succeeds once entries expire. Size the
-//! capacity for the highest accepted message rate × `(lifetime + skew)`.
+//! live ids that lapse soonest are forgotten (a batch of `capacity / 64`, at least one, ties broken by id so
+//! a run is reproducible) and the new message is accepted. The window never refuses for want of room.
+//!
+//! Until 2026-12 it refused with [`ReplayError::Full`] instead, so that no live id was ever forgotten. But
+//! the ids it holds are those of messages whose signature verified, and signing costs an attacker nothing:
+//! any session key signs (envelopes carry no delegation), keys are free, and a frame dated up to `skew`
+//! ahead stays `lifetime + skew`. One peer sending `capacity` signed frames in five minutes made the node
+//! refuse every message addressed to it (`sim/tests/replay_flood_cannot_silence_a_node.rs`). Forgetting
+//! early is the smaller harm: a copy of a forgotten message that comes back within its lifetime is accepted
+//! again, and what it carries is idempotent where it matters (a stored record is stored once, a sealed
+//! message is delivered to the app once by its digest, a receipt or reply finds no request waiting). Size
+//! the capacity for the highest accepted message rate × `(lifetime + skew)`, and the flood an attacker
+//! needs to push honest ids out grows with it. [`ReplayError::Full`] remains for a window of capacity 0.
 //!
 //! Storage: one hash map from id to the last instant a copy could be accepted (24 bytes an id), and no
 //! second structure ordered by expiry. Expired ids are swept out in one pass over the map once the earliest
@@ -53,8 +62,8 @@ pub enum ReplayError {
     /// This id was already accepted and the earlier copy is still within its lifetime.
     #[error("duplicate message id")]
     Duplicate,
-    /// The window is at capacity and every id in it is still live; the message is refused rather than
-    /// forgetting a live id (which would reopen a replay).
+    /// The window has no room at all (capacity 0). A window with room forgets the ids that lapse soonest
+    /// instead (see the [module docs](self)).
     #[error("replay window full")]
     Full,
 }
@@ -73,6 +82,8 @@ pub struct ReplayWindow {
     /// No id in `ids` expires before this instant: exact right after a sweep, lowered by inserts (so a lower
     /// bound). `None` when nothing is remembered.
     first_expiry: Option<Timestamp>,
+    /// Live ids forgotten to make room.
+    forgotten: u64,
 }
 
 impl ReplayWindow {
@@ -88,6 +99,7 @@ impl ReplayWindow {
             slack: lifetime / 32,
             ids: HashMap::new(),
             first_expiry: None,
+            forgotten: 0,
         }
     }
 
@@ -95,7 +107,8 @@ impl ReplayWindow {
     /// with origin timestamp `sent_at`, or says why not.
     ///
     /// Checks, in order: the timestamp window (`TooOld`, `TooNew`), then whether the id is remembered
-    /// (`Duplicate`), then room (`Full`, after dropping expired ids). On `Ok` the id is remembered until
+    /// (`Duplicate`), then room: expired ids are dropped, and if the window is still full the live ids that
+    /// lapse soonest are forgotten (`Full` only at capacity 0). On `Ok` the id is remembered until
     /// `sent_at + lifetime`. A refused message changes nothing except that expired ids may be dropped.
     pub fn check_and_insert(
         &mut self,
@@ -111,19 +124,21 @@ impl ReplayWindow {
             // Room decides the answer: drop every expired id first, as an exact window would have.
             self.sweep(now);
         }
-        let full = self.ids.len() >= self.capacity;
+        if self.ids.get(&id).is_some_and(|l| *l >= now) {
+            return Err(ReplayError::Duplicate);
+        }
+        if self.ids.len() >= self.capacity && !self.ids.contains_key(&id) {
+            if self.capacity == 0 {
+                return Err(ReplayError::Full);
+            }
+            self.forget_soonest();
+        }
         match self.ids.entry(id) {
+            // Remembered but expired: as good as forgotten, and its place is free.
             Entry::Occupied(mut e) => {
-                if *e.get() >= now {
-                    return Err(ReplayError::Duplicate);
-                }
-                // Remembered but expired: as good as forgotten, and its place is free.
                 e.insert(last_ok);
             }
             Entry::Vacant(e) => {
-                if full {
-                    return Err(ReplayError::Full);
-                }
                 e.insert(last_ok);
             }
         }
@@ -157,6 +172,27 @@ impl ReplayWindow {
         if self.first_expiry.is_some_and(|f| now.since(f) > self.slack) {
             self.sweep(now);
         }
+    }
+
+    /// Forgets the live ids that lapse soonest — `capacity / 64` of them, at least one, the lower id first
+    /// among equal times — so a full window has room again for a while (one pass over the ids per batch).
+    fn forget_soonest(&mut self) {
+        let batch = (self.capacity / 64).max(1).min(self.ids.len());
+        if batch == 0 {
+            return;
+        }
+        let mut order: Vec<(Timestamp, [u8; 16])> = self.ids.iter().map(|(id, t)| (*t, *id)).collect();
+        order.select_nth_unstable(batch - 1);
+        for (_, id) in &order[..batch] {
+            self.ids.remove(id);
+        }
+        self.forgotten += batch as u64;
+        self.first_expiry = order[batch..].iter().map(|(t, _)| *t).min();
+    }
+
+    /// Live ids forgotten so far to make room (each is one a replay could get past within its lifetime).
+    pub fn forgotten(&self) -> u64 {
+        self.forgotten
     }
 
     /// Drops every expired id now, and learns the exact earliest expiry of the rest.
@@ -268,22 +304,44 @@ mod tests {
     }
 
     #[test]
-    fn full_window_drops_expired_first_and_otherwise_refuses() {
+    fn full_window_drops_expired_first_and_otherwise_forgets_the_soonest_to_lapse() {
         let mut w = window(2);
         let t0 = Timestamp::from_secs(1_000);
         w.check_and_insert(id(1), t0, t0).unwrap();
         w.check_and_insert(id(2), t0.saturating_add(Duration::from_secs(30)), t0).unwrap_err(); // TooNew
         let t1 = t0.saturating_add(Duration::from_secs(30));
         w.check_and_insert(id(2), t1, t1).unwrap();
-        // Both live: refuse rather than forget.
-        assert_eq!(w.check_and_insert(id(3), t1, t1), Err(ReplayError::Full));
-        assert!(w.contains(&id(1)) && w.contains(&id(2)));
-        // id(1) expires first; its slot frees up.
+        // id(1) expires first; once it has, its slot frees up and nothing live is forgotten.
         let t2 = Timestamp(t0.saturating_add(LIFETIME).0 + 1);
         assert_eq!(w.check_and_insert(id(3), t2, t2), Ok(()));
         assert!(!w.contains(&id(1)));
         assert!(w.contains(&id(2)) && w.contains(&id(3)));
         assert_eq!(w.next_expiry(), Some(Timestamp(t1.saturating_add(LIFETIME).0 + 1)));
+        assert_eq!(w.forgotten(), 0);
+        // Both live: the one that lapses soonest (id 2) is forgotten, and the new id is accepted, not refused.
+        assert_eq!(w.check_and_insert(id(4), t2, t2), Ok(()));
+        assert!(!w.contains(&id(2)) && w.contains(&id(3)) && w.contains(&id(4)));
+        assert_eq!((w.len(), w.forgotten()), (2, 1));
+        // A flood of fresh ids never shuts the window: every one is accepted, the memory stays bounded.
+        for n in 10..200 {
+            assert_eq!(w.check_and_insert(id(n), t2, t2), Ok(()));
+            assert!(w.len() <= 2);
+        }
+    }
+
+    #[test]
+    fn a_large_window_forgets_a_batch_at_a_time_in_a_reproducible_order() {
+        let mut w = window(128);
+        let t0 = Timestamp::from_secs(1_000);
+        for n in 0..128u8 {
+            // Same time for all: ties go by id, so the lowest two ids go first.
+            w.check_and_insert(id(n), t0, t0).unwrap();
+        }
+        assert_eq!(w.check_and_insert(id(200), t0, t0), Ok(()));
+        assert_eq!((w.len(), w.forgotten()), (127, 2));
+        assert!(!w.contains(&id(0)) && !w.contains(&id(1)) && w.contains(&id(2)));
+        assert_eq!(w.check_and_insert(id(201), t0, t0), Ok(()));
+        assert_eq!(w.forgotten(), 2, "room was made for more than one");
     }
 
     #[test]
@@ -323,9 +381,10 @@ mod tests {
                     Some(&t) if replay => t,
                     _ => Timestamp(now.0.saturating_sub(back)),
                 };
+                let forgotten = w.forgotten();
                 let result = w.check_and_insert(id, sent_at, now);
                 if let Some(&first) = accepted.get(&id) {
-                    if first.saturating_add(LIFETIME) >= now {
+                    if first.saturating_add(LIFETIME) >= now && forgotten == 0 {
                         prop_assert!(result.is_err(), "replay of {:?} accepted at {:?}", id, now);
                     }
                 }
@@ -359,7 +418,7 @@ mod tests {
     }
 
     /// The window as it was before it kept its ids once: a set and a heap by expiry, expired ids dropped
-    /// before every check.
+    /// before every check; when full, the soonest to lapse forgotten.
     #[derive(Default)]
     struct Exact {
         ids: std::collections::HashSet<[u8; 16]>,
@@ -391,7 +450,15 @@ mod tests {
                 return Err(ReplayError::Duplicate);
             }
             if self.ids.len() >= capacity {
-                return Err(ReplayError::Full);
+                if capacity == 0 {
+                    return Err(ReplayError::Full);
+                }
+                // Forget the soonest to lapse, lower id first (batches of one below 128).
+                for _ in 0..(capacity / 64).max(1) {
+                    if let Some(std::cmp::Reverse((_, old))) = self.queue.pop() {
+                        self.ids.remove(&old);
+                    }
+                }
             }
             self.ids.insert(id);
             self.queue.push(std::cmp::Reverse((sent_at.saturating_add(LIFETIME), id)));
