@@ -1,9 +1,12 @@
 //! Writes valid seeds into `corpus/<target>/` (run from `fuzz/`): a real sealed message, its decrypted
-//! plaintext (for the "encrypt to me" mode), a real delegation text, and a real envelope.
+//! plaintext (for the "encrypt to me" mode), a real delegation text, a real envelope, and real mailbox
+//! bodies (a signed entry in `Replicate` and `Store`, a signed acknowledgement in `DropMail` and `MailboxAck`).
 
 use std::fs;
 use std::path::Path;
 
+use chordial_core::node::msg::{self, AppMsg, LinkMsg, Routed};
+use chordial_core::node::records::{mail_id, MailAck, MailboxEntry, Record};
 use chordial_core::wire::envelope::{self, Destination, Header, MessageId, NetworkTag, HEADER_LEN};
 use chordial_core::Id;
 use chordial_fuzz::{fixture, now, sealed, NETWORK};
@@ -36,5 +39,27 @@ fn main() {
     let frame = envelope::encode(&f.sender, &header, &vec![1u8, 2, 3]).expect("encode");
     write("envelope_decode", "frame", &[&[0u8][..], &frame].concat());
     write("envelope_decode", "signed-part", &[&[1u8][..], &frame[HEADER_LEN..]].concat());
+
+    let ct = sealed(b"mail", 9);
+    let entry = MailboxEntry::sign(
+        &f.sender,
+        f.sender_wallet.address(),
+        &f.delegation,
+        f.my_wallet,
+        *f.me.public(),
+        ct.clone(),
+        now(),
+        now().saturating_add(std::time::Duration::from_secs(3600)),
+    );
+    let record = Record::Mailbox(entry);
+    let ack = MailAck::sign(&f.sender, f.sender_wallet.address(), &f.delegation, vec![mail_id(&ct)]);
+    let replicate = msg::link_frame(&LinkMsg::Replicate { records: vec![record.clone()] });
+    let drop_mail = msg::link_frame(&LinkMsg::DropMail { ack: Box::new(ack.clone()) });
+    write("mail_decode", "replicate", &[&[0u8][..], &replicate[1..]].concat());
+    write("mail_decode", "drop-mail", &[&[0u8][..], &drop_mail[1..]].concat());
+    let store = postcard::to_allocvec(&Routed::App(AppMsg::Store { record: Box::new(record) })).expect("encode");
+    let acked = postcard::to_allocvec(&Routed::App(AppMsg::MailboxAck { ack: Box::new(ack) })).expect("encode");
+    write("mail_decode", "store", &[&[1u8][..], &store].concat());
+    write("mail_decode", "mailbox-ack", &[&[1u8][..], &acked].concat());
     println!("seeds written under fuzz/corpus/");
 }

@@ -98,6 +98,13 @@ pub const NODE_NOT_FOUND: Code = code(
 /// The recipient's mailbox is full.
 pub const MAILBOX_FULL: Code =
     code("MAILBOX_FULL", rpc::REQUEST_FAILED, Some("MailboxFull"), "the recipient's mailbox is full");
+/// This wallet's share of the recipient's mailbox is used up; the mailbox still takes other senders' mail.
+pub const MAILBOX_QUOTA: Code = code(
+    "MAILBOX_QUOTA",
+    rpc::REQUEST_FAILED,
+    Some("MailboxQuota"),
+    "this wallet has as much mail waiting for the recipient as one sender may (an eighth of the mailbox); try again once the recipient has read some",
+);
 /// No answer in time.
 pub const TIMEOUT: Code =
     code("TIMEOUT", rpc::REQUEST_FAILED, Some("Timeout"), "no answer in time (retries included)");
@@ -174,6 +181,7 @@ pub const CODES: &[Code] = &[
     NOT_FOUND,
     NODE_NOT_FOUND,
     MAILBOX_FULL,
+    MAILBOX_QUOTA,
     TIMEOUT,
     NO_ROUTE,
     HOP_LIMIT,
@@ -200,6 +208,7 @@ pub fn fail_code(reason: &FailReason) -> Code {
         FailReason::Bootstrap(_) => BOOTSTRAP_FAILED,
         FailReason::NotFound => NOT_FOUND,
         FailReason::MailboxFull => MAILBOX_FULL,
+        FailReason::MailboxQuota => MAILBOX_QUOTA,
         FailReason::RecordRefused => RECORD_REFUSED,
         FailReason::TooLarge(_) => TOO_LARGE,
     }
@@ -277,6 +286,7 @@ mod tests {
             FailReason::Bootstrap(BootstrapError::Timeout),
             FailReason::NotFound,
             FailReason::MailboxFull,
+            FailReason::MailboxQuota,
             FailReason::RecordRefused,
             FailReason::TooLarge(70_000),
         ];
@@ -290,6 +300,7 @@ mod tests {
                 | FailReason::Bootstrap(_)
                 | FailReason::NotFound
                 | FailReason::MailboxFull
+                | FailReason::MailboxQuota
                 | FailReason::RecordRefused
                 | FailReason::TooLarge(_) => {}
             }

@@ -237,16 +237,30 @@ mod tests {
         Record::Presence(PresenceRecord::sign(&session, wallet.address(), &d, now, expires, false))
     }
 
+    /// A mailbox entry for `to` from a fresh sender; its id is the digest of its `sealed` bytes.
     fn mail(rng: &mut ChaCha20Rng, to: chordial_core::identity::Address, id: u8) -> Record {
-        let session = SessionKey::generate(rng);
-        Record::Mailbox(MailboxEntry {
-            recipient: to,
-            to_session: *session.public(),
-            id: [id; 16],
-            sealed: vec![id; 100],
-            stored: NOW,
-            expires: NOW.saturating_add(Duration::from_secs(3600)),
-        })
+        let to_session = SessionKey::generate(rng);
+        let sender = SessionKey::generate(rng);
+        let wallet = WalletKey::generate(rng);
+        let req = DelegationRequest::new("t.local", wallet.address(), 1, "t");
+        let d = Delegation::sign(&delegation_message(sender.public(), &req, NOW, rng), &wallet);
+        Record::Mailbox(MailboxEntry::sign(
+            &sender,
+            wallet.address(),
+            &d,
+            to,
+            *to_session.public(),
+            vec![id; 100],
+            NOW,
+            NOW.saturating_add(Duration::from_secs(3600)),
+        ))
+    }
+
+    fn id_of(record: &Record) -> [u8; 16] {
+        match record {
+            Record::Mailbox(m) => m.id,
+            Record::Presence(_) | Record::Topic(_) => unreachable!("a mailbox entry"),
+        }
     }
 
     #[test]
@@ -257,19 +271,23 @@ mod tests {
         let Record::Presence(pr) = &p else { unreachable!() };
         let wallet = pr.wallet;
         let key = p.key();
+        let first = mail(&mut rng, wallet, 1);
         {
             let mut s = RedbStore::open(dir.path(), NOW).unwrap();
             assert_eq!(s.put(p.clone(), NOW), Ok(true));
-            assert_eq!(s.put(mail(&mut rng, wallet, 1), NOW), Ok(true));
+            assert_eq!(s.put(first.clone(), NOW), Ok(true));
             assert_eq!(s.put(mail(&mut rng, wallet, 2), NOW), Ok(true));
-            assert_eq!(s.remove_mail(key, &[[1; 16]], NOW.saturating_add(Duration::from_secs(7200))), 1);
+            assert_eq!(
+                s.remove_mail(key, &[id_of(&first)], NOW.saturating_add(Duration::from_secs(7200))),
+                1
+            );
             assert_eq!(s.len(), 2);
         }
         let mut s = RedbStore::open(dir.path(), NOW).unwrap();
         assert_eq!(s.len(), 2);
         assert!(s.get(key).contains(&p));
         // The delivered entry stays delivered: a late copy is refused.
-        assert_eq!(s.put(mail(&mut rng, wallet, 1), NOW), Err(StoreError::Delivered));
+        assert_eq!(s.put(first, NOW), Err(StoreError::Delivered));
     }
 
     #[test]

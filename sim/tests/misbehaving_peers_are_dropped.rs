@@ -106,7 +106,7 @@ fn a_peer_sending_junk_is_dropped_and_backed_off_and_honest_peers_never_are() {
     let mut world = ring(SEED, MEMBERS, Duration::from_secs(10));
     let members = world.member_indices();
     let (attacker, victim, framed) = pick_roles(&world, &members);
-    println!("attacker {attacker}, victim {victim}, framed {framed}");
+    eprintln!("attacker {attacker}, victim {victim}, framed {framed}");
     let honest: Vec<usize> = members.iter().copied().filter(|i| *i != attacker).collect();
     let to_victim = link_between(&world, attacker, victim).expect("the attacker is linked to the victim");
     let to_framed =

@@ -216,7 +216,7 @@ fn records_with_unbounded_lifetimes_are_refused_and_the_store_stays_within_its_b
         held > 0 && held < FLOOD,
         "seed {SEED}: the owner {victim} holds {held} of the {FLOOD} oversize records (some, not all, fit)"
     );
-    println!("owner {victim}: {held} of {FLOOD} records stored, peak {peak} of {BUDGET} bytes on any node");
+    eprintln!("owner {victim}: {held} of {FLOOD} records stored, peak {peak} of {BUDGET} bytes on any node");
     let asker = members[0];
     for &i in &members {
         let of = wallet(&world, i);

@@ -128,7 +128,7 @@ fn a_flood_of_old_replayed_and_skewed_frames_does_not_silence_a_node() {
         "seed {SEED}: the victim dropped {dropped} of the {} replayed, old and skewed frames, forgot {forgotten}",
         FLOOD + junk.len()
     );
-    println!(
+    eprintln!(
         "victim {victim}: {dropped} frames dropped as replays or out of time, {forgotten} live ids forgotten"
     );
 
@@ -209,6 +209,6 @@ fn a_flood_of_old_replayed_and_skewed_frames_does_not_silence_a_node() {
         "seed {SEED}: the flooded node relayed {forwarded} frames for {} lookups and their answers",
         probes.len()
     );
-    println!("victim {victim}: relayed {forwarded} frames for {} lookups through it", probes.len());
+    eprintln!("victim {victim}: relayed {forwarded} frames for {} lookups through it", probes.len());
     assert_budget_held(&world, SEED);
 }

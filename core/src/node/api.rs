@@ -251,6 +251,11 @@ pub enum FailReason {
     /// The recipient's mailbox is at its cap.
     #[error("mailbox full")]
     MailboxFull,
+    /// This wallet has as much mail waiting in the recipient's mailbox as one sender may (an eighth of it,
+    /// docs/protocol.md "Limits"); the mailbox itself still takes other senders' mail. Try again once the
+    /// recipient has read some.
+    #[error("sender's quota in the recipient's mailbox used up")]
+    MailboxQuota,
     /// The record was refused by its holder.
     #[error("record refused")]
     RecordRefused,

@@ -15,12 +15,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 use super::msg::{AppMsg, LinkMsg, Routed, StoreFail, Undeliverable};
 use super::records::{
-    presence_key, topic_key, MailboxEntry, PresenceRecord, Record, TopicRecord, DEFAULT_MAILBOX_TTL,
-    MAX_PRESENCE_TTL, MAX_TOPIC_TTL,
+    mail_id, presence_key, topic_key, MailAck, MailboxEntry, PresenceRecord, Record, TopicRecord,
+    DEFAULT_MAILBOX_TTL, MAX_PRESENCE_TTL, MAX_TOPIC_TTL,
 };
 use super::router::fail_reason;
 use super::timer::{Deadline, Timed, Timer};
@@ -433,6 +431,7 @@ impl Node {
                 let result = match error {
                     None => Ok(()),
                     Some(StoreFail::MailboxFull) => Err(FailReason::MailboxFull),
+                    Some(StoreFail::SenderQuota) => Err(FailReason::MailboxQuota),
                     Some(_) => Err(FailReason::RecordRefused),
                 };
                 match op.kind {
@@ -540,30 +539,36 @@ impl Node {
                 }
             }
             AppMsg::MailboxDeliver { entries } => {
+                // Acknowledge (and so delete) only what was opened here, under the id that names exactly
+                // those bytes: a forged delivery — junk, or another message under a real entry's id —
+                // acknowledges nothing, and the real entry waits for its own delivery.
                 let mut ids = Vec::with_capacity(entries.len());
                 for (id, sealed) in entries {
-                    self.open_message(now, &sealed, hops);
-                    ids.push(id);
+                    if id != mail_id(&sealed) {
+                        self.io.counters.refused_messages += 1;
+                    } else if self.open_message(now, &sealed, hops) {
+                        ids.push(id);
+                    }
                 }
-                let key = presence_key(&self.me.wallet);
-                let body = Routed::App(AppMsg::MailboxAck { wallet: self.me.wallet, ids });
-                self.send_routed(now, Destination::Key(key), None, &body);
+                if ids.is_empty() {
+                    return;
+                }
+                let me = &self.me;
+                let ack = MailAck::sign(&me.session, me.wallet, &me.delegation, ids);
+                let key = ack.key();
+                self.send_routed(
+                    now,
+                    Destination::Key(key),
+                    None,
+                    &Routed::App(AppMsg::MailboxAck { ack: Box::new(ack) }),
+                );
             }
-            AppMsg::MailboxAck { wallet, ids } => {
-                let key = presence_key(&wallet);
-                // Only the session a message was sealed to may delete it.
-                let mine: Vec<[u8; 16]> = self
-                    .records
-                    .store
-                    .get(key)
-                    .into_iter()
-                    .filter_map(|r| match r {
-                        Record::Mailbox(m) if m.to_session == origin && ids.contains(&m.id) => Some(m.id),
-                        Record::Mailbox(_) | Record::Presence(_) | Record::Topic(_) => None,
-                    })
-                    .collect();
-                self.records.store.remove_mail(key, &mine, now.saturating_add(DEFAULT_MAILBOX_TTL * 2));
-                self.push_to_replicas(LinkMsg::DropMail { key, ids: mine });
+            AppMsg::MailboxAck { ack } => {
+                // Whoever brings it, the acknowledgement speaks for the recipient session only if it verifies;
+                // the replicas check it again.
+                if self.apply_mail_ack(now, &ack) {
+                    self.push_to_replicas(LinkMsg::DropMail { ack });
+                }
             }
         }
     }
@@ -574,9 +579,7 @@ impl Node {
         let me = &mut self.me;
         match e2e::open(&me.session, &me.wallet, &self.config.network, &mut me.cache, now, sealed) {
             Ok(opened) => {
-                let digest: [u8; 32] = Sha256::digest(sealed).into();
-                let mut key = [0u8; 16];
-                key.copy_from_slice(&digest[..16]);
+                let key = mail_id(sealed);
                 if self.app.first_time(key) {
                     self.io.counters.messages_received += 1;
                     let inner = opened.inner;
@@ -707,14 +710,11 @@ impl Node {
 
     fn store_mail(&mut self, now: Timestamp, send: u64, session: SessionPublicKey, sealed: Vec<u8>) {
         let Some(s) = self.app.sends.get(&send) else { return };
-        let entry = MailboxEntry {
-            id: s.id,
-            recipient: s.to,
-            to_session: session,
-            sealed,
-            stored: now,
-            expires: now.saturating_add(DEFAULT_MAILBOX_TTL),
-        };
+        let me = &self.me;
+        // Never kept past our delegation: the recipient could not open it then.
+        let expires = now.saturating_add(DEFAULT_MAILBOX_TTL).min(me.delegation_expires);
+        let entry =
+            MailboxEntry::sign(&me.session, me.wallet, &me.delegation, s.to, session, sealed, now, expires);
         let dest = Destination::Key(presence_key(&s.to));
         self.start_op(
             now,

@@ -453,9 +453,9 @@ impl Node {
                 }
             }
             LinkMsg::Replicate { records } => self.handle_replicate(now, records),
-            LinkMsg::DropMail { key, ids } => {
-                let until = now.saturating_add(super::records::DEFAULT_MAILBOX_TTL * 2);
-                self.records.store.remove_mail(key, &ids, until);
+            // Only with the recipient session's own signed acknowledgement, never on the peer's word.
+            LinkMsg::DropMail { ack } => {
+                self.apply_mail_ack(now, &ack);
             }
             LinkMsg::Ack { id } => self.router.handle_ack(link_id, id),
         }

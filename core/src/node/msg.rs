@@ -22,9 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::Id;
 use crate::identity::delegation::Delegation;
-use crate::identity::Address;
 use crate::node::api::LinkPurpose;
-use crate::node::records::Record;
+use crate::node::records::{MailAck, Record};
 use crate::wire::MessageId;
 
 /// Kind byte: routed envelope.
@@ -61,8 +60,9 @@ pub enum LinkMsg {
     Ack { id: MessageId },
     /// Records the sender owns (or hands over) for the receiver to keep as a replica or new owner.
     Replicate { records: Vec<Record> },
-    /// Mailbox entries delivered (or expired) under `key`: drop them.
-    DropMail { key: Id, ids: Vec<[u8; 16]> },
+    /// The recipient session acknowledged mailbox entries (its signed acknowledgement, which the receiver
+    /// verifies): drop them.
+    DropMail { ack: Box<MailAck> },
 }
 
 /// Why an offer was refused.
@@ -136,8 +136,8 @@ pub enum AppMsg {
     Receipt { id: [u8; 16] },
     /// Mailbox entries for the destination session, now that it is back.
     MailboxDeliver { entries: Vec<([u8; 16], Vec<u8>)> },
-    /// The recipient got these mailbox entries: delete them.
-    MailboxAck { wallet: Address, ids: Vec<[u8; 16]> },
+    /// The recipient opened these mailbox entries: its signed acknowledgement, which deletes them.
+    MailboxAck { ack: Box<MailAck> },
 }
 
 /// A [`Routed`] as it is decoded: every body in one flat enum, in wire order (the [`RingMsg`] variants,
@@ -158,7 +158,7 @@ enum WireRouted {
     Deliver { id: [u8; 16], sealed: Vec<u8> },
     Receipt { id: [u8; 16] },
     MailboxDeliver { entries: Vec<([u8; 16], Vec<u8>)> },
-    MailboxAck { wallet: Address, ids: Vec<[u8; 16]> },
+    MailboxAck { ack: Box<MailAck> },
 }
 
 /// A [`Routed`] as it is encoded: [`WireRouted`] borrowing the body's fields (serde writes a `&str` as a
@@ -179,7 +179,7 @@ enum WireRoutedRef<'a> {
     Deliver { id: [u8; 16], sealed: &'a [u8] },
     Receipt { id: [u8; 16] },
     MailboxDeliver { entries: &'a [([u8; 16], Vec<u8>)] },
-    MailboxAck { wallet: Address, ids: &'a [[u8; 16]] },
+    MailboxAck { ack: &'a MailAck },
 }
 
 impl From<WireRouted> for Routed {
@@ -204,7 +204,7 @@ impl From<WireRouted> for Routed {
             WireRouted::Deliver { id, sealed } => Routed::App(AppMsg::Deliver { id, sealed }),
             WireRouted::Receipt { id } => Routed::App(AppMsg::Receipt { id }),
             WireRouted::MailboxDeliver { entries } => Routed::App(AppMsg::MailboxDeliver { entries }),
-            WireRouted::MailboxAck { wallet, ids } => Routed::App(AppMsg::MailboxAck { wallet, ids }),
+            WireRouted::MailboxAck { ack } => Routed::App(AppMsg::MailboxAck { ack }),
         }
     }
 }
@@ -234,7 +234,7 @@ impl<'a> From<&'a Routed> for WireRoutedRef<'a> {
                 AppMsg::Deliver { id, sealed } => WireRoutedRef::Deliver { id: *id, sealed },
                 AppMsg::Receipt { id } => WireRoutedRef::Receipt { id: *id },
                 AppMsg::MailboxDeliver { entries } => WireRoutedRef::MailboxDeliver { entries },
-                AppMsg::MailboxAck { wallet, ids } => WireRoutedRef::MailboxAck { wallet: *wallet, ids },
+                AppMsg::MailboxAck { ack } => WireRoutedRef::MailboxAck { ack },
             },
         }
     }
@@ -259,6 +259,8 @@ pub enum StoreFail {
     Full,
     /// The mailbox entry was already delivered (the sender of a copy may drop it).
     Delivered,
+    /// The writer's wallet has used up its quota in this mailbox (other senders can still write).
+    SenderQuota,
 }
 
 /// Encodes a link message as a complete frame.
@@ -280,7 +282,7 @@ pub fn decode_link(bytes: &[u8]) -> Option<LinkMsg> {
             successors.len() <= MAX_LIST
         }
         LinkMsg::Replicate { records } => records.len() <= MAX_BATCH,
-        LinkMsg::DropMail { ids, .. } => ids.len() <= MAX_BATCH,
+        LinkMsg::DropMail { ack } => ack.ids.len() <= MAX_BATCH,
         // Fixed size: nothing to bound.
         LinkMsg::Ping { .. }
         | LinkMsg::Pong { .. }
@@ -375,25 +377,29 @@ mod tests {
         Deliver { id: [u8; 16], sealed: Vec<u8> },
         Receipt { id: [u8; 16] },
         MailboxDeliver { entries: Vec<([u8; 16], Vec<u8>)> },
-        MailboxAck { wallet: Address, ids: Vec<[u8; 16]> },
+        MailboxAck { ack: Box<MailAck> },
     }
 
     #[test]
     fn routed_bodies_keep_the_flat_wire_encoding() {
-        use crate::identity::{SessionKey, WalletSignature};
+        use crate::identity::{Address, SessionKey, WalletSignature};
         use crate::node::records::MailboxEntry;
         use crate::time::Timestamp;
 
         let delegation = Delegation { message: "a delegation".into(), signature: WalletSignature([7; 65]) };
-        let session = *SessionKey::from_bytes(&[3; 32]).expect("a valid key").public();
-        let record = Record::Mailbox(MailboxEntry {
-            id: [5; 16],
-            recipient: Address([6; 20]),
-            to_session: session,
-            sealed: vec![1, 2, 3],
-            stored: Timestamp(1_000),
-            expires: Timestamp(2_000),
-        });
+        let key = SessionKey::from_bytes(&[3; 32]).expect("a valid key");
+        let session = *key.public();
+        let record = Record::Mailbox(MailboxEntry::sign(
+            &key,
+            Address([4; 20]),
+            &delegation,
+            Address([6; 20]),
+            session,
+            vec![1, 2, 3],
+            Timestamp(1_000),
+            Timestamp(2_000),
+        ));
+        let ack = MailAck::sign(&key, Address([6; 20]), &delegation, vec![[1; 16], [2; 16]]);
         let (key, other) = (Id([9; 20]), Id([10; 20]));
         let sdp = "v=0 an offer".to_string();
         let cases: Vec<(Routed, FlatRouted)> = vec![
@@ -462,8 +468,8 @@ mod tests {
                 FlatRouted::MailboxDeliver { entries: vec![([1; 16], vec![4, 5]), ([2; 16], vec![])] },
             ),
             (
-                Routed::App(AppMsg::MailboxAck { wallet: Address([6; 20]), ids: vec![[1; 16], [2; 16]] }),
-                FlatRouted::MailboxAck { wallet: Address([6; 20]), ids: vec![[1; 16], [2; 16]] },
+                Routed::App(AppMsg::MailboxAck { ack: Box::new(ack.clone()) }),
+                FlatRouted::MailboxAck { ack: Box::new(ack) },
             ),
         ];
         for (index, (routed, flat)) in cases.into_iter().enumerate() {

@@ -18,11 +18,11 @@ use std::time::Duration;
 use super::app::{OpKind, PAGE_BYTES};
 use super::msg::{self, AppMsg, LinkMsg, Routed, StoreFail};
 use super::records::{
-    self, presence_key, MailboxEntry, PresenceRecord, Record, RecordError, RecordStore, StoreError,
+    self, presence_key, MailAck, MailboxEntry, PresenceRecord, Record, RecordError, RecordStore, StoreError,
+    DEFAULT_MAILBOX_TTL,
 };
 use super::timer::Timer;
 use super::Node;
-use crate::e2e;
 use crate::id::Id;
 use crate::node::api::LinkId;
 use crate::time::Timestamp;
@@ -85,16 +85,15 @@ impl Node {
             Record::Topic(t) => {
                 t.verify(&self.config.network, now, self.config.clock_skew, &mut self.me.cache)
             }
-            Record::Mailbox(m) => {
-                if m.sealed.len() > e2e::MAX_SEALED
-                    || m.expires <= now
-                    || m.expires > now.saturating_add(records::MAX_MAILBOX_TTL)
-                {
-                    Err(RecordError::Bounds)
-                } else {
-                    Ok(())
-                }
-            }
+            // The writer's check: a valid delegation and its session's signature, wherever the entry comes
+            // from (a `Store`, or a neighbour's `Replicate`).
+            Record::Mailbox(m) => m.verify(
+                &self.config.network,
+                now,
+                self.config.clock_skew,
+                records::MAX_MAILBOX_TTL,
+                &mut self.me.cache,
+            ),
         };
         if checked.is_err() {
             self.io.counters.refused_records += 1;
@@ -115,6 +114,7 @@ impl Node {
                 return Err(StoreFail::Stale);
             }
             Err(StoreError::MailboxFull) => return Err(StoreFail::MailboxFull),
+            Err(StoreError::SenderQuota) => return Err(StoreFail::SenderQuota),
             Err(StoreError::Full) => return Err(StoreFail::Full),
             Err(StoreError::Delivered) => return Err(StoreFail::Delivered),
         };
@@ -165,6 +165,33 @@ impl Node {
             let body = Routed::App(AppMsg::MailboxDeliver { entries: chunk.to_vec() });
             self.send_routed(now, Destination::Node(presence.node_id()), None, &body);
         }
+    }
+
+    /// Deletes the mailbox entries a recipient session acknowledged, if its acknowledgement verifies (signed
+    /// by that session under a valid delegation of the wallet); only entries sealed to that session go.
+    /// The ids are remembered as delivered, so a late copy does not bring them back (an id names the
+    /// ciphertext, and the session signs only ids of messages it opened). Returns whether it verified.
+    pub(super) fn apply_mail_ack(&mut self, now: Timestamp, ack: &MailAck) -> bool {
+        if ack.verify(&self.config.network, now, &mut self.me.cache).is_err() {
+            self.io.counters.refused_records += 1;
+            return false;
+        }
+        let key = ack.key();
+        // An id held for another session of the wallet is not this session's to delete.
+        let others: Vec<[u8; 16]> = self
+            .records
+            .store
+            .get(key)
+            .into_iter()
+            .filter_map(|r| match r {
+                Record::Mailbox(m) if m.to_session != ack.session && ack.ids.contains(&m.id) => Some(m.id),
+                Record::Mailbox(_) | Record::Presence(_) | Record::Topic(_) => None,
+            })
+            .collect();
+        let ids: Vec<[u8; 16]> = ack.ids.iter().copied().filter(|id| !others.contains(id)).collect();
+        self.records.store.remove_mail(key, &ids, now.saturating_add(DEFAULT_MAILBOX_TTL * 2));
+        self.io.counters.records = self.records.store.len() as u64;
+        true
     }
 
     /// Sends a link message to the first r − 1 live successors (the replicas of what we own).

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::id::Id;
 use crate::identity::{
@@ -25,6 +26,15 @@ pub const MAX_TOPIC_MEMBERS: usize = 1024;
 pub const MAX_MAILBOX_ENTRIES: usize = 256;
 /// Mailbox bytes kept per recipient wallet.
 pub const MAX_MAILBOX_BYTES: usize = 4 << 20;
+/// Mailbox entries one sender wallet may have waiting in one recipient's mailbox (an eighth of
+/// [`MAX_MAILBOX_ENTRIES`]), whatever number of sessions it writes from: no single sender can fill a
+/// mailbox and shut out the others.
+pub const MAX_MAILBOX_ENTRIES_PER_SENDER: usize = MAX_MAILBOX_ENTRIES / 8;
+/// Mailbox bytes one sender wallet may have waiting in one recipient's mailbox (an eighth of
+/// [`MAX_MAILBOX_BYTES`]).
+pub const MAX_MAILBOX_BYTES_PER_SENDER: usize = MAX_MAILBOX_BYTES / 8;
+/// Entry ids one mailbox acknowledgement names at most.
+pub const MAX_ACK_IDS: usize = 512;
 /// Records of all kinds one node stores at most.
 pub const MAX_RECORDS_PER_NODE: usize = 200_000;
 /// How long a mailbox entry is kept by default.
@@ -50,6 +60,17 @@ pub const SERVER_STORE_BYTES: usize = 512 << 20;
 /// `sha1("presence" ‖ wallet)`: where a wallet's presence records and mailbox live.
 pub fn presence_key(wallet: &Address) -> Id {
     Id::hash(&[b"presence", &wallet.0])
+}
+
+/// A mailbox entry's id: the first 16 bytes of `sha256(sealed)`. It names the ciphertext itself, so an
+/// acknowledgement of an id acknowledges exactly the bytes the recipient opened (a forged delivery of other
+/// bytes under a real entry's id cannot make the recipient acknowledge, and so delete, the real entry), and
+/// it is the key the recipient de-duplicates messages by.
+pub fn mail_id(sealed: &[u8]) -> [u8; 16] {
+    let digest: [u8; 32] = Sha256::digest(sealed).into();
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&digest[..16]);
+    id
 }
 
 /// `sha1("topic" ‖ origin ‖ 0 ‖ topic)`: where a topic's records live (the zero byte keeps
@@ -85,6 +106,9 @@ pub enum RecordError {
     /// The record claims a lifetime beyond its kind's maximum ([`MAX_PRESENCE_TTL`], [`MAX_TOPIC_TTL`]).
     #[error("record lifetime too long")]
     TooLong,
+    /// A mailbox entry whose id is not the digest of its ciphertext ([`mail_id`]).
+    #[error("mailbox entry id does not name its ciphertext")]
+    WrongId,
 }
 
 /// A wallet's session announcing itself: "wallet W is reachable at session S (node `sha1(S)`)".
@@ -129,21 +153,50 @@ pub struct TopicRecord {
     pub signature: Signature,
 }
 
-/// An end-to-end encrypted message waiting for an offline wallet.
+/// An end-to-end encrypted message waiting for an offline wallet, signed by the session that wrote it: a
+/// holder stores it only from a sender with a valid delegation, and counts it against that sender wallet's
+/// quota in the mailbox ([`MAX_MAILBOX_ENTRIES_PER_SENDER`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MailboxEntry {
-    /// Message id (the dedupe key is the hash of `sealed`).
+    /// [`mail_id`] of `sealed` (checked by every holder).
     pub id: [u8; 16],
     /// The recipient wallet.
     pub recipient: Address,
-    /// The session key the message is sealed to.
+    /// The session key the message is sealed to; only it can acknowledge (delete) the entry.
     pub to_session: SessionPublicKey,
     /// The ciphertext (see `crate::e2e`); opaque to the holder.
     pub sealed: Vec<u8>,
     /// When it was stored.
     pub stored: Timestamp,
-    /// When it is dropped if still undelivered.
+    /// When it is dropped if still undelivered (never after the sender's delegation expires: the
+    /// recipient could not open it then).
     pub expires: Timestamp,
+    /// The sending wallet (its delegation's), whose quota the entry counts against.
+    pub from: Address,
+    /// The sending session, which signed the entry.
+    pub sender: SessionPublicKey,
+    /// The sending wallet's grant to that session.
+    pub delegation: Delegation,
+    /// The sending session's signature over the fields above (the ciphertext through `id`).
+    pub signature: Signature,
+}
+
+/// The recipient session's signed acknowledgement of mailbox entries it opened. It is the only thing that
+/// deletes an entry, at the owner (`MailboxAck`) and at every replica (`DropMail` carries it), and each
+/// holder verifies it: signed by the session the entries are sealed to, under a valid delegation of the
+/// recipient wallet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailAck {
+    /// The recipient wallet (the mailbox is under its presence key).
+    pub wallet: Address,
+    /// The acknowledging session; only entries sealed to it are deleted.
+    pub session: SessionPublicKey,
+    /// The wallet's grant to that session.
+    pub delegation: Delegation,
+    /// The entries opened ([`mail_id`]s), at most [`MAX_ACK_IDS`].
+    pub ids: Vec<[u8; 16]>,
+    /// The session's signature over the fields above.
+    pub signature: Signature,
 }
 
 #[derive(Serialize)]
@@ -168,6 +221,28 @@ struct TopicSigned<'a> {
     announced: Timestamp,
     expires: Timestamp,
     withdrawn: bool,
+}
+
+#[derive(Serialize)]
+struct MailSigned<'a> {
+    tag: &'static str,
+    id: &'a [u8; 16],
+    recipient: &'a Address,
+    to_session: &'a SessionPublicKey,
+    stored: Timestamp,
+    expires: Timestamp,
+    from: &'a Address,
+    sender: &'a SessionPublicKey,
+    delegation: [u8; 32],
+}
+
+#[derive(Serialize)]
+struct AckSigned<'a> {
+    tag: &'static str,
+    wallet: &'a Address,
+    session: &'a SessionPublicKey,
+    delegation: [u8; 32],
+    ids: &'a [[u8; 16]],
 }
 
 fn to_bytes<T: Serialize>(value: &T) -> Vec<u8> {
@@ -344,6 +419,153 @@ impl TopicRecord {
     }
 }
 
+impl MailboxEntry {
+    /// Signs a mailbox entry for `sealed` (a message sealed to `to_session` of `recipient`) as the sending
+    /// session; its id is [`mail_id`] of `sealed`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sign(
+        sender: &SessionKey,
+        from: Address,
+        delegation: &Delegation,
+        recipient: Address,
+        to_session: SessionPublicKey,
+        sealed: Vec<u8>,
+        stored: Timestamp,
+        expires: Timestamp,
+    ) -> MailboxEntry {
+        let mut entry = MailboxEntry {
+            id: mail_id(&sealed),
+            recipient,
+            to_session,
+            sealed,
+            stored,
+            expires,
+            from,
+            sender: *sender.public(),
+            delegation: delegation.clone(),
+            signature: Signature([0; 64]),
+        };
+        entry.signature = sender.sign(&entry.signed_bytes());
+        entry
+    }
+
+    fn signed_bytes(&self) -> Vec<u8> {
+        to_bytes(&MailSigned {
+            tag: "chordial/mail/v1",
+            id: &self.id,
+            recipient: &self.recipient,
+            to_session: &self.to_session,
+            stored: self.stored,
+            expires: self.expires,
+            from: &self.from,
+            sender: &self.sender,
+            delegation: self.delegation.hash(),
+        })
+    }
+
+    /// Checks, cheapest first: the ciphertext's size, its lifetime (not lapsed, at most `max_ttl` ahead,
+    /// not stored in the future), the id names the ciphertext, the sender session's signature, and its
+    /// delegation (valid at `now` for this network, naming that session and wallet `from`, and not expiring
+    /// before the entry).
+    pub fn verify(
+        &self,
+        network: &str,
+        now: Timestamp,
+        skew: Duration,
+        max_ttl: Duration,
+        cache: &mut DelegationCache,
+    ) -> Result<(), RecordError> {
+        if self.sealed.len() > crate::e2e::MAX_SEALED {
+            return Err(RecordError::Bounds);
+        }
+        if self.stored > now.saturating_add(skew) {
+            return Err(RecordError::FromTheFuture);
+        }
+        if self.expires <= now {
+            return Err(RecordError::Expired);
+        }
+        if self.expires > now.saturating_add(max_ttl) {
+            return Err(RecordError::Bounds);
+        }
+        if self.id != mail_id(&self.sealed) {
+            return Err(RecordError::WrongId);
+        }
+        let verified = check_signed(
+            &self.signed_bytes(),
+            &self.signature,
+            &self.sender,
+            &self.from,
+            &self.delegation,
+            network,
+            now,
+            cache,
+        )?;
+        if self.expires > verified.expires {
+            return Err(RecordError::Expired);
+        }
+        Ok(())
+    }
+}
+
+impl MailAck {
+    /// Signs an acknowledgement of the entries `ids` as the recipient session.
+    pub fn sign(
+        session: &SessionKey,
+        wallet: Address,
+        delegation: &Delegation,
+        ids: Vec<[u8; 16]>,
+    ) -> MailAck {
+        let mut ack = MailAck {
+            wallet,
+            session: *session.public(),
+            delegation: delegation.clone(),
+            ids,
+            signature: Signature([0; 64]),
+        };
+        ack.signature = session.sign(&ack.signed_bytes());
+        ack
+    }
+
+    fn signed_bytes(&self) -> Vec<u8> {
+        to_bytes(&AckSigned {
+            tag: "chordial/mail-ack/v1",
+            wallet: &self.wallet,
+            session: &self.session,
+            delegation: self.delegation.hash(),
+            ids: &self.ids,
+        })
+    }
+
+    /// The mailbox it is for: the wallet's presence key.
+    pub fn key(&self) -> Id {
+        presence_key(&self.wallet)
+    }
+
+    /// Checks the number of ids, the session's signature, and its delegation (valid at `now` for this
+    /// network, from `wallet` to that session).
+    pub fn verify(
+        &self,
+        network: &str,
+        now: Timestamp,
+        cache: &mut DelegationCache,
+    ) -> Result<(), RecordError> {
+        if self.ids.len() > MAX_ACK_IDS {
+            return Err(RecordError::Bounds);
+        }
+        check_signed(
+            &self.signed_bytes(),
+            &self.signature,
+            &self.session,
+            &self.wallet,
+            &self.delegation,
+            network,
+            now,
+            cache,
+        )?;
+        Ok(())
+    }
+}
+
 /// The checks every signed record shares: the session's signature over `signed`, and a delegation valid
 /// at `now` for this network that names that session and the record's wallet.
 #[allow(clippy::too_many_arguments)]
@@ -396,8 +618,8 @@ impl Record {
     ///   for mailboxes), and never past its delegation's expiry;
     /// - topic: its `expires`, at most [`MAX_TOPIC_TTL`] after it was announced and never past its
     ///   delegation's expiry;
-    /// - mailbox entry: its `expires` (at most [`MAX_MAILBOX_TTL`] after it was accepted; entries carry no
-    ///   delegation).
+    /// - mailbox entry: its `expires` (at most [`MAX_MAILBOX_TTL`] after it was accepted), never past the
+    ///   sender's delegation's expiry.
     ///
     /// A delegation whose expiry cannot be read (never the case for a record that verified) keeps nothing.
     pub fn keep_until(&self) -> Timestamp {
@@ -410,7 +632,7 @@ impl Record {
                 .expires
                 .min(t.announced.saturating_add(MAX_TOPIC_TTL))
                 .min(t.delegation.stated_expiry().unwrap_or(Timestamp::ZERO)),
-            Record::Mailbox(m) => m.expires,
+            Record::Mailbox(m) => m.expires.min(m.delegation.stated_expiry().unwrap_or(Timestamp::ZERO)),
         }
     }
 
@@ -420,7 +642,7 @@ impl Record {
         match self {
             Record::Presence(p) => 256 + p.delegation.message.len(),
             Record::Topic(t) => 256 + t.origin.len() + t.topic.len() + t.delegation.message.len(),
-            Record::Mailbox(m) => 128 + m.sealed.len(),
+            Record::Mailbox(m) => 256 + m.sealed.len() + m.delegation.message.len(),
         }
     }
 
@@ -491,6 +713,10 @@ pub enum StoreError {
     /// The recipient's mailbox is at its count or byte cap.
     #[error("mailbox full")]
     MailboxFull,
+    /// The sender wallet has as many entries (or bytes) waiting in this mailbox as one sender may
+    /// ([`MAX_MAILBOX_ENTRIES_PER_SENDER`], [`MAX_MAILBOX_BYTES_PER_SENDER`]); other senders can still write.
+    #[error("sender's quota in this mailbox used up")]
+    SenderQuota,
     /// The node stores as many records, or as many bytes, as it may.
     #[error("store full")]
     Full,
@@ -678,10 +904,24 @@ impl RecordStore for MemoryStore {
         if new_slot {
             match &record {
                 Record::Mailbox(m) => {
-                    let (n, bytes) = slots
-                        .values()
-                        .filter(|r| matches!(r, Record::Mailbox(_)))
-                        .fold((0, 0), |(n, b), r| (n + 1, b + r.size()));
+                    let (mut n, mut bytes, mut theirs, mut their_bytes) = (0, 0, 0, 0);
+                    for r in slots.values() {
+                        if let Record::Mailbox(e) = r {
+                            n += 1;
+                            bytes += r.size();
+                            if e.from == m.from {
+                                theirs += 1;
+                                their_bytes += r.size();
+                            }
+                        }
+                    }
+                    // The sender's own quota first: a sender over it is told so, not that the mailbox is
+                    // full for everyone.
+                    if theirs >= MAX_MAILBOX_ENTRIES_PER_SENDER
+                        || their_bytes + record.size() > MAX_MAILBOX_BYTES_PER_SENDER
+                    {
+                        return Err(StoreError::SenderQuota);
+                    }
                     if n >= MAX_MAILBOX_ENTRIES || bytes + m.sealed.len() > MAX_MAILBOX_BYTES {
                         return Err(StoreError::MailboxFull);
                     }
@@ -763,5 +1003,158 @@ impl RecordStore for MemoryStore {
 
     fn set_budget(&mut self, bytes: usize) {
         self.budget = bytes;
+    }
+}
+
+#[cfg(test)]
+mod mail_tests {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::*;
+    use crate::identity::delegation::delegation_message;
+    use crate::identity::{DelegationRequest, WalletKey};
+
+    const NET: &str = "mail-test";
+    const NOW: Timestamp = Timestamp(1_800_000_000_000);
+    const SKEW: Duration = Duration::from_secs(120);
+    const TTL: Duration = Duration::from_secs(14 * 24 * 3600);
+
+    struct Who {
+        session: SessionKey,
+        wallet: Address,
+        delegation: Delegation,
+    }
+
+    fn who(rng: &mut ChaCha20Rng) -> Who {
+        let session = SessionKey::generate(rng);
+        let wallet = WalletKey::generate(rng);
+        who_for(rng, session, &wallet)
+    }
+
+    fn who_for(rng: &mut ChaCha20Rng, session: SessionKey, wallet: &WalletKey) -> Who {
+        let req = DelegationRequest::new("t.local", wallet.address(), 1, NET);
+        let delegation = Delegation::sign(&delegation_message(session.public(), &req, NOW, rng), wallet);
+        Who { session, wallet: wallet.address(), delegation }
+    }
+
+    fn entry(from: &Who, to: &Who, byte: u8, len: usize) -> MailboxEntry {
+        let expires = NOW.saturating_add(Duration::from_secs(3600));
+        let sealed = vec![byte; len];
+        MailboxEntry::sign(
+            &from.session,
+            from.wallet,
+            &from.delegation,
+            to.wallet,
+            *to.session.public(),
+            sealed,
+            NOW,
+            expires,
+        )
+    }
+
+    #[test]
+    fn a_mailbox_entry_verifies_only_as_its_sender_signed_it() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let (alice, bob, mallory) = (who(&mut rng), who(&mut rng), who(&mut rng));
+        let mut cache = DelegationCache::new(8);
+        let good = entry(&alice, &bob, 1, 100);
+        assert_eq!(good.verify(NET, NOW, SKEW, TTL, &mut cache), Ok(()));
+
+        let mut swapped = good.clone();
+        swapped.sealed = vec![2; 100];
+        assert_eq!(swapped.verify(NET, NOW, SKEW, TTL, &mut cache), Err(RecordError::WrongId));
+        let mut resealed = swapped.clone();
+        resealed.id = mail_id(&resealed.sealed);
+        assert_eq!(resealed.verify(NET, NOW, SKEW, TTL, &mut cache), Err(RecordError::BadSignature));
+        let mut other_sender = good.clone();
+        other_sender.from = mallory.wallet;
+        assert_eq!(other_sender.verify(NET, NOW, SKEW, TTL, &mut cache), Err(RecordError::BadSignature));
+        // Signed by mallory's session under alice's delegation: the delegation names another session.
+        let forged = MailboxEntry::sign(
+            &mallory.session,
+            alice.wallet,
+            &alice.delegation,
+            bob.wallet,
+            *bob.session.public(),
+            vec![3; 10],
+            NOW,
+            NOW.saturating_add(Duration::from_secs(60)),
+        );
+        assert_eq!(
+            forged.verify(NET, NOW, SKEW, TTL, &mut cache),
+            Err(RecordError::Delegation(DelegationError::WrongSession))
+        );
+        let claims = MailboxEntry::sign(
+            &mallory.session,
+            alice.wallet,
+            &mallory.delegation,
+            bob.wallet,
+            *bob.session.public(),
+            vec![3; 10],
+            NOW,
+            NOW.saturating_add(Duration::from_secs(60)),
+        );
+        assert_eq!(claims.verify(NET, NOW, SKEW, TTL, &mut cache), Err(RecordError::WrongWallet));
+        let later = NOW.saturating_add(Duration::from_secs(3600));
+        assert_eq!(good.verify(NET, later, SKEW, TTL, &mut cache), Err(RecordError::Expired));
+    }
+
+    #[test]
+    fn only_the_recipient_session_can_sign_an_acknowledgement() {
+        let mut rng = ChaCha20Rng::seed_from_u64(2);
+        let (bob, mallory) = (who(&mut rng), who(&mut rng));
+        let mut cache = DelegationCache::new(8);
+        let ids = vec![[1; 16], [2; 16]];
+        let ack = MailAck::sign(&bob.session, bob.wallet, &bob.delegation, ids.clone());
+        assert_eq!(ack.verify(NET, NOW, &mut cache), Ok(()));
+        assert_eq!(ack.key(), presence_key(&bob.wallet));
+
+        let mut as_bob = MailAck::sign(&mallory.session, bob.wallet, &bob.delegation, ids.clone());
+        as_bob.session = *bob.session.public();
+        assert_eq!(as_bob.verify(NET, NOW, &mut cache), Err(RecordError::BadSignature));
+        let claims = MailAck::sign(&mallory.session, bob.wallet, &mallory.delegation, ids.clone());
+        assert_eq!(claims.verify(NET, NOW, &mut cache), Err(RecordError::WrongWallet));
+        let mut more = ack.clone();
+        more.ids.push([3; 16]);
+        assert_eq!(more.verify(NET, NOW, &mut cache), Err(RecordError::BadSignature));
+        let too_many =
+            MailAck::sign(&bob.session, bob.wallet, &bob.delegation, vec![[0; 16]; MAX_ACK_IDS + 1]);
+        assert_eq!(too_many.verify(NET, NOW, &mut cache), Err(RecordError::Bounds));
+    }
+
+    #[test]
+    fn one_sender_wallet_gets_its_quota_and_the_others_still_write() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let bob = who(&mut rng);
+        let mallory_wallet = WalletKey::generate(&mut rng);
+        // Two sessions of one wallet share its quota.
+        let sessions = [SessionKey::generate(&mut rng), SessionKey::generate(&mut rng)];
+        let mallory = sessions.map(|s| who_for(&mut rng, s, &mallory_wallet));
+        let mut store = MemoryStore::default();
+        for k in 0..MAX_MAILBOX_ENTRIES_PER_SENDER {
+            let m = entry(&mallory[k % 2], &bob, k as u8, 50);
+            assert_eq!(store.put(Record::Mailbox(m), NOW), Ok(true), "entry {k}");
+        }
+        for k in 0..4 {
+            let m = entry(&mallory[k % 2], &bob, k as u8, 49);
+            assert_eq!(store.put(Record::Mailbox(m), NOW), Err(StoreError::SenderQuota));
+        }
+        // Bytes count too: a fresh sender with one entry over its byte share.
+        let big = who(&mut rng);
+        let m = entry(&big, &bob, 9, MAX_MAILBOX_BYTES_PER_SENDER);
+        assert_eq!(store.put(Record::Mailbox(m), NOW), Err(StoreError::SenderQuota));
+        // Everyone else fills the rest; then the mailbox is full for everyone.
+        let mut n = MAX_MAILBOX_ENTRIES_PER_SENDER;
+        while n < MAX_MAILBOX_ENTRIES {
+            let sender = who(&mut rng);
+            for _ in 0..MAX_MAILBOX_ENTRIES_PER_SENDER.min(MAX_MAILBOX_ENTRIES - n) {
+                let m = entry(&sender, &bob, n as u8, 50);
+                assert_eq!(store.put(Record::Mailbox(m), NOW), Ok(true), "entry {n}");
+                n += 1;
+            }
+        }
+        let late = who(&mut rng);
+        assert_eq!(store.put(Record::Mailbox(entry(&late, &bob, 8, 51)), NOW), Err(StoreError::MailboxFull));
     }
 }
