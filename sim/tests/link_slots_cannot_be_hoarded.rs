@@ -154,7 +154,7 @@ fn link_slots_cannot_be_hoarded() {
     assert!(world.stats(server).max_links <= cap);
     let held = world.open_links(server).iter().filter(|(_, peer)| attackers.contains(peer)).count();
     let refused = world.node(server).expect("the server runs").inspect().counters().refused_links;
-    println!(
+    eprintln!(
         "{NEWCOMERS} newcomers joined (the slowest {:.1} s after it arrived) and the ring was exact {:.1} s \
          after the first arrived; the server refused {refused} offers as busy, and attackers hold {held} of \
          its {} links (cap {cap})",
