@@ -730,7 +730,8 @@ impl World {
             let j = k + (self.rng.next_u64() % (n - k) as u64) as usize;
             order.swap(k, j);
         }
-        let cap = self.node_config().link_cap();
+        // Warm links are ring links: the join slots stay free.
+        let cap = self.node_config().ring_link_cap();
         let mut count = vec![0usize; n];
         let mut linked: HashSet<(usize, usize)> = HashSet::new();
         for purpose in [LinkPurpose::Successor, LinkPurpose::Finger] {
