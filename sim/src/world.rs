@@ -730,6 +730,7 @@ impl World {
             let j = k + (self.rng.next_u64() % (n - k) as u64) as usize;
             order.swap(k, j);
         }
+        // Warm links are ring links: the join slots stay free.
         let cap = self.node_config().ring_link_cap();
         let mut count = vec![0usize; n];
         let mut linked: HashSet<(usize, usize)> = HashSet::new();
