@@ -240,11 +240,18 @@ impl Node {
             self.io.counters.dropped_invalid += 1;
             return Err(SignalError::NotAnOffer);
         }
-        if self.router.replay.check_and_insert(received.header.id.0, received.header.sent_at, now).is_err() {
+        // Time first (cheap, and a stale offer is refused whatever it carries); then the delegation; only
+        // an offer that verified may take a place in the replay window. Remembering ids before the check
+        // let unauthorised POSTs fill the window (65,536 ids), after which every honest join was refused.
+        if self.router.replay.check_time(received.header.sent_at, now).is_err() {
             self.io.counters.dropped_replay += 1;
             return Err(SignalError::Replay);
         }
         self.verify_peer(delegation, &received.origin, now).map_err(SignalError::Unauthorized)?;
+        if self.router.replay.check_and_insert(received.header.id.0, received.header.sent_at, now).is_err() {
+            self.io.counters.dropped_replay += 1;
+            return Err(SignalError::Replay);
+        }
         let peer = received.origin.node_id();
         let alive = self
             .links
