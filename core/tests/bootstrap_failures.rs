@@ -292,6 +292,9 @@ fn unauthorised_offers_cannot_fill_the_replay_window() {
     // An honest offer right after: taken, and its replay refused as a replay.
     let mut honest = node(1);
     let (_, _, body) = offer(&mut honest, later);
+    // Checking it (what a shell does to learn the wallet it limits) names the wallet and uses nothing up.
+    assert_eq!(server.check_bootstrap_offer(later, &body), Ok(honest.wallet()));
+    assert_eq!(server.check_bootstrap_offer(later, &body), Ok(honest.wallet()));
     let (_, _) = answer(&mut server, later, &body);
     assert!(matches!(server.handle_bootstrap_offer(later, 8, &body), Err(SignalError::Replay)));
     // An offer from outside the time window is refused before its delegation is even looked at.
