@@ -94,10 +94,15 @@ impl std::fmt::Debug for StoreWriter {
     }
 }
 
+/// A redb error, boxed (they are large).
+fn boxed(e: impl Into<redb::Error>) -> Box<redb::Error> {
+    Box::new(e.into())
+}
+
 impl StoreWriter {
     /// Commits everything staged so far in one transaction; returns how many changes it wrote (0: there
     /// was nothing to do and no transaction was made). On an error nothing staged is known to be on disk.
-    pub fn commit(&self) -> Result<usize, redb::Error> {
+    pub fn commit(&self) -> Result<usize, Box<redb::Error>> {
         let staged = {
             let mut guard = self.staged.lock().unwrap_or_else(|e| e.into_inner());
             if guard.is_empty() {
@@ -106,28 +111,28 @@ impl StoreWriter {
             std::mem::take(&mut *guard)
         };
         let n = staged.records.len() + staged.tombs_add.len() + staged.tombs_remove.len();
-        let tx = self.db.begin_write()?;
+        let tx = self.db.begin_write().map_err(boxed)?;
         {
-            let mut table = tx.open_table(RECORDS)?;
+            let mut table = tx.open_table(RECORDS).map_err(boxed)?;
             for (key, held) in &staged.records {
                 match held {
                     Some(bytes) => {
-                        table.insert(key.as_bytes().as_slice(), bytes.as_slice())?;
+                        table.insert(key.as_bytes().as_slice(), bytes.as_slice()).map_err(boxed)?;
                     }
                     None => {
-                        table.remove(key.as_bytes().as_slice())?;
+                        table.remove(key.as_bytes().as_slice()).map_err(boxed)?;
                     }
                 }
             }
-            let mut tombs = tx.open_table(DELIVERED)?;
+            let mut tombs = tx.open_table(DELIVERED).map_err(boxed)?;
             for ((key, id), until) in &staged.tombs_add {
-                tombs.insert(tomb_key(*key, id).as_slice(), *until)?;
+                tombs.insert(tomb_key(*key, id).as_slice(), *until).map_err(boxed)?;
             }
             for (key, id) in &staged.tombs_remove {
-                tombs.remove(tomb_key(*key, id).as_slice())?;
+                tombs.remove(tomb_key(*key, id).as_slice()).map_err(boxed)?;
             }
         }
-        tx.commit()?;
+        tx.commit().map_err(boxed)?;
         self.stats.commits.fetch_add(1, Ordering::Relaxed);
         self.stats.writes.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)

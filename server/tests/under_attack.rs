@@ -14,7 +14,9 @@
 
 mod util;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use chordial_core::identity::delegation::{delegation_message, DelegationRequest};
 use chordial_core::identity::{Delegation, SessionKey, WalletKey};
@@ -116,6 +118,7 @@ async fn a_server_flooded_with_unauthorised_offers_and_junk_still_lets_a_new_cli
     let started = Instant::now();
     let attacker = ClientIdentity::new(7);
     let peer = RawPeer::connect(&a, &attacker).await;
+    let dest = Id::from_hex(&b.node_id).expect("B's node id");
 
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     let key = SessionKey::generate(&mut rng);
