@@ -14,9 +14,10 @@
 //! ```
 //!
 //! Run-loop contract: one task ([`runtime`]) owns the node; it feeds each input with the current time
-//! ([`clock::now`]; [`clock::monotonic`] for rate limits: the only clock reads), drains `poll_output` until the next deadline, and sleeps until
-//! that deadline or the next input. All queues are bounded. The shell makes no protocol decision: links
-//! are opened, closed and used only when the node says so.
+//! ([`clock::now`]; [`clock::monotonic`] for rate limits: the only clock reads), commits the store, drains
+//! `poll_output` until the next deadline, and sleeps until that deadline or the next input. All queues
+//! are bounded. The shell makes no protocol decision: links are opened, closed and used only when the
+//! node says so.
 
 pub mod cli;
 pub mod clock;

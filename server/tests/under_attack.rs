@@ -28,7 +28,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use util::raw_peer::RawPeer;
 use util::{
-    assert_netns, make_offer, wait_server_ring, Client, ClientIdentity, HttpConn, Server, LOCALHOST, NETWORK,
+    assert_netns, poll_until, wait_server_ring, Client, ClientIdentity, HttpConn, Server, LOCALHOST, NETWORK,
 };
 
 const OFFERS: usize = 70_000;
@@ -50,16 +50,34 @@ fn lapsed_identity(seed: u64) -> (SessionKey, Delegation, Timestamp) {
 }
 
 /// POSTs `n` fresh unauthorised offers over one keep-alive connection; returns how many got each status.
+/// One attacker node signs them all (each offer is a bootstrap link it drops at once).
 async fn flood(addr: String, seed: u64, n: usize) -> Vec<(u16, usize)> {
+    use chordial_core::node::{BootstrapError, Config, LinkRole, Node, Output};
     let (session, delegation, created) = lapsed_identity(seed);
+    let mut node = Node::new(Config::new(NETWORK, [seed as u8; 32]), session, delegation, created).unwrap();
     let mut conn = HttpConn::connect(LOCALHOST, &addr).await;
     let mut statuses: Vec<(u16, usize)> = Vec::new();
-    for _ in 0..n {
-        let offer = make_offer(&session, &delegation, created, clock::now());
+    for i in 0..n {
+        let now = clock::now();
+        node.connect_bootstrap(now, "http://unused");
+        let link = poll_until(&mut node, "an offer link", |o| match o {
+            Output::OpenLink { link, role: LinkRole::Offer } => Some(link),
+            _ => None,
+        });
+        node.handle_local_description(now, link, "v=0\r\n".into());
+        let offer = poll_until(&mut node, "a bootstrap offer", |o| match o {
+            Output::BootstrapOffer { offer, .. } => Some(offer),
+            _ => None,
+        });
+        node.handle_bootstrap_failure(now, link, BootstrapError::Timeout);
+        while !matches!(node.poll_output(), Output::Timeout(_)) {}
         let (status, _, _) = conn.post_offer(&offer).await;
         match statuses.iter_mut().find(|(s, _)| *s == status) {
             Some((_, count)) => *count += 1,
             None => statuses.push((status, 1)),
+        }
+        if (i + 1) % 5_000 == 0 {
+            eprintln!("  connection {seed}: {} offers posted", i + 1);
         }
     }
     statuses
