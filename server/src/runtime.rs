@@ -341,11 +341,13 @@ impl NodeTask {
                     Some(input) => {
                         self.handle(input);
                         // What else is queued joins this batch: one commit and one drain for all of it.
+                        let mut deadline = deadline;
                         for _ in 1..MAX_BATCH {
                             // A busy queue must not starve the timers.
                             let now = clock::now();
                             if deadline.is_some_and(|d| now >= d) {
                                 self.node.handle_timeout(now);
+                                deadline = self.node.poll_timeout();
                             }
                             match rx.try_recv() {
                                 Ok(input) => self.handle(input),
