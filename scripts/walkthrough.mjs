@@ -226,7 +226,7 @@ async function walkthrough() {
   diagnose = async () => ({
     bobStatus: (await call(bob2.page, 'chordial_status')).result,
     aliceLooksUpBob: (await call(alice.page, 'chordial_lookup', { address: addrB })).result,
-    server: await fetch(`${server.url}/v1/status`)
+    server: await fetch(`${server.adminUrl}/v1/status`)
       .then((r) => r.json())
       .then((st) => ({ records: st.records, mailbox_entries: st.mailbox_entries, links: st.links.length })),
   });

@@ -260,3 +260,47 @@ fn a_server_keeps_a_live_link_when_its_peer_offers_again_by_another_url() {
     let servers = a.inspect().bootstrap().servers;
     assert!(servers.iter().all(|s| s.node_id == Some(server.id())), "both URLs name the server: {servers:?}");
 }
+
+/// Issue 16, item 1: an offer whose delegation does not verify must not take a place in the server's
+/// replay window. Before, `handle_bootstrap_offer` remembered the id first, so 65,536 unauthorised POSTs
+/// filled the window and the server refused every honest join (as `Replay`) for five minutes.
+#[test]
+fn unauthorised_offers_cannot_fill_the_replay_window() {
+    let now = Timestamp(NOW);
+    let mut server = node(2);
+    // The attacker's delegation lapses after a minute; its node keeps signing offers with it.
+    let mut rng = ChaCha20Rng::seed_from_u64(99);
+    let session = SessionKey::generate(&mut rng);
+    let wallet = WalletKey::generate(&mut rng);
+    let mut req = DelegationRequest::new("test.local", wallet.address(), 1, "test");
+    req.lifetime = std::time::Duration::from_secs(60);
+    let lapsing = Delegation::sign(&delegation_message(session.public(), &req, now, &mut rng), &wallet);
+    let mut attacker = Node::new(Config::new("test", [99; 32]), session, lapsing, now).unwrap();
+
+    let later = Timestamp(NOW + 120_000);
+    let flood = 65_536 + 16;
+    for _ in 0..flood {
+        let (_, link, body) = offer(&mut attacker, later);
+        let refused = server.handle_bootstrap_offer(later, 1, &body);
+        assert!(matches!(refused, Err(SignalError::Unauthorized(_))), "{refused:?}");
+        // The attacker drops its link, so its own table stays small.
+        attacker.handle_bootstrap_failure(later, link, BootstrapError::Timeout);
+        outputs(&mut attacker);
+    }
+    assert_eq!(server.inspect().counters().refused_identity, flood as u64);
+
+    // An honest offer right after: taken, and its replay refused as a replay.
+    let mut honest = node(1);
+    let (_, _, body) = offer(&mut honest, later);
+    // Checking it (what a shell does to learn the wallet it limits) names the wallet and uses nothing up.
+    assert_eq!(server.check_bootstrap_offer(later, &body), Ok(honest.wallet()));
+    assert_eq!(server.check_bootstrap_offer(later, &body), Ok(honest.wallet()));
+    let (_, _) = answer(&mut server, later, &body);
+    assert!(matches!(server.handle_bootstrap_offer(later, 8, &body), Err(SignalError::Replay)));
+    // An offer from outside the time window is refused before its delegation is even looked at.
+    let (_, _, stale) = offer(&mut node(3), now);
+    let before = server.inspect().counters().refused_identity;
+    let late = Timestamp(NOW + 600_000);
+    assert!(matches!(server.handle_bootstrap_offer(late, 9, &stale), Err(SignalError::Replay)));
+    assert_eq!(server.inspect().counters().refused_identity, before);
+}

@@ -5,18 +5,48 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::limit::Rate;
+
 /// A Chordial server node: an always-on member of the Chord ring and an HTTP door into it for browsers.
 ///
 /// It keeps its identity (wallet and session keys, mode 0600) and a durable store of records and
-/// mailboxes in --data-dir, serves POST /v1/signal (WebRTC bootstrap), GET /v1/status, GET /metrics and
-/// GET /healthz on --listen, and leaves the ring gracefully on SIGINT/SIGTERM. Logs go to stderr
-/// (RUST_LOG sets the level, e.g. RUST_LOG=chordial_server=debug).
+/// mailboxes in --data-dir, serves POST /v1/signal (WebRTC bootstrap, rate-limited per client address
+/// and per wallet), a minimal GET /v1/status and GET /healthz on --listen, the full GET /v1/status and
+/// GET /metrics only on --admin-listen, and leaves the ring gracefully on SIGINT/SIGTERM. Logs go to
+/// stderr (RUST_LOG sets the level, e.g. RUST_LOG=chordial_server=debug).
 #[derive(Debug, Parser)]
 #[command(name = "chordial-server", version)]
 pub struct Cli {
     /// HTTP address to listen on (port 0 picks a free port; the chosen address is printed on stdout).
     #[arg(long, default_value = "127.0.0.1:7700", value_name = "ADDR")]
     pub listen: SocketAddr,
+
+    /// Admin HTTP address for the full GET /v1/status (links, peers, traffic) and GET /metrics; off by
+    /// default. Keep it private (loopback or an operator network): it maps who talks to this node.
+    #[arg(long, value_name = "ADDR")]
+    pub admin_listen: Option<SocketAddr>,
+
+    /// POST /v1/signal requests one client address (IPv4, or an IPv6 /64) may make at once.
+    #[arg(long, default_value_t = 30, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub signal_address_burst: u32,
+
+    /// POST /v1/signal requests a client address earns back per minute.
+    #[arg(long, default_value_t = 120, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub signal_address_per_minute: u32,
+
+    /// Bootstrap offers one wallet may make at once (counted once the offer's delegation verified).
+    #[arg(long, default_value_t = 10, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub signal_wallet_burst: u32,
+
+    /// Bootstrap offers a wallet earns back per minute.
+    #[arg(long, default_value_t = 30, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub signal_wallet_per_minute: u32,
+
+    /// Client addresses, and separately wallets, the /v1/signal limits remember (the least recently seen
+    /// is forgotten first; about 150 bytes each).
+    #[arg(long, default_value_t = 16_384, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=16_777_216))]
+    pub signal_limit_table: u64,
 
     /// Directory for the identity key, the self-delegation and the record store (created if missing).
     #[arg(long, default_value = "chordial-data", value_name = "DIR", global = true)]
@@ -59,6 +89,16 @@ pub enum Command {
 }
 
 impl Cli {
+    /// The per-address limit on /v1/signal.
+    pub fn address_rate(&self) -> Rate {
+        Rate { burst: self.signal_address_burst, per_minute: self.signal_address_per_minute }
+    }
+
+    /// The per-wallet limit on /v1/signal.
+    pub fn wallet_rate(&self) -> Rate {
+        Rate { burst: self.signal_wallet_burst, per_minute: self.signal_wallet_per_minute }
+    }
+
     /// The address WebRTC binds: --rtc-ip, else the --listen address if it is concrete.
     pub fn rtc_ip(&self) -> Result<IpAddr, String> {
         let ip = self.rtc_ip.unwrap_or(self.listen.ip());
@@ -94,6 +134,10 @@ mod tests {
         assert_eq!(cli.network, "chordial-dev");
         assert_eq!(cli.rtc_ip().unwrap(), "127.0.0.1".parse::<IpAddr>().unwrap());
         assert!(cli.command.is_none());
+        assert!(cli.admin_listen.is_none());
+        assert_eq!(cli.address_rate(), crate::http::DEFAULT_ADDRESS_RATE);
+        assert_eq!(cli.wallet_rate(), crate::runtime::DEFAULT_WALLET_RATE);
+        assert_eq!(cli.signal_limit_table as usize, crate::http::DEFAULT_LIMIT_TABLE);
     }
 
     #[test]
@@ -111,8 +155,24 @@ mod tests {
             "stun:127.0.0.1:3478",
             "--network",
             "n",
+            "--admin-listen",
+            "127.0.0.1:9",
+            "--signal-address-burst",
+            "5",
+            "--signal-address-per-minute",
+            "7",
+            "--signal-wallet-burst",
+            "2",
+            "--signal-wallet-per-minute",
+            "3",
+            "--signal-limit-table",
+            "100",
         ])
         .unwrap();
+        assert_eq!(cli.admin_listen, Some("127.0.0.1:9".parse().unwrap()));
+        assert_eq!(cli.address_rate(), Rate { burst: 5, per_minute: 7 });
+        assert_eq!(cli.wallet_rate(), Rate { burst: 2, per_minute: 3 });
+        assert_eq!(cli.signal_limit_table, 100);
         assert_eq!(cli.bootstrap, vec!["http://127.0.0.1:1", "http://127.0.0.1:2"]);
         assert_eq!(cli.ice_servers, vec!["stun:127.0.0.1:3478"]);
         assert_eq!(cli.network, "n");
@@ -131,6 +191,9 @@ mod tests {
         let err = parse(&["--bootstrap", "ftp://x"]).unwrap_err().to_string();
         assert!(err.contains("only http://"), "{err}");
         assert!(parse(&["--listen", "nonsense"]).is_err());
+        assert!(parse(&["--signal-address-burst", "0"]).is_err(), "a limit of zero would refuse everyone");
+        assert!(parse(&["--signal-wallet-per-minute", "many"]).is_err());
+        assert!(parse(&["--admin-listen", "nope"]).is_err());
         let wildcard = parse(&["--listen", "0.0.0.0:7700"]).unwrap();
         assert!(wildcard.rtc_ip().unwrap_err().contains("--rtc-ip"));
     }

@@ -9,3 +9,10 @@ pub fn now() -> Timestamp {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     Timestamp(since.as_millis() as u64)
 }
+
+/// Now, on the monotonic clock: for durations measured inside this process (rate limits), which must
+/// not jump when the system clock is set.
+pub fn monotonic() -> std::time::Instant {
+    #[allow(clippy::disallowed_methods)]
+    std::time::Instant::now()
+}

@@ -1,14 +1,24 @@
-//! The HTTP face of a server node (axum): `POST /v1/signal`, `GET /v1/status`, `GET /metrics`,
-//! `GET /healthz`. CORS is open to any origin: the signal exchange is authenticated by the signatures
-//! inside the envelopes, never by cookies or origins. Every refusal is a 4xx/5xx with a JSON body
-//! `{"error": code, "message": text}`.
+//! The HTTP face of a server node (axum), on two listeners:
+//!
+//! - **public** ([`router`]): `POST /v1/signal`, a minimal `GET /v1/status` (network, node id, wallet,
+//!   joined, version — nothing about peers) and `GET /healthz`. CORS is open to any origin: the signal
+//!   exchange is authenticated by the signatures inside the envelopes, never by cookies or origins.
+//!   `/v1/signal` is rate-limited per client address here, before anything is decoded, and per wallet by
+//!   the node task once the offer's delegation verified; both answer `429` with `Retry-After`.
+//! - **admin** ([`admin_router`], only with `--admin-listen`): the full `GET /v1/status` (links, peers,
+//!   RTTs, traffic, counters), `GET /metrics` and `GET /healthz`; no CORS. It is a map of who talks to
+//!   this node, so it is for the operator only.
+//!
+//! Every refusal is a 4xx/5xx with a JSON body `{"error": code, "message": text}`.
 
 use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,6 +31,7 @@ use serde_json::json;
 use tokio::sync::oneshot;
 use tower_http::cors::{Any, CorsLayer};
 
+use crate::limit::{self, Rate, RateTable};
 use crate::runtime::{Input, NodeHandle, SignalRefusal, Snapshot};
 
 /// Base64 as used in the signal JSON: standard alphabet, with padding (what `btoa` produces).
@@ -55,21 +66,49 @@ pub enum SignalReply {
     },
 }
 
-/// The router for a node.
-pub fn router(node: NodeHandle) -> Router {
+/// The default per-address limit on `/v1/signal`: 30 at once, 120 a minute (generous: many browsers
+/// may share one address behind a NAT, and each offers once per join).
+pub const DEFAULT_ADDRESS_RATE: Rate = Rate { burst: 30, per_minute: 120 };
+/// How many client addresses (and wallets) the limits remember by default; the least recently seen is
+/// forgotten first. About 150 bytes each.
+pub const DEFAULT_LIMIT_TABLE: usize = 16_384;
+
+/// What the public handlers share.
+#[derive(Clone)]
+struct Public {
+    node: NodeHandle,
+    /// `/v1/signal` requests per client address (an IPv4 address or an IPv6 /64).
+    addresses: Arc<Mutex<RateTable<IpAddr>>>,
+}
+
+/// The public router: `/v1/signal` (limited to `address_rate` per client address, remembering at most
+/// `table` addresses), the minimal `/v1/status`, `/healthz`. Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()`: the limit needs the client's address.
+pub fn router(node: NodeHandle, address_rate: Rate, table: usize) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
         .allow_headers([header::CONTENT_TYPE])
+        .expose_headers([header::RETRY_AFTER])
         .max_age(Duration::from_secs(3600));
+    let state = Public { node, addresses: Arc::new(Mutex::new(RateTable::new(address_rate, table))) };
     Router::new()
         .route("/v1/signal", post(signal))
+        .route("/v1/status", get(public_status))
+        .route("/healthz", get(public_healthz))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_SIGNAL_BODY))
+        .layer(cors)
+        .with_state(state)
+}
+
+/// The admin router: the full `/v1/status`, `/metrics`, `/healthz`.
+pub fn admin_router(node: NodeHandle) -> Router {
+    Router::new()
         .route("/v1/status", get(status))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(MAX_SIGNAL_BODY))
-        .layer(cors)
         .with_state(node)
 }
 
@@ -83,8 +122,35 @@ async fn not_found() -> Response {
     error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
 }
 
-async fn signal(State(node): State<NodeHandle>, body: Result<Bytes, BytesRejection>) -> Response {
-    let response = signal_inner(&node, body).await;
+/// A `429 rate_limited` answer that says when to come back.
+fn rate_limited(wait: Duration, message: String) -> Response {
+    let mut response = error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+    let secs = limit::retry_after_secs(wait);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    response
+}
+
+async fn signal(
+    State(public): State<Public>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let node = &public.node;
+    let key = limit::address_key(client.ip());
+    let allowed = {
+        let mut table = public.addresses.lock().unwrap_or_else(|e| e.into_inner());
+        table.check(&key, crate::clock::monotonic())
+    };
+    let response = match allowed {
+        Ok(()) => signal_inner(node, body).await,
+        Err(wait) => {
+            node.counters.signal_limited_address.fetch_add(1, Ordering::Relaxed);
+            rate_limited(
+                wait,
+                format!("too many offers from {key}; retry in {}s", limit::retry_after_secs(wait)),
+            )
+        }
+    };
     let counter = if response.status() == StatusCode::OK {
         &node.counters.signal_answered
     } else {
@@ -135,6 +201,7 @@ async fn signal_inner(node: &NodeHandle, body: Result<Bytes, BytesRejection>) ->
                     (StatusCode::SERVICE_UNAVAILABLE, "busy")
                 }
                 SignalRefusal::BadDescription => (StatusCode::BAD_REQUEST, "bad_description"),
+                SignalRefusal::WalletRateLimited(wait) => return rate_limited(*wait, e.to_string()),
             };
             error(status, code, e.to_string())
         }
@@ -153,10 +220,31 @@ async fn status(State(node): State<NodeHandle>) -> Response {
 }
 
 async fn healthz(State(node): State<NodeHandle>) -> Response {
-    match node.snapshot().await {
-        Some(_) => (StatusCode::OK, "ok\n").into_response(),
-        None => (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response(),
+    if node.ping().await {
+        (StatusCode::OK, "ok\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response()
     }
+}
+
+async fn public_healthz(State(public): State<Public>) -> Response {
+    healthz(State(public.node)).await
+}
+
+/// The public `/v1/status`: what any client may know, read from the handle (no work on the node task).
+async fn public_status(State(public): State<Public>) -> Response {
+    Json(public_status_json(&public.node)).into_response()
+}
+
+/// The public `/v1/status` document: nothing about peers, links or traffic.
+pub fn public_status_json(node: &NodeHandle) -> serde_json::Value {
+    json!({
+        "network": node.network,
+        "node_id": node.node_id.to_string(),
+        "wallet": node.wallet,
+        "joined": node.joined.load(Ordering::Relaxed),
+        "version": env!("CARGO_PKG_VERSION"),
+    })
 }
 
 async fn metrics(State(node): State<NodeHandle>) -> Response {
@@ -215,6 +303,10 @@ fn shell_counters(node: &NodeHandle) -> serde_json::Value {
         "signal_answered": c.signal_answered.load(Ordering::Relaxed),
         "signal_refused": c.signal_refused.load(Ordering::Relaxed),
         "bootstrap_failed": c.bootstrap_failed.load(Ordering::Relaxed),
+        "signal_limited_address": c.signal_limited_address.load(Ordering::Relaxed),
+        "signal_limited_wallet": c.signal_limited_wallet.load(Ordering::Relaxed),
+        "store_commits": node.store.as_ref().map(|s| s.commits.load(Ordering::Relaxed)),
+        "store_writes": node.store.as_ref().map(|s| s.writes.load(Ordering::Relaxed)),
     })
 }
 
@@ -249,7 +341,7 @@ pub fn metrics_text(s: &Snapshot, node: &NodeHandle) -> String {
         metric(name, "counter", help, v as f64);
     }
     let sc = &node.counters;
-    let shell: [(&str, &str, u64); 6] = [
+    let shell: [(&str, &str, u64); 8] = [
         (
             "frames_dropped_full_total",
             "Frames dropped: link send queue full",
@@ -272,6 +364,16 @@ pub fn metrics_text(s: &Snapshot, node: &NodeHandle) -> String {
             "Bootstrap offers that failed",
             sc.bootstrap_failed.load(Ordering::Relaxed),
         ),
+        (
+            "signal_limited_address_total",
+            "Signal requests refused (429) by the per-address limit",
+            sc.signal_limited_address.load(Ordering::Relaxed),
+        ),
+        (
+            "signal_limited_wallet_total",
+            "Signal offers refused (429) by the per-wallet limit",
+            sc.signal_limited_wallet.load(Ordering::Relaxed),
+        ),
     ];
     for (name, help, v) in shell {
         metric(name, "counter", help, v as f64);
@@ -281,7 +383,15 @@ pub fn metrics_text(s: &Snapshot, node: &NodeHandle) -> String {
     metric("links_open", "gauge", "Links open", open as f64);
     metric("successors", "gauge", "Successor list length", s.status.successors.len() as f64);
     metric("records", "gauge", "Records held", s.records as f64);
-    metric("mailbox_entries", "gauge", "Mailbox entries held", s.mailbox_entries as f64);
+    if let Some(n) = s.mailbox_entries {
+        metric("mailbox_entries", "gauge", "Mailbox entries held", n as f64);
+    }
+    if let Some(store) = &node.store {
+        let commits = store.commits.load(Ordering::Relaxed) as f64;
+        metric("store_commits_total", "counter", "Store transactions committed", commits);
+        let writes = store.writes.load(Ordering::Relaxed) as f64;
+        metric("store_writes_total", "counter", "Keys and tombstones written by those transactions", writes);
+    }
     metric("joined", "gauge", "1 when the node is part of a ring", if s.joined { 1.0 } else { 0.0 });
     metric("uptime_seconds", "gauge", "Seconds since start", s.uptime_secs as f64);
     out
@@ -292,6 +402,7 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     use axum::body::Body;
+    use axum::extract::connect_info::MockConnectInfo;
     use axum::http::Request;
     use chordial_core::identity::delegation::{delegation_message, DelegationRequest};
     use chordial_core::identity::{Delegation, SessionKey, WalletKey};
@@ -305,8 +416,19 @@ mod tests {
     use crate::rtc::RtcConfig;
     use crate::{clock, runtime};
 
-    /// A router over a lone node (no bootstrap, no links: nothing leaves the process).
+    /// The public router over a lone node (no bootstrap, no links: nothing leaves the process), for a
+    /// client at 192.0.2.1.
     fn app() -> Router {
+        at(app_with(DEFAULT_ADDRESS_RATE).0, [192, 0, 2, 1])
+    }
+
+    /// `public` as seen by a client at `client`.
+    fn at(public: Router, client: [u8; 4]) -> Router {
+        public.layer(MockConnectInfo(SocketAddr::from((client, 40_000))))
+    }
+
+    /// The public router with a per-address `rate` (serve it through [`at`]), and the admin router.
+    fn app_with(rate: Rate) -> (Router, Router) {
         let mut rng = ChaCha20Rng::seed_from_u64(9);
         let wallet = WalletKey::generate(&mut rng);
         let session = SessionKey::generate(&mut rng);
@@ -316,7 +438,7 @@ mod tests {
         let node = Node::new(Config::new("t", [1; 32]), session, d, now).unwrap();
         let rtc = RtcConfig { bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST), ice_servers: vec![] };
         let (handle, _) = runtime::spawn(node, rtc, vec![]);
-        router(handle)
+        (router(handle.clone(), rate, 16), admin_router(handle))
     }
 
     async fn call(app: Router, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
@@ -373,8 +495,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn status_and_metrics_describe_the_node() {
+    async fn the_public_status_names_the_node_and_nothing_about_its_peers() {
         let (s, _, b) = call(app(), Request::get("/v1/status").body(Body::empty()).unwrap()).await;
+        assert_eq!(s, StatusCode::OK);
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        let mut fields: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        fields.sort_unstable();
+        assert_eq!(fields, ["joined", "network", "node_id", "version", "wallet"]);
+        assert_eq!(v["network"], "t");
+        assert_eq!(v["joined"], true);
+        let (s, _, b) = call(app(), Request::get("/metrics").body(Body::empty()).unwrap()).await;
+        assert_eq!((s, error_code(&b)), (StatusCode::NOT_FOUND, "not_found".to_string()));
+    }
+
+    #[tokio::test]
+    async fn status_and_metrics_describe_the_node_on_the_admin_listener() {
+        let admin = || app_with(DEFAULT_ADDRESS_RATE).1;
+        let (s, _, b) = call(admin(), Request::get("/v1/status").body(Body::empty()).unwrap()).await;
         assert_eq!(s, StatusCode::OK);
         let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
         assert_eq!(v["node_id"].as_str().unwrap().len(), 40);
@@ -382,16 +519,43 @@ mod tests {
         assert_eq!(v["network"], "t");
         assert!(v["successors"].is_array() && v["links"].is_array());
         assert!(v["counters"]["dropped_invalid"].is_u64() && v["shell"]["signal_refused"].is_u64());
-        let (s, h, b) = call(app(), Request::get("/metrics").body(Body::empty()).unwrap()).await;
+        let (s, h, b) = call(admin(), Request::get("/metrics").body(Body::empty()).unwrap()).await;
         assert_eq!(s, StatusCode::OK);
         assert!(h["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
         let text = String::from_utf8(b).unwrap();
-        for name in
-            ["chordial_dropped_invalid_total 0", "chordial_joined 1", "chordial_signal_refused_total 0"]
-        {
+        for name in [
+            "chordial_dropped_invalid_total 0",
+            "chordial_joined 1",
+            "chordial_signal_refused_total 0",
+            "chordial_signal_limited_address_total 0",
+        ] {
             assert!(text.lines().any(|l| l == name), "{name} missing in\n{text}");
         }
-        let (s, _, b) = call(app(), Request::get("/nope").body(Body::empty()).unwrap()).await;
+        let (s, _, b) = call(admin(), Request::get("/nope").body(Body::empty()).unwrap()).await;
         assert_eq!((s, error_code(&b)), (StatusCode::NOT_FOUND, "not_found".to_string()));
+        let (s, _, b) = call(admin(), post("{}")).await;
+        assert_eq!((s, error_code(&b)), (StatusCode::NOT_FOUND, "not_found".to_string()));
+    }
+
+    /// The per-address limit answers before the body is even read: garbage from a limited address gets
+    /// 429 with `Retry-After` (not 400), and other addresses are not affected.
+    #[tokio::test]
+    async fn signal_is_limited_per_client_address_with_429_and_retry_after() {
+        let rate = Rate { burst: 2, per_minute: 6 };
+        let (public, _) = app_with(rate);
+        let limited = || at(public.clone(), [192, 0, 2, 1]);
+        for _ in 0..2 {
+            let (s, _, b) = call(limited(), post("{}")).await;
+            assert_eq!((s, error_code(&b)), (StatusCode::BAD_REQUEST, "invalid_json".to_string()));
+        }
+        let (s, h, b) = call(limited(), post("{}")).await;
+        assert_eq!((s, error_code(&b)), (StatusCode::TOO_MANY_REQUESTS, "rate_limited".to_string()));
+        let secs: u64 = h[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+        assert!((1..=10).contains(&secs), "Retry-After {secs}");
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        assert!(v["message"].as_str().unwrap().contains("192.0.2.1"), "{v}");
+        // The same table, another address: served.
+        let (s, _, _) = call(at(public.clone(), [192, 0, 2, 2]), post("{}")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
     }
 }

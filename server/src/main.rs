@@ -57,14 +57,25 @@ fn run(cli: Cli) -> ExitCode {
         // One machine-readable line on stdout: how to reach this node (tests and scripts read it).
         {
             let mut out = std::io::stdout().lock();
+            let admin = started.admin_addr.map(|a| format!(" admin http://{a}")).unwrap_or_default();
             let _ = writeln!(
                 out,
-                "listening http://{} node {} wallet {}",
+                "listening http://{} node {} wallet {}{admin}",
                 started.addr, started.node.node_id, started.node.wallet
             );
             let _ = out.flush();
         }
-        server::shutdown_signal().await;
+        if let Some(admin) = started.admin_addr {
+            tracing::info!(%admin, "admin listener (full status, metrics)");
+        }
+        tokio::select! {
+            _ = server::shutdown_signal() => {}
+            _ = started.node.stopped() => {
+                // Only a failed store commit ends the node task by itself (see runtime.rs).
+                eprintln!("chordial-server: the node stopped (store commit failed; see the log)");
+                return ExitCode::FAILURE;
+            }
+        }
         tracing::info!("shutdown signal: leaving the ring");
         started.stop().await;
         ExitCode::SUCCESS

@@ -6,17 +6,23 @@
 //!  HTTP /v1/signal ──Signal{body, reply}─────┤            ┌── LinkCmd ──▶ link tasks (webrtc-rs)
 //!  bootstrap client ──BootstrapAnswer/Failed─┼─▶ Input ─▶ node task ──── POST /v1/signal (client)
 //!  status / metrics ──Status{reply}──────────┤  (bounded)  └── Event ───▶ broadcast (apps, tests)
-//!  signals / API ──Shutdown / Call───────────┘
+//!  signals / API ──Shutdown / Call───────────┘              store: StoreWriter::commit
 //! ```
 //!
-//! The task drains [`Node::poll_output`] after every input and sleeps until the deadline it returns.
+//! The task handles the inputs that are queued (up to [`MAX_BATCH`]), commits what they changed in the
+//! store in one transaction, then drains [`Node::poll_output`] and sleeps until the deadline it returns.
+//! **Commit before output** is the durability rule: the core queues a record's acknowledgement as soon as
+//! the store took it, and nothing the core queued leaves the task before the commit that holds the record
+//! returned. If a commit fails, the task stops without carrying out another output (no acknowledgement
+//! of data that is not on disk leaves) and the process exits with an error.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use chordial_core::identity::Address;
 use chordial_core::node::{
     BootstrapError, Event, LinkEvent, LinkId, LinkRole, Node, Output, SignalError, Status,
 };
@@ -25,8 +31,10 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::clock;
+use crate::limit::{Rate, RateTable};
 use crate::rtc::{self, LinkHandle, RtcConfig};
 use crate::signal_client;
+use crate::store::{StoreStats, StoreWriter};
 
 /// Capacity of the node task's input queue.
 const INPUT_QUEUE: usize = 4096;
@@ -34,6 +42,35 @@ const INPUT_QUEUE: usize = 4096;
 const EVENT_QUEUE: usize = 1024;
 /// HTTP signal requests waiting for their answer at once.
 const MAX_PENDING_SIGNALS: usize = 256;
+/// Inputs handled before one store commit and one drain of the outputs (when that many are queued).
+pub const MAX_BATCH: usize = 64;
+
+/// How the node task runs, besides the node itself.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// WebRTC settings for links.
+    pub rtc: RtcConfig,
+    /// Servers to join at once.
+    pub bootstrap: Vec<String>,
+    /// `/v1/signal` offers per wallet (counted once the offer's delegation verified).
+    pub wallet_rate: Rate,
+    /// Wallets remembered by that limit (the least recently seen is forgotten).
+    pub wallet_table: usize,
+    /// The store's writer, when the node keeps records in a [`RedbStore`](crate::store::RedbStore):
+    /// committed before every drain of outputs.
+    pub store: Option<StoreWriter>,
+}
+
+impl Options {
+    /// No store writer (records in memory), the default limits.
+    pub fn new(rtc: RtcConfig, bootstrap: Vec<String>) -> Options {
+        Options { rtc, bootstrap, wallet_rate: DEFAULT_WALLET_RATE, wallet_table: 16_384, store: None }
+    }
+}
+
+/// The default per-wallet limit: 10 offers at once, 30 a minute (a wallet's devices joining, restarting,
+/// retrying; a browser offers once per join).
+pub const DEFAULT_WALLET_RATE: Rate = Rate { burst: 10, per_minute: 30 };
 
 /// Counters the shell keeps besides the node's own (exported in `/metrics` and `/v1/status`).
 #[derive(Debug, Default)]
@@ -50,6 +87,10 @@ pub struct ShellCounters {
     pub signal_refused: AtomicU64,
     /// Bootstrap offers this node sent that failed (HTTP error or refusal).
     pub bootstrap_failed: AtomicU64,
+    /// `/v1/signal` requests refused (429) by the per-address limit, before anything was decoded.
+    pub signal_limited_address: AtomicU64,
+    /// `/v1/signal` offers refused (429) by the per-wallet limit, after their delegation verified.
+    pub signal_limited_wallet: AtomicU64,
 }
 
 /// An API call run on the node task with the current time.
@@ -81,8 +122,10 @@ pub enum Input {
         /// Where the answer goes.
         reply: oneshot::Sender<Result<Vec<u8>, SignalRefusal>>,
     },
-    /// A snapshot for `/v1/status` and `/metrics`.
+    /// A snapshot for the admin `/v1/status` and `/metrics`.
     Status(oneshot::Sender<Snapshot>),
+    /// Answered at once: the node task is alive (`/healthz`).
+    Ping(oneshot::Sender<()>),
     /// Runs an API call on the node (send, lookup, announce…) with the current time.
     Call(ApiCall),
     /// Leave the ring and stop.
@@ -101,6 +144,9 @@ pub enum SignalRefusal {
     /// The node is stopping, or too many offers wait for answers.
     #[error("busy")]
     Busy,
+    /// The offer verified, but its wallet made too many offers lately: try again after this long.
+    #[error("too many offers from this wallet; retry in {0:?}")]
+    WalletRateLimited(Duration),
 }
 
 /// What `/v1/status` shows.
@@ -116,8 +162,9 @@ pub struct Snapshot {
     pub joined: bool,
     /// Records held.
     pub records: u64,
-    /// Mailbox entries held.
-    pub mailbox_entries: usize,
+    /// Mailbox entries held (counted by the store as it changes; `None` for a node without a
+    /// [`RedbStore`](crate::store::RedbStore), whose count would cost a walk over the store).
+    pub mailbox_entries: Option<u64>,
     /// Seconds since start.
     pub uptime_secs: u64,
     /// Per link: the peer's max message size.
@@ -135,6 +182,12 @@ pub struct NodeHandle {
     pub node_id: Id,
     /// The wallet address, EIP-55.
     pub wallet: String,
+    /// The network id.
+    pub network: String,
+    /// Whether the node is in a ring (updated by the node task after every drain).
+    pub joined: Arc<AtomicBool>,
+    /// The store's counts, if the node has a durable store.
+    pub store: Option<Arc<StoreStats>>,
 }
 
 impl NodeHandle {
@@ -155,6 +208,17 @@ impl NodeHandle {
             return None;
         }
         rx.await.ok()
+    }
+
+    /// Whether the node task answers (`false` once it has stopped).
+    pub async fn ping(&self) -> bool {
+        let (tx, rx) = oneshot::channel();
+        self.send(Input::Ping(tx)).await && rx.await.is_ok()
+    }
+
+    /// Resolves when the node task has stopped (it left, or a store commit failed).
+    pub async fn stopped(&self) {
+        self.inputs.closed().await
     }
 
     /// Runs `f` on the node with the current time and returns its result.
@@ -178,25 +242,39 @@ impl NodeHandle {
     }
 }
 
-/// Starts the node task; it runs until [`Input::Shutdown`] (then leaves gracefully) and returns when
-/// every link is closed. `bootstrap` servers are joined at once.
+/// Starts the node task with [`Options::new`]: records in whatever store the node has, default limits.
 pub fn spawn(
     node: Node,
     rtc: RtcConfig,
     bootstrap: Vec<String>,
 ) -> (NodeHandle, tokio::task::JoinHandle<()>) {
+    spawn_with(node, Options::new(rtc, bootstrap))
+}
+
+/// Starts the node task; it runs until [`Input::Shutdown`] (then leaves gracefully) and returns when
+/// every link is closed. `options.bootstrap` servers are joined at once.
+pub fn spawn_with(node: Node, options: Options) -> (NodeHandle, tokio::task::JoinHandle<()>) {
+    let Options { rtc, bootstrap, wallet_rate, wallet_table, store } = options;
     let (tx, rx) = mpsc::channel(INPUT_QUEUE);
     let (events, _) = broadcast::channel(EVENT_QUEUE);
     let counters = Arc::new(ShellCounters::default());
+    let joined = Arc::new(AtomicBool::new(node.inspect().is_joined()));
     let handle = NodeHandle {
         inputs: tx.clone(),
         events: events.clone(),
         counters: counters.clone(),
         node_id: node.id(),
         wallet: node.wallet().to_checksum(),
+        network: node.config().network.clone(),
+        joined: joined.clone(),
+        store: store.as_ref().map(|w| w.stats.clone()),
     };
     let mut task = NodeTask {
         node,
+        store,
+        wallet_limits: RateTable::new(wallet_rate, wallet_table),
+        joined,
+        failed: false,
         rtc: Arc::new(rtc),
         inputs: tx,
         links: HashMap::new(),
@@ -226,6 +304,13 @@ pub fn spawn(
 
 struct NodeTask {
     node: Node,
+    /// Commits the node's store (see the module docs: commit before output).
+    store: Option<StoreWriter>,
+    /// `/v1/signal` offers per verified wallet.
+    wallet_limits: RateTable<Address>,
+    joined: Arc<AtomicBool>,
+    /// A store commit failed: the task stops without carrying out another output.
+    failed: bool,
     rtc: Arc<RtcConfig>,
     inputs: mpsc::Sender<Input>,
     links: HashMap<LinkId, LinkHandle>,
@@ -245,7 +330,7 @@ impl NodeTask {
     async fn run(&mut self, mut rx: mpsc::Receiver<Input>) {
         loop {
             let deadline = self.drain();
-            if self.left {
+            if self.left || self.failed {
                 break;
             }
             let wait = deadline
@@ -255,10 +340,19 @@ impl NodeTask {
                 input = rx.recv() => match input {
                     Some(input) => {
                         self.handle(input);
-                        // A busy queue must not starve the timers.
-                        let now = clock::now();
-                        if deadline.is_some_and(|d| now >= d) {
-                            self.node.handle_timeout(now);
+                        // What else is queued joins this batch: one commit and one drain for all of it.
+                        let mut deadline = deadline;
+                        for _ in 1..MAX_BATCH {
+                            // A busy queue must not starve the timers.
+                            let now = clock::now();
+                            if deadline.is_some_and(|d| now >= d) {
+                                self.node.handle_timeout(now);
+                                deadline = self.node.poll_timeout();
+                            }
+                            match rx.try_recv() {
+                                Ok(input) => self.handle(input),
+                                Err(_) => break,
+                            }
                         }
                     }
                     None => break,
@@ -309,6 +403,20 @@ impl NodeTask {
                     let _ = reply.send(Err(SignalRefusal::Busy));
                     return;
                 }
+                // Every check first (the wallet is known only once the delegation verified), then the
+                // wallet's limit, then the node takes the offer (its id enters the replay window).
+                let wallet = match self.node.check_bootstrap_offer(now, &body) {
+                    Ok(wallet) => wallet,
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                        return;
+                    }
+                };
+                if let Err(wait) = self.wallet_limits.check(&wallet, clock::monotonic()) {
+                    self.counters.signal_limited_wallet.fetch_add(1, Ordering::Relaxed);
+                    let _ = reply.send(Err(SignalRefusal::WalletRateLimited(wait)));
+                    return;
+                }
                 self.next_request += 1;
                 let request = self.next_request;
                 match self.node.handle_bootstrap_offer(now, request, &body) {
@@ -327,6 +435,9 @@ impl NodeTask {
             Input::Status(reply) => {
                 let _ = reply.send(self.snapshot(now));
             }
+            Input::Ping(reply) => {
+                let _ = reply.send(());
+            }
             Input::Call(f) => f(&mut self.node, now),
             Input::Shutdown => {
                 if !self.leaving {
@@ -338,11 +449,23 @@ impl NodeTask {
         }
     }
 
-    /// Carries out every pending output; returns the node's next deadline (`None`: it has left).
+    /// Commits the store, then carries out every pending output; returns the node's next deadline
+    /// (`None`: it has left, or the commit failed and [`NodeTask::failed`] is set).
     fn drain(&mut self) -> Option<Timestamp> {
+        if let Some(store) = &self.store {
+            if let Err(e) = store.commit() {
+                // The outputs queued may acknowledge what this commit held: none of them may leave.
+                tracing::error!(error = %e, "store commit failed: stopping the node");
+                self.failed = true;
+                return None;
+            }
+        }
         loop {
             match self.node.poll_output() {
-                Output::Timeout(at) => return at,
+                Output::Timeout(at) => {
+                    self.joined.store(self.node.inspect().is_joined(), Ordering::Relaxed);
+                    return at;
+                }
                 Output::Transmit { link, bytes } => match self.links.get(&link) {
                     Some(handle) => {
                         handle.send_frame(bytes, &self.counters);
@@ -416,7 +539,7 @@ impl NodeTask {
             wallet: self.node.wallet().to_checksum(),
             network: self.node.config().network.clone(),
             joined: self.node.inspect().is_joined(),
-            mailbox_entries: self.node.inspect().mailbox_entries(),
+            mailbox_entries: self.store.as_ref().map(|w| w.stats.mailbox_entries.load(Ordering::Relaxed)),
             uptime_secs: now.since(self.started).as_secs(),
             max_message,
         }

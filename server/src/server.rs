@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use crate::cli::Cli;
 use crate::identity::{self, IdentityError};
 use crate::rtc::RtcConfig;
-use crate::runtime::{self, NodeHandle};
+use crate::runtime::{self, NodeHandle, Options};
 use crate::store::{OpenError, RedbStore};
 use crate::{clock, http};
 
@@ -42,15 +42,41 @@ pub enum StartError {
     },
 }
 
-/// A started server: its HTTP address and node handle.
+/// A started server: its HTTP addresses and node handle.
 pub struct Started {
     /// The bound HTTP address.
     pub addr: SocketAddr,
+    /// The bound admin address, if any.
+    pub admin_addr: Option<SocketAddr>,
     /// The node.
     pub node: NodeHandle,
     node_task: tokio::task::JoinHandle<()>,
-    http_stop: tokio::sync::oneshot::Sender<()>,
-    http_task: tokio::task::JoinHandle<()>,
+    http_stop: tokio::sync::watch::Sender<bool>,
+    http_tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Binds `addr`.
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr, source })?;
+    let bound = listener.local_addr().map_err(|source| StartError::Listen { addr, source })?;
+    Ok((listener, bound))
+}
+
+/// Serves `app` on `listener` (with each client's address, for the rate limits) until `stop` turns true.
+fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        let serve = axum::serve(listener, service).with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "http server failed");
+        }
+    })
 }
 
 /// Starts a server as the command line says.
@@ -62,38 +88,44 @@ pub async fn start(cli: &Cli) -> Result<Started, StartError> {
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);
     let config = Config::new(&cli.network, seed);
+    let writer = store.writer();
     let node = Node::new(config, id.session, id.delegation, now)?.with_store(Box::new(store));
-    let listener = TcpListener::bind(cli.listen)
-        .await
-        .map_err(|source| StartError::Listen { addr: cli.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: cli.listen, source })?;
+    let (listener, addr) = bind(cli.listen).await?;
+    let admin = match cli.admin_listen {
+        Some(a) => Some(bind(a).await?),
+        None => None,
+    };
     let rtc = RtcConfig { bind_ip: rtc_ip, ice_servers: cli.ice_servers.clone() };
-    let (handle, node_task) = runtime::spawn(node, rtc, cli.bootstrap.clone());
-    let (http_stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let app = http::router(handle.clone());
-    let http_task = tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = stop_rx.await;
-        });
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "http server failed");
-        }
+    let mut options = Options::new(rtc, cli.bootstrap.clone());
+    options.wallet_rate = cli.wallet_rate();
+    options.wallet_table = cli.signal_limit_table as usize;
+    options.store = Some(writer);
+    let (handle, node_task) = runtime::spawn_with(node, options);
+    let (http_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let table = cli.signal_limit_table as usize;
+    let mut http_tasks =
+        vec![serve(listener, http::router(handle.clone(), cli.address_rate(), table), stop_rx.clone())];
+    let admin_addr = admin.map(|(listener, a)| {
+        http_tasks.push(serve(listener, http::admin_router(handle.clone()), stop_rx));
+        a
     });
-    tracing::info!(%addr, node_id = %handle.node_id, wallet = %handle.wallet, network = %cli.network,
+    tracing::info!(%addr, ?admin_addr, node_id = %handle.node_id, wallet = %handle.wallet, network = %cli.network,
         bootstrap = ?cli.bootstrap, "chordial-server started");
-    Ok(Started { addr, node: handle, node_task, http_stop, http_task })
+    Ok(Started { addr, admin_addr, node: handle, node_task, http_stop, http_tasks })
 }
 
 impl Started {
     /// Leaves the ring (Leave to neighbours, records handed over), closes every link, stops HTTP. The
-    /// store needs no flush: every change was committed when it was made.
+    /// store needs no flush: the node task commits before every drain of outputs, the last one included.
     pub async fn stop(self) {
         self.node.shutdown().await;
         if tokio::time::timeout(SHUTDOWN_GRACE, self.node_task).await.is_err() {
             tracing::warn!("node did not finish leaving in time");
         }
-        let _ = self.http_stop.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.http_task).await;
+        let _ = self.http_stop.send(true);
+        for task in self.http_tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+        }
         tracing::info!("stopped");
     }
 }

@@ -51,9 +51,9 @@ let demo;
 let F; // Firefox: {browser, wallet, page, nodeId}
 let C; // Chromium: {context, wallet, page}
 
-/** The server's own view of its links (GET /v1/status). */
+/** The server's own view of its links (GET /v1/status on its admin listener). */
 async function serverLinks() {
-  const r = await fetch(`${server.url}/v1/status`);
+  const r = await fetch(`${server.adminUrl}/v1/status`);
   return (await r.json()).links;
 }
 

@@ -141,7 +141,7 @@ async function browserAndNativeAgree() {
       )
       .catch(async (e) => {
         const st = await page.evaluate(() => window.chordialPage.status());
-        const srv = await fetch(`${server.url}/v1/status`).then((r) => r.json());
+        const srv = await fetch(`${server.adminUrl}/v1/status`).then((r) => r.json());
         console.log(
           `browser: ${JSON.stringify({ nodeId: st.nodeId, successors: st.successors, predecessor: st.predecessor, links: st.links.map((l) => [l.peer, l.open, l.roles]) })}`,
         );

@@ -10,10 +10,20 @@ use super::msg::{self, AppMsg, RejectReason, RingMsg, Routed};
 use super::{Node, SignalError};
 use crate::id::Id;
 use crate::identity::delegation::Delegation;
+use crate::identity::Address;
 use crate::identity::SessionPublicKey;
 use crate::node::api::{BootstrapError, LinkId, LinkPurpose, LinkRole, Output, RefusalKind, RequestId};
 use crate::time::Timestamp;
-use crate::wire::envelope::{self, Destination, MessageId};
+use crate::wire::envelope::{self, Destination, MessageId, Received};
+
+/// A bootstrap offer that passed every check but the replay window (see `Node::verified_offer`).
+struct VerifiedOffer {
+    id: MessageId,
+    sent_at: Timestamp,
+    origin: SessionPublicKey,
+    sdp: String,
+    wallet: Address,
+}
 
 /// After a refusal, do not ask the same node for a finger link for this long.
 const BUSY_BACKOFF: Duration = Duration::from_secs(60);
@@ -216,6 +226,51 @@ impl Node {
         self.remove_link(now, link_id, true, Some(error));
     }
 
+    /// Checks a bootstrap offer exactly as [`Node::handle_bootstrap_offer`] does — size, signature,
+    /// network, shape, time window, delegation — without remembering its id or opening a link, and
+    /// returns the wallet its delegation names. A shell that limits offers per wallet calls this first
+    /// (the wallet is known only once the delegation verified), then `handle_bootstrap_offer` for an
+    /// offer it admits; the delegation check is then answered from the cache.
+    pub fn check_bootstrap_offer(&mut self, now: Timestamp, body: &[u8]) -> Result<Address, SignalError> {
+        self.verified_offer(now, body).map(|offer| offer.wallet)
+    }
+
+    /// Every check of an HTTP bootstrap offer that needs no state but the delegation cache: the decoded
+    /// envelope and the offerer's wallet. Time first (cheap, and a stale offer is refused whatever it
+    /// carries), then the delegation; the caller remembers the id only after this. Remembering ids before
+    /// the delegation check let unauthorised POSTs fill the replay window (65,536 ids), after which every
+    /// honest join was refused (issue 16).
+    fn verified_offer(&mut self, now: Timestamp, body: &[u8]) -> Result<VerifiedOffer, SignalError> {
+        let received = envelope::decode_with::<Routed>(self.config.crypto, body, self.me.network)
+            .inspect_err(|_| {
+                self.io.counters.dropped_invalid += 1;
+            })?;
+        let Received { header, origin, body, .. } = received;
+        let Routed::Ring(RingMsg::ConnectOffer { purpose: LinkPurpose::Bootstrap, sdp, delegation, .. }) =
+            body
+        else {
+            self.io.counters.dropped_invalid += 1;
+            return Err(SignalError::NotAnOffer);
+        };
+        if header.dest != Destination::Neighbor || sdp.len() > msg::MAX_SDP {
+            self.io.counters.dropped_invalid += 1;
+            return Err(SignalError::NotAnOffer);
+        }
+        if self.router.replay.check_time(header.sent_at, now).is_err() {
+            self.io.counters.dropped_replay += 1;
+            return Err(SignalError::Replay);
+        }
+        self.verify_peer(&delegation, &origin, now).map_err(SignalError::Unauthorized)?;
+        // Verified a moment ago: answered from the cache.
+        let wallet = self
+            .me
+            .cache
+            .verify(&delegation, &self.config.network, now)
+            .map_err(SignalError::Unauthorized)?
+            .wallet;
+        Ok(VerifiedOffer { id: header.id, sent_at: header.sent_at, origin, sdp, wallet })
+    }
+
     /// A bootstrap offer arrived over HTTP (server side). On success an [`Output::BootstrapAnswer`] for
     /// `request` follows: the answer, once the shell produced it for the link this returns (its
     /// [`Output::OpenLink`] is queued); or at once, with no link, a signed refusal for an offerer that is
@@ -226,26 +281,12 @@ impl Node {
         request: u64,
         body: &[u8],
     ) -> Result<Option<LinkId>, SignalError> {
-        let received = envelope::decode_with::<Routed>(self.config.crypto, body, self.me.network)
-            .inspect_err(|_| {
-                self.io.counters.dropped_invalid += 1;
-            })?;
-        let Routed::Ring(RingMsg::ConnectOffer { purpose: LinkPurpose::Bootstrap, sdp, delegation, .. }) =
-            &received.body
-        else {
-            self.io.counters.dropped_invalid += 1;
-            return Err(SignalError::NotAnOffer);
-        };
-        if received.header.dest != Destination::Neighbor || sdp.len() > msg::MAX_SDP {
-            self.io.counters.dropped_invalid += 1;
-            return Err(SignalError::NotAnOffer);
-        }
-        if self.router.replay.check_and_insert(received.header.id.0, received.header.sent_at, now).is_err() {
+        let VerifiedOffer { id, sent_at, origin, sdp, .. } = self.verified_offer(now, body)?;
+        if self.router.replay.check_and_insert(id.0, sent_at, now).is_err() {
             self.io.counters.dropped_replay += 1;
             return Err(SignalError::Replay);
         }
-        self.verify_peer(delegation, &received.origin, now).map_err(SignalError::Unauthorized)?;
-        let peer = received.origin.node_id();
+        let peer = origin.node_id();
         let alive = self
             .links
             .open_to(peer)
@@ -264,7 +305,7 @@ impl Node {
             return Ok(None);
         }
         let kind = LinkKind::From(LinkPurpose::Bootstrap);
-        self.accept_offer(now, peer, kind, sdp.clone(), AnswerPath::Http(request))
+        self.accept_offer(now, peer, kind, sdp, AnswerPath::Http(request))
             .map(Some)
             .map_err(|_| SignalError::Busy)
     }

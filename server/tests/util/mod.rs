@@ -62,6 +62,8 @@ pub struct Server {
     child: Option<Child>,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
+    /// The admin listener, `http://127.0.0.1:PORT` (full status and metrics).
+    pub admin_url: String,
     /// Its data dir.
     pub dir: PathBuf,
     /// Its node id (hex).
@@ -80,11 +82,17 @@ impl Server {
     /// Same, on a given HTTP address (a restarted server keeps its port, so others' bootstrap URLs and
     /// the test's handles stay valid).
     pub fn start_on(dir: &Path, bootstrap: &[&str], listen: &str) -> Server {
+        Self::start_with(dir, bootstrap, listen, &[])
+    }
+
+    /// Same, with more command-line flags (e.g. rate limits).
+    pub fn start_with(dir: &Path, bootstrap: &[&str], listen: &str, flags: &[&str]) -> Server {
         std::fs::create_dir_all(dir).unwrap();
         let log = dir.join(format!("server-{}.log", std::process::id() as u64 * 1000 + next_seq()));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_chordial-server"));
-        cmd.args(["--listen", listen, "--network", NETWORK, "--data-dir"])
+        cmd.args(["--listen", listen, "--admin-listen", "127.0.0.1:0", "--network", NETWORK, "--data-dir"])
             .arg(dir)
+            .args(flags)
             .env("RUST_LOG", std::env::var("CHORDIAL_SERVER_LOG").unwrap_or_else(|_| "info".into()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -115,6 +123,7 @@ impl Server {
         Server {
             child: Some(child),
             url: words[1].to_string(),
+            admin_url: words.get(7).expect("an admin address on the listening line").to_string(),
             dir: dir.to_path_buf(),
             node_id: words[3].to_string(),
             log,
@@ -142,15 +151,34 @@ impl Server {
         self.url.trim_start_matches("http://").to_string()
     }
 
-    /// `GET /v1/status`.
+    /// The full `GET /v1/status` (admin listener).
     pub async fn status(&self) -> Value {
+        get_json(&format!("{}/v1/status", self.admin_url)).await
+    }
+
+    /// The public `GET /v1/status`.
+    pub async fn public_status(&self) -> Value {
         get_json(&format!("{}/v1/status", self.url)).await
+    }
+
+    /// The server's peak resident memory (`VmHWM`, KiB) and current (`VmRSS`, KiB).
+    pub fn memory_kib(&self) -> (u64, u64) {
+        let pid = self.child.as_ref().expect("running").id();
+        let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let field = |name: &str| -> u64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/status"))
+        };
+        (field("VmHWM:"), field("VmRSS:"))
     }
 
     /// One counter from `/metrics` (e.g. `chordial_dropped_invalid_total`).
     pub async fn metric(&self, name: &str) -> f64 {
         let (status, body) =
-            signal_client::request(hyper::Method::GET, &format!("{}/metrics", self.url), vec![])
+            signal_client::request(hyper::Method::GET, &format!("{}/metrics", self.admin_url), vec![])
                 .await
                 .unwrap();
         assert_eq!(status, 200);
@@ -408,4 +436,63 @@ pub async fn wait_server_ring(servers: &[&Server], secs: u64) {
         Some(())
     })
     .await;
+}
+
+/// 127.0.0.1.
+pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// One HTTP/1.1 keep-alive connection from a chosen source address (any of 127.0.0.0/8 works on `lo`):
+/// what the rate-limit tests need to look like many clients, or one.
+pub struct HttpConn {
+    stream: tokio::io::BufReader<tokio::net::TcpStream>,
+    host: String,
+}
+
+impl HttpConn {
+    /// Connects from `source` to `addr` (`IP:PORT`).
+    pub async fn connect(source: IpAddr, addr: &str) -> HttpConn {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(std::net::SocketAddr::new(source, 0)).expect("bind the source address");
+        let stream = socket.connect(addr.parse().unwrap()).await.expect("connect");
+        HttpConn { stream: tokio::io::BufReader::new(stream), host: addr.to_string() }
+    }
+
+    /// POSTs `{"offer": base64(offer)}` to `/v1/signal`; returns the status, the headers (lowercase
+    /// names) and the body.
+    pub async fn post_offer(&mut self, offer: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(offer);
+        self.post("/v1/signal", format!("{{\"offer\":\"{b64}\"}}").as_bytes()).await
+    }
+
+    /// POSTs `body` to `path`; returns the status, the headers (lowercase names) and the body.
+    pub async fn post(&mut self, path: &str, body: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            self.host,
+            body.len()
+        );
+        let stream = self.stream.get_mut();
+        stream.write_all(head.as_bytes()).await.expect("send");
+        stream.write_all(body).await.expect("send");
+        let mut line = String::new();
+        self.stream.read_line(&mut line).await.expect("status line");
+        let status = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("a status");
+        let mut headers = Vec::new();
+        loop {
+            line.clear();
+            self.stream.read_line(&mut line).await.expect("a header");
+            let Some((name, value)) = line.trim_end().split_once(':') else { break };
+            headers.push((name.to_ascii_lowercase(), value.trim().to_string()));
+        }
+        let length = headers
+            .iter()
+            .find(|(n, _)| n == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .expect("a content-length");
+        let mut body = vec![0u8; length];
+        self.stream.read_exact(&mut body).await.expect("the body");
+        (status, headers, body)
+    }
 }

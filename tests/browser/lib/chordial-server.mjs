@@ -1,5 +1,6 @@
-// A chordial-server on 127.0.0.1 inside the test's namespace: started with a fresh data dir, ready when it
-// prints its "listening http://ADDR node ID wallet W" line.
+// A chordial-server on 127.0.0.1 inside the test's namespace: started with a fresh data dir and an admin
+// listener on the same host (the full /v1/status and /metrics live only there), ready when it prints its
+// "listening http://ADDR node ID wallet W admin http://ADMIN" line.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +23,9 @@ export async function startServer({ network = 'chordial-dev', listen = '127.0.0.
   const bin = serverBinary();
   if (!bin) throw new Error('no chordial-server binary (cargo build --release -p chordial-server)');
   const dir = dataDir ?? mkdtempSync(path.join(tmpdir(), 'chordial-server-'));
-  const child = spawn(bin, ['--listen', listen, '--data-dir', dir, '--network', network], {
+  const admin = `${listen.slice(0, listen.lastIndexOf(':'))}:0`;
+  const args = ['--listen', listen, '--admin-listen', admin, '--data-dir', dir, '--network', network];
+  const child = spawn(bin, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
   });
@@ -32,8 +35,8 @@ export async function startServer({ network = 'chordial-dev', listen = '127.0.0.
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;
-      const m = /listening (http:\/\/\S+) node (\S+) wallet (\S+)/.exec(out);
-      if (m) resolve({ url: m[1], nodeId: m[2], wallet: m[3] });
+      const m = /listening (http:\/\/\S+) node (\S+) wallet (\S+) admin (http:\/\/\S+)/.exec(out);
+      if (m) resolve({ url: m[1], nodeId: m[2], wallet: m[3], adminUrl: m[4] });
     });
     child.on('exit', (code) => reject(new Error(`chordial-server exited (${code}): ${logs.join('').slice(-2000)}`)));
   });
