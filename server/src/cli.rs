@@ -48,6 +48,12 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(1..=16_777_216))]
     pub signal_limit_table: u64,
 
+    /// Bytes of records this server holds at most (presence, topics, mailboxes, as the core counts them);
+    /// a write beyond it is refused with `Full`, and nothing stored is evicted to make room.
+    #[arg(long, default_value_t = chordial_core::node::records::SERVER_STORE_BYTES as u64, value_name = "BYTES",
+          value_parser = clap::value_parser!(u64).range(65_536..))]
+    pub store_bytes: u64,
+
     /// Directory for the identity key, the self-delegation and the record store (created if missing).
     #[arg(long, default_value = "chordial-data", value_name = "DIR", global = true)]
     pub data_dir: PathBuf,
@@ -135,6 +141,12 @@ mod tests {
         assert_eq!(cli.rtc_ip().unwrap(), "127.0.0.1".parse::<IpAddr>().unwrap());
         assert!(cli.command.is_none());
         assert!(cli.admin_listen.is_none());
+        assert_eq!(cli.store_bytes as usize, chordial_core::node::records::SERVER_STORE_BYTES);
+        assert_eq!(parse(&["--store-bytes", "1048576"]).unwrap().store_bytes, 1 << 20);
+        assert!(
+            parse(&["--store-bytes", "1000"]).is_err(),
+            "a budget too small to hold one record is refused"
+        );
         assert_eq!(cli.address_rate(), crate::http::DEFAULT_ADDRESS_RATE);
         assert_eq!(cli.wallet_rate(), crate::runtime::DEFAULT_WALLET_RATE);
         assert_eq!(cli.signal_limit_table as usize, crate::http::DEFAULT_LIMIT_TABLE);

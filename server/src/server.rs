@@ -87,7 +87,8 @@ pub async fn start(cli: &Cli) -> Result<Started, StartError> {
     let store = RedbStore::open(&cli.data_dir, now)?;
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);
-    let config = Config::new(&cli.network, seed);
+    let mut config = Config::new(&cli.network, seed);
+    config.store_bytes = usize::try_from(cli.store_bytes).unwrap_or(usize::MAX);
     let writer = store.writer();
     let node = Node::new(config, id.session, id.delegation, now)?.with_store(Box::new(store));
     let (listener, addr) = bind(cli.listen).await?;

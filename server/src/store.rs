@@ -273,6 +273,14 @@ impl RecordStore for RedbStore {
         self.memory.get(key)
     }
 
+    fn bytes(&self) -> usize {
+        self.memory.bytes()
+    }
+
+    fn set_budget(&mut self, bytes: usize) {
+        self.memory.set_budget(bytes);
+    }
+
     fn remove_mail(&mut self, key: Id, ids: &[[u8; 16]], until: Timestamp) -> usize {
         let n = self.memory.remove_mail(key, ids, until);
         let mut add = Vec::with_capacity(ids.len());
@@ -399,6 +407,20 @@ mod tests {
         assert!(s.get(key).contains(&p));
         // The delivered entry stays delivered: a late copy is refused.
         assert_eq!(s.put(first, NOW), Err(StoreError::Delivered));
+    }
+
+    #[test]
+    fn the_node_s_byte_budget_reaches_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let p = presence(&mut rng, NOW);
+        let mut s = RedbStore::open(dir.path(), NOW).unwrap();
+        s.set_budget(p.stored_bytes() - 1);
+        assert_eq!(s.put(p.clone(), NOW), Err(StoreError::Full), "a record over the budget is refused");
+        assert_eq!((s.len(), s.bytes()), (0, 0));
+        s.set_budget(p.stored_bytes());
+        assert_eq!(s.put(p.clone(), NOW), Ok(true));
+        assert_eq!(s.bytes(), p.stored_bytes());
     }
 
     #[test]

@@ -354,7 +354,7 @@ impl Node {
     /// signer must be the node the op's message was addressed to, or a plausible owner of its key
     /// (replies.rs). A reply from anyone else is counted and ignored, and the op waits on for the real one.
     /// A reply to no open op passes (the caller finds nothing to complete).
-    fn may_reply(&mut self, reply_to: Option<MessageId>, signer: Id) -> bool {
+    fn may_reply(&mut self, now: Timestamp, reply_to: Option<MessageId>, signer: Id) -> bool {
         let dest = reply_to
             .and_then(|msg| self.app.op_by_msg.get(&msg))
             .and_then(|op| self.app.ops.get(op))
@@ -363,7 +363,7 @@ impl Node {
         if self.may_answer(dest, signer, None) {
             return true;
         }
-        self.unsolicited_reply();
+        self.unsolicited_reply(now, signer);
         false
     }
 
@@ -424,7 +424,7 @@ impl Node {
                 );
             }
             AppMsg::StoreAck { error } => {
-                if !self.may_reply(reply_to, origin.node_id()) {
+                if !self.may_reply(now, reply_to, origin.node_id()) {
                     return;
                 }
                 let Some((_, op)) = self.app.take_op(reply_to) else { return };
@@ -486,7 +486,7 @@ impl Node {
                 self.send_routed(now, Destination::Node(origin.node_id()), Some(my_id), &body);
             }
             AppMsg::Records { records, more } => {
-                if !self.may_reply(reply_to, origin.node_id()) {
+                if !self.may_reply(now, reply_to, origin.node_id()) {
                     return;
                 }
                 let Some((_, op)) = self.app.take_op(reply_to) else { return };
@@ -528,7 +528,7 @@ impl Node {
                 );
                 if !ours {
                     if op.is_some() {
-                        self.unsolicited_reply();
+                        self.unsolicited_reply(now, origin.node_id());
                     }
                     return;
                 }

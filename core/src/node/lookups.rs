@@ -202,7 +202,7 @@ impl Node {
             LookupFor::User(_) | LookupFor::Join | LookupFor::Finger(_) => None,
         };
         if !self.may_answer(Destination::Key(key), owner, via) {
-            self.unsolicited_reply();
+            self.unsolicited_reply(now, owner);
             return;
         }
         let path = hops.saturating_add(back);

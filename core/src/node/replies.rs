@@ -18,9 +18,11 @@
 //! the key, nearer to it than every node this node knows, passes this check; reading from several
 //! independent positions (issue 16, item 5) is the defence against that one.
 
+use super::conduct::Offence;
 use super::Node;
 use crate::id::Id;
 use crate::node::api::LinkId;
+use crate::time::Timestamp;
 use crate::wire::envelope::Destination;
 
 /// Whether `claimed` may own `key`: no member in `known` lies in `[key, claimed)` going clockwise (such a
@@ -60,9 +62,11 @@ impl Node {
         }
     }
 
-    /// A reply to an open request of ours came from a node that may not answer it: counted, then ignored.
-    pub(super) fn unsolicited_reply(&mut self) {
+    /// A reply to an open request of ours came from `signer`, which may not answer it: counted, charged to
+    /// the signer if it sent it to us itself (`node::conduct`), then ignored.
+    pub(super) fn unsolicited_reply(&mut self, now: Timestamp, signer: Id) {
         self.io.counters.unsolicited_replies += 1;
+        self.charge_origin(now, signer, Offence::UnrequestedReply);
     }
 }
 
