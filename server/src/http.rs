@@ -320,7 +320,7 @@ pub fn metrics_text(s: &Snapshot, node: &NodeHandle) -> String {
         );
     };
     let c = &s.status.counters;
-    let counters: [(&str, &str, u64); 15] = [
+    let counters: [(&str, &str, u64); 17] = [
         ("link_creations_total", "Peer connections ever created", c.link_creations),
         ("frames_in_total", "Frames received", c.frames_in),
         ("frames_out_total", "Frames sent", c.frames_out),
@@ -336,6 +336,12 @@ pub fn metrics_text(s: &Snapshot, node: &NodeHandle) -> String {
         ("refused_messages_total", "Messages that could not be opened", c.refused_messages),
         ("messages_received_total", "Messages received", c.messages_received),
         ("undeliverable_total", "Routed messages that could not make progress", c.undeliverable),
+        ("unsolicited_replies_total", "Replies from nodes that were not asked, ignored", c.unsolicited_replies),
+        (
+            "links_dropped_for_conduct_total",
+            "Links closed because their peer misbehaved",
+            c.links_dropped_for_conduct,
+        ),
     ];
     for (name, help, v) in counters {
         metric(name, "counter", help, v as f64);

@@ -397,6 +397,8 @@ pub struct Counters {
     /// Ignored (docs/protocol.md, "Who may answer"). A late reply to a request already answered is not
     /// counted: retries make those in honest runs.
     pub unsolicited_replies: u64,
+    /// Links closed because their peer misbehaved past the threshold (`node::conduct`).
+    pub links_dropped_for_conduct: u64,
 }
 
 /// One link as the status shows it.

@@ -190,6 +190,7 @@ impl Node {
         if self.conduct.charge(now, link, offence) {
             self.conduct.back_off(now, peer);
             self.conduct.dropped += 1;
+            self.io.counters.links_dropped_for_conduct += 1;
             self.conduct.links.remove(&link);
             self.drop_link(now, link, true);
         }
