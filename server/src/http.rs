@@ -336,7 +336,11 @@ pub fn metrics_text(s: &Snapshot, node: &NodeHandle) -> String {
         ("refused_messages_total", "Messages that could not be opened", c.refused_messages),
         ("messages_received_total", "Messages received", c.messages_received),
         ("undeliverable_total", "Routed messages that could not make progress", c.undeliverable),
-        ("unsolicited_replies_total", "Replies from nodes that were not asked, ignored", c.unsolicited_replies),
+        (
+            "unsolicited_replies_total",
+            "Replies from nodes that were not asked, ignored",
+            c.unsolicited_replies,
+        ),
         (
             "links_dropped_for_conduct_total",
             "Links closed because their peer misbehaved",
