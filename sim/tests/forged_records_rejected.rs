@@ -19,7 +19,7 @@ mod common;
 use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::SeedableRng;
 use serde::Serialize;
 
 use chordial_core::identity::delegation::{delegation_message, Delegation, DelegationRequest};
@@ -27,12 +27,12 @@ use chordial_core::identity::wallet::WalletKey;
 use chordial_core::identity::{DelegationCache, DelegationError, SessionKey};
 use chordial_core::node::records::{PresenceRecord, Record, RecordError, TopicRecord};
 use chordial_core::node::Event;
-use chordial_core::wire::envelope::{self, Destination, Header, MessageId, NetworkTag, DEFAULT_HOP_LIMIT};
+use chordial_core::wire::envelope::{self, Destination, NetworkTag};
 use chordial_core::{Id, Timestamp};
 use chordial_sim::scenario::{assert_budget_held, pick};
 use chordial_sim::World;
 
-use common::{ask, ring, wait_one, wallet, APP};
+use common::{ask, forged_header, ring, wait_one, wallet, APP};
 
 const SEED: u64 = 51;
 const MEMBERS: usize = 30;
@@ -104,16 +104,12 @@ fn inject_frame(
     let nodes: Vec<usize> =
         world.member_indices().into_iter().filter(|i| *i != owner_of(world, key)).collect();
     let entry = nodes[pick(world.rng(), nodes.len())];
-    let mut id = [0u8; 16];
-    rng.fill_bytes(&mut id);
-    let header = Header {
-        network: NetworkTag::from_name(&world.config().network),
-        id: MessageId(id),
-        sent_at: world.now(),
-        dest: Destination::Key(key),
-        hop_limit: DEFAULT_HOP_LIMIT,
-        reply_to: None,
-    };
+    let header = forged_header(
+        rng,
+        NetworkTag::from_name(&world.config().network),
+        world.now(),
+        Destination::Key(key),
+    );
     let body = RoutedBody::Store { record: Box::new(record) };
     let mut signed = envelope::encode(&from.session, &header, &body).expect("a small record fits a frame");
     edit(&mut signed);

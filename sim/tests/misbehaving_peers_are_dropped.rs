@@ -24,13 +24,12 @@ use std::time::Duration;
 use chordial_core::node::conduct::BACKOFF;
 use chordial_core::node::msg::{self, RingMsg, Routed, Undeliverable};
 use chordial_core::node::{Event, SendOutcome};
-use chordial_core::wire::envelope::{self, Destination, Header, MessageId, DEFAULT_HOP_LIMIT};
+use chordial_core::wire::envelope::{self, Destination};
 use chordial_core::Id;
 use chordial_sim::scenario::assert_budget_held;
 use chordial_sim::World;
-use rand_core::RngCore;
 
-use common::{payload, ring, send, wait_all, wallet};
+use common::{forged_header, payload, ring, send, wait_all, wallet};
 
 const SEED: u64 = 71;
 const MEMBERS: usize = 12;
@@ -38,16 +37,8 @@ const MEMBERS: usize = 12;
 /// A routed frame to `to`, signed by node `signer`, that names node `origin` as its origin (so the signature
 /// does not verify when `origin` is not `signer`; when it is, one signature byte is flipped).
 fn bad_signature(world: &mut World, signer: usize, origin: usize, to: usize) -> Vec<u8> {
-    let mut id = [0u8; 16];
-    world.rng().fill_bytes(&mut id);
-    let header = Header {
-        network: world.network_tag(),
-        id: MessageId(id),
-        sent_at: world.now(),
-        dest: Destination::Node(world.id(to)),
-        hop_limit: DEFAULT_HOP_LIMIT,
-        reply_to: None,
-    };
+    let (network, now, dest) = (world.network_tag(), world.now(), Destination::Node(world.id(to)));
+    let header = forged_header(world.rng(), network, now, dest);
     let body = Routed::Ring(RingMsg::Undeliverable { reason: Undeliverable::NoRoute });
     let mut signed = envelope::encode(&world.session_key(signer), &header, &body).expect("a small body fits");
     // Envelope layout: version, hops, origin key (33 bytes), signature (64 bytes), signed part.

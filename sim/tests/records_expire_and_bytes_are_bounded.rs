@@ -19,7 +19,7 @@ mod common;
 use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::SeedableRng;
 
 use chordial_core::identity::delegation::{delegation_message, Delegation, DelegationRequest};
 use chordial_core::identity::wallet::WalletKey;
@@ -27,12 +27,12 @@ use chordial_core::identity::{Address, DelegationCache, SessionKey};
 use chordial_core::node::msg::{self, AppMsg, Routed};
 use chordial_core::node::records::{topic_key, PresenceRecord, Record, RecordError, TopicRecord};
 use chordial_core::node::{Config, Event};
-use chordial_core::wire::envelope::{self, Destination, Header, MessageId, DEFAULT_HOP_LIMIT};
+use chordial_core::wire::envelope::{self, Destination};
 use chordial_core::{Id, Timestamp};
-use chordial_sim::scenario::{assert_budget_held, build_base, join_nodes, run_until_exact, unjoined};
+use chordial_sim::scenario::assert_budget_held;
 use chordial_sim::{World, WorldConfig};
 
-use common::{ask, wait_one, wallet, APP};
+use common::{ask, forged_header, ring_with, wait_one, wallet, APP};
 
 const SEED: u64 = 81;
 const MEMBERS: usize = 10;
@@ -48,19 +48,7 @@ fn ring() -> World {
     let mut config = WorldConfig::new(SEED);
     config.event_log = 20_000;
     config.tweak = small_store;
-    let mut world = World::new(config);
-    let base =
-        build_base(&mut world, 5, Duration::from_secs(120)).unwrap_or_else(|e| panic!("seed {SEED}: {e}"));
-    join_nodes(&mut world, MEMBERS - base.len(), &base, Duration::from_secs(10));
-    let converged = run_until_exact(&mut world, Duration::from_secs(300), Duration::from_secs(1));
-    assert!(
-        converged.is_some(),
-        "seed {SEED}: the ring did not converge: {}\n{:#?}",
-        world.ring_view().check_all(),
-        unjoined(&world)
-    );
-    world.run_for(Duration::from_secs(20));
-    world
+    ring_with(config, MEMBERS, Duration::from_secs(10))
 }
 
 struct Outsider {
@@ -91,16 +79,7 @@ fn owner_of(world: &World, key: Id) -> usize {
 fn inject(world: &mut World, from: &Outsider, record: Record, rng: &mut ChaCha20Rng) {
     let key = record.key();
     let entry = world.member_indices().into_iter().find(|i| *i != owner_of(world, key)).expect("two members");
-    let mut id = [0u8; 16];
-    rng.fill_bytes(&mut id);
-    let header = Header {
-        network: world.network_tag(),
-        id: MessageId(id),
-        sent_at: world.now(),
-        dest: Destination::Key(key),
-        hop_limit: DEFAULT_HOP_LIMIT,
-        reply_to: None,
-    };
+    let header = forged_header(rng, world.network_tag(), world.now(), Destination::Key(key));
     let body = Routed::App(AppMsg::Store { record: Box::new(record) });
     let signed = envelope::encode(&from.session, &header, &body).expect("a record fits a frame");
     let frame = msg::routed_frame(&signed, false);

@@ -24,13 +24,12 @@ use std::time::Duration;
 
 use chordial_core::node::msg::{self, RingMsg, Routed, Undeliverable};
 use chordial_core::node::{Config, Event, SendOutcome};
-use chordial_core::wire::envelope::{self, Destination, Header, MessageId, DEFAULT_HOP_LIMIT};
+use chordial_core::wire::envelope::{self, Destination};
 use chordial_core::Timestamp;
-use chordial_sim::scenario::{assert_budget_held, build_base, join_nodes, run_until_exact, unjoined};
+use chordial_sim::scenario::assert_budget_held;
 use chordial_sim::{World, WorldConfig};
-use rand_core::RngCore;
 
-use common::{payload, received_since, send, wait_all, wallet};
+use common::{forged_header, payload, received_since, ring_with, send, wait_all, wallet};
 
 const SEED: u64 = 61;
 const MEMBERS: usize = 16;
@@ -46,34 +45,14 @@ fn ring() -> World {
     let mut config = WorldConfig::new(SEED);
     config.event_log = 20_000;
     config.tweak = small_window;
-    let mut world = World::new(config);
-    let base =
-        build_base(&mut world, 5, Duration::from_secs(120)).unwrap_or_else(|e| panic!("seed {SEED}: {e}"));
-    join_nodes(&mut world, MEMBERS - base.len(), &base, Duration::from_secs(10));
-    let converged = run_until_exact(&mut world, Duration::from_secs(300), Duration::from_secs(1));
-    assert!(
-        converged.is_some(),
-        "seed {SEED}: the ring did not converge: {}\n{:#?}",
-        world.ring_view().check_all(),
-        unjoined(&world)
-    );
-    world.run_for(Duration::from_secs(20));
-    world
+    ring_with(config, MEMBERS, Duration::from_secs(10))
 }
 
 /// A routed frame from node `from` (signed with its key) to node `to`, sent at `sent_at`: an
 /// `Undeliverable` notice about no message, which the victim reads and ignores.
 fn frame(world: &mut World, from: usize, to: usize, sent_at: Timestamp) -> Vec<u8> {
-    let mut id = [0u8; 16];
-    world.rng().fill_bytes(&mut id);
-    let header = Header {
-        network: world.network_tag(),
-        id: MessageId(id),
-        sent_at,
-        dest: Destination::Node(world.id(to)),
-        hop_limit: DEFAULT_HOP_LIMIT,
-        reply_to: None,
-    };
+    let (network, dest) = (world.network_tag(), Destination::Node(world.id(to)));
+    let header = forged_header(world.rng(), network, sent_at, dest);
     let body = Routed::Ring(RingMsg::Undeliverable { reason: Undeliverable::NoRoute });
     let signed = envelope::encode(&world.session_key(from), &header, &body).expect("a small body fits");
     msg::routed_frame(&signed, false)
@@ -186,16 +165,8 @@ fn a_flood_of_old_replayed_and_skewed_frames_does_not_silence_a_node() {
         linked.iter().zip(linked.iter().skip(1)).map(|(h, w)| (*h, *w)).take(6).collect();
     let forwarded_before = counter(&world, victim, |c| c.forwarded);
     for &(h, w) in &probes {
-        let mut id = [0u8; 16];
-        world.rng().fill_bytes(&mut id);
-        let header = Header {
-            network: world.network_tag(),
-            id: MessageId(id),
-            sent_at: world.now(),
-            dest: Destination::Key(world.id(w)),
-            hop_limit: DEFAULT_HOP_LIMIT,
-            reply_to: None,
-        };
+        let (network, now, dest) = (world.network_tag(), world.now(), Destination::Key(world.id(w)));
+        let header = forged_header(world.rng(), network, now, dest);
         let signed = envelope::encode(&world.session_key(h), &header, &Routed::Ring(RingMsg::FindSuccessor))
             .expect("a small body fits");
         let link =

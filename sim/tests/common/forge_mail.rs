@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
-use rand_core::RngCore;
 
 use chordial_core::identity::delegation::{delegation_message, Delegation, DelegationRequest};
 use chordial_core::identity::wallet::WalletKey;
@@ -14,7 +13,7 @@ use chordial_core::identity::{Address, SessionKey};
 use chordial_core::node::msg::{self, LinkMsg, Routed};
 use chordial_core::node::records::{presence_key, MailboxEntry, PresenceRecord, Record};
 use chordial_core::node::LinkId;
-use chordial_core::wire::envelope::{self, Destination, Header, MessageId, DEFAULT_HOP_LIMIT};
+use chordial_core::wire::envelope::{self, Destination};
 use chordial_core::Id;
 use chordial_sim::World;
 
@@ -35,16 +34,8 @@ pub fn own_wallet(rng: &mut ChaCha20Rng, world: &World, session: &SessionKey) ->
 
 /// A routed frame from node `from` (signed with its session key) to `dest`.
 pub fn routed_frame(world: &mut World, from: usize, dest: Destination, body: &Routed) -> Vec<u8> {
-    let mut id = [0u8; 16];
-    world.rng().fill_bytes(&mut id);
-    let header = Header {
-        network: world.network_tag(),
-        id: MessageId(id),
-        sent_at: world.now(),
-        dest,
-        hop_limit: DEFAULT_HOP_LIMIT,
-        reply_to: None,
-    };
+    let (network, now) = (world.network_tag(), world.now());
+    let header = crate::common::forged_header(world.rng(), network, now, dest);
     let signed =
         envelope::encode(&world.session_key(from), &header, body).expect("a small body fits a frame");
     msg::routed_frame(&signed, false)

@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use chordial_core::identity::Address;
 use chordial_core::node::{Event, RequestId};
+use chordial_core::wire::envelope::{Destination, Header, MessageId, NetworkTag, DEFAULT_HOP_LIMIT};
 use chordial_core::Timestamp;
 use chordial_sim::scenario::{build_base, join_nodes, run_until_exact, unjoined};
 use chordial_sim::{World, WorldConfig};
+use rand_core::RngCore;
 
 /// The app origin the scenarios send from.
 pub const APP: &str = "https://chat.example";
@@ -30,7 +32,15 @@ pub fn world(seed: u64) -> World {
 /// successor list and predecessor is exactly right, then long enough for every node's presence record to be
 /// stored and replicated. Panics (with the seed) if the ring does not converge.
 pub fn ring(seed: u64, members: usize, spread: Duration) -> World {
-    let mut world = world(seed);
+    let mut config = WorldConfig::new(seed);
+    config.event_log = EVENT_LOG;
+    ring_with(config, members, spread)
+}
+
+/// [`ring`] in a world made from `config` (its own node settings, through `config.tweak`).
+pub fn ring_with(config: WorldConfig, members: usize, spread: Duration) -> World {
+    let seed = config.seed;
+    let mut world = World::new(config);
     let base = build_base(&mut world, 5.min(members), Duration::from_secs(120))
         .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     if members > base.len() {
@@ -47,6 +57,19 @@ pub fn ring(seed: u64, members: usize, spread: Duration) -> World {
     // the replica pushes time to land.
     world.run_for(Duration::from_secs(20));
     world
+}
+
+/// The header of a frame a scenario forges: a fresh random id drawn from `rng`, the default hop limit, no
+/// reply path.
+pub fn forged_header(
+    rng: &mut impl RngCore,
+    network: NetworkTag,
+    sent_at: Timestamp,
+    dest: Destination,
+) -> Header {
+    let mut id = [0u8; 16];
+    rng.fill_bytes(&mut id);
+    Header { network, id: MessageId(id), sent_at, dest, hop_limit: DEFAULT_HOP_LIMIT, reply_to: None }
 }
 
 /// Node `i`'s wallet.
