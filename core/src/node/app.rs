@@ -568,13 +568,14 @@ impl Node {
     /// links crossed by the frame that brought it.
     fn open_message(&mut self, now: Timestamp, sealed: &[u8], hops: u8) -> Option<Verdict> {
         let me = &mut self.me;
-        let opened = match e2e::open(&me.session, &me.wallet, &self.config.network, &mut me.cache, now, sealed) {
-            Ok(opened) => opened,
-            Err(_) => {
-                self.io.counters.refused_messages += 1;
-                return None;
-            }
-        };
+        let opened =
+            match e2e::open(&me.session, &me.wallet, &self.config.network, &mut me.cache, now, sealed) {
+                Ok(opened) => opened,
+                Err(_) => {
+                    self.io.counters.refused_messages += 1;
+                    return None;
+                }
+            };
         let inner = opened.inner;
         // The table writes the change to its store here, before the event and the receipt are queued.
         let verdict = self.accepted.admit(&opened.sender_session, inner.seq, inner.sent_at, now);
