@@ -22,7 +22,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use chordial_core::node::accepted::AcceptedStore;
+use chordial_core::node::accepted::{AcceptedStore, Saved};
 use chordial_core::node::records::{MemoryStore, Record, RecordStore, StoreError};
 use chordial_core::{Id, Timestamp};
 use redb::{Database, ReadableTable, TableDefinition};
@@ -59,7 +59,7 @@ pub struct RedbStore {
     /// Mailbox entries held under each key that holds any (for [`StoreStats::mailbox_entries`]).
     mail_per_key: HashMap<Id, u64>,
     /// The accepted table as opened, until [`RedbStore::accepted`] hands it to the node.
-    accepted: (Vec<([u8; 33], Vec<u8>)>, Timestamp),
+    accepted: Saved,
 }
 
 /// Counts kept as the store changes, so a status page reads them without walking the store.
@@ -326,7 +326,7 @@ impl RedbStore {
 /// (the one that precedes the node's outputs).
 pub struct RedbAccepted {
     writer: StoreWriter,
-    loaded: (Vec<([u8; 33], Vec<u8>)>, Timestamp),
+    loaded: Saved,
 }
 
 impl std::fmt::Debug for RedbAccepted {
@@ -336,7 +336,7 @@ impl std::fmt::Debug for RedbAccepted {
 }
 
 impl AcceptedStore for RedbAccepted {
-    fn load(&self) -> (Vec<([u8; 33], Vec<u8>)>, Timestamp) {
+    fn load(&self) -> Saved {
         self.loaded.clone()
     }
 

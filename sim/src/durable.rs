@@ -9,7 +9,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use chordial_core::node::accepted::{AcceptedStore, MemoryAcceptedStore};
+use chordial_core::node::accepted::{AcceptedStore, MemoryAcceptedStore, Saved};
 use chordial_core::node::records::{MemoryStore, Record, RecordStore, StoreError};
 use chordial_core::{Id, Timestamp};
 
@@ -69,7 +69,7 @@ impl SharedAccepted {
 }
 
 impl AcceptedStore for SharedAccepted {
-    fn load(&self) -> (Vec<([u8; 33], Vec<u8>)>, Timestamp) {
+    fn load(&self) -> Saved {
         lock(&self.0).load()
     }
     fn put(&mut self, session: &[u8; 33], row: Option<Vec<u8>>) {

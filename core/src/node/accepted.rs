@@ -115,13 +115,17 @@ impl SenderRow {
     }
 }
 
+/// What an [`AcceptedStore`] saved: every row (sending session's 33-byte key, [`SenderRow::encode`]d) and
+/// the forgotten-before time.
+pub type Saved = (Vec<([u8; 33], Vec<u8>)>, Timestamp);
+
 /// Where the accepted table is kept across restarts. The node writes each change as it makes it; a shell
 /// with a database stages the change and commits it before it carries out the node's outputs (the receipt
 /// and the app event of the message that changed it).
 pub trait AcceptedStore {
     /// Every row saved (sending session's 33-byte key, [`SenderRow::encode`]d), and the forgotten-before
     /// time. Read once, when the node is given the store.
-    fn load(&self) -> (Vec<([u8; 33], Vec<u8>)>, Timestamp);
+    fn load(&self) -> Saved;
     /// Saves a session's row (`Some`), or deletes it (`None`).
     fn put(&mut self, session: &[u8; 33], row: Option<Vec<u8>>);
     /// Saves the forgotten-before time.
@@ -133,7 +137,7 @@ pub trait AcceptedStore {
 pub struct NoAcceptedStore;
 
 impl AcceptedStore for NoAcceptedStore {
-    fn load(&self) -> (Vec<([u8; 33], Vec<u8>)>, Timestamp) {
+    fn load(&self) -> Saved {
         (Vec::new(), Timestamp::ZERO)
     }
     fn put(&mut self, _session: &[u8; 33], _row: Option<Vec<u8>>) {}
@@ -151,7 +155,7 @@ pub struct MemoryAcceptedStore {
 }
 
 impl AcceptedStore for MemoryAcceptedStore {
-    fn load(&self) -> (Vec<([u8; 33], Vec<u8>)>, Timestamp) {
+    fn load(&self) -> Saved {
         (self.rows.iter().map(|(k, v)| (*k, v.clone())).collect(), self.forgotten_before)
     }
     fn put(&mut self, session: &[u8; 33], row: Option<Vec<u8>>) {
@@ -334,7 +338,7 @@ mod tests {
     struct Shared(Arc<Mutex<MemoryAcceptedStore>>);
 
     impl AcceptedStore for Shared {
-        fn load(&self) -> (Vec<([u8; 33], Vec<u8>)>, Timestamp) {
+        fn load(&self) -> Saved {
             self.0.lock().unwrap().load()
         }
         fn put(&mut self, session: &[u8; 33], row: Option<Vec<u8>>) {
