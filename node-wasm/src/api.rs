@@ -220,7 +220,10 @@ impl ChordialNode {
         // A stored delegation that no longer verifies (expired) is not used; the record keeps it until a new
         // one replaces it.
         let delegated = stored.delegation().and_then(|d| verify(d, &session, &network).ok());
-        let shell = Shell::new(network, session, delegated, stored, ice_servers, db);
+        // A table that cannot be read refuses what was sent before now plus the default clock skew.
+        let refuse_until = js::now().saturating_add(std::time::Duration::from_secs(120));
+        let accepted = db.load_accepted(refuse_until).await?;
+        let shell = Shell::new(network, session, delegated, stored, ice_servers, db, accepted);
         Ok(ChordialNode { shell })
     }
 

@@ -27,7 +27,7 @@ use crate::js;
 use crate::link::{LinkIo, CHANNEL_LABEL};
 use crate::pairing::{self, CodeKind};
 use crate::queue::Push;
-use crate::store::{Db, Stored};
+use crate::store::{Accepted, Db, Stored};
 use crate::view::{self, EventView, LinkExtra, StatusView};
 
 /// How long the shell waits for ICE gathering before handing over what it has.
@@ -109,6 +109,8 @@ pub(crate) struct Shell {
     pub(crate) stored: Stored,
     pub(crate) ice_servers: JsValue,
     pub(crate) db: Rc<Db>,
+    /// The node's accepted table, written to `db` after the outputs that changed it.
+    accepted: Accepted,
     weak: ShellWeak,
     node: Option<Node>,
     /// Incremented on every start and stop: handlers and tasks of an earlier run do nothing.
@@ -145,6 +147,7 @@ impl Shell {
         stored: Stored,
         ice_servers: JsValue,
         db: Db,
+        accepted: Accepted,
     ) -> ShellRef {
         Rc::new_cyclic(|weak| {
             RefCell::new(Shell {
@@ -155,6 +158,7 @@ impl Shell {
                 stored,
                 ice_servers,
                 db: Rc::new(db),
+                accepted,
                 weak: weak.clone(),
                 node: None,
                 run: 0,
@@ -242,6 +246,7 @@ impl Shell {
         let config = chordial_core::node::Config::new(&self.network, seed);
         let mut node = Node::new(config, self.session.clone(), d.delegation, now)
             .map_err(|e| ApiError::new(error::BAD_SIGNATURE, e.to_string()))?;
+        node.with_accepted_store(now, Box::new(self.accepted.clone()));
         self.run += 1;
         for url in self.stored.bootstrap.clone() {
             let request = node.connect_bootstrap(now, &url);
@@ -305,6 +310,14 @@ impl Shell {
                     match at {
                         Some(at) => self.schedule(at, now),
                         None => self.timer = None,
+                    }
+                    // The accepted table, if a message changed it: written after that message's receipt and
+                    // app event went out (IndexedDB is asynchronous), in order with earlier writes.
+                    if let Some(bytes) = self.accepted.take_changed() {
+                        let db = self.db.clone();
+                        spawn_local(async move {
+                            let _ = db.save_accepted(&bytes).await;
+                        });
                     }
                     return;
                 }

@@ -84,13 +84,21 @@ pub async fn start(cli: &Cli) -> Result<Started, StartError> {
     let rtc_ip = cli.rtc_ip().map_err(StartError::Config)?;
     let now = clock::now();
     let id = identity::load_or_create(&cli.data_dir, &cli.network, now)?;
-    let store = RedbStore::open(&cli.data_dir, now)?;
+    let mut store = RedbStore::open(&cli.data_dir, now)?;
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);
     let mut config = Config::new(&cli.network, seed);
     config.store_bytes = usize::try_from(cli.store_bytes).unwrap_or(usize::MAX);
     let writer = store.writer();
-    let node = Node::new(config, id.session, id.delegation, now)?.with_store(Box::new(store));
+    let accepted = store.accepted();
+    let mut node = Node::new(config, id.session, id.delegation, now)?.with_store(Box::new(store));
+    let unreadable = node.with_accepted_store(now, Box::new(accepted));
+    if unreadable > 0 {
+        tracing::warn!(
+            unreadable,
+            "accepted-message rows unreadable: nothing dated before now is accepted from their senders"
+        );
+    }
     let (listener, addr) = bind(cli.listen).await?;
     let admin = match cli.admin_listen {
         Some(a) => Some(bind(a).await?),

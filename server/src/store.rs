@@ -7,7 +7,12 @@
 //!
 //! Layout (`DATA_DIR/store.redb`):
 //! - `records`: record key (20 bytes) → postcard `Vec<Record>` (everything held under that key);
-//! - `delivered`: record key ‖ mailbox id (36 bytes) → Unix ms until which the delivered id is remembered.
+//! - `delivered`: record key ‖ mailbox id (36 bytes) → Unix ms until which the delivered id is remembered;
+//! - `accepted`: sending session (33 bytes) → what this node delivered to its app from that session
+//!   (`chordial_core::node::accepted::SenderRow::encode`), and `accepted_meta`: `"forgotten_before"` → Unix
+//!   ms. Written through [`RedbAccepted`] and committed in the same transactions as the records, so a
+//!   message's receipt and app event leave only once its row is on disk. A store written before these
+//!   tables existed opens with them empty: a clean start (docs/security.md).
 //!
 //! On open, tombstones are loaded first and then records, through the same `MemoryStore` logic, so a
 //! mailbox entry delivered before a crash does not come back.
@@ -17,12 +22,17 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use chordial_core::node::accepted::{AcceptedStore, Saved};
 use chordial_core::node::records::{MemoryStore, Record, RecordStore, StoreError};
 use chordial_core::{Id, Timestamp};
 use redb::{Database, ReadableTable, TableDefinition};
 
 const RECORDS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("records");
 const DELIVERED: TableDefinition<'_, &[u8], u64> = TableDefinition::new("delivered");
+const ACCEPTED: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("accepted");
+const ACCEPTED_META: TableDefinition<'_, &str, u64> = TableDefinition::new("accepted_meta");
+/// The `accepted_meta` key of the forgotten-before time.
+const FORGOTTEN_BEFORE: &str = "forgotten_before";
 /// The database file's name in the data dir.
 pub const DB_FILE: &str = "store.redb";
 /// Tombstones mirrored (the memory store keeps at most as many).
@@ -48,6 +58,8 @@ pub struct RedbStore {
     tombstones: BTreeMap<(Id, [u8; 16]), u64>,
     /// Mailbox entries held under each key that holds any (for [`StoreStats::mailbox_entries`]).
     mail_per_key: HashMap<Id, u64>,
+    /// The accepted table as opened, until [`RedbStore::accepted`] hands it to the node.
+    accepted: Saved,
 }
 
 /// Counts kept as the store changes, so a status page reads them without walking the store.
@@ -71,11 +83,19 @@ struct Staged {
     /// Tombstones to write (until when), and to delete.
     tombs_add: BTreeMap<(Id, [u8; 16]), u64>,
     tombs_remove: BTreeSet<(Id, [u8; 16])>,
+    /// Accepted-table rows to write (`Some`) or delete (`None`), by sending session.
+    accepted: BTreeMap<[u8; 33], Option<Vec<u8>>>,
+    /// The forgotten-before time to write.
+    forgotten_before: Option<u64>,
 }
 
 impl Staged {
     fn is_empty(&self) -> bool {
-        self.records.is_empty() && self.tombs_add.is_empty() && self.tombs_remove.is_empty()
+        self.records.is_empty()
+            && self.tombs_add.is_empty()
+            && self.tombs_remove.is_empty()
+            && self.accepted.is_empty()
+            && self.forgotten_before.is_none()
     }
 }
 
@@ -110,7 +130,11 @@ impl StoreWriter {
             }
             std::mem::take(&mut *guard)
         };
-        let n = staged.records.len() + staged.tombs_add.len() + staged.tombs_remove.len();
+        let n = staged.records.len()
+            + staged.tombs_add.len()
+            + staged.tombs_remove.len()
+            + staged.accepted.len()
+            + usize::from(staged.forgotten_before.is_some());
         let tx = self.db.begin_write().map_err(boxed)?;
         {
             let mut table = tx.open_table(RECORDS).map_err(boxed)?;
@@ -130,6 +154,21 @@ impl StoreWriter {
             }
             for (key, id) in &staged.tombs_remove {
                 tombs.remove(tomb_key(*key, id).as_slice()).map_err(boxed)?;
+            }
+            let mut accepted = tx.open_table(ACCEPTED).map_err(boxed)?;
+            for (session, row) in &staged.accepted {
+                match row {
+                    Some(bytes) => {
+                        accepted.insert(session.as_slice(), bytes.as_slice()).map_err(boxed)?;
+                    }
+                    None => {
+                        accepted.remove(session.as_slice()).map_err(boxed)?;
+                    }
+                }
+            }
+            if let Some(at) = staged.forgotten_before {
+                let mut meta = tx.open_table(ACCEPTED_META).map_err(boxed)?;
+                meta.insert(FORGOTTEN_BEFORE, at).map_err(boxed)?;
             }
         }
         tx.commit().map_err(boxed)?;
@@ -164,6 +203,8 @@ impl RedbStore {
         let tx = db.begin_write().map_err(db_err)?;
         tx.open_table(RECORDS).map_err(db_err)?;
         tx.open_table(DELIVERED).map_err(db_err)?;
+        tx.open_table(ACCEPTED).map_err(db_err)?;
+        tx.open_table(ACCEPTED_META).map_err(db_err)?;
         tx.commit().map_err(db_err)?;
         let writer = StoreWriter { db: Arc::new(db), staged: Arc::default(), stats: Arc::default() };
         let mut store = RedbStore {
@@ -171,6 +212,7 @@ impl RedbStore {
             memory: MemoryStore::default(),
             tombstones: BTreeMap::new(),
             mail_per_key: HashMap::new(),
+            accepted: (Vec::new(), Timestamp::ZERO),
         };
         let rtx = store.writer.db.begin_read().map_err(db_err)?;
         let delivered = rtx.open_table(DELIVERED).map_err(db_err)?;
@@ -206,6 +248,21 @@ impl RedbStore {
         }
         drop(records);
         drop(delivered);
+        // The accepted table: rows whose key is not a session key's length are skipped (the node treats a
+        // row it cannot decode as unreadable and deletes it).
+        let accepted = rtx.open_table(ACCEPTED).map_err(db_err)?;
+        for item in accepted.iter().map_err(db_err)? {
+            let (k, v) = item.map_err(db_err)?;
+            if let Ok(session) = <[u8; 33]>::try_from(k.value()) {
+                store.accepted.0.push((session, v.value().to_vec()));
+            }
+        }
+        let meta = rtx.open_table(ACCEPTED_META).map_err(db_err)?;
+        if let Some(at) = meta.get(FORGOTTEN_BEFORE).map_err(db_err)? {
+            store.accepted.1 = Timestamp(at.value());
+        }
+        drop(accepted);
+        drop(meta);
         drop(rtx);
         for key in store.memory.keys() {
             store.count(key, &store.memory.get(key));
@@ -215,6 +272,7 @@ impl RedbStore {
             mailbox,
             unreadable = bad,
             tombstones = store.tombstones.len(),
+            accepted_sessions = store.accepted.0.len(),
             "store opened"
         );
         Ok(store)
@@ -223,6 +281,12 @@ impl RedbStore {
     /// The handle that commits this store's changes (and reads its counts).
     pub fn writer(&self) -> StoreWriter {
         self.writer.clone()
+    }
+
+    /// The node's accepted table in this database (`Node::with_accepted_store`): what was opened, and
+    /// every change staged for this store's commits. Call once; a second call hands over nothing loaded.
+    pub fn accepted(&mut self) -> RedbAccepted {
+        RedbAccepted { writer: self.writer.clone(), loaded: std::mem::take(&mut self.accepted) }
     }
 
     /// Updates the counts for `key`, which now holds `held`.
@@ -255,6 +319,33 @@ impl RedbStore {
             staged.tombs_remove.remove(&(*key, *id));
             staged.tombs_add.insert((*key, *id), *until);
         }
+    }
+}
+
+/// The accepted table in the store's database: loaded at open, changes staged for the writer's next commit
+/// (the one that precedes the node's outputs).
+pub struct RedbAccepted {
+    writer: StoreWriter,
+    loaded: Saved,
+}
+
+impl std::fmt::Debug for RedbAccepted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbAccepted").field("loaded", &self.loaded.0.len()).finish_non_exhaustive()
+    }
+}
+
+impl AcceptedStore for RedbAccepted {
+    fn load(&self) -> Saved {
+        self.loaded.clone()
+    }
+
+    fn put(&mut self, session: &[u8; 33], row: Option<Vec<u8>>) {
+        self.writer.staged.lock().unwrap_or_else(|e| e.into_inner()).accepted.insert(*session, row);
+    }
+
+    fn put_forgotten_before(&mut self, at: Timestamp) {
+        self.writer.staged.lock().unwrap_or_else(|e| e.into_inner()).forgotten_before = Some(at.0);
     }
 }
 
@@ -467,5 +558,63 @@ mod tests {
         let s = RedbStore::open(dir.path(), NOW).unwrap();
         assert_eq!(s.len(), 1);
         assert_eq!(s.writer().stats.records.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn the_accepted_table_reaches_the_disk_with_the_commit_and_survives_reopening() {
+        use chordial_core::node::accepted::SenderRow;
+        let dir = tempfile::tempdir().unwrap();
+        let session = [2u8; 33];
+        let row = SenderRow { floor: 0, seqs: vec![7, 9], newest: NOW, since: Timestamp::ZERO }.encode();
+        let later = NOW.saturating_add(Duration::from_secs(1));
+        {
+            let mut s = RedbStore::open(dir.path(), NOW).unwrap();
+            let mut a = s.accepted();
+            a.put(&session, Some(row.clone()));
+            a.put_forgotten_before(later);
+            assert!(s.writer().has_staged());
+        }
+        {
+            let mut s = RedbStore::open(dir.path(), NOW).unwrap();
+            assert_eq!(s.accepted().load(), (Vec::new(), Timestamp::ZERO), "never committed: not on disk");
+            let mut a = s.accepted();
+            a.put(&session, Some(row.clone()));
+            a.put(&[3u8; 33], Some(row.clone()));
+            a.put_forgotten_before(later);
+            // Two rows and the time: one transaction.
+            assert_eq!(s.writer().commit().unwrap(), 3);
+        }
+        {
+            let mut s = RedbStore::open(dir.path(), NOW).unwrap();
+            let (rows, forgotten_before) = s.accepted().load();
+            assert_eq!(rows, vec![(session, row.clone()), ([3u8; 33], row.clone())]);
+            assert_eq!(forgotten_before, later);
+            s.accepted().put(&session, None);
+            assert_eq!(s.writer().commit().unwrap(), 1);
+        }
+        let mut s = RedbStore::open(dir.path(), NOW).unwrap();
+        assert_eq!(s.accepted().load().0, vec![([3u8; 33], row)]);
+    }
+
+    #[test]
+    fn a_store_written_before_the_accepted_table_existed_opens_with_it_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let p = presence(&mut rng, NOW);
+        {
+            // What the previous version wrote: the records and delivered tables only.
+            let db = Database::create(dir.path().join(DB_FILE)).unwrap();
+            let tx = db.begin_write().unwrap();
+            {
+                let mut records = tx.open_table(RECORDS).unwrap();
+                let held = postcard::to_allocvec(&vec![p.clone()]).unwrap();
+                records.insert(p.key().as_bytes().as_slice(), held.as_slice()).unwrap();
+                tx.open_table(DELIVERED).unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        let mut s = RedbStore::open(dir.path(), NOW).unwrap();
+        assert_eq!(s.len(), 1, "the records are read as before");
+        assert_eq!(s.accepted().load(), (Vec::new(), Timestamp::ZERO), "a clean start, not an error");
     }
 }

@@ -25,13 +25,14 @@
 //! Every random choice — identities, node seeds, latencies, jitter, loss, timeouts, scenario choices — is
 //! drawn from the world's one ChaCha20 stream: a seed reproduces a run exactly.
 //!
-//! Modules: [`adversary`] (attacker nodes), [`net`] (the network model), [`world`] (the simulator), [`checks`] (invariants),
+//! Modules: [`adversary`] (attacker nodes), [`durable`] (what a node keeps across a restart), [`net`] (the network model), [`world`] (the simulator), [`checks`] (invariants),
 //! [`scenario`] (building blocks for tests and the benchmark), [`metrics`] (summaries), [`identity`]
 //! (simulated wallets and delegations). See `docs/simulator.md`.
 
 pub mod adversary;
 pub mod checks;
 pub mod crypto;
+pub mod durable;
 pub mod identity;
 pub mod messages;
 pub mod metrics;

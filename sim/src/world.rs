@@ -28,6 +28,7 @@ use chordial_core::{Id, Timestamp};
 
 use crate::adversary::{Adversary, Ctx};
 use crate::checks::{self, NodeView, RingView};
+use crate::durable::Durable;
 use crate::identity::Identity;
 use crate::net::{self, Endpoint, NetConfig, Network, SdpKind};
 use crate::queue::EventQueue;
@@ -269,6 +270,8 @@ struct Slot {
     servers: Vec<usize>,
     events: VecDeque<(Timestamp, Event)>,
     stats: NodeStats,
+    /// What the node keeps across [`World::restart_durable`] (records, accepted messages).
+    durable: Durable,
 }
 
 /// One node's link records, sorted by link id. The node allocates ids in increasing order, so a new record
@@ -669,6 +672,7 @@ impl World {
             servers: servers.to_vec(),
             events: VecDeque::new(),
             stats: NodeStats::default(),
+            durable: Durable::default(),
         });
         self.links.push(LinkTable::default());
         i
@@ -793,6 +797,15 @@ impl World {
     /// node `bootstrap`.
     pub fn restart(&mut self, i: usize, bootstrap: usize) {
         assert!(!self.slots[i].alive, "restart of a running node {i}");
+        self.slots[i].durable = Durable::default();
+        self.restart_durable(i, bootstrap);
+    }
+
+    /// Restarts crashed node `i` like [`World::restart`], but with the durable state its last life wrote —
+    /// its record store and its table of accepted messages — as a server restarts from its database
+    /// ([`crate::durable`]).
+    pub fn restart_durable(&mut self, i: usize, bootstrap: usize) {
+        assert!(!self.slots[i].alive, "restart of a running node {i}");
         let slot = &mut self.slots[i];
         slot.incarnation += 1;
         slot.stats.restarts += 1;
@@ -882,6 +895,11 @@ impl World {
     /// random node of `servers` as [`World::add_node_via`] does. Returns its index.
     pub fn add_node_with(&mut self, identity: Identity, servers: &[usize]) -> usize {
         self.add_identity(identity, servers)
+    }
+
+    /// What node `i` keeps across [`World::restart_durable`].
+    pub fn durable(&self, i: usize) -> &Durable {
+        &self.slots[i].durable
     }
 
     /// Node `i`'s session key (an attacker signs with its own).
@@ -1007,8 +1025,10 @@ impl World {
         let slot = &mut self.slots[i];
         slot.link_cap = config.link_cap();
         let session = slot.identity.session_key().expect("stored session key is valid");
-        let node = Node::new(config, session, slot.identity.delegation.clone(), self.now)
-            .unwrap_or_else(|e| panic!("Node::new for node {i}: {e:?}"));
+        let mut node = Node::new(config, session, slot.identity.delegation.clone(), self.now)
+            .unwrap_or_else(|e| panic!("Node::new for node {i}: {e:?}"))
+            .with_store(Box::new(slot.durable.records.clone()));
+        node.with_accepted_store(self.now, Box::new(slot.durable.accepted.clone()));
         slot.alive = true;
         slot.leaving = false;
         slot.alive_since = self.now;

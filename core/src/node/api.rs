@@ -388,6 +388,12 @@ pub struct Counters {
     pub refused_messages: u64,
     /// Messages received (after de-duplication).
     pub messages_received: u64,
+    /// Messages opened again after they were delivered (a lost receipt's retry, or a replay): acknowledged,
+    /// not delivered again (`node::accepted`).
+    pub repeated_messages: u64,
+    /// Messages opened but refused by age or by the accepted window: too old to tell whether they were
+    /// delivered before, or dated ahead of the clock (`node::accepted`).
+    pub stale_messages: u64,
     /// Records held.
     pub records: u64,
     /// Routed messages that could not make progress (reported back to their origin).

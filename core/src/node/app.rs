@@ -3,8 +3,9 @@
 //!
 //! - **Owns** ([`App`]): the routed app requests waiting for their reply (reads, writes, deliveries),
 //!   ordered by when their reply is overdue and indexed by the ids of their messages; the sends in progress
-//!   (one per `send`, fanned out to the recipient's sessions); the message sequence number; the digests of
-//!   messages received (each is delivered once).
+//!   (one per `send`, fanned out to the recipient's sessions); the message sequence number (seeded from the
+//!   clock, [`next_seq`]). Which received messages were delivered, so each is delivered once, is
+//!   `accepted.rs`.
 //! - **Takes**: API calls (`announce`, `discover`, `send`, …), replies and app messages routed to this node,
 //!   failure reports for its messages, the [`Timer::Presence`] tick.
 //! - **Emits**: routed app messages (through the parent's router), [`Event`]s for the application, and
@@ -12,9 +13,10 @@
 //!
 //! Where records live and how they move as the ring changes is `placement.rs`.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use super::accepted::{next_seq, Verdict};
 use super::msg::{AppMsg, LinkMsg, Routed, StoreFail, Undeliverable};
 use super::records::{
     mail_id, presence_key, topic_key, MailAck, MailboxEntry, PresenceRecord, Record, TopicRecord,
@@ -34,8 +36,6 @@ use crate::wire::envelope::{Destination, MessageId, Received};
 pub(super) const PAGE_BYTES: usize = 48 * 1024;
 /// A presence write that failed is tried again this soon.
 const PRESENCE_RETRY: Duration = Duration::from_secs(5);
-/// Message digests remembered to deliver each message once.
-const SEEN_CAPACITY: usize = 65_536;
 
 /// What a routed app request is for.
 #[derive(Debug, Clone)]
@@ -101,8 +101,6 @@ pub(crate) struct App {
     sends: BTreeMap<u64, SendOp>,
     next_send: u64,
     seq: u64,
-    seen: HashSet<[u8; 16]>,
-    seen_order: VecDeque<[u8; 16]>,
 }
 
 impl App {
@@ -126,9 +124,10 @@ impl App {
         self.ops.remove(&op).map(|o| (op, o))
     }
 
-    /// A new send, with the next sequence number.
+    /// A new send, with the next sequence number ([`next_seq`]: it grows across this session's restarts).
     fn insert_send(
         &mut self,
+        now: Timestamp,
         request: RequestId,
         to: Address,
         origin: &str,
@@ -136,7 +135,7 @@ impl App {
         id: [u8; 16],
     ) -> u64 {
         self.next_send += 1;
-        self.seq += 1;
+        self.seq = next_seq(self.seq, now);
         let send = SendOp {
             request,
             to,
@@ -151,21 +150,6 @@ impl App {
         };
         self.sends.insert(self.next_send, send);
         self.next_send
-    }
-
-    /// Whether a message with this digest is new (it is remembered, the oldest forgotten beyond
-    /// [`SEEN_CAPACITY`]).
-    fn first_time(&mut self, key: [u8; 16]) -> bool {
-        if !self.seen.insert(key) {
-            return false;
-        }
-        self.seen_order.push_back(key);
-        if self.seen_order.len() > SEEN_CAPACITY {
-            if let Some(old) = self.seen_order.pop_front() {
-                self.seen.remove(&old);
-            }
-        }
-        true
     }
 }
 
@@ -257,7 +241,7 @@ impl Node {
         let request = self.new_request();
         let mut id = [0u8; 16];
         id.copy_from_slice(&MessageId::random(&mut self.rng).0);
-        let send = self.app.insert_send(request, to, origin, bytes, id);
+        let send = self.app.insert_send(now, request, to, origin, bytes, id);
         self.start_get(now, GetFor::Send(send), presence_key(&to), 0, Vec::new());
         Ok(request)
     }
@@ -507,8 +491,10 @@ impl Node {
                 }
             }
             AppMsg::Deliver { id, sealed } => {
-                let opened = self.open_message(now, &sealed, hops);
-                if opened {
+                // A receipt for a message delivered now or before (its first receipt may have been lost);
+                // none for one refused by age or window, so the sender is not told `Delivered` for it.
+                let verdict = self.open_message(now, &sealed, hops);
+                if matches!(verdict, Some(Verdict::Fresh | Verdict::Repeat)) {
                     self.send_routed(
                         now,
                         Destination::Node(origin.node_id()),
@@ -546,8 +532,12 @@ impl Node {
                 for (id, sealed) in entries {
                     if id != mail_id(&sealed) {
                         self.io.counters.refused_messages += 1;
-                    } else if self.open_message(now, &sealed, hops) {
-                        ids.push(id);
+                    } else if let Some(verdict) = self.open_message(now, &sealed, hops) {
+                        // Acknowledged (deleted) once delivered, or when it never can be (stale); a message
+                        // dated ahead of our clock waits in the mailbox for a later delivery.
+                        if verdict != Verdict::Early {
+                            ids.push(id);
+                        }
                     }
                 }
                 if ids.is_empty() {
@@ -573,32 +563,38 @@ impl Node {
         }
     }
 
-    /// Opens a sealed message for this node; emits it once (duplicates by ciphertext are dropped). `hops`:
+    /// Opens a sealed message for this node and emits it if the accepted table admits it (each
+    /// `(sending session, seq)` once, within the age bounds: `accepted.rs`). `None`: it did not open. `hops`:
     /// links crossed by the frame that brought it.
-    fn open_message(&mut self, now: Timestamp, sealed: &[u8], hops: u8) -> bool {
+    fn open_message(&mut self, now: Timestamp, sealed: &[u8], hops: u8) -> Option<Verdict> {
         let me = &mut self.me;
-        match e2e::open(&me.session, &me.wallet, &self.config.network, &mut me.cache, now, sealed) {
-            Ok(opened) => {
-                let key = mail_id(sealed);
-                if self.app.first_time(key) {
-                    self.io.counters.messages_received += 1;
-                    let inner = opened.inner;
-                    self.io.emit(Event::MessageReceived {
-                        from_wallet: inner.from_wallet,
-                        app_origin: inner.app_origin,
-                        bytes: inner.payload,
-                        id: key,
-                        sent_at: inner.sent_at,
-                        hops,
-                    });
+        let opened =
+            match e2e::open(&me.session, &me.wallet, &self.config.network, &mut me.cache, now, sealed) {
+                Ok(opened) => opened,
+                Err(_) => {
+                    self.io.counters.refused_messages += 1;
+                    return None;
                 }
-                true
+            };
+        let inner = opened.inner;
+        // The table writes the change to its store here, before the event and the receipt are queued.
+        let verdict = self.accepted.admit(&opened.sender_session, inner.seq, inner.sent_at, now);
+        match verdict {
+            Verdict::Fresh => {
+                self.io.counters.messages_received += 1;
+                self.io.emit(Event::MessageReceived {
+                    from_wallet: inner.from_wallet,
+                    app_origin: inner.app_origin,
+                    bytes: inner.payload,
+                    id: mail_id(sealed),
+                    sent_at: inner.sent_at,
+                    hops,
+                });
             }
-            Err(_) => {
-                self.io.counters.refused_messages += 1;
-                false
-            }
+            Verdict::Repeat => self.io.counters.repeated_messages += 1,
+            Verdict::Stale | Verdict::Early => self.io.counters.stale_messages += 1,
         }
+        Some(verdict)
     }
 
     fn get_done(&mut self, now: Timestamp, purpose: GetFor, records: Vec<Record>) {

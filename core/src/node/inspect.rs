@@ -171,6 +171,12 @@ impl<'a> Inspect<'a> {
         self.node.records.store.bytes()
     }
 
+    /// Sending sessions the accepted table remembers, and its forgotten-before time
+    /// ([`crate::node::accepted`]).
+    pub fn accepted_sessions(&self) -> (usize, Timestamp) {
+        (self.node.accepted.len(), self.node.accepted.forgotten_before())
+    }
+
     /// What the peer of `link` did wrong so far (score as of `now`), if anything
     /// ([`crate::node::conduct`]).
     pub fn conduct(&self, link: LinkId, now: Timestamp) -> Option<PeerConduct> {

@@ -41,7 +41,8 @@
 //! | [`Router`](router::Router) | `router` | the replay window, frames in flight until acknowledged, reverse paths for replies |
 //! | [`Lookups`](lookups::Lookups) | `lookups` | lookups in progress, their attempts and the ids of their messages |
 //! | [`Records`](placement::Records) | `placement` | the record store and what was last replicated to whom |
-//! | [`App`](app::App) | `app` | app requests (reads, writes, deliveries) and their replies, sends, received-message digests |
+//! | [`App`](app::App) | `app` | app requests (reads, writes, deliveries) and their replies, sends |
+//! | [`Accepted`](accepted::Accepted) | `accepted` | per sending session, the messages delivered to the app (each once, across restarts) |
 //! | [`Conduct`](conduct::Conduct) | `conduct` | what each link's peer did wrong, and the peers backed off for it |
 //!
 //! Every deadline is in one place: the [`TimerTable`] for the node's own timers, and the deadline-ordered
@@ -51,6 +52,7 @@
 //! the module of the sub-machine it starts from (`membership.rs`, `maintain.rs` for the link policy,
 //! `router.rs`, `lookups.rs`, `app.rs`, `placement.rs`, `signal.rs` for link setup, `pairing.rs`).
 
+pub mod accepted;
 pub mod api;
 mod app;
 pub mod conduct;
@@ -156,6 +158,9 @@ pub struct Config {
     /// Message ids the replay window remembers at most (ids of messages this node sent or accepted, for
     /// their lifetime); when it is full the soonest to lapse are forgotten first (`wire::replay`).
     pub replay_capacity: usize,
+    /// Sending sessions whose accepted messages are remembered ([`accepted::SESSIONS`] by default); a new
+    /// one in a full table evicts the one heard from longest ago (`node::accepted`).
+    pub accepted_sessions: usize,
     /// Seed of the node's RNG (message ids, nonces).
     pub seed: [u8; 32],
     /// The signature primitives ([`crate::crypto::REAL`] unless a simulator chooses otherwise).
@@ -185,6 +190,7 @@ impl Config {
             presence_ttl: Duration::from_secs(600),
             store_bytes: records::BROWSER_STORE_BYTES,
             replay_capacity: router::REPLAY_CAPACITY,
+            accepted_sessions: accepted::SESSIONS,
             seed,
             crypto: &crate::crypto::REAL,
         }
@@ -266,6 +272,7 @@ pub struct Node {
     lookups: Lookups,
     records: Records,
     app: App,
+    accepted: accepted::Accepted,
     conduct: conduct::Conduct,
     next_request: u64,
 }
@@ -305,6 +312,7 @@ impl Node {
             lookups: Lookups::default(),
             records: Records::with_budget(config.store_bytes),
             app: App::default(),
+            accepted: accepted::Accepted::new(config.accepted_sessions, config.clock_skew),
             conduct: conduct::Conduct::default(),
             next_request: 0,
             config,
@@ -321,6 +329,26 @@ impl Node {
         store.set_budget(self.config.store_bytes);
         self.records.store = store;
         self
+    }
+
+    /// Keeps what this node accepted from each sending session in `store` (the server's database, a
+    /// browser's IndexedDB), so that no message reaches the app twice across a restart. Call before the
+    /// node handles any input; `now` is the time of the call. A row the store cannot read (another version,
+    /// damage) is dropped and nothing dated before `now` plus the clock skew is accepted from a session
+    /// without a row; returns how many rows that was (`node::accepted`).
+    pub fn with_accepted_store(
+        &mut self,
+        now: Timestamp,
+        store: Box<dyn accepted::AcceptedStore + Send>,
+    ) -> usize {
+        self.accepted.set_store(now, store)
+    }
+
+    /// Switches the accepted-message check off (every opened message is delivered, as if new) or on. For
+    /// tests that show what the check defends; no shell calls it.
+    #[doc(hidden)]
+    pub fn set_accepted_check(&mut self, on: bool) {
+        self.accepted.set_enforce(on);
     }
 
     /// This node's id (`sha1` of its session public key).
