@@ -46,7 +46,7 @@ const LIVE: usize = 12;
 const STORED: usize = 3;
 
 /// Every name `describe_frame` gives: the link messages, then the routed bodies.
-const VOCABULARY: [&str; 23] = [
+const VOCABULARY: [&str; 24] = [
     "Ping",
     "Pong",
     "GetNeighbors",
@@ -70,6 +70,7 @@ const VOCABULARY: [&str; 23] = [
     "Receipt",
     "MailboxDeliver",
     "MailboxAck",
+    "StoreSealed",
 ];
 
 /// The first line of every SIWE message ends with this.
