@@ -335,7 +335,10 @@ fn every_frame_a_relay_forwards_holds_only_its_routing_fields() {
     drain(&mut world, &mut wire, &plaintexts);
     world.tap_frames(false);
 
-    eprintln!("seed {SEED}: frames by kind: {:?}; relayed routed frames by kind: {:?}", wire.kinds, wire.relayed);
+    eprintln!(
+        "seed {SEED}: frames by kind: {:?}; relayed routed frames by kind: {:?}",
+        wire.kinds, wire.relayed
+    );
     for ((kind, what), (n, example)) in &wire.leaks {
         eprintln!("seed {SEED}: {n} relayed {kind} frames show {what} (e.g. {example})");
     }
