@@ -295,6 +295,28 @@ fn delegation_len(d: &Delegation) -> usize {
     d.message.len() + 65
 }
 
+/// Seals `plaintext` to `recipient` alone, in the same ECIES format as messages but with no signature or
+/// names inside: for a routed body that only its addressee may read, whose contents carry their own
+/// signatures (a mailbox entry for its holder, a mailbox acknowledgement for the holder that delivered).
+/// Relays see its length.
+pub fn seal_to(
+    rng: &mut impl CryptoRngCore,
+    recipient: &SessionPublicKey,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, SealError> {
+    encrypt(rng, recipient, plaintext)
+}
+
+/// Opens what [`seal_to`] sealed to `me`: [`OpenError::TooLarge`] above `max` bytes (checked first),
+/// [`OpenError::Decrypt`] for anything that is not a ciphertext for this key. The plaintext is the
+/// caller's to decode and verify.
+pub fn open_sealed(me: &SessionKey, max: usize, ciphertext: &[u8]) -> Result<Vec<u8>, OpenError> {
+    if ciphertext.len() > max {
+        return Err(OpenError::TooLarge);
+    }
+    decrypt(me, ciphertext)
+}
+
 /// ECIES encryption in the `ecies` crate's default layout, with the ephemeral key and nonce from `rng`.
 fn encrypt(
     rng: &mut impl CryptoRngCore,

@@ -1,6 +1,6 @@
 //! Writes valid seeds into `corpus/<target>/` (run from `fuzz/`): a real sealed message, its decrypted
 //! plaintext (for the "encrypt to me" mode), a real delegation text, a real envelope, and real mailbox
-//! bodies (a signed entry in `Replicate` and `Store`, a signed acknowledgement in `DropMail` and `MailboxAck`).
+//! bodies (a signed entry in `Replicate` and `Store`, a signed acknowledgement in `DropMail`; both as the plaintext of `StoreSealed` and `MailboxAck`).
 
 use std::fs;
 use std::path::Path;
@@ -52,14 +52,18 @@ fn main() {
         now().saturating_add(std::time::Duration::from_secs(3600)),
     );
     let record = Record::Mailbox(entry);
+    let record_for_seal = record.clone();
     let ack = MailAck::sign(&f.sender, f.sender_wallet.address(), &f.delegation, vec![mail_id(&ct)]);
     let replicate = msg::link_frame(&LinkMsg::Replicate { records: vec![record.clone()] });
     let drop_mail = msg::link_frame(&LinkMsg::DropMail { ack: Box::new(ack.clone()) });
     write("mail_decode", "replicate", &[&[0u8][..], &replicate[1..]].concat());
     write("mail_decode", "drop-mail", &[&[0u8][..], &drop_mail[1..]].concat());
     let store = postcard::to_allocvec(&Routed::App(AppMsg::Store { record: Box::new(record) })).expect("encode");
-    let acked = postcard::to_allocvec(&Routed::App(AppMsg::MailboxAck { ack: Box::new(ack) })).expect("encode");
     write("mail_decode", "store", &[&[1u8][..], &store].concat());
-    write("mail_decode", "mailbox-ack", &[&[1u8][..], &acked].concat());
+    // Sealed bodies: the plaintext, which the target encrypts to the fixture key when the mode is odd.
+    let entry_plain = postcard::to_allocvec(&record_for_seal).expect("encode");
+    let ack_plain = postcard::to_allocvec(&ack).expect("encode");
+    write("sealed_body_open", "store-sealed", &[&[1u8][..], &entry_plain].concat());
+    write("sealed_body_open", "mailbox-ack", &[&[1u8][..], &ack_plain].concat());
     println!("seeds written under fuzz/corpus/");
 }

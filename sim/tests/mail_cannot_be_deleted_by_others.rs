@@ -6,7 +6,7 @@
 //!    by another key; the attacker's own session under its own wallet's delegation, claiming the victim's
 //!    wallet; and a valid acknowledgement of the attacker's own mailbox naming the victim's ids;
 //! 2. the same link peers `Replicate` copies of the real entries with their ciphertext replaced (same id);
-//! 3. a node routes the same forged acknowledgements to the mailbox's owner as `MailboxAck`;
+//! 3. a node routes the same forged acknowledgements to the mailbox's owner as `MailboxAck` (sealed to it);
 //! 4. when the recipient comes back, before its presence reaches the owner, a node sends it
 //!    `MailboxDeliver` with the real ids and other bytes: junk, and a valid message of the attacker's own.
 //!
@@ -127,14 +127,19 @@ fn mail_cannot_be_deleted_by_others() {
             .collect();
         send_link(&mut world, attacker, link, &LinkMsg::Replicate { records: swapped });
     }
-    // 3: the forged acknowledgements routed to the owner, from a node that is not a holder.
+    // 3: the forged acknowledgements routed to the owner, from a node that is not a holder, sealed to the
+    // owner's session (as the recipient seals its own; the owner's key is public in any reply it signs).
     let router = *nodes.iter().find(|i| **i != recipient && !holders.contains_key(i)).expect("a non-holder");
+    let owner = world.members()[&world.ideal_owner(key).expect("an owner")];
+    let owner_session = *world.session_key(owner).public();
     for ack in &forged_acks {
+        let plain = postcard::to_allocvec(ack).expect("an acknowledgement encodes");
+        let sealed = e2e::seal_to(&mut rng, &owner_session, &plain).expect("a valid key");
         let frame = routed_frame(
             &mut world,
             router,
             Destination::Key(key),
-            &Routed::App(AppMsg::MailboxAck { ack: Box::new(ack.clone()) }),
+            &Routed::App(AppMsg::MailboxAck { sealed }),
         );
         let (link, _) = world.open_links(router)[0];
         world.send_raw(router, link, frame);

@@ -90,6 +90,9 @@ pub(super) struct SendOp {
     delivered: Vec<Id>,
     stored: usize,
     failure: Option<FailReason>,
+    /// The node that answered the read of the recipient's presence (a plausible owner of its key, or the
+    /// node it named): mail is sealed to it and addressed to it, so relays learn no more than the key.
+    holder: Option<SessionPublicKey>,
 }
 
 /// The app requests, sends and received messages of one node.
@@ -147,6 +150,7 @@ impl App {
             delivered: Vec::new(),
             stored: 0,
             failure: None,
+            holder: None,
         };
         self.sends.insert(self.next_send, send);
         self.next_send
@@ -476,6 +480,11 @@ impl Node {
                 let Some((_, op)) = self.app.take_op(reply_to) else { return };
                 let OpKind::Get { purpose, key, skip, mut acc, second } = op.kind else { return };
                 let n = records.len() as u32;
+                if let GetFor::Send(send) = &purpose {
+                    if let Some(s) = self.app.sends.get_mut(send).filter(|_| n > 0) {
+                        s.holder = Some(origin);
+                    }
+                }
                 acc.extend(records);
                 if more && n > 0 && acc.len() < 10_000 {
                     self.start_get_from(now, purpose, key, skip + n, acc, Some(origin.node_id()));
@@ -543,24 +552,57 @@ impl Node {
                 if ids.is_empty() {
                     return;
                 }
+                // Back to the holder that delivered them, sealed to it: the acknowledgement names this
+                // wallet and carries its delegation, which relays are not to learn.
                 let me = &self.me;
                 let ack = MailAck::sign(&me.session, me.wallet, &me.delegation, ids);
-                let key = ack.key();
+                let Ok(sealed) = e2e::seal_to(&mut self.rng, &origin, &postcard_bytes(&ack)) else { return };
                 self.send_routed(
                     now,
-                    Destination::Key(key),
+                    Destination::Node(origin.node_id()),
                     None,
-                    &Routed::App(AppMsg::MailboxAck { ack: Box::new(ack) }),
+                    &Routed::App(AppMsg::MailboxAck { sealed }),
                 );
             }
-            AppMsg::MailboxAck { ack } => {
+            AppMsg::MailboxAck { sealed } => {
                 // Whoever brings it, the acknowledgement speaks for the recipient session only if it verifies;
                 // the replicas check it again.
+                let Some(ack) = self.open_sealed::<MailAck>(&sealed) else { return };
                 if self.apply_mail_ack(now, &ack) {
-                    self.push_to_replicas(LinkMsg::DropMail { ack });
+                    self.push_to_replicas(LinkMsg::DropMail { ack: Box::new(ack) });
                 }
             }
+            AppMsg::StoreSealed { sealed } => {
+                // A mailbox entry sealed to this node; once opened it is checked like any `Store` (the
+                // writer's delegation and signature, its quota). Nothing else travels this way.
+                let error = match self.open_sealed::<Record>(&sealed) {
+                    Some(record @ Record::Mailbox(_)) => self.accept_record(now, record, true).err(),
+                    Some(Record::Presence(_) | Record::Topic(_)) => {
+                        self.io.counters.dropped_invalid += 1;
+                        Some(StoreFail::Invalid)
+                    }
+                    None => Some(StoreFail::Invalid),
+                };
+                self.send_routed(
+                    now,
+                    Destination::Node(origin.node_id()),
+                    Some(my_id),
+                    &Routed::App(AppMsg::StoreAck { error }),
+                );
+            }
         }
+    }
+
+    /// Opens and decodes (strictly: no trailing bytes) a body sealed to this node with
+    /// [`e2e::seal_to`]; `None`, counted as invalid, if it is not one.
+    fn open_sealed<T: serde::de::DeserializeOwned>(&mut self, sealed: &[u8]) -> Option<T> {
+        let opened = e2e::open_sealed(&self.me.session, MAX_SEALED_BODY, sealed)
+            .ok()
+            .and_then(|plain| postcard::from_bytes::<T>(&plain).ok());
+        if opened.is_none() {
+            self.io.counters.dropped_invalid += 1;
+        }
+        opened
     }
 
     /// Opens a sealed message for this node and emits it if the accepted table admits it (each
@@ -706,17 +748,33 @@ impl Node {
 
     fn store_mail(&mut self, now: Timestamp, send: u64, session: SessionPublicKey, sealed: Vec<u8>) {
         let Some(s) = self.app.sends.get(&send) else { return };
+        let (to, holder) = (s.to, s.holder);
         let me = &self.me;
         // Never kept past our delegation: the recipient could not open it then.
         let expires = now.saturating_add(DEFAULT_MAILBOX_TTL).min(me.delegation_expires);
         let entry =
-            MailboxEntry::sign(&me.session, me.wallet, &me.delegation, s.to, session, sealed, now, expires);
-        let dest = Destination::Key(presence_key(&s.to));
+            MailboxEntry::sign(&me.session, me.wallet, &me.delegation, to, session, sealed, now, expires);
+        match holder {
+            Some(holder) => self.write_mail(now, send, holder, entry),
+            // Mail goes only to a wallet whose presence was read, so its holder answered: not reached.
+            None => self.send_part_done(now, send, Err(FailReason::NotFound)),
+        }
+    }
+
+    /// One mailbox write to one holder: the entry sealed to `holder`'s session and routed to that node
+    /// (`StoreSealed`), which opens, checks and stores it and answers `StoreAck`. Relays see the holder's
+    /// node id and the ciphertext's length; the wallets, sessions and delegation are inside.
+    fn write_mail(&mut self, now: Timestamp, send: u64, holder: SessionPublicKey, entry: MailboxEntry) {
+        let record = Record::Mailbox(entry);
+        let Ok(sealed) = e2e::seal_to(&mut self.rng, &holder, &postcard_bytes(&record)) else {
+            self.send_part_done(now, send, Err(FailReason::RecordRefused));
+            return;
+        };
         self.start_op(
             now,
             OpKind::Store { request: None, send: Some(send) },
-            dest,
-            AppMsg::Store { record: Box::new(Record::Mailbox(entry)) },
+            Destination::Node(holder.node_id()),
+            AppMsg::StoreSealed { sealed },
         );
     }
 
@@ -742,4 +800,13 @@ impl Node {
         };
         self.io.emit(event);
     }
+}
+
+/// Largest body sealed with [`e2e::seal_to`] that a node opens: a mailbox entry of the largest sealed
+/// message with its delegation, with room to spare, within an envelope.
+const MAX_SEALED_BODY: usize = crate::wire::envelope::MAX_FRAME;
+
+/// The postcard encoding of a record or an acknowledgement (plain structs: encoding cannot fail).
+fn postcard_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_allocvec(value).unwrap_or_default()
 }

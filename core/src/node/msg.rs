@@ -136,8 +136,14 @@ pub enum AppMsg {
     Receipt { id: [u8; 16] },
     /// Mailbox entries for the destination session, now that it is back.
     MailboxDeliver { entries: Vec<([u8; 16], Vec<u8>)> },
-    /// The recipient opened these mailbox entries: its signed acknowledgement, which deletes them.
-    MailboxAck { ack: Box<MailAck> },
+    /// The recipient opened these mailbox entries: its signed acknowledgement ([`MailAck`], which deletes
+    /// them), sealed to the holder that delivered them (`crate::e2e::seal_to`): relays do not learn the
+    /// recipient's wallet or delegation.
+    MailboxAck { sealed: Vec<u8> },
+    /// A mailbox entry ([`Record::Mailbox`], postcard) sealed to the node the envelope is addressed to,
+    /// which opens it and stores it like a `Store`: relays see neither wallet, no session and no
+    /// delegation (docs/records.md, "Who learns what").
+    StoreSealed { sealed: Vec<u8> },
 }
 
 /// A [`Routed`] as it is decoded: every body in one flat enum, in wire order (the [`RingMsg`] variants,
@@ -158,7 +164,8 @@ enum WireRouted {
     Deliver { id: [u8; 16], sealed: Vec<u8> },
     Receipt { id: [u8; 16] },
     MailboxDeliver { entries: Vec<([u8; 16], Vec<u8>)> },
-    MailboxAck { ack: Box<MailAck> },
+    MailboxAck { sealed: Vec<u8> },
+    StoreSealed { sealed: Vec<u8> },
 }
 
 /// A [`Routed`] as it is encoded: [`WireRouted`] borrowing the body's fields (serde writes a `&str` as a
@@ -179,7 +186,8 @@ enum WireRoutedRef<'a> {
     Deliver { id: [u8; 16], sealed: &'a [u8] },
     Receipt { id: [u8; 16] },
     MailboxDeliver { entries: &'a [([u8; 16], Vec<u8>)] },
-    MailboxAck { ack: &'a MailAck },
+    MailboxAck { sealed: &'a [u8] },
+    StoreSealed { sealed: &'a [u8] },
 }
 
 impl From<WireRouted> for Routed {
@@ -204,7 +212,8 @@ impl From<WireRouted> for Routed {
             WireRouted::Deliver { id, sealed } => Routed::App(AppMsg::Deliver { id, sealed }),
             WireRouted::Receipt { id } => Routed::App(AppMsg::Receipt { id }),
             WireRouted::MailboxDeliver { entries } => Routed::App(AppMsg::MailboxDeliver { entries }),
-            WireRouted::MailboxAck { ack } => Routed::App(AppMsg::MailboxAck { ack }),
+            WireRouted::MailboxAck { sealed } => Routed::App(AppMsg::MailboxAck { sealed }),
+            WireRouted::StoreSealed { sealed } => Routed::App(AppMsg::StoreSealed { sealed }),
         }
     }
 }
@@ -234,7 +243,8 @@ impl<'a> From<&'a Routed> for WireRoutedRef<'a> {
                 AppMsg::Deliver { id, sealed } => WireRoutedRef::Deliver { id: *id, sealed },
                 AppMsg::Receipt { id } => WireRoutedRef::Receipt { id: *id },
                 AppMsg::MailboxDeliver { entries } => WireRoutedRef::MailboxDeliver { entries },
-                AppMsg::MailboxAck { ack } => WireRoutedRef::MailboxAck { ack },
+                AppMsg::MailboxAck { sealed } => WireRoutedRef::MailboxAck { sealed },
+                AppMsg::StoreSealed { sealed } => WireRoutedRef::StoreSealed { sealed },
             },
         }
     }
@@ -339,6 +349,7 @@ pub fn describe_frame(bytes: &[u8]) -> Option<&'static str> {
                     AppMsg::Receipt { .. } => "Receipt",
                     AppMsg::MailboxDeliver { .. } => "MailboxDeliver",
                     AppMsg::MailboxAck { .. } => "MailboxAck",
+                    AppMsg::StoreSealed { .. } => "StoreSealed",
                 },
             })
         }
@@ -377,7 +388,8 @@ mod tests {
         Deliver { id: [u8; 16], sealed: Vec<u8> },
         Receipt { id: [u8; 16] },
         MailboxDeliver { entries: Vec<([u8; 16], Vec<u8>)> },
-        MailboxAck { ack: Box<MailAck> },
+        MailboxAck { sealed: Vec<u8> },
+        StoreSealed { sealed: Vec<u8> },
     }
 
     #[test]
@@ -399,7 +411,6 @@ mod tests {
             Timestamp(1_000),
             Timestamp(2_000),
         ));
-        let ack = MailAck::sign(&key, Address([6; 20]), &delegation, vec![[1; 16], [2; 16]]);
         let (key, other) = (Id([9; 20]), Id([10; 20]));
         let sdp = "v=0 an offer".to_string();
         let cases: Vec<(Routed, FlatRouted)> = vec![
@@ -468,8 +479,12 @@ mod tests {
                 FlatRouted::MailboxDeliver { entries: vec![([1; 16], vec![4, 5]), ([2; 16], vec![])] },
             ),
             (
-                Routed::App(AppMsg::MailboxAck { ack: Box::new(ack.clone()) }),
-                FlatRouted::MailboxAck { ack: Box::new(ack) },
+                Routed::App(AppMsg::MailboxAck { sealed: vec![5; 40] }),
+                FlatRouted::MailboxAck { sealed: vec![5; 40] },
+            ),
+            (
+                Routed::App(AppMsg::StoreSealed { sealed: vec![6; 30] }),
+                FlatRouted::StoreSealed { sealed: vec![6; 30] },
             ),
         ];
         for (index, (routed, flat)) in cases.into_iter().enumerate() {
@@ -480,6 +495,6 @@ mod tests {
             assert_eq!(decoded, routed);
         }
         // Past the last body: not a body.
-        assert!(postcard::from_bytes::<Routed>(&[14]).is_err());
+        assert!(postcard::from_bytes::<Routed>(&[15]).is_err());
     }
 }

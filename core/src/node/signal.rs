@@ -211,7 +211,8 @@ impl Node {
                 | AppMsg::Deliver { .. }
                 | AppMsg::Receipt { .. }
                 | AppMsg::MailboxDeliver { .. }
-                | AppMsg::MailboxAck { .. },
+                | AppMsg::MailboxAck { .. }
+                | AppMsg::StoreSealed { .. },
             ) => {
                 self.io.counters.dropped_invalid += 1;
                 let detail = "not a ConnectAnswer".to_string();

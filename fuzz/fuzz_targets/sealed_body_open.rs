@@ -1,0 +1,39 @@
+//! `e2e::open_sealed` and the bodies sealed with `e2e::seal_to` (`StoreSealed`: a mailbox entry;
+//! `MailboxAck`: an acknowledgement) on arbitrary input: as raw ciphertext (the AEAD must refuse it) and —
+//! when the first byte is odd — as plaintext properly encrypted to the fixture key, so the fuzzer reaches the
+//! strict postcard decoding and the holder's checks behind it (`MailboxEntry::verify`, `MailAck::verify`).
+//! Never panics; nothing opens that was not encrypted to the fixture key.
+#![no_main]
+
+use std::time::Duration;
+
+use chordial_core::e2e;
+use chordial_core::identity::DelegationCache;
+use chordial_core::node::records::{MailAck, Record};
+use chordial_fuzz::{fixture, now, NETWORK};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&mode, rest)) = data.split_first() else { return };
+    let f = fixture();
+    let ciphertext = if mode & 1 == 1 {
+        match ecies::encrypt(f.me.public().as_bytes(), rest) {
+            Ok(ct) => ct,
+            Err(_) => return,
+        }
+    } else {
+        rest.to_vec()
+    };
+    let Ok(plain) = e2e::open_sealed(&f.me, 96 * 1024, &ciphertext) else {
+        // Raw bytes never open (the fuzzer does not hold an ephemeral key's shared secret with us).
+        return;
+    };
+    assert!(mode & 1 == 1, "raw bytes opened as a sealed body");
+    let mut cache = DelegationCache::new(4);
+    if let Ok(Record::Mailbox(m)) = postcard::from_bytes::<Record>(&plain) {
+        let _ = m.verify(NETWORK, now(), Duration::from_secs(120), Duration::from_secs(14 * 86_400), &mut cache);
+    }
+    if let Ok(ack) = postcard::from_bytes::<MailAck>(&plain) {
+        let _ = ack.verify(NETWORK, now(), &mut cache);
+    }
+});
