@@ -34,13 +34,12 @@ use chordial_core::identity::Address;
 use chordial_core::node::msg::{self, AppMsg, RingMsg, Routed, Undeliverable};
 use chordial_core::node::records::{mail_id, Record};
 use chordial_core::node::{Config, Event, SendOutcome};
-use chordial_core::wire::envelope::{self, Destination, Header, MessageId, DEFAULT_HOP_LIMIT};
+use chordial_core::wire::envelope::{self, Destination};
 use chordial_core::Timestamp;
-use chordial_sim::scenario::{assert_budget_held, build_base, join_nodes, run_until_exact, unjoined};
+use chordial_sim::scenario::assert_budget_held;
 use chordial_sim::{World, WorldConfig};
-use rand_core::RngCore;
 
-use common::{payload, send, wait_all, wallet};
+use common::{forged_header, payload, ring_with, send, wait_all, wallet};
 use forge_mail::routed_frame;
 
 const SEED: u64 = 81;
@@ -57,19 +56,7 @@ fn ring() -> World {
     let mut config = WorldConfig::new(SEED);
     config.event_log = 20_000;
     config.tweak = small_window;
-    let mut world = World::new(config);
-    let base =
-        build_base(&mut world, 5, Duration::from_secs(120)).unwrap_or_else(|e| panic!("seed {SEED}: {e}"));
-    join_nodes(&mut world, MEMBERS - base.len(), &base, Duration::from_secs(10));
-    let converged = run_until_exact(&mut world, Duration::from_secs(300), Duration::from_secs(1));
-    assert!(
-        converged.is_some(),
-        "seed {SEED}: the ring did not converge: {}\n{:#?}",
-        world.ring_view().check_all(),
-        unjoined(&world)
-    );
-    world.run_for(Duration::from_secs(20));
-    world
+    ring_with(config, MEMBERS, Duration::from_secs(10))
 }
 
 /// What the attacker recorded: the frames carrying sealed messages for the recipient, and the sealed
@@ -183,16 +170,8 @@ fn flood_window(world: &mut World, attacker: usize, victim: usize, n: usize) {
     let ahead =
         world.now().saturating_add(world.node_config().clock_skew).saturating_sub(Duration::from_secs(1));
     for _ in 0..n {
-        let mut id = [0u8; 16];
-        world.rng().fill_bytes(&mut id);
-        let header = Header {
-            network: world.network_tag(),
-            id: MessageId(id),
-            sent_at: ahead,
-            dest: Destination::Node(world.id(victim)),
-            hop_limit: DEFAULT_HOP_LIMIT,
-            reply_to: None,
-        };
+        let (network, dest) = (world.network_tag(), Destination::Node(world.id(victim)));
+        let header = forged_header(world.rng(), network, ahead, dest);
         let body = Routed::Ring(RingMsg::Undeliverable { reason: Undeliverable::NoRoute });
         let signed =
             envelope::encode(&world.session_key(attacker), &header, &body).expect("a small body fits");
