@@ -221,7 +221,7 @@ impl ChordialNode {
         // one replaces it.
         let delegated = stored.delegation().and_then(|d| verify(d, &session, &network).ok());
         // A table that cannot be read refuses what was sent before now plus the default clock skew.
-        let refuse_until = js::now().saturating_add(std::time::Duration::from_secs(120));
+        let refuse_until = js::now().saturating_add(chordial_core::node::DEFAULT_CLOCK_SKEW);
         let accepted = db.load_accepted(refuse_until).await?;
         let shell = Shell::new(network, session, delegated, stored, ice_servers, db, accepted);
         Ok(ChordialNode { shell })

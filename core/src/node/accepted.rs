@@ -176,8 +176,6 @@ pub(crate) struct Accepted {
     capacity: usize,
     skew: Duration,
     store: Box<dyn AcceptedStore + Send>,
-    /// Whether the check is made (tests switch it off to see what it defends).
-    enforce: bool,
 }
 
 impl std::fmt::Debug for Accepted {
@@ -198,7 +196,6 @@ impl Accepted {
             capacity: capacity.max(1),
             skew,
             store: Box::new(NoAcceptedStore),
-            enforce: true,
         }
     }
 
@@ -239,12 +236,6 @@ impl Accepted {
         bad
     }
 
-    /// Switches the check off (every message is [`Verdict::Fresh`]) or on. For tests that show what it
-    /// defends; no shell calls it.
-    pub(crate) fn set_enforce(&mut self, on: bool) {
-        self.enforce = on;
-    }
-
     /// Sessions remembered.
     pub(crate) fn len(&self) -> usize {
         self.rows.len()
@@ -264,9 +255,6 @@ impl Accepted {
         sent_at: Timestamp,
         now: Timestamp,
     ) -> Verdict {
-        if !self.enforce {
-            return Verdict::Fresh;
-        }
         if sent_at > now.saturating_add(self.skew) {
             return Verdict::Early;
         }
@@ -274,15 +262,13 @@ impl Accepted {
             return Verdict::Stale;
         }
         let key = *session.as_bytes();
-        let row = match self.rows.get_mut(&key) {
+        let (row, at) = match self.rows.get_mut(&key) {
             Some(row) => {
-                if row.seqs.binary_search(&seq).is_ok() {
-                    return Verdict::Repeat;
-                }
+                let Err(at) = row.seqs.binary_search(&seq) else { return Verdict::Repeat };
                 if seq <= row.floor || sent_at <= row.since {
                     return Verdict::Stale;
                 }
-                row
+                (row, at)
             }
             None => {
                 if sent_at <= self.forgotten_before {
@@ -292,12 +278,10 @@ impl Accepted {
                     self.evict_one(now);
                 }
                 let since = self.forgotten_before;
-                self.rows.entry(key).or_insert(SenderRow { since, ..SenderRow::default() })
+                (self.rows.entry(key).or_insert(SenderRow { since, ..SenderRow::default() }), 0)
             }
         };
-        if let Err(at) = row.seqs.binary_search(&seq) {
-            row.seqs.insert(at, seq);
-        }
+        row.seqs.insert(at, seq);
         if row.seqs.len() > WINDOW {
             row.floor = row.seqs.remove(0);
         }

@@ -93,6 +93,9 @@ pub use membership::MAX_SERVERS;
 pub use msg::describe_frame;
 pub use pairing::{PairingError, MAX_PAIRINGS, PAIRING_TIMEOUT};
 
+/// [`Config::clock_skew`] by default: the clock difference between nodes that is accepted.
+pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(120);
+
 use crate::crypto::CryptoRef;
 use crate::id::Id;
 use crate::identity::delegation::{Delegation, DelegationCache, DelegationError};
@@ -185,7 +188,7 @@ impl Config {
             request_timeout: Duration::from_secs(8),
             request_attempts: 4,
             hop_limit: envelope::DEFAULT_HOP_LIMIT,
-            clock_skew: Duration::from_secs(120),
+            clock_skew: DEFAULT_CLOCK_SKEW,
             merge_interval: Duration::from_secs(120),
             presence_ttl: Duration::from_secs(600),
             store_bytes: records::BROWSER_STORE_BYTES,
@@ -342,13 +345,6 @@ impl Node {
         store: Box<dyn accepted::AcceptedStore + Send>,
     ) -> usize {
         self.accepted.set_store(now, store)
-    }
-
-    /// Switches the accepted-message check off (every opened message is delivered, as if new) or on. For
-    /// tests that show what the check defends; no shell calls it.
-    #[doc(hidden)]
-    pub fn set_accepted_check(&mut self, on: bool) {
-        self.accepted.set_enforce(on);
     }
 
     /// This node's id (`sha1` of its session public key).
