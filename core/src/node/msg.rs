@@ -63,6 +63,11 @@ pub enum LinkMsg {
     /// The recipient session acknowledged mailbox entries (its signed acknowledgement, which the receiver
     /// verifies): drop them.
     DropMail { ack: Box<MailAck> },
+    /// Records the sender holds under `key` (one of each record's [`Record::keys`]; a presence record or
+    /// mailbox entry lives at several positions), for the receiver to keep there as a replica or new owner.
+    /// What nodes send since records live at several positions; `Replicate` (each record at its first key)
+    /// is still accepted.
+    ReplicateAt { key: Id, records: Vec<Record> },
 }
 
 /// Why an offer was refused.
@@ -281,7 +286,7 @@ pub fn decode_link(bytes: &[u8]) -> Option<LinkMsg> {
         LinkMsg::Neighbors { successors, .. } | LinkMsg::Leave { successors, .. } => {
             successors.len() <= MAX_LIST
         }
-        LinkMsg::Replicate { records } => records.len() <= MAX_BATCH,
+        LinkMsg::Replicate { records } | LinkMsg::ReplicateAt { records, .. } => records.len() <= MAX_BATCH,
         LinkMsg::DropMail { ack } => ack.ids.len() <= MAX_BATCH,
         // Fixed size: nothing to bound.
         LinkMsg::Ping { .. }
@@ -316,7 +321,7 @@ pub fn describe_frame(bytes: &[u8]) -> Option<&'static str> {
             LinkMsg::Notify => "Notify",
             LinkMsg::Leave { .. } => "Leave",
             LinkMsg::Ack { .. } => "Ack",
-            LinkMsg::Replicate { .. } => "Replicate",
+            LinkMsg::Replicate { .. } | LinkMsg::ReplicateAt { .. } => "Replicate",
             LinkMsg::DropMail { .. } => "DropMail",
         }),
         KIND_ROUTED | KIND_ROUTED_OWNER => {
