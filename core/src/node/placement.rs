@@ -194,7 +194,9 @@ impl Node {
                 .get(key)
                 .into_iter()
                 .filter_map(|r| match r {
-                    Record::Mailbox(m) if m.to_session != ack.session && ack.ids.contains(&m.id) => Some(m.id),
+                    Record::Mailbox(m) if m.to_session != ack.session && ack.ids.contains(&m.id) => {
+                        Some(m.id)
+                    }
                     Record::Mailbox(_) | Record::Presence(_) | Record::Topic(_) => None,
                 })
                 .collect();
