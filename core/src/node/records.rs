@@ -1091,6 +1091,27 @@ mod mail_tests {
     }
 
     #[test]
+    fn a_wallet_has_distinct_positions_and_a_store_keeps_a_record_apart_under_each() {
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let (alice, bob) = (who(&mut rng), who(&mut rng));
+        let keys = presence_keys(&bob.wallet);
+        assert_eq!(keys[0], presence_key(&bob.wallet), "the first position is the key records always had");
+        for (i, k) in keys.iter().enumerate() {
+            assert!(keys[..i].iter().all(|other| other != k), "positions {keys:?} must differ");
+        }
+        let mail = Record::Mailbox(entry(&alice, &bob, 1, 40));
+        assert_eq!(mail.keys(), keys.to_vec());
+        let mut store = MemoryStore::default();
+        for k in keys {
+            assert_eq!(store.put_at(k, mail.clone(), NOW), Ok(true));
+        }
+        // Each position holds its own copy (a node may own more than one); the same copy again is no news.
+        assert!(keys.iter().all(|k| store.get(*k) == vec![mail.clone()]));
+        assert_eq!(store.len(), PRESENCE_POSITIONS);
+        assert_eq!(store.put_at(keys[1], mail, NOW), Ok(false));
+    }
+
+    #[test]
     fn a_mailbox_entry_verifies_only_as_its_sender_signed_it() {
         let mut rng = ChaCha20Rng::seed_from_u64(1);
         let (alice, bob, mallory) = (who(&mut rng), who(&mut rng), who(&mut rng));
