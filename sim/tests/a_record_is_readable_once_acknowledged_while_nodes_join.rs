@@ -75,13 +75,13 @@ fn a_record_acknowledged_while_its_key_changes_owner_is_read_right_after() {
             announces.push((topic, joiner, announcer, None));
             next_join = world.now().saturating_add(Duration::from_millis(500));
         }
-        for k in 0..announces.len() {
-            let (topic, joiner, announcer, p) = announces[k].clone();
+        for entry in &mut announces {
+            let (topic, joiner, announcer, p) = entry.clone();
             if p.is_none() && world.joined_event(joiner) == Some(true) {
                 let p = ask(&mut world, announcer, |n, now| {
                     n.announce(now, APP, &topic, Duration::from_secs(3600))
                 });
-                announces[k].3 = Some(p);
+                entry.3 = Some(p);
             }
             let Some(p) = p else { continue };
             if reads.iter().any(|(t, ..)| *t == topic) {

@@ -578,6 +578,11 @@ impl Node {
                         );
                     }
                     OpKind::Position { write } => self.write_part_done(now, write, result),
+                    // A part of a read of several positions that got a store answer: that position gave
+                    // no records, and the read must not wait for it forever.
+                    OpKind::Get { purpose: GetFor::Part(read), .. } => {
+                        self.read_part_done(now, read, Err(FailReason::RecordRefused))
+                    }
                     // Nothing more to do: a store nobody waits for, a re-homed entry the owner did not
                     // refuse as delivered; or an answer to a read or a delivery, which a store answer
                     // cannot complete (the op is gone all the same, as before).
@@ -615,7 +620,14 @@ impl Node {
                     return;
                 }
                 let Some((_, op)) = self.app.take_op(reply_to) else { return };
-                let OpKind::Get { purpose, key, skip, mut acc, second } = op.kind else { return };
+                let OpKind::Get { purpose, key, skip, mut acc, second } = op.kind else {
+                    // Records for a write to one position: that position stored nothing; the write must
+                    // not wait for it forever.
+                    if let OpKind::Position { write } = op.kind {
+                        self.write_part_done(now, write, Err(FailReason::RecordRefused));
+                    }
+                    return;
+                };
                 let n = records.len() as u32;
                 acc.extend(records);
                 if more && n > 0 && acc.len() < 10_000 {
