@@ -700,9 +700,9 @@ impl Node {
             }
             AppMsg::MailboxAck { ack } => {
                 // Whoever brings it, the acknowledgement speaks for the recipient session only if it verifies;
-                // the replicas check it again.
+                // the replicas (and a former replica past them) check it again.
                 if self.apply_mail_ack(now, &ack) {
-                    self.push_to_replicas(LinkMsg::DropMail { ack });
+                    self.push_to_successors(LinkMsg::DropMail { ack });
                 }
             }
         }

@@ -215,6 +215,18 @@ impl Node {
         }
     }
 
+    /// Sends a link message to every live successor in the list: the replicas, and past them the node a
+    /// join just pushed out of the replica set, which still holds copies of what the joiner now owns until its
+    /// next rehome (`REHOME_INTERVAL`). Used for `DropMail`, so that node deletes delivered mail at once.
+    pub(super) fn push_to_successors(&mut self, m: LinkMsg) {
+        let frame = msg::link_frame(&m);
+        let links: Vec<LinkId> =
+            self.ring.successors().iter().filter_map(|s| self.links.open_to(*s)).collect();
+        for link in links {
+            self.transmit(link, frame.clone());
+        }
+    }
+
     fn replica_links(&self) -> Vec<LinkId> {
         let r = self.config.successors.saturating_sub(1).max(1);
         self.ring.successors().iter().filter_map(|s| self.links.open_to(*s)).take(r).collect()
