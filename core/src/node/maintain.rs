@@ -348,7 +348,11 @@ impl Node {
     pub(super) fn handle_link_msg(&mut self, now: Timestamp, link_id: LinkId, m: LinkMsg) {
         let Some(peer) = self.links.get(link_id).and_then(|l| l.peer) else { return };
         let keep_until = now.saturating_add(self.config.ping_interval * 3);
-        if matches!(m, LinkMsg::GetNeighbors | LinkMsg::Notify | LinkMsg::Neighbors { .. }) {
+        // A member stabilizing sends `Notify` with its `GetNeighbors`; a `GetNeighbors` alone comes from a
+        // node vetting us as its join candidate (membership.rs), not in the ring yet. Counted as a member,
+        // its link would be routable and, if it lies between us and our true predecessor, we would refuse
+        // that predecessor's notify (`knows_node_between`) for as long as the joiner stays linked.
+        if matches!(m, LinkMsg::Notify | LinkMsg::Neighbors { .. }) {
             if let Some(l) = self.links.get_mut(link_id) {
                 l.peer_in_ring = true;
             }
@@ -506,7 +510,7 @@ mod tests {
     use rand_core::SeedableRng;
 
     use super::super::links::{AnswerPath, Link, LinkKind, LinkState};
-    use super::super::msg::RejectReason;
+    use super::super::msg::{LinkMsg, RejectReason};
     use super::super::{Config, Node};
     use crate::id::Id;
     use crate::identity::delegation::{delegation_message, Delegation, DelegationRequest};
@@ -634,5 +638,27 @@ mod tests {
         // Now only the newcomers' links can go.
         offer(&mut node, LATER, peer(2000), LinkPurpose::Successor).expect("room is made");
         assert!(ids.iter().filter(|(k, _)| *k < r).all(|(_, id)| node.links.get(*id).is_some()));
+    }
+
+    /// Seed 189 of randomized_fault_schedules: a node that lost its predecessor was asked for its neighbours
+    /// by a restarted node vetting it as its join candidate, over that node's bootstrap link. The joiner's id
+    /// lies between the true predecessor and us; counted as a ring member, it made us refuse the true
+    /// predecessor's notify forever, and with no predecessor we could not answer the joiner's lookup either.
+    #[test]
+    fn a_joiner_asking_for_our_neighbours_does_not_keep_our_predecessor_out() {
+        let mut node = node();
+        let me = node.id();
+        let predecessor = me.wrapping_sub(Id::pow2(120));
+        let joiner = me.wrapping_sub(Id::pow2(100));
+        assert!(joiner.in_open(predecessor, me));
+        let join_link = linked(&mut node, joiner, LinkKind::From(LinkPurpose::Bootstrap));
+        node.handle_link_msg(LATER, join_link, LinkMsg::GetNeighbors);
+        assert!(!node.links.get(join_link).expect("link").routable(LATER), "a joiner is no next hop");
+        let pred_link = linked(&mut node, predecessor, LinkKind::From(LinkPurpose::Successor));
+        node.handle_link_msg(LATER, pred_link, LinkMsg::Notify);
+        assert_eq!(node.ring.predecessor(), Some(predecessor));
+        // Once the joiner is in the ring (it notifies), it is the nearer predecessor.
+        node.handle_link_msg(LATER, join_link, LinkMsg::Notify);
+        assert_eq!(node.ring.predecessor(), Some(joiner));
     }
 }
