@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::Path;
 
-use chordial_core::node::msg::{self, AppMsg, LinkMsg, Routed};
+use chordial_core::node::msg::{self, AppMsg, LinkMsg, Routed, SealedStore};
 use chordial_core::node::records::{mail_id, MailAck, MailboxEntry, Record};
 use chordial_core::wire::envelope::{self, Destination, Header, MessageId, NetworkTag, HEADER_LEN};
 use chordial_core::Id;
@@ -61,7 +61,8 @@ fn main() {
     let store = postcard::to_allocvec(&Routed::App(AppMsg::Store { record: Box::new(record) })).expect("encode");
     write("mail_decode", "store", &[&[1u8][..], &store].concat());
     // Sealed bodies: the plaintext, which the target encrypts to the fixture key when the mode is odd.
-    let entry_plain = postcard::to_allocvec(&record_for_seal).expect("encode");
+    let key = record_for_seal.key();
+    let entry_plain = postcard::to_allocvec(&SealedStore { key, record: record_for_seal }).expect("encode");
     let ack_plain = postcard::to_allocvec(&ack).expect("encode");
     write("sealed_body_open", "store-sealed", &[&[1u8][..], &entry_plain].concat());
     write("sealed_body_open", "mailbox-ack", &[&[1u8][..], &ack_plain].concat());

@@ -1,7 +1,7 @@
 //! The mailbox wire bodies on arbitrary bytes: a link message (`msg::decode_link`, which carries
-//! `Replicate` records and `DropMail` acknowledgements) or a routed body (`Routed`, postcard, which carries
-//! `Store` records; `StoreSealed` and `MailboxAck` carry sealed bodies, which `sealed_body_open` fuzzes), by the
-//! first byte. Whatever decodes is checked the way a holder checks
+//! `Replicate` / `ReplicateAt` records and `DropMail` acknowledgements) or a routed body (`Routed`, postcard,
+//! which carries `Store` records; `StoreSealed` and `MailboxAck` carry sealed bodies, which `sealed_body_open`
+//! fuzzes), by the first byte. Whatever decodes is checked the way a holder checks
 //! it (`MailboxEntry::verify`, `MailAck::verify`), so attacker-chosen entries and acknowledgements drive the
 //! verification code too. Never panics.
 #![no_main]
@@ -23,6 +23,7 @@ fn check_record(record: &Record, cache: &mut DelegationCache) {
 fn check_ack(ack: &MailAck, cache: &mut DelegationCache) {
     let _ = ack.verify(NETWORK, now(), cache);
     let _ = ack.key();
+    let _ = ack.keys();
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -31,6 +32,11 @@ fuzz_target!(|data: &[u8]| {
     if mode & 1 == 0 {
         match msg::decode_link(rest) {
             Some(LinkMsg::Replicate { records }) => records.iter().for_each(|r| check_record(r, &mut cache)),
+            Some(LinkMsg::ReplicateAt { key, records }) => records.iter().for_each(|r| {
+                // What a holder checks first: the key must be one of the record's own.
+                let _ = r.keys().contains(&key);
+                check_record(r, &mut cache)
+            }),
             Some(LinkMsg::DropMail { ack }) => check_ack(&ack, &mut cache),
             _ => {}
         }

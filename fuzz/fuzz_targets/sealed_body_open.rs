@@ -1,4 +1,4 @@
-//! `e2e::open_sealed` and the bodies sealed with `e2e::seal_to` (`StoreSealed`: a mailbox entry;
+//! `e2e::open_sealed` and the bodies sealed with `e2e::seal_to` (`StoreSealed`: a mailbox entry and its key;
 //! `MailboxAck`: an acknowledgement) on arbitrary input: as raw ciphertext (the AEAD must refuse it) and —
 //! when the first byte is odd — as plaintext properly encrypted to the fixture key, so the fuzzer reaches the
 //! strict postcard decoding and the holder's checks behind it (`MailboxEntry::verify`, `MailAck::verify`).
@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chordial_core::e2e;
 use chordial_core::identity::DelegationCache;
+use chordial_core::node::msg::SealedStore;
 use chordial_core::node::records::{MailAck, Record};
 use chordial_fuzz::{fixture, now, NETWORK};
 use libfuzzer_sys::fuzz_target;
@@ -30,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     };
     assert!(mode & 1 == 1, "raw bytes opened as a sealed body");
     let mut cache = DelegationCache::new(4);
-    if let Ok(Record::Mailbox(m)) = postcard::from_bytes::<Record>(&plain) {
+    if let Ok(SealedStore { record: Record::Mailbox(m), .. }) = postcard::from_bytes::<SealedStore>(&plain) {
         let _ = m.verify(NETWORK, now(), Duration::from_secs(120), Duration::from_secs(14 * 86_400), &mut cache);
     }
     if let Ok(ack) = postcard::from_bytes::<MailAck>(&plain) {

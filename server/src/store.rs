@@ -232,18 +232,20 @@ impl RedbStore {
         let mut mailbox = 0usize;
         let mut bad = 0usize;
         for item in records.iter().map_err(db_err)? {
-            let (_, v) = item.map_err(db_err)?;
-            match postcard::from_bytes::<Vec<Record>>(v.value()) {
-                Ok(list) => {
-                    for r in list.into_iter().filter(|r| r.keep_until() > now) {
+            let (k, v) = item.map_err(db_err)?;
+            // Records live under one of several keys each (presence positions): back under the row's key.
+            let key = <[u8; 20]>::try_from(k.value()).map(Id);
+            match (key, postcard::from_bytes::<Vec<Record>>(v.value())) {
+                (Ok(key), Ok(list)) => {
+                    for r in list.into_iter().filter(|r| r.keep_until() > now && r.keys().contains(&key)) {
                         let is_mail = matches!(r, Record::Mailbox(_));
-                        if store.memory.put(r, now).is_ok() {
+                        if store.memory.put_at(key, r, now).is_ok() {
                             loaded += 1;
                             mailbox += usize::from(is_mail);
                         }
                     }
                 }
-                Err(_) => bad += 1,
+                _ => bad += 1,
             }
         }
         drop(records);
@@ -350,9 +352,8 @@ impl AcceptedStore for RedbAccepted {
 }
 
 impl RecordStore for RedbStore {
-    fn put(&mut self, record: Record, now: Timestamp) -> Result<bool, StoreError> {
-        let key = record.key();
-        let changed = self.memory.put(record, now)?;
+    fn put_at(&mut self, key: Id, record: Record, now: Timestamp) -> Result<bool, StoreError> {
+        let changed = self.memory.put_at(key, record, now)?;
         if changed {
             // On disk with the next commit, which comes before the acknowledgement leaves.
             self.stage(&[key], &[], &[]);

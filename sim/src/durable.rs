@@ -31,8 +31,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct SharedRecords(pub Arc<Mutex<MemoryStore>>);
 
 impl RecordStore for SharedRecords {
-    fn put(&mut self, record: Record, now: Timestamp) -> Result<bool, StoreError> {
-        lock(&self.0).put(record, now)
+    fn put_at(&mut self, key: Id, record: Record, now: Timestamp) -> Result<bool, StoreError> {
+        lock(&self.0).put_at(key, record, now)
     }
     fn get(&self, key: Id) -> Vec<Record> {
         lock(&self.0).get(key)

@@ -18,9 +18,12 @@
 //!
 //! What this does not prove (docs/protocol.md, "Who may answer"): a two-way `Key` request can be relayed by
 //! a node just *past* its key; if the asker knows no member between the key and that node, a forgery from
-//! it is plausible and passes. Here every aimed key lies just past an attacker, where the check is certain;
-//! the wallet lookups and the sends' presence reads are not aimed, and on this seed no forgery of that kind
-//! got through (item 5, reads at several positions, is the defence against it).
+//! it is plausible and passes. The aimed keys lie just past an attacker, where that attacker's forgery is
+//! refuted; but another attacker further on can still be the nearest member past the key that the asker
+//! knows, and then its answer passes: the ring lookups accept exactly such answers (checked against the
+//! asker's links) and nothing else. The wallet lookups and the sends' presence reads are not aimed, and on
+//! this seed no forgery of that kind got through (item 5, reads at several positions, is the defence against
+//! it for records; a ring lookup has one key).
 //!
 //! Sizes: 30 members, 4 of them attackers, 4 joiners.
 
@@ -38,6 +41,7 @@ use chordial_core::Id;
 use chordial_sim::adversary::{Adversary, Ctx};
 use chordial_sim::identity::Identity;
 use chordial_sim::scenario::assert_budget_held;
+use chordial_sim::world::{LookupOutcome, LookupResult};
 use chordial_sim::World;
 
 use common::{ask, received_since, ring, send, wait_all, wallet, Got, APP};
@@ -212,15 +216,53 @@ fn forged_replies_are_ignored() {
             world.lookup(i, k);
         }
     }
-    world.run_for(Duration::from_secs(20));
+    // The members each asker links to, every 50 ms (what its plausible-owner check knows then).
+    let mut known: Vec<(chordial_core::Timestamp, Vec<BTreeSet<Id>>)> = Vec::new();
+    for _ in 0..400 {
+        let linked = (0..world.len())
+            .map(|i| {
+                let peers = world.open_links(i).into_iter().map(|(_, peer)| world.id(peer));
+                peers.filter(|n| world.members().contains_key(n)).collect()
+            })
+            .collect();
+        known.push((world.now(), linked));
+        world.run_for(Duration::from_millis(50));
+    }
     let outcomes = world.take_lookups();
     assert_eq!(outcomes.len(), honest.len() * keys.len(), "seed {SEED}: lookups still open");
+    // Exact, except through the documented gap (docs/protocol.md, "Who may answer"): a `Key` lookup that the
+    // two-way rule sends to an attacker *past* the key, when the asker knows no member between the key and
+    // that attacker. Aiming keys just past one attacker does not rule out another attacker further on being
+    // the nearest member the asker knows (seed 162: node 14 asks 8425009f for 7875fd3f, knowing none of the
+    // five members between). Any other wrong answer — a relay's forgery the asker could refute — fails.
+    let gap = |o: &&LookupOutcome| {
+        let LookupResult::Found { owner, .. } = o.result else { return false };
+        let nearer = |n: Id| n == o.key || (n.in_open(o.key, owner));
+        // What the asker linked to in the last 50 ms before the answer arrived.
+        let before: Vec<&BTreeSet<Id>> = known
+            .iter()
+            .filter(|(t, _)| *t <= o.done && o.done.since(*t) <= Duration::from_millis(50))
+            .map(|(_, linked)| &linked[o.node])
+            .collect();
+        attacker_ids.contains(&owner)
+            && !nearer(world.id(o.node))
+            && !before.is_empty()
+            && before.iter().all(|l| l.iter().all(|n| !nearer(*n)))
+    };
     let wrong: Vec<_> = outcomes.iter().filter(|o| !o.correct()).collect();
+    let (through_gap, wrong): (Vec<_>, Vec<_>) = wrong.into_iter().partition(gap);
     assert!(
         wrong.is_empty(),
         "seed {SEED}: {} of {} lookups not exact: {wrong:?}",
         wrong.len(),
         outcomes.len()
+    );
+    eprintln!(
+        "seed {SEED}: {} of {} lookups exact; {} answered by an attacker past the key through the documented \
+         gap: {through_gap:?}",
+        outcomes.len() - through_gap.len(),
+        outcomes.len(),
+        through_gap.len()
     );
 
     // 2. Announces to topics whose keys fall just past each attacker, each from an honest member, then

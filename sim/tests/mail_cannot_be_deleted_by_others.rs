@@ -5,8 +5,10 @@
 //!    the recipient session's: the recipient's session and delegation (public, in its presence record) signed
 //!    by another key; the attacker's own session under its own wallet's delegation, claiming the victim's
 //!    wallet; and a valid acknowledgement of the attacker's own mailbox naming the victim's ids;
-//! 2. the same link peers `Replicate` copies of the real entries with their ciphertext replaced (same id);
-//! 3. a node routes the same forged acknowledgements to the mailbox's owner as `MailboxAck` (sealed to it);
+//! 2. the same link peers `Replicate` (and `ReplicateAt` each position) copies of the real entries with their
+//!    ciphertext replaced (same id);
+//! 3. a node routes the same forged acknowledgements to the owner of each of the mailbox's positions as
+//!    `MailboxAck` (sealed to it);
 //! 4. when the recipient comes back, before its presence reaches the owner, a node sends it
 //!    `MailboxDeliver` with the real ids and other bytes: junk, and a valid message of the attacker's own.
 //!
@@ -32,13 +34,14 @@ use rand_core::{RngCore, SeedableRng};
 
 use chordial_core::e2e::{self, InnerMessage};
 use chordial_core::node::msg::{AppMsg, LinkMsg, Routed};
-use chordial_core::node::records::{presence_key, MailAck, Record};
+use chordial_core::node::records::{presence_key, presence_keys, MailAck, Record};
 use chordial_core::node::{Event, SendOutcome};
 use chordial_core::wire::envelope::Destination;
 use chordial_sim::scenario::{assert_budget_held, pick, run_until_exact};
 
 use common::{
-    mailbox_holders, payload, placement, received_since, ring, roomiest_member, send, wait_all, wallet, APP,
+    every_position_holds, mailbox_holders, mailbox_positions, payload, placement, received_since, ring,
+    roomiest_member, send, wait_all, wallet, APP,
 };
 use forge_mail::{entries_at, link_peer_of, own_wallet, presence_of, routed_frame, send_link};
 
@@ -88,11 +91,12 @@ fn mail_cannot_be_deleted_by_others() {
         );
     }
     world.run_for(Duration::from_secs(5));
-    let holders = mailbox_holders(&world);
+    let held = mailbox_positions(&world, &to);
     assert!(
-        holders.len() >= r && holders.values().all(|n| *n == MESSAGES),
-        "seed {SEED}: expected at least {r} holders of all {MESSAGES} entries, got {holders:?}"
+        every_position_holds(&held, r, MESSAGES),
+        "seed {SEED}: expected at least {r} holders of all {MESSAGES} entries at each position, got {held:?}"
     );
+    let holders = mailbox_holders(&world);
     let real = entries_at(&world, *holders.keys().next().expect("a holder"), &to);
     let real_ids: Vec<[u8; 16]> = real.iter().map(|m| m.id).collect();
 
@@ -125,14 +129,17 @@ fn mail_cannot_be_deleted_by_others() {
                 Record::Mailbox(m)
             })
             .collect();
-        send_link(&mut world, attacker, link, &LinkMsg::Replicate { records: swapped });
+        send_link(&mut world, attacker, link, &LinkMsg::Replicate { records: swapped.clone() });
+        for key in presence_keys(&to) {
+            send_link(&mut world, attacker, link, &LinkMsg::ReplicateAt { key, records: swapped.clone() });
+        }
     }
-    // 3: the forged acknowledgements routed to the owner, from a node that is not a holder, sealed to the
-    // owner's session (as the recipient seals its own; the owner's key is public in any reply it signs).
+    // 3: the forged acknowledgements routed to each position's owner, from a node that is not a holder, sealed
+    // to the owner's session (as the recipient seals its own; the owner's key is public in any reply it signs).
     let router = *nodes.iter().find(|i| **i != recipient && !holders.contains_key(i)).expect("a non-holder");
-    let owner = world.members()[&world.ideal_owner(key).expect("an owner")];
-    let owner_session = *world.session_key(owner).public();
-    for ack in &forged_acks {
+    for (ack, key) in forged_acks.iter().flat_map(|a| presence_keys(&to).map(|k| (a, k))) {
+        let owner = world.members()[&world.ideal_owner(key).expect("an owner")];
+        let owner_session = *world.session_key(owner).public();
         let plain = postcard::to_allocvec(ack).expect("an acknowledgement encodes");
         let sealed = e2e::seal_to(&mut rng, &owner_session, &plain).expect("a valid key");
         let frame = routed_frame(

@@ -9,12 +9,13 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use chordial_core::node::records::presence_key;
+use chordial_core::node::records::{presence_key, presence_keys};
 use chordial_core::node::{Event, SendOutcome};
 use chordial_sim::scenario::{assert_budget_held, pick, run_until_exact};
 
 use common::{
-    mailbox_holders, payload, placement, received_since, ring, roomiest_member, send, wait_all, wallet,
+    mailbox_holders, mailbox_positions, payload, placement, received_since, ring, roomiest_member, send,
+    wait_all, wallet,
 };
 
 const SEED: u64 = 31;
@@ -106,12 +107,12 @@ fn a_mailbox_survives_the_crash_of_all_but_one_of_its_holders() {
         seen.len(),
         (0..MESSAGES).filter(|k| !seen.contains(k)).collect::<Vec<_>>()
     );
-    let left = mailbox_holders(&world);
+    let left = mailbox_positions(&world, &to);
     assert!(
-        left.is_empty(),
-        "seed {SEED}: mailbox entries left after delivery (node index → entries): {left:?}; {}; the recipient is \
-         node {recipient}",
-        placement(&world, presence_key(&to))
+        left.is_empty() && mailbox_holders(&world).is_empty(),
+        "seed {SEED}: mailbox entries left after delivery ((node index, position) → entries): {left:?}; {:?}; \
+         the recipient is node {recipient}",
+        presence_keys(&to).map(|key| placement(&world, key))
     );
     assert_budget_held(&world, SEED);
 }

@@ -15,7 +15,8 @@ use chordial_core::node::{Event, SendOutcome};
 use chordial_sim::scenario::{assert_budget_held, pick, run_until_exact};
 
 use common::{
-    mailbox_holders, payload, placement, received_since, ring, roomiest_member, send, wait_all, wallet, APP,
+    every_position_holds, mailbox_holders, mailbox_positions, payload, placement, received_since, ring,
+    roomiest_member, send, wait_all, wallet, APP,
 };
 
 const SEED: u64 = 21;
@@ -62,11 +63,13 @@ fn an_offline_wallet_gets_each_stored_message_once_and_the_mailbox_empties() {
         );
     }
     world.run_for(Duration::from_secs(5));
-    let holders = mailbox_holders(&world);
-    eprintln!("seed {SEED}: mailbox of node {recipient} held by {holders:?} (r = {r})");
+    // The mailbox lives at every position of the wallet: each has at least r holders of every entry (a node
+    // holding two positions keeps every entry under each).
+    let held = mailbox_positions(&world, &to);
+    eprintln!("seed {SEED}: mailbox of node {recipient} held by (node, position) {held:?} (r = {r})");
     assert!(
-        holders.len() >= r && holders.values().all(|n| *n == MESSAGES),
-        "seed {SEED}: expected at least {r} holders of all {MESSAGES} entries, got {holders:?}"
+        every_position_holds(&held, r, MESSAGES),
+        "seed {SEED}: expected at least {r} holders of all {MESSAGES} entries at each position, got {held:?}"
     );
 
     let back = world.now();

@@ -9,13 +9,14 @@
 //! 2. topic records big enough (and live for a minute) to exceed the store of the node that owns their keys:
 //!    every node's store stays within its byte budget (48 KiB here, `Config::store_bytes`), the owner holds
 //!    some of them and refused the rest with `Full`, and every honest wallet's presence is still found;
-//! 3. a minute later those records have lapsed: the purge removed them from every node, and an honest
-//!    announce on the same node's topic is stored and discovered.
+//! 3. a minute later those records have lapsed: the purge removed them from every node (the owner keeps the
+//!    members' presence and nothing else), and an honest announce on the same node's topic is stored and discovered.
 //!
 //! Sizes: 10 nodes (the same at full size; the budget and the flood scale together).
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use rand_chacha::ChaCha20Rng;
@@ -25,7 +26,9 @@ use chordial_core::identity::delegation::{delegation_message, Delegation, Delega
 use chordial_core::identity::wallet::WalletKey;
 use chordial_core::identity::{Address, DelegationCache, SessionKey};
 use chordial_core::node::msg::{self, AppMsg, Routed};
-use chordial_core::node::records::{topic_key, PresenceRecord, Record, RecordError, TopicRecord};
+use chordial_core::node::records::{
+    presence_keys, topic_key, PresenceRecord, Record, RecordError, TopicRecord,
+};
 use chordial_core::node::{Config, Event};
 use chordial_core::wire::envelope::{self, Destination};
 use chordial_core::{Id, Timestamp};
@@ -211,8 +214,22 @@ fn records_with_unbounded_lifetimes_are_refused_and_the_store_stays_within_its_b
     for k in &keys {
         assert_eq!(holders(&world, *k), Vec::<usize>::new(), "seed {SEED}: a lapsed record is still stored");
     }
+    // What the owner keeps is the members' presence and nothing else: a copy under each of their wallets'
+    // positions it owns or replicates (3 positions × r copies of 10 wallets, over 10 nodes).
     let bytes = world.node(victim).map_or(0, |n| n.inspect().store_bytes());
-    assert!(bytes < BUDGET / 4, "seed {SEED}: the owner still holds {bytes} bytes after the purge");
+    let wallets: BTreeSet<Address> = members.iter().map(|&i| wallet(&world, i)).collect();
+    let positions: BTreeSet<Id> = wallets.iter().flat_map(presence_keys).collect();
+    let presence: usize = positions
+        .iter()
+        .flat_map(|k| world.node(victim).map(|n| n.inspect().records(*k)).unwrap_or_default())
+        .filter(|r| matches!(r, Record::Presence(p) if wallets.contains(&p.wallet)))
+        .map(|r| r.stored_bytes())
+        .sum();
+    assert!(
+        bytes == presence && bytes < BUDGET / 2,
+        "seed {SEED}: the owner still holds {bytes} bytes after the purge, of which {presence} are the members' \
+         presence"
+    );
     let writer = members[1];
     let p = ask(&mut world, writer, |n, now| n.announce(now, &origin, &topics[0], Duration::from_secs(600)));
     match wait_one(&mut world, p, Duration::from_secs(30)) {

@@ -2,7 +2,8 @@
 //! messages with receipts, and mailboxes for offline wallets.
 //!
 //! - **Owns** ([`App`]): the routed app requests waiting for their reply (reads, writes, deliveries),
-//!   ordered by when their reply is overdue and indexed by the ids of their messages; the sends in progress
+//!   ordered by when their reply is overdue and indexed by the ids of their messages; the reads and writes
+//!   of a wallet's several positions, whose parts are such requests; the sends in progress
 //!   (one per `send`, fanned out to the recipient's sessions); the message sequence number (seeded from the
 //!   clock, [`next_seq`]). Which received messages were delivered, so each is delivered once, is
 //!   `accepted.rs`.
@@ -17,9 +18,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use super::accepted::{next_seq, Verdict};
-use super::msg::{AppMsg, LinkMsg, Routed, StoreFail, Undeliverable};
+use super::msg::{AppMsg, LinkMsg, Routed, SealedStore, StoreFail, Undeliverable};
 use super::records::{
-    mail_id, presence_key, topic_key, MailAck, MailboxEntry, PresenceRecord, Record, TopicRecord,
+    mail_id, presence_keys, topic_key, MailAck, MailboxEntry, PresenceRecord, Record, TopicRecord,
     DEFAULT_MAILBOX_TTL, MAX_PRESENCE_TTL, MAX_TOPIC_TTL,
 };
 use super::router::fail_reason;
@@ -42,8 +43,8 @@ const PRESENCE_RETRY: Duration = Duration::from_secs(5);
 pub(super) enum OpKind {
     /// A record write for an API request (announce, withdraw) or a send's mailbox put.
     Store { request: Option<RequestId>, send: Option<u64> },
-    /// Our own presence record.
-    Presence,
+    /// One position's part of a write to every position of a wallet ([`Write`]).
+    Position { write: u64 },
     /// A mailbox entry we hold but do not own, sent to its owner; dropped here if already delivered.
     RehomeMail { key: Id, id: [u8; 16] },
     /// A read. `second` once the owner had nothing and its successor is being asked.
@@ -58,6 +59,39 @@ pub(super) enum GetFor {
     Wallet(RequestId, Address),
     Discover(RequestId, String, String),
     Send(u64),
+    /// One position of a read of every position of a wallet ([`Read`]).
+    Part(u64),
+}
+
+/// A read of every position of a wallet: its parts' answers are merged (every record that verifies
+/// counts, newest per session) once each part answered or failed.
+#[derive(Debug)]
+pub(super) struct Read {
+    purpose: GetFor,
+    pending: usize,
+    answered: bool,
+    acc: Vec<Record>,
+    failure: Option<FailReason>,
+}
+
+/// What a write to every position of a wallet is for.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum WriteFor {
+    /// Our own presence record.
+    Presence,
+    /// One session's mailbox entry of a send.
+    Send(u64),
+}
+
+/// A write of one record to every position of a wallet. It counts as stored as soon as one position's
+/// owner acknowledged it (a true promise: that node holds it and replicates it, and every read asks every
+/// position); it fails only when every position refused it or did not answer.
+#[derive(Debug)]
+pub(super) struct Write {
+    then: WriteFor,
+    pending: usize,
+    stored: bool,
+    failure: Option<FailReason>,
 }
 
 /// A routed app request waiting for its reply.
@@ -90,9 +124,31 @@ pub(super) struct SendOp {
     delivered: Vec<Id>,
     stored: usize,
     failure: Option<FailReason>,
-    /// The node that answered the read of the recipient's presence (a plausible owner of its key, or the
-    /// node it named): mail is sealed to it and addressed to it, so relays learn no more than the key.
-    holder: Option<SessionPublicKey>,
+    /// Per position of the recipient's wallet, the node that answered its presence read (a plausible owner
+    /// of the key, or the successor asked after it) and whether it held records: each position's copy of
+    /// the mail is sealed to that node and addressed to it, so relays learn no more than its node id.
+    holders: Vec<Holder>,
+}
+
+/// The node that answered one position's presence read of a send.
+#[derive(Debug, Clone, Copy)]
+struct Holder {
+    key: Id,
+    node: SessionPublicKey,
+    had_records: bool,
+}
+
+impl SendOp {
+    /// `node` answered the read of position `key`. An answer with records wins over one without: an owner
+    /// that has nothing (just joined, or hiding the wallet) is passed over for the successor that had them.
+    fn answered(&mut self, key: Id, node: SessionPublicKey, had_records: bool) {
+        let holder = Holder { key, node, had_records };
+        match self.holders.iter_mut().find(|h| h.key == key) {
+            Some(h) if had_records || !h.had_records => *h = holder,
+            Some(_) => {}
+            None => self.holders.push(holder),
+        }
+    }
 }
 
 /// The app requests, sends and received messages of one node.
@@ -103,6 +159,9 @@ pub(crate) struct App {
     next_op: u64,
     sends: BTreeMap<u64, SendOp>,
     next_send: u64,
+    reads: BTreeMap<u64, Read>,
+    writes: BTreeMap<u64, Write>,
+    next_group: u64,
     seq: u64,
 }
 
@@ -150,10 +209,23 @@ impl App {
             delivered: Vec::new(),
             stored: 0,
             failure: None,
-            holder: None,
+            holders: Vec::new(),
         };
         self.sends.insert(self.next_send, send);
         self.next_send
+    }
+
+    /// The send a presence read is for, directly or as one position of a several-position read.
+    fn send_reading(&mut self, purpose: &GetFor) -> Option<&mut SendOp> {
+        let send = match purpose {
+            GetFor::Send(send) => *send,
+            GetFor::Part(read) => match self.reads.get(read)?.purpose {
+                GetFor::Send(send) => send,
+                _ => return None,
+            },
+            GetFor::Wallet(..) | GetFor::Discover(..) => return None,
+        };
+        self.sends.get_mut(&send)
     }
 }
 
@@ -165,8 +237,7 @@ impl Node {
     /// Finds the live sessions of `wallet`: resolves with [`Event::WalletSessions`].
     pub fn lookup_wallet(&mut self, now: Timestamp, wallet: Address) -> RequestId {
         let request = self.new_request();
-        let key = presence_key(&wallet);
-        self.start_get(now, GetFor::Wallet(request, wallet), key, 0, Vec::new());
+        self.start_read(now, GetFor::Wallet(request, wallet), &presence_keys(&wallet));
         request
     }
 
@@ -246,7 +317,7 @@ impl Node {
         let mut id = [0u8; 16];
         id.copy_from_slice(&MessageId::random(&mut self.rng).0);
         let send = self.app.insert_send(now, request, to, origin, bytes, id);
-        self.start_get(now, GetFor::Send(send), presence_key(&to), 0, Vec::new());
+        self.start_read(now, GetFor::Send(send), &presence_keys(&to));
         Ok(request)
     }
 
@@ -263,13 +334,107 @@ impl Node {
             withdrawn,
         );
         self.timers.set(Timer::Presence, now.saturating_add(ttl / 2));
-        let dest = Destination::Key(record.key());
-        self.start_op(
-            now,
-            OpKind::Presence,
-            dest,
-            AppMsg::Store { record: Box::new(Record::Presence(record)) },
-        );
+        self.write_everywhere(now, WriteFor::Presence, Record::Presence(record));
+    }
+
+    /// Writes `record` to every one of its keys ([`Record::keys`]: a wallet's positions), each with
+    /// [`Self::write_at`]; the parts resolve as one [`Write`].
+    fn write_everywhere(&mut self, now: Timestamp, then: WriteFor, record: Record) {
+        let keys = record.keys();
+        self.app.next_group += 1;
+        let write = self.app.next_group;
+        self.app.writes.insert(write, Write { then, pending: keys.len(), stored: false, failure: None });
+        for key in keys {
+            self.write_at(now, write, key, record.clone());
+        }
+    }
+
+    /// Writes `record` to one of its keys: routed to the key's owner, which stores it under that key.
+    fn write_at(&mut self, now: Timestamp, write: u64, key: Id, record: Record) {
+        let body = AppMsg::Store { record: Box::new(record) };
+        self.start_op(now, OpKind::Position { write }, Destination::Key(key), body);
+    }
+
+    /// One position of a write answered (`Ok`: stored there) or failed.
+    fn write_part_done(&mut self, now: Timestamp, write: u64, result: Result<(), FailReason>) {
+        let Some(w) = self.app.writes.get_mut(&write) else { return };
+        w.pending = w.pending.saturating_sub(1);
+        let first_store = result.is_ok() && !w.stored;
+        match result {
+            Ok(()) => w.stored = true,
+            // A refusal says more than a silence: keep it over a timeout.
+            Err(reason) if w.failure.is_none() || w.failure == Some(FailReason::Timeout) => {
+                w.failure = Some(reason)
+            }
+            Err(_) => {}
+        }
+        let (then, pending, stored, failure) = (w.then, w.pending, w.stored, w.failure.clone());
+        if pending == 0 {
+            self.app.writes.remove(&write);
+        }
+        if first_store {
+            if let WriteFor::Send(send) = then {
+                self.send_part_done(now, send, Ok(None));
+            }
+        } else if pending == 0 && !stored {
+            match then {
+                // Our presence must be findable: try again soon rather than at the next refresh.
+                WriteFor::Presence => self.timers.set(Timer::Presence, now.saturating_add(PRESENCE_RETRY)),
+                WriteFor::Send(send) => {
+                    self.send_part_done(now, send, Err(failure.unwrap_or(FailReason::Timeout)))
+                }
+            }
+        }
+    }
+
+    /// Reads every one of `keys` (a wallet's positions) and merges what they hold; one key is one read.
+    fn start_read(&mut self, now: Timestamp, purpose: GetFor, keys: &[Id]) {
+        if let [key] = keys {
+            return self.start_get(now, purpose, *key, 0, Vec::new());
+        }
+        self.app.next_group += 1;
+        let read = self.app.next_group;
+        let parts = Read { purpose, pending: keys.len(), answered: false, acc: Vec::new(), failure: None };
+        self.app.reads.insert(read, parts);
+        for key in keys {
+            self.start_get(now, GetFor::Part(read), *key, 0, Vec::new());
+        }
+    }
+
+    /// One position of a read answered (`Ok`, all its pages) or failed; the read completes when none is left.
+    fn read_part_done(&mut self, now: Timestamp, read: u64, result: Result<Vec<Record>, FailReason>) {
+        let Some(r) = self.app.reads.get_mut(&read) else { return };
+        r.pending = r.pending.saturating_sub(1);
+        match result {
+            Ok(records) => {
+                r.answered = true;
+                r.acc.extend(records);
+            }
+            Err(reason) => r.failure = Some(reason),
+        }
+        if r.pending > 0 {
+            return;
+        }
+        let Some(r) = self.app.reads.remove(&read) else { return };
+        if r.answered {
+            self.get_done(now, r.purpose, r.acc);
+        } else {
+            self.get_failed(now, r.purpose, r.failure.unwrap_or(FailReason::Timeout));
+        }
+    }
+
+    fn get_failed(&mut self, now: Timestamp, purpose: GetFor, reason: FailReason) {
+        match purpose {
+            GetFor::Wallet(request, _) | GetFor::Discover(request, ..) => {
+                self.io.emit(Event::RequestFailed { request, reason })
+            }
+            GetFor::Send(send) => {
+                if let Some(s) = self.app.sends.remove(&send) {
+                    self.io.emit(Event::RequestFailed { request: s.request, reason });
+                }
+            }
+            GetFor::Part(read) => self.read_part_done(now, read, Err(reason)),
+        }
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -379,16 +544,8 @@ impl Node {
             }
             OpKind::Store { send: Some(send), .. } => self.send_part_done(now, send, Err(reason)),
             OpKind::Store { .. } | OpKind::RehomeMail { .. } => {}
-            // Our presence must be findable: try again soon rather than at the next refresh.
-            OpKind::Presence => self.timers.set(Timer::Presence, now.saturating_add(PRESENCE_RETRY)),
-            OpKind::Get { purpose: GetFor::Wallet(request, _) | GetFor::Discover(request, ..), .. } => {
-                self.io.emit(Event::RequestFailed { request, reason })
-            }
-            OpKind::Get { purpose: GetFor::Send(send), .. } => {
-                if let Some(s) = self.app.sends.remove(&send) {
-                    self.io.emit(Event::RequestFailed { request: s.request, reason });
-                }
-            }
+            OpKind::Position { write } => self.write_part_done(now, write, Err(reason)),
+            OpKind::Get { purpose, .. } => self.get_failed(now, purpose, reason),
             // The session did not answer: it is offline after all; its message goes to the mailbox.
             OpKind::Deliver { send, session, sealed } => self.store_mail(now, send, session, sealed),
         }
@@ -403,7 +560,13 @@ impl Node {
         let hops = if origin == *self.me.session.public() { 0 } else { received.hops.saturating_add(1) };
         match received.body {
             AppMsg::Store { record } => {
-                let error = self.accept_record(now, *record, true).err();
+                // Stored under the key the write was addressed to: a record lives at each of its keys (a
+                // wallet's positions), and `accept_record` refuses a key that is not one of them.
+                let key = match received.header.dest {
+                    Destination::Key(key) | Destination::KeyStrict(key) => key,
+                    Destination::Node(_) | Destination::Neighbor => record.key(),
+                };
+                let error = self.accept_record(now, key, *record, true).err();
                 self.send_routed(
                     now,
                     Destination::Node(origin.node_id()),
@@ -437,15 +600,17 @@ impl Node {
                             now.saturating_add(DEFAULT_MAILBOX_TTL * 2),
                         );
                     }
-                    OpKind::Presence if result.is_err() => {
-                        self.timers.set(Timer::Presence, now.saturating_add(PRESENCE_RETRY))
+                    OpKind::Position { write } => self.write_part_done(now, write, result),
+                    // A part of a read of several positions that got a store answer: that position gave
+                    // no records, and the read must not wait for it forever.
+                    OpKind::Get { purpose: GetFor::Part(read), .. } => {
+                        self.read_part_done(now, read, Err(FailReason::RecordRefused))
                     }
                     // Nothing more to do: a store nobody waits for, a re-homed entry the owner did not
-                    // refuse as delivered, our presence stored; or an answer to a read or a delivery, which
-                    // a store answer cannot complete (the op is gone all the same, as before).
+                    // refuse as delivered; or an answer to a read or a delivery, which a store answer
+                    // cannot complete (the op is gone all the same, as before).
                     OpKind::Store { request: None, send: None }
                     | OpKind::RehomeMail { .. }
-                    | OpKind::Presence
                     | OpKind::Get { .. }
                     | OpKind::Deliver { .. } => {}
                 }
@@ -478,12 +643,17 @@ impl Node {
                     return;
                 }
                 let Some((_, op)) = self.app.take_op(reply_to) else { return };
-                let OpKind::Get { purpose, key, skip, mut acc, second } = op.kind else { return };
-                let n = records.len() as u32;
-                if let GetFor::Send(send) = &purpose {
-                    if let Some(s) = self.app.sends.get_mut(send).filter(|_| n > 0) {
-                        s.holder = Some(origin);
+                let OpKind::Get { purpose, key, skip, mut acc, second } = op.kind else {
+                    // Records for a write to one position: that position stored nothing; the write must
+                    // not wait for it forever.
+                    if let OpKind::Position { write } = op.kind {
+                        self.write_part_done(now, write, Err(FailReason::RecordRefused));
                     }
+                    return;
+                };
+                let n = records.len() as u32;
+                if let Some(s) = self.app.send_reading(&purpose) {
+                    s.answered(key, origin, n > 0);
                 }
                 acc.extend(records);
                 if more && n > 0 && acc.len() < 10_000 {
@@ -553,7 +723,9 @@ impl Node {
                     return;
                 }
                 // Back to the holder that delivered them, sealed to it: the acknowledgement names this
-                // wallet and carries its delegation, which relays are not to learn.
+                // wallet and carries its delegation, which relays are not to learn. The holders of the
+                // wallet's other positions each deliver their own copy and are answered the same way (a
+                // repeat is acknowledged again).
                 let me = &self.me;
                 let ack = MailAck::sign(&me.session, me.wallet, &me.delegation, ids);
                 let Ok(sealed) = e2e::seal_to(&mut self.rng, &origin, &postcard_bytes(&ack)) else { return };
@@ -566,18 +738,21 @@ impl Node {
             }
             AppMsg::MailboxAck { sealed } => {
                 // Whoever brings it, the acknowledgement speaks for the recipient session only if it verifies;
-                // the replicas check it again.
+                // the replicas (and a former replica past them) check it again.
                 let Some(ack) = self.open_sealed::<MailAck>(&sealed) else { return };
                 if self.apply_mail_ack(now, &ack) {
-                    self.push_to_replicas(LinkMsg::DropMail { ack: Box::new(ack) });
+                    self.push_to_successors(LinkMsg::DropMail { ack: Box::new(ack) });
                 }
             }
             AppMsg::StoreSealed { sealed } => {
-                // A mailbox entry sealed to this node; once opened it is checked like any `Store` (the
-                // writer's delegation and signature, its quota). Nothing else travels this way.
-                let error = match self.open_sealed::<Record>(&sealed) {
-                    Some(record @ Record::Mailbox(_)) => self.accept_record(now, record, true).err(),
-                    Some(Record::Presence(_) | Record::Topic(_)) => {
+                // A mailbox entry and the position it is for, sealed to this node; once opened it is checked
+                // like any `Store` to that key (one of the entry's keys; the writer's delegation and
+                // signature, its quota). Nothing else travels this way.
+                let error = match self.open_sealed::<SealedStore>(&sealed) {
+                    Some(SealedStore { key, record: record @ Record::Mailbox(_) }) => {
+                        self.accept_record(now, key, record, true).err()
+                    }
+                    Some(SealedStore { record: Record::Presence(_) | Record::Topic(_), .. }) => {
                         self.io.counters.dropped_invalid += 1;
                         Some(StoreFail::Invalid)
                     }
@@ -673,6 +848,7 @@ impl Node {
                 self.io.emit(Event::Discovered { request, members });
             }
             GetFor::Send(send) => self.send_to_sessions(now, send, records),
+            GetFor::Part(read) => self.read_part_done(now, read, Ok(records)),
         }
     }
 
@@ -680,16 +856,30 @@ impl Node {
     /// sessions — expired or withdrawn — whose delegation is still valid. A withdrawn session is one that
     /// went offline gracefully (a browser closing sends `Leave`); it keeps its key and comes back, so mail
     /// is still sealed to it. Callers filter with [`PresenceRecord::is_live`] where only live ones count.
+    ///
+    /// `records` may hold several positions' answers: per session the newest copy that verifies wins, and
+    /// the copies older than it are not verified at all (each position's copy costs nothing more).
     fn valid_presences(
         &mut self,
         now: Timestamp,
         wallet: &Address,
         records: Vec<Record>,
     ) -> Vec<PresenceRecord> {
+        let mut found: Vec<PresenceRecord> = records
+            .into_iter()
+            .filter_map(|r| match r {
+                Record::Presence(p) if p.wallet == *wallet => Some(p),
+                Record::Presence(_) | Record::Topic(_) | Record::Mailbox(_) => None,
+            })
+            .collect();
+        // Newest first within each session.
+        found.sort_by(|a, b| {
+            (a.session.as_bytes(), std::cmp::Reverse(a.published))
+                .cmp(&(b.session.as_bytes(), std::cmp::Reverse(b.published)))
+        });
         let mut out: Vec<PresenceRecord> = Vec::new();
-        for r in records {
-            let Record::Presence(p) = r else { continue };
-            if p.wallet != *wallet {
+        for p in found {
+            if out.last().is_some_and(|last| last.session == p.session) {
                 continue;
             }
             if p.verify(&self.config.network, now, self.config.clock_skew, &mut self.me.cache).is_err() {
@@ -748,32 +938,40 @@ impl Node {
 
     fn store_mail(&mut self, now: Timestamp, send: u64, session: SessionPublicKey, sealed: Vec<u8>) {
         let Some(s) = self.app.sends.get(&send) else { return };
-        let (to, holder) = (s.to, s.holder);
+        let (to, holders) = (s.to, s.holders.clone());
         let me = &self.me;
         // Never kept past our delegation: the recipient could not open it then.
         let expires = now.saturating_add(DEFAULT_MAILBOX_TTL).min(me.delegation_expires);
         let entry =
             MailboxEntry::sign(&me.session, me.wallet, &me.delegation, to, session, sealed, now, expires);
-        match holder {
-            Some(holder) => self.write_mail(now, send, holder, entry),
-            // Mail goes only to a wallet whose presence was read, so its holder answered: not reached.
-            None => self.send_part_done(now, send, Err(FailReason::NotFound)),
+        // Mail goes only to a wallet whose presence was read, so some position answered.
+        if holders.is_empty() {
+            return self.send_part_done(now, send, Err(FailReason::NotFound));
+        }
+        self.app.next_group += 1;
+        let write = self.app.next_group;
+        let parts =
+            Write { then: WriteFor::Send(send), pending: holders.len(), stored: false, failure: None };
+        self.app.writes.insert(write, parts);
+        let record = Record::Mailbox(entry);
+        for holder in holders {
+            self.write_mail(now, write, holder, &record);
         }
     }
 
-    /// One mailbox write to one holder: the entry sealed to `holder`'s session and routed to that node
-    /// (`StoreSealed`), which opens, checks and stores it and answers `StoreAck`. Relays see the holder's
-    /// node id and the ciphertext's length; the wallets, sessions and delegation are inside.
-    fn write_mail(&mut self, now: Timestamp, send: u64, holder: SessionPublicKey, entry: MailboxEntry) {
-        let record = Record::Mailbox(entry);
-        let Ok(sealed) = e2e::seal_to(&mut self.rng, &holder, &postcard_bytes(&record)) else {
-            self.send_part_done(now, send, Err(FailReason::RecordRefused));
-            return;
+    /// One position's copy of a mailbox write: the entry and the key it is stored under, sealed to the
+    /// session of the node that answered that position's read and routed to that node (`StoreSealed`),
+    /// which opens, checks and stores it and answers `StoreAck`. Relays see the holder's node id and the
+    /// ciphertext's length; the wallets, sessions, delegation and key are inside.
+    fn write_mail(&mut self, now: Timestamp, write: u64, holder: Holder, record: &Record) {
+        let body = SealedStore { key: holder.key, record: record.clone() };
+        let Ok(sealed) = e2e::seal_to(&mut self.rng, &holder.node, &postcard_bytes(&body)) else {
+            return self.write_part_done(now, write, Err(FailReason::RecordRefused));
         };
         self.start_op(
             now,
-            OpKind::Store { request: None, send: Some(send) },
-            Destination::Node(holder.node_id()),
+            OpKind::Position { write },
+            Destination::Node(holder.node.node_id()),
             AppMsg::StoreSealed { sealed },
         );
     }

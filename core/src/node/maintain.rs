@@ -456,7 +456,13 @@ impl Node {
                     self.ensure_link(now, s, LinkKind::ToSuccessor { via: None });
                 }
             }
-            LinkMsg::Replicate { records } => self.handle_replicate(now, records),
+            LinkMsg::Replicate { records } => {
+                let placed = records.into_iter().map(|r| (r.key(), r)).collect();
+                self.handle_replicate(now, placed)
+            }
+            LinkMsg::ReplicateAt { key, records } => {
+                self.handle_replicate(now, records.into_iter().map(|r| (key, r)).collect())
+            }
             // Only with the recipient session's own signed acknowledgement, never on the peer's word.
             LinkMsg::DropMail { ack } => {
                 self.apply_mail_ack(now, &ack);

@@ -63,6 +63,11 @@ pub enum LinkMsg {
     /// The recipient session acknowledged mailbox entries (its signed acknowledgement, which the receiver
     /// verifies): drop them.
     DropMail { ack: Box<MailAck> },
+    /// Records the sender holds under `key` (one of each record's [`Record::keys`]; a presence record or
+    /// mailbox entry lives at several positions), for the receiver to keep there as a replica or new owner.
+    /// What nodes send since records live at several positions; `Replicate` (each record at its first key)
+    /// is still accepted.
+    ReplicateAt { key: Id, records: Vec<Record> },
 }
 
 /// Why an offer was refused.
@@ -140,10 +145,18 @@ pub enum AppMsg {
     /// them), sealed to the holder that delivered them (`crate::e2e::seal_to`): relays do not learn the
     /// recipient's wallet or delegation.
     MailboxAck { sealed: Vec<u8> },
-    /// A mailbox entry ([`Record::Mailbox`], postcard) sealed to the node the envelope is addressed to,
-    /// which opens it and stores it like a `Store`: relays see neither wallet, no session and no
-    /// delegation (docs/records.md, "Who learns what").
+    /// A mailbox entry and the position it is for ([`SealedStore`], postcard) sealed to the node the
+    /// envelope is addressed to, which opens it and stores it like a `Store` to that key: relays see
+    /// neither wallet, no session, no delegation and no key (docs/records.md, "Who learns what").
     StoreSealed { sealed: Vec<u8> },
+}
+
+/// The plaintext of a `StoreSealed`: a record and the one of its keys (a wallet's position) the holder is to
+/// store it under.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedStore {
+    pub key: Id,
+    pub record: Record,
 }
 
 /// A [`Routed`] as it is decoded: every body in one flat enum, in wire order (the [`RingMsg`] variants,
@@ -291,7 +304,7 @@ pub fn decode_link(bytes: &[u8]) -> Option<LinkMsg> {
         LinkMsg::Neighbors { successors, .. } | LinkMsg::Leave { successors, .. } => {
             successors.len() <= MAX_LIST
         }
-        LinkMsg::Replicate { records } => records.len() <= MAX_BATCH,
+        LinkMsg::Replicate { records } | LinkMsg::ReplicateAt { records, .. } => records.len() <= MAX_BATCH,
         LinkMsg::DropMail { ack } => ack.ids.len() <= MAX_BATCH,
         // Fixed size: nothing to bound.
         LinkMsg::Ping { .. }
@@ -326,7 +339,7 @@ pub fn describe_frame(bytes: &[u8]) -> Option<&'static str> {
             LinkMsg::Notify => "Notify",
             LinkMsg::Leave { .. } => "Leave",
             LinkMsg::Ack { .. } => "Ack",
-            LinkMsg::Replicate { .. } => "Replicate",
+            LinkMsg::Replicate { .. } | LinkMsg::ReplicateAt { .. } => "Replicate",
             LinkMsg::DropMail { .. } => "DropMail",
         }),
         KIND_ROUTED | KIND_ROUTED_OWNER => {

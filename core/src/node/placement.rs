@@ -1,7 +1,9 @@
 //! Records in the ring, as a sub-machine: where they live and how they move as the ring changes.
 //!
-//! Records live on the owner of their key and its first r − 1 successors. Writes go to the owner, which
-//! stores, answers, and pushes the record to its successors; reads ask the owner. Whenever a node's
+//! Records live on the owner of their key and its first r − 1 successors; a presence record or mailbox
+//! entry has several keys (its wallet's [`presence_keys`](super::records::presence_keys), one per position)
+//! and is held under each, as an independent record. Writes go to the owner, which stores, answers, and
+//! pushes the record to its successors; reads ask the owner. Whenever a node's
 //! predecessor or successors change it pushes the records it owns to its successors again (replica
 //! repair) and hands the ones it no longer owns to their owner (join handoff, re-homing); a leaving node
 //! hands everything to its successor.
@@ -18,7 +20,7 @@ use std::time::Duration;
 use super::app::{OpKind, PAGE_BYTES};
 use super::msg::{self, AppMsg, LinkMsg, Routed, StoreFail};
 use super::records::{
-    self, presence_key, MailAck, MailboxEntry, PresenceRecord, Record, RecordError, RecordStore, StoreError,
+    self, MailAck, MailboxEntry, PresenceRecord, Record, RecordError, RecordStore, StoreError,
     DEFAULT_MAILBOX_TTL,
 };
 use super::timer::Timer;
@@ -71,13 +73,19 @@ impl Node {
         }
     }
 
-    /// Verifies and stores a record; as its owner (`owner`), replicates it and delivers waiting mail.
+    /// Verifies and stores a record under `key` (one of [`Record::keys`]: a record cannot be placed at a
+    /// key that is not its own); as the key's owner (`owner`), replicates it and delivers waiting mail.
     pub(super) fn accept_record(
         &mut self,
         now: Timestamp,
+        key: Id,
         record: Record,
         owner: bool,
     ) -> Result<(), StoreFail> {
+        if !record.keys().contains(&key) {
+            self.io.counters.refused_records += 1;
+            return Err(StoreFail::Invalid);
+        }
         let checked: Result<(), RecordError> = match &record {
             Record::Presence(p) => {
                 p.verify(&self.config.network, now, self.config.clock_skew, &mut self.me.cache)
@@ -99,13 +107,13 @@ impl Node {
             self.io.counters.refused_records += 1;
             return Err(StoreFail::Invalid);
         }
-        let mut put = self.records.store.put(record.clone(), now);
+        let mut put = self.records.store.put_at(key, record.clone(), now);
         if put == Err(StoreError::Full) {
             // Records that lapsed since the last purge still count against the budget: purge, then try once
             // more. A store full of live records refuses (the writer hears `Full`); nothing is evicted to
             // make room, so what is stored stays stored.
             self.records.store.expire(now);
-            put = self.records.store.put(record.clone(), now);
+            put = self.records.store.put_at(key, record.clone(), now);
         }
         let changed = match put {
             Ok(changed) => changed,
@@ -121,23 +129,24 @@ impl Node {
         self.io.counters.records = self.records.store.len() as u64;
         if owner && changed {
             match &record {
-                Record::Presence(p) if p.is_live(now) => self.deliver_mail(now, p),
+                Record::Presence(p) if p.is_live(now) => self.deliver_mail(now, key, p),
                 // Mail can reach the owner after the session's presence did: a node that returns and
                 // owns its own presence key publishes presence at join, and its mail is handed to it a
                 // moment later. Waiting for the next presence refresh would cost minutes.
-                Record::Mailbox(m) => self.deliver_if_live(now, m),
+                Record::Mailbox(m) => self.deliver_if_live(now, key, m),
                 // Nothing waits on a topic record, or on a presence that has lapsed.
                 Record::Presence(_) | Record::Topic(_) => {}
             }
-            self.push_to_replicas(LinkMsg::Replicate { records: vec![record] });
+            self.push_to_replicas(LinkMsg::ReplicateAt { key, records: vec![record] });
         }
         Ok(())
     }
 
-    /// Sends one mailbox entry at once if the session it is sealed to has a live presence here. If that
-    /// session is in fact gone (crashed while its presence was live), the entry stays until acknowledged.
-    fn deliver_if_live(&mut self, now: Timestamp, mail: &MailboxEntry) {
-        let live = self.records.store.get(presence_key(&mail.recipient)).into_iter().find_map(|r| match r {
+    /// Sends one mailbox entry at once if the session it is sealed to has a live presence here (under the
+    /// same position `key`). If that session is in fact gone (crashed while its presence was live), the entry
+    /// stays until acknowledged.
+    fn deliver_if_live(&mut self, now: Timestamp, key: Id, mail: &MailboxEntry) {
+        let live = self.records.store.get(key).into_iter().find_map(|r| match r {
             Record::Presence(p) if p.session == mail.to_session && p.is_live(now) => Some(p.node_id()),
             Record::Presence(_) | Record::Topic(_) | Record::Mailbox(_) => None,
         });
@@ -147,12 +156,12 @@ impl Node {
         }
     }
 
-    /// Sends the mailbox entries sealed to a session that just published presence.
-    fn deliver_mail(&mut self, now: Timestamp, presence: &PresenceRecord) {
+    /// Sends the mailbox entries held under `key` sealed to a session that just published presence there.
+    fn deliver_mail(&mut self, now: Timestamp, key: Id, presence: &PresenceRecord) {
         let entries: Vec<([u8; 16], Vec<u8>)> = self
             .records
             .store
-            .get(presence.key())
+            .get(key)
             .into_iter()
             .filter_map(|r| match r {
                 Record::Mailbox(m) if m.to_session == presence.session && m.expires > now => {
@@ -176,20 +185,24 @@ impl Node {
             self.io.counters.refused_records += 1;
             return false;
         }
-        let key = ack.key();
-        // An id held for another session of the wallet is not this session's to delete.
-        let others: Vec<[u8; 16]> = self
-            .records
-            .store
-            .get(key)
-            .into_iter()
-            .filter_map(|r| match r {
-                Record::Mailbox(m) if m.to_session != ack.session && ack.ids.contains(&m.id) => Some(m.id),
-                Record::Mailbox(_) | Record::Presence(_) | Record::Topic(_) => None,
-            })
-            .collect();
-        let ids: Vec<[u8; 16]> = ack.ids.iter().copied().filter(|id| !others.contains(id)).collect();
-        self.records.store.remove_mail(key, &ids, now.saturating_add(DEFAULT_MAILBOX_TTL * 2));
+        // The mailbox lives at every position of the wallet; this node may hold more than one.
+        for key in ack.keys() {
+            // An id held for another session of the wallet is not this session's to delete.
+            let others: Vec<[u8; 16]> = self
+                .records
+                .store
+                .get(key)
+                .into_iter()
+                .filter_map(|r| match r {
+                    Record::Mailbox(m) if m.to_session != ack.session && ack.ids.contains(&m.id) => {
+                        Some(m.id)
+                    }
+                    Record::Mailbox(_) | Record::Presence(_) | Record::Topic(_) => None,
+                })
+                .collect();
+            let ids: Vec<[u8; 16]> = ack.ids.iter().copied().filter(|id| !others.contains(id)).collect();
+            self.records.store.remove_mail(key, &ids, now.saturating_add(DEFAULT_MAILBOX_TTL * 2));
+        }
         self.io.counters.records = self.records.store.len() as u64;
         true
     }
@@ -198,6 +211,18 @@ impl Node {
     pub(super) fn push_to_replicas(&mut self, m: LinkMsg) {
         let frame = msg::link_frame(&m);
         for link in self.replica_links() {
+            self.transmit(link, frame.clone());
+        }
+    }
+
+    /// Sends a link message to every live successor in the list: the replicas, and past them the node a
+    /// join just pushed out of the replica set, which still holds copies of what the joiner now owns until its
+    /// next rehome (`REHOME_INTERVAL`). Used for `DropMail`, so that node deletes delivered mail at once.
+    pub(super) fn push_to_successors(&mut self, m: LinkMsg) {
+        let frame = msg::link_frame(&m);
+        let links: Vec<LinkId> =
+            self.ring.successors().iter().filter_map(|s| self.links.open_to(*s)).collect();
+        for link in links {
             self.transmit(link, frame.clone());
         }
     }
@@ -233,7 +258,7 @@ impl Node {
         let me = self.id();
         let (mut owned, mut others) = (Vec::new(), Vec::new());
         for key in self.records.store.keys() {
-            let records = self.records.store.get(key);
+            let records = self.records.store.get(key).into_iter().map(|r| (key, r));
             if key.in_half_open(pred, me) {
                 owned.extend(records);
             } else {
@@ -249,10 +274,10 @@ impl Node {
             // mass joins a key can be several nodes behind us, and a replica does not forward. Repeated
             // every REHOME_INTERVAL, so a write that landed on a node that wrongly thought itself the
             // owner still reaches the right one; the owner ignores copies it already has.
-            for record in others {
-                let dest = Destination::Key(record.key());
+            for (key, record) in others {
+                let dest = Destination::Key(key);
                 let kind = match &record {
-                    Record::Mailbox(m) => OpKind::RehomeMail { key: record.key(), id: m.id },
+                    Record::Mailbox(m) => OpKind::RehomeMail { key, id: m.id },
                     // Nothing to do with the answer: sent without an op (and again every REHOME_INTERVAL).
                     Record::Presence(_) | Record::Topic(_) => {
                         let body = Routed::App(AppMsg::Store { record: Box::new(record) });
@@ -269,40 +294,50 @@ impl Node {
     /// Hands every record to the first live successor (graceful leave).
     pub(super) fn hand_over_all(&mut self) {
         let Some(link) = self.ring.successors().iter().find_map(|s| self.links.open_to(*s)) else { return };
-        let all: Vec<Record> =
-            self.records.store.keys().into_iter().flat_map(|k| self.records.store.get(k)).collect();
+        let all: Vec<(Id, Record)> = self
+            .records
+            .store
+            .keys()
+            .into_iter()
+            .flat_map(|k| self.records.store.get(k).into_iter().map(move |r| (k, r)))
+            .collect();
         self.push_batches(&[link], all);
     }
 
-    fn push_batches(&mut self, links: &[LinkId], records: Vec<Record>) {
+    /// Sends `records` (each with the key it is held under) in `ReplicateAt` batches, one key per batch.
+    fn push_batches(&mut self, links: &[LinkId], records: Vec<(Id, Record)>) {
         let mut batch = Vec::new();
+        let mut batch_key = None;
         let mut bytes = 0;
         let mut batches = Vec::new();
-        for r in records {
+        for (key, r) in records {
             let size = postcard::to_allocvec(&r).map_or(0, |v| v.len());
-            if !batch.is_empty() && (bytes + size > PAGE_BYTES || batch.len() >= msg::MAX_BATCH) {
-                batches.push(std::mem::take(&mut batch));
+            let full = bytes + size > PAGE_BYTES || batch.len() >= msg::MAX_BATCH;
+            if let Some(k) = batch_key.filter(|k| !batch.is_empty() && (full || *k != key)) {
+                batches.push((k, std::mem::take(&mut batch)));
                 bytes = 0;
             }
+            batch_key = Some(key);
             bytes += size;
             batch.push(r);
         }
-        if !batch.is_empty() {
-            batches.push(batch);
+        if let Some(key) = batch_key.filter(|_| !batch.is_empty()) {
+            batches.push((key, batch));
         }
-        for records in batches {
-            let frame = msg::link_frame(&LinkMsg::Replicate { records });
+        for (key, records) in batches {
+            let frame = msg::link_frame(&LinkMsg::ReplicateAt { key, records });
             for link in links {
                 self.transmit(*link, frame.clone());
             }
         }
     }
 
-    /// Records pushed to us by a neighbour: verified and kept (as owner if the key is now ours).
-    pub(super) fn handle_replicate(&mut self, now: Timestamp, records: Vec<Record>) {
-        for record in records {
-            let owner = self.ring.owns(record.key()) == Some(true);
-            let _ = self.accept_record(now, record, owner);
+    /// Records pushed to us by a neighbour, each with the key it is held under: verified and kept (as owner
+    /// if the key is now ours).
+    pub(super) fn handle_replicate(&mut self, now: Timestamp, records: Vec<(Id, Record)>) {
+        for (key, record) in records {
+            let owner = self.ring.owns(key) == Some(true);
+            let _ = self.accept_record(now, key, record, owner);
         }
     }
 }

@@ -57,9 +57,26 @@ pub const BROWSER_STORE_BYTES: usize = 32 << 20;
 /// the node gives it its own.
 pub const SERVER_STORE_BYTES: usize = 512 << 20;
 
-/// `sha1("presence" ‖ wallet)`: where a wallet's presence records and mailbox live.
+/// Independent ring positions a wallet's presence records and mailbox live at ([`presence_keys`]). Each
+/// position is a key with its own owner and replicas; writes go to every position, reads ask every position
+/// and merge what verifies, so an attacker who places itself (with chosen ids) as the owner and every replica
+/// of one position hides nothing (docs/records.md, "Placement"). A protocol constant: every node must agree.
+pub const PRESENCE_POSITIONS: usize = 3;
+
+/// `sha1("presence" ‖ wallet)`: the first of a wallet's [`presence_keys`] (the only one before records
+/// lived at several positions, so a record written there by an older node is still read).
 pub fn presence_key(wallet: &Address) -> Id {
     Id::hash(&[b"presence", &wallet.0])
+}
+
+/// Where a wallet's presence records and mailbox live: [`presence_key`] and
+/// `sha1("presence" ‖ wallet ‖ i)` for `i` in `1..PRESENCE_POSITIONS` — independent points of the ring
+/// (nobody can choose a wallet address whose positions fall together, short of breaking sha1).
+pub fn presence_keys(wallet: &Address) -> [Id; PRESENCE_POSITIONS] {
+    std::array::from_fn(|i| match i {
+        0 => presence_key(wallet),
+        _ => Id::hash(&[b"presence", &wallet.0, &[i as u8]]),
+    })
 }
 
 /// A mailbox entry's id: the first 16 bytes of `sha256(sealed)`. It names the ciphertext itself, so an
@@ -541,6 +558,11 @@ impl MailAck {
         presence_key(&self.wallet)
     }
 
+    /// Every position of that mailbox ([`presence_keys`]): the acknowledgement goes to each.
+    pub fn keys(&self) -> [Id; PRESENCE_POSITIONS] {
+        presence_keys(&self.wallet)
+    }
+
     /// Checks the number of ids, the session's signature, and its delegation (valid at `now` for this
     /// network, from `wallet` to that session).
     pub fn verify(
@@ -611,6 +633,16 @@ impl Record {
         }
     }
 
+    /// Every key it is written to and may be stored under: the wallet's [`presence_keys`] for presence
+    /// records and mailbox entries, the topic's one key for a topic record ([`Record::key`] is the first).
+    pub fn keys(&self) -> Vec<Id> {
+        match self {
+            Record::Presence(p) => presence_keys(&p.wallet).to_vec(),
+            Record::Mailbox(m) => presence_keys(&m.recipient).to_vec(),
+            Record::Topic(t) => vec![t.key()],
+        }
+    }
+
     /// Until when a store keeps it, at the latest. Every bound holds whatever the record claims, so a
     /// record stored before a bound existed (a server's database) lapses too:
     ///
@@ -674,8 +706,14 @@ enum Slot {
 /// Where a node keeps the records it holds. The in-memory store serves browsers and the simulator; the
 /// server puts the same operations on a database.
 pub trait RecordStore {
-    /// Stores `record` (already verified) unless a newer one holds its slot; returns whether it changed.
-    fn put(&mut self, record: Record, now: Timestamp) -> Result<bool, StoreError>;
+    /// Stores `record` (already verified) under `key` — one of [`Record::keys`], checked by the caller —
+    /// unless a newer one holds its slot there; returns whether it changed.
+    fn put_at(&mut self, key: Id, record: Record, now: Timestamp) -> Result<bool, StoreError>;
+    /// Stores `record` under its first key ([`Record::key`]).
+    fn put(&mut self, record: Record, now: Timestamp) -> Result<bool, StoreError> {
+        let key = record.key();
+        self.put_at(key, record, now)
+    }
     /// Every record under `key`.
     fn get(&self, key: Id) -> Vec<Record>;
     /// Removes mailbox entries by id under `key` and remembers them as delivered until `until`, so a late
@@ -871,8 +909,7 @@ fn newer(a: &Record, b: &Record) -> bool {
 }
 
 impl RecordStore for MemoryStore {
-    fn put(&mut self, record: Record, now: Timestamp) -> Result<bool, StoreError> {
-        let key = record.key();
+    fn put_at(&mut self, key: Id, record: Record, now: Timestamp) -> Result<bool, StoreError> {
         let slot = record.slot();
         if let Record::Mailbox(m) = &record {
             if self.delivered.contains_key(&(key, m.id)) {
@@ -1051,6 +1088,27 @@ mod mail_tests {
             NOW,
             expires,
         )
+    }
+
+    #[test]
+    fn a_wallet_has_distinct_positions_and_a_store_keeps_a_record_apart_under_each() {
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let (alice, bob) = (who(&mut rng), who(&mut rng));
+        let keys = presence_keys(&bob.wallet);
+        assert_eq!(keys[0], presence_key(&bob.wallet), "the first position is the key records always had");
+        for (i, k) in keys.iter().enumerate() {
+            assert!(keys[..i].iter().all(|other| other != k), "positions {keys:?} must differ");
+        }
+        let mail = Record::Mailbox(entry(&alice, &bob, 1, 40));
+        assert_eq!(mail.keys(), keys.to_vec());
+        let mut store = MemoryStore::default();
+        for k in keys {
+            assert_eq!(store.put_at(k, mail.clone(), NOW), Ok(true));
+        }
+        // Each position holds its own copy (a node may own more than one); the same copy again is no news.
+        assert!(keys.iter().all(|k| store.get(*k) == vec![mail.clone()]));
+        assert_eq!(store.len(), PRESENCE_POSITIONS);
+        assert_eq!(store.put_at(keys[1], mail, NOW), Ok(false));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use chordial_core::identity::delegation::{delegation_message, Delegation, Delega
 use chordial_core::identity::wallet::WalletKey;
 use chordial_core::identity::{Address, SessionKey};
 use chordial_core::node::msg::{self, LinkMsg, Routed};
-use chordial_core::node::records::{presence_key, MailboxEntry, PresenceRecord, Record};
+use chordial_core::node::records::{presence_key, presence_keys, MailboxEntry, PresenceRecord, Record};
 use chordial_core::node::LinkId;
 use chordial_core::wire::envelope::{self, Destination};
 use chordial_core::Id;
@@ -63,18 +63,20 @@ pub fn send_link(world: &mut World, from: usize, link: LinkId, m: &LinkMsg) {
     world.send_raw(from, link, msg::link_frame(m));
 }
 
-/// The mailbox entries node `holder` keeps for `wallet`.
+/// The mailbox entries node `holder` keeps for `wallet`, under any of its positions ([`presence_keys`]),
+/// each id once.
 pub fn entries_at(world: &World, holder: usize, wallet: &Address) -> Vec<MailboxEntry> {
-    world
-        .node(holder)
-        .map(|n| n.inspect().records(presence_key(wallet)))
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|r| match r {
-            Record::Mailbox(m) => Some(m),
-            Record::Presence(_) | Record::Topic(_) => None,
-        })
-        .collect()
+    let Some(node) = world.node(holder) else { return Vec::new() };
+    let mut entries: Vec<MailboxEntry> = Vec::new();
+    for key in presence_keys(wallet) {
+        for r in node.inspect().records(key) {
+            match r {
+                Record::Mailbox(m) if !entries.iter().any(|e| e.id == m.id) => entries.push(m),
+                Record::Mailbox(_) | Record::Presence(_) | Record::Topic(_) => {}
+            }
+        }
+    }
+    entries
 }
 
 /// The running nodes that keep records under `key`.

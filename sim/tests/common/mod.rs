@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chordial_core::identity::Address;
+use chordial_core::node::records::{presence_keys, Record, PRESENCE_POSITIONS};
 use chordial_core::node::{Event, RequestId};
 use chordial_core::wire::envelope::{Destination, Header, MessageId, NetworkTag, DEFAULT_HOP_LIMIT};
 use chordial_core::Timestamp;
@@ -173,6 +174,31 @@ pub fn mailbox_holders(world: &World) -> BTreeMap<usize, usize> {
         .filter_map(|i| world.node(i).map(|n| (i, n.inspect().mailbox_entries())))
         .filter(|(_, n)| *n > 0)
         .collect()
+}
+
+/// Mailbox entries held for `wallet`, per (node index, position): the position is the index in
+/// [`presence_keys`] of the key the entries are held under. A wallet's mailbox lives at every position, so
+/// one node can hold it under two positions (once each).
+pub fn mailbox_positions(world: &World, wallet: &Address) -> BTreeMap<(usize, usize), usize> {
+    let keys = presence_keys(wallet);
+    let mut held = BTreeMap::new();
+    for i in 0..world.len() {
+        let Some(node) = world.node(i) else { continue };
+        for (p, key) in keys.iter().enumerate() {
+            let n = node.inspect().records(*key).iter().filter(|r| matches!(r, Record::Mailbox(_))).count();
+            if n > 0 {
+                held.insert((i, p), n);
+            }
+        }
+    }
+    held
+}
+
+/// Whether every position of `wallet`'s mailbox has at least `r` holders and every holder keeps exactly
+/// `messages` entries under each position it holds.
+pub fn every_position_holds(held: &BTreeMap<(usize, usize), usize>, r: usize, messages: usize) -> bool {
+    held.values().all(|n| *n == messages)
+        && (0..PRESENCE_POSITIONS).all(|p| held.keys().filter(|(_, q)| *q == p).count() >= r)
 }
 
 /// A payload that names its index and is otherwise random, `len` bytes long (at least 8).
