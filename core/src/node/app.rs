@@ -41,8 +41,8 @@ const PRESENCE_RETRY: Duration = Duration::from_secs(5);
 /// What a routed app request is for.
 #[derive(Debug, Clone)]
 pub(super) enum OpKind {
-    /// A record write for an API request (announce, withdraw) or a send's mailbox put.
-    Store { request: Option<RequestId>, send: Option<u64> },
+    /// A record write for an API request (announce, withdraw).
+    Store { request: RequestId },
     /// One position's part of a write to every position of a wallet ([`Write`]).
     Position { write: u64 },
     /// A mailbox entry we hold but do not own, sent to its owner; dropped here if already delivered.
@@ -275,7 +275,7 @@ impl Node {
         let dest = Destination::Key(record.key());
         self.start_op(
             now,
-            OpKind::Store { request: Some(request), send: None },
+            OpKind::Store { request },
             dest,
             AppMsg::Store { record: Box::new(Record::Topic(record)) },
         );
@@ -539,11 +539,8 @@ impl Node {
         self.app.op_by_msg.retain(|_, o| *o != op);
         let Some(o) = self.app.ops.remove(&op) else { return };
         match o.kind {
-            OpKind::Store { request: Some(request), .. } => {
-                self.io.emit(Event::RequestFailed { request, reason })
-            }
-            OpKind::Store { send: Some(send), .. } => self.send_part_done(now, send, Err(reason)),
-            OpKind::Store { .. } | OpKind::RehomeMail { .. } => {}
+            OpKind::Store { request } => self.io.emit(Event::RequestFailed { request, reason }),
+            OpKind::RehomeMail { .. } => {}
             OpKind::Position { write } => self.write_part_done(now, write, Err(reason)),
             OpKind::Get { purpose, .. } => self.get_failed(now, purpose, reason),
             // The session did not answer: it is offline after all; its message goes to the mailbox.
@@ -586,13 +583,10 @@ impl Node {
                     Some(_) => Err(FailReason::RecordRefused),
                 };
                 match op.kind {
-                    OpKind::Store { request: Some(request), .. } => match result {
+                    OpKind::Store { request } => match result {
                         Ok(()) => self.io.emit(Event::Done { request }),
                         Err(reason) => self.io.emit(Event::RequestFailed { request, reason }),
                     },
-                    OpKind::Store { send: Some(send), .. } => {
-                        self.send_part_done(now, send, result.map(|()| None))
-                    }
                     OpKind::RehomeMail { key, id } if error == Some(StoreFail::Delivered) => {
                         self.records.store.remove_mail(
                             key,
@@ -606,13 +600,10 @@ impl Node {
                     OpKind::Get { purpose: GetFor::Part(read), .. } => {
                         self.read_part_done(now, read, Err(FailReason::RecordRefused))
                     }
-                    // Nothing more to do: a store nobody waits for, a re-homed entry the owner did not
-                    // refuse as delivered; or an answer to a read or a delivery, which a store answer
-                    // cannot complete (the op is gone all the same, as before).
-                    OpKind::Store { request: None, send: None }
-                    | OpKind::RehomeMail { .. }
-                    | OpKind::Get { .. }
-                    | OpKind::Deliver { .. } => {}
+                    // Nothing more to do: a re-homed entry the owner did not refuse as delivered; or an
+                    // answer to a read or a delivery, which a store answer cannot complete (the op is gone
+                    // all the same, as before).
+                    OpKind::RehomeMail { .. } | OpKind::Get { .. } | OpKind::Deliver { .. } => {}
                 }
             }
             AppMsg::Get { key, skip } => {
