@@ -46,6 +46,41 @@ impl Identity {
         now: Timestamp,
     ) -> Identity {
         let session = SessionKey::generate(rng);
+        Identity::delegated(session, wallet, rng, crypto, network, now)
+    }
+
+    /// An identity whose node id lies in `(from, to)`: session keys are generated until one does (what an
+    /// attacker who chooses its ids does), then a fresh wallet delegates to it. Also returns how many keys
+    /// it took.
+    pub fn with_id_between(
+        rng: &mut ChaCha20Rng,
+        crypto: CryptoRef,
+        network: &str,
+        now: Timestamp,
+        from: Id,
+        to: Id,
+    ) -> (Identity, u64) {
+        let mut tries = 0;
+        let session = loop {
+            tries += 1;
+            let session = SessionKey::generate(rng);
+            if session.node_id().in_open(from, to) {
+                break session;
+            }
+        };
+        let wallet = WalletKey::generate(rng);
+        (Identity::delegated(session, &wallet, rng, crypto, network, now), tries)
+    }
+
+    /// `session` with a delegation from `wallet` for `network`.
+    fn delegated(
+        session: SessionKey,
+        wallet: &WalletKey,
+        rng: &mut ChaCha20Rng,
+        crypto: CryptoRef,
+        network: &str,
+        now: Timestamp,
+    ) -> Identity {
         let request = DelegationRequest {
             domain: "sim.chordial.invalid".to_owned(),
             address: wallet.address(),

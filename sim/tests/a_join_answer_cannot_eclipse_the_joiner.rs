@@ -25,21 +25,20 @@
 mod common;
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
 use chordial_core::crypto::Crypto;
 use chordial_core::identity::SessionKey;
 use chordial_core::node::msg::{self, LinkMsg, RingMsg, Routed};
-use chordial_core::node::{Event, LinkId, SendOutcome};
+use chordial_core::node::{Event, LinkId};
 use chordial_core::wire::envelope::{self, Destination, Header, MessageId, DEFAULT_HOP_LIMIT};
 use chordial_core::Id;
 use chordial_sim::adversary::{Adversary, Ctx};
 use chordial_sim::identity::Identity;
 use chordial_sim::World;
 
-use common::{ask, received_since, ring, send, wait_all, wallet, Got};
+use common::{ask, ring, send, wait_all, wallet};
 
 const SEED: u64 = 16;
 const MEMBERS: usize = 20;
@@ -112,19 +111,6 @@ fn next_member(world: &World, id: Id) -> Id {
     world.ideal_owner(id.wrapping_add(Id::pow2(0))).expect("members")
 }
 
-/// A fresh identity whose node id lies in `(from, to)`.
-fn identity_between(world: &mut World, from: Id, to: Id) -> Identity {
-    let crypto = world.config().crypto;
-    let network = world.config().network.clone();
-    loop {
-        let now = world.now();
-        let candidate = Identity::generate(world.rng(), crypto, &network, now);
-        if candidate.id.in_open(from, to) {
-            return candidate;
-        }
-    }
-}
-
 /// A ring with the attacker pair in place and the newcomer about to join.
 struct Scene {
     world: World,
@@ -151,7 +137,7 @@ fn scene() -> Scene {
     let r_id = world.id(r);
     let s_id = next_member(&world, r_id);
     let after_s = next_member(&world, s_id);
-    let a_identity = identity_between(&mut world, s_id, after_s);
+    let (a_identity, _) = common::identity_between(&mut world, s_id, after_s);
     let a_id = a_identity.id;
     // The bootstrap server: an honest member about half the ring away (so it refutes nothing near S).
     let server = by_position[(4 + MEMBERS / 2) % MEMBERS];
@@ -160,7 +146,7 @@ fn scene() -> Scene {
     assert_eq!(next_member(&world, s_id), a_id, "seed {SEED}: the colluder joined just past S");
     assert!(world.ring_view().exact().ok(), "seed {SEED}: the ring with the colluder is exact");
 
-    let joiner = identity_between(&mut world, r_id, s_id);
+    let (joiner, _) = common::identity_between(&mut world, r_id, s_id);
     assert!(
         a_id.in_open(joiner.id, world.id(server)),
         "seed {SEED}: A must be a plausible owner of the newcomer's key (no member it knows lies between)"
@@ -254,27 +240,7 @@ fn a_join_answer_cannot_eclipse_the_joiner() {
         ),
         other => panic!("seed {SEED}: lookup of the newcomer's wallet: {other:?}"),
     }
-    let mut expected: BTreeMap<usize, Vec<Got>> = BTreeMap::new();
-    for ((from, to, bytes, _), result) in sends.iter().zip(results) {
-        match result {
-            Some((_, Event::Sent { outcome: SendOutcome::Delivered { sessions }, .. })) => {
-                assert_eq!(sessions, vec![world.id(*to)], "seed {SEED}: receipts for {from} → {to}")
-            }
-            other => panic!("seed {SEED}: send {from} → {to}: {other:?}"),
-        }
-        expected.entry(*to).or_default().push(Got {
-            from: wallet(&world, *from),
-            origin: common::APP.to_string(),
-            bytes: bytes.clone(),
-        });
-    }
-    world.run_for(Duration::from_secs(5));
-    for (to, mut want) in expected {
-        let mut got = received_since(&world, to, since);
-        got.sort();
-        want.sort();
-        assert_eq!(got, want, "seed {SEED}: messages received by node {to}");
-    }
+    common::assert_delivered_once(&mut world, SEED, since, &sends, results);
     eprintln!(
         "seed {SEED}: {} forged join answer(s) signed by A; newcomer {} adopted S {} first (A = {}); {} lookups \
          exact at join; {} messages delivered once",

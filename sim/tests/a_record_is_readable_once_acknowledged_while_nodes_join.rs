@@ -16,43 +16,15 @@ mod common;
 
 use std::time::Duration;
 
-use chordial_core::identity::delegation::{delegation_message, Delegation, DelegationRequest};
-use chordial_core::identity::wallet::WalletKey;
-use chordial_core::identity::SessionKey;
 use chordial_core::node::records::topic_key;
 use chordial_core::node::Event;
-use chordial_core::Id;
-use chordial_sim::identity::{Identity, DELEGATION_LIFETIME};
 use chordial_sim::scenario::pick;
-use chordial_sim::World;
 
 use common::{ask, result_of, ring, wait_all, wallet, Pending, APP};
 
 const SEED: u64 = 57;
 const MEMBERS: usize = 12;
 const JOINERS: usize = 12;
-
-/// An identity whose node id lies in `(from, to)`.
-fn identity_between(world: &mut World, from: Id, to: Id) -> Identity {
-    let session = loop {
-        let session = SessionKey::generate(world.rng());
-        if session.node_id().in_open(from, to) {
-            break session;
-        }
-    };
-    let wallet = WalletKey::generate(world.rng());
-    let request = DelegationRequest {
-        domain: "sim.chordial.invalid".to_owned(),
-        address: wallet.address(),
-        chain_id: 1,
-        network: world.config().network.clone(),
-        lifetime: DELEGATION_LIFETIME,
-    };
-    let now = world.now();
-    let message = delegation_message(session.public(), &request, now, world.rng());
-    let delegation = Delegation::sign_with(world.config().crypto, &message, &wallet);
-    Identity { session: session.to_bytes(), id: session.node_id(), delegation, wallet: wallet.to_bytes() }
-}
 
 #[test]
 fn a_record_acknowledged_while_its_key_changes_owner_is_read_right_after() {
@@ -68,7 +40,7 @@ fn a_record_acknowledged_while_its_key_changes_owner_is_read_right_after() {
             let topic = format!("room-{}", announces.len());
             let key = topic_key(APP, &topic);
             let owner = world.ideal_owner(key).expect("members");
-            let identity = identity_between(&mut world, key, owner);
+            let (identity, _) = common::identity_between(&mut world, key, owner);
             let via = members[pick(world.rng(), 5)];
             let joiner = world.add_node_with(identity, &[via]);
             let announcer = members[pick(world.rng(), members.len())];

@@ -23,18 +23,13 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use chordial_core::identity::delegation::{delegation_message, Delegation, DelegationRequest};
-use chordial_core::identity::wallet::WalletKey;
-use chordial_core::identity::SessionKey;
 use chordial_core::node::msg::{self, AppMsg, LinkMsg, Routed};
 use chordial_core::node::records::presence_keys;
 use chordial_core::node::{Event, LinkId, SendOutcome};
 use chordial_core::wire::envelope::{self, Destination};
 use chordial_core::Id;
 use chordial_sim::adversary::{Adversary, Ctx};
-use chordial_sim::identity::{Identity, DELEGATION_LIFETIME};
 use chordial_sim::scenario::{assert_budget_held, pick, run_until_exact};
-use chordial_sim::World;
 
 use common::{ask, mailbox_holders, payload, received_since, ring, send, wait_all, wallet, APP};
 
@@ -101,38 +96,6 @@ impl Adversary for Hider {
     }
 }
 
-/// An identity whose node id lies in `(from, to)`: session keys are generated until one does (what an
-/// attacker with a laptop does), then its own wallet delegates to it.
-fn identity_between(world: &mut World, from: Id, to: Id) -> (Identity, u64) {
-    let mut tries = 0u64;
-    let session = loop {
-        tries += 1;
-        let session = SessionKey::generate(world.rng());
-        let id = session.node_id();
-        if id.in_open(from, to) {
-            break session;
-        }
-    };
-    let wallet = WalletKey::generate(world.rng());
-    let request = DelegationRequest {
-        domain: "attacker.invalid".to_owned(),
-        address: wallet.address(),
-        chain_id: 1,
-        network: world.config().network.clone(),
-        lifetime: DELEGATION_LIFETIME,
-    };
-    let now = world.now();
-    let message = delegation_message(session.public(), &request, now, world.rng());
-    let delegation = Delegation::sign_with(world.config().crypto, &message, &wallet);
-    let identity = Identity {
-        session: session.to_bytes(),
-        id: session.node_id(),
-        delegation,
-        wallet: wallet.to_bytes(),
-    };
-    (identity, tries)
-}
-
 #[test]
 fn attackers_owning_every_replica_of_one_position_cannot_hide_a_wallet_or_its_mail() {
     let mut world = ring(SEED, MEMBERS, Duration::from_secs(10));
@@ -153,7 +116,7 @@ fn attackers_owning_every_replica_of_one_position_cannot_hide_a_wallet_or_its_ma
     let mut attackers = Vec::new();
     let mut tries = 0;
     for _ in 0..ATTACKERS {
-        let (identity, n) = identity_between(&mut world, key, owner);
+        let (identity, n) = common::identity_between(&mut world, key, owner);
         tries += n;
         let via = honest[pick(world.rng(), 5)];
         let i = world.add_node_with(identity, &[via]);

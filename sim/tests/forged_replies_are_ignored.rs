@@ -35,7 +35,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use chordial_core::node::msg::{self, AppMsg, LinkMsg, RingMsg, Routed, Undeliverable};
-use chordial_core::node::{Event, LinkId, SendOutcome};
+use chordial_core::node::{Event, LinkId};
 use chordial_core::wire::envelope::{self, Destination, Header, MessageId, DEFAULT_HOP_LIMIT};
 use chordial_core::Id;
 use chordial_sim::adversary::{Adversary, Ctx};
@@ -44,7 +44,7 @@ use chordial_sim::scenario::assert_budget_held;
 use chordial_sim::world::{LookupOutcome, LookupResult};
 use chordial_sim::World;
 
-use common::{ask, received_since, ring, send, wait_all, wallet, Got, APP};
+use common::{ask, ring, send, wait_all, wallet, APP};
 
 const SEED: u64 = 162;
 const MEMBERS: usize = 30;
@@ -349,27 +349,7 @@ fn forged_replies_are_ignored() {
     let sends_made = sends.len();
     let pending: Vec<_> = sends.iter().map(|s| s.3).collect();
     let results = wait_all(&mut world, &pending, Duration::from_secs(30));
-    let mut expected: BTreeMap<usize, Vec<Got>> = BTreeMap::new();
-    for ((from, to, bytes, _), result) in sends.iter().zip(results) {
-        match result {
-            Some((_, Event::Sent { outcome: SendOutcome::Delivered { sessions }, .. })) => {
-                assert_eq!(sessions, vec![world.id(*to)], "seed {SEED}: receipts for {from} → {to}")
-            }
-            other => panic!("seed {SEED}: send {from} → {to}: {other:?}"),
-        }
-        expected.entry(*to).or_default().push(Got {
-            from: wallet(&world, *from),
-            origin: APP.to_string(),
-            bytes: bytes.clone(),
-        });
-    }
-    world.run_for(Duration::from_secs(5));
-    for (to, mut want) in expected {
-        let mut got = received_since(&world, to, since);
-        got.sort();
-        want.sort();
-        assert_eq!(got, want, "seed {SEED}: messages received by node {to}");
-    }
+    common::assert_delivered_once(&mut world, SEED, since, &sends, results);
 
     // 5. Nodes joining just past each attacker (through an honest member): the join lookup's last relay is
     //    the attacker, which answers with itself; each joiner adopts its true successor.

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use chordial_core::identity::Address;
 use chordial_core::node::records::{presence_keys, Record, PRESENCE_POSITIONS};
-use chordial_core::node::{Event, RequestId};
+use chordial_core::node::{Event, RequestId, SendOutcome};
 use chordial_core::wire::envelope::{Destination, Header, MessageId, NetworkTag, DEFAULT_HOP_LIMIT};
 use chordial_core::Timestamp;
+use chordial_sim::identity::Identity;
 use chordial_sim::scenario::{build_base, join_nodes, run_until_exact, unjoined};
 use chordial_sim::{World, WorldConfig};
 use rand_core::RngCore;
@@ -245,4 +246,47 @@ pub fn roomiest_member(world: &World) -> usize {
             )
         })
         .expect("a member")
+}
+
+/// A fresh identity whose node id lies in `(from, to)` (an attacker choosing its id), and how many session
+/// keys it took ([`Identity::with_id_between`]).
+pub fn identity_between(
+    world: &mut World,
+    from: chordial_core::Id,
+    to: chordial_core::Id,
+) -> (Identity, u64) {
+    let crypto = world.config().crypto;
+    let network = world.config().network.clone();
+    let now = world.now();
+    Identity::with_id_between(world.rng(), crypto, &network, now, from, to)
+}
+
+/// Checks that every one of `sends` (from, to, bytes, its pending send) ended `Delivered` with exactly its
+/// recipient's receipt (`results`, in the same order), then — after 5 s more — that each recipient received
+/// since `since` exactly the messages sent to it, once each.
+pub fn assert_delivered_once(
+    world: &mut World,
+    seed: u64,
+    since: Timestamp,
+    sends: &[(usize, usize, Vec<u8>, Pending)],
+    results: Vec<Option<(Timestamp, Event)>>,
+) {
+    let mut expected: BTreeMap<usize, Vec<Got>> = BTreeMap::new();
+    for ((from, to, bytes, _), result) in sends.iter().zip(results) {
+        match result {
+            Some((_, Event::Sent { outcome: SendOutcome::Delivered { sessions }, .. })) => {
+                assert_eq!(sessions, vec![world.id(*to)], "seed {seed}: receipts for {from} → {to}")
+            }
+            other => panic!("seed {seed}: send {from} → {to}: {other:?}"),
+        }
+        let got = Got { from: wallet(world, *from), origin: APP.to_string(), bytes: bytes.clone() };
+        expected.entry(*to).or_default().push(got);
+    }
+    world.run_for(Duration::from_secs(5));
+    for (to, mut want) in expected {
+        let mut got = received_since(world, to, since);
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "seed {seed}: messages received by node {to}");
+    }
 }
