@@ -5,9 +5,11 @@
 
 use std::time::Duration;
 
+use super::conduct::Offence;
 use super::links::{AnswerPath, Link, LinkKind, LinkState};
 use super::msg::{self, AppMsg, RejectReason, RingMsg, Routed};
 use super::{Node, SignalError};
+use crate::e2e;
 use crate::id::Id;
 use crate::identity::delegation::Delegation;
 use crate::identity::Address;
@@ -27,6 +29,15 @@ struct VerifiedOffer {
 
 /// After a refusal, do not ask the same node for a finger link for this long.
 const BUSY_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Largest sealed offer or answer a node opens: a description and a delegation at their bounds, with room
+/// for their encoding, and the sealing's overhead.
+const MAX_SEALED_SETUP: usize = e2e::ECIES_OVERHEAD + msg::MAX_SDP + e2e::MAX_DELEGATION + 64;
+
+/// The postcard encoding of an offer's or answer's contents (plain structs: encoding cannot fail).
+fn postcard_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_allocvec(value).unwrap_or_default()
+}
 
 impl Node {
     /// Joins the ring through the bootstrap server at `url`: asks the shell for an offer, which then goes
@@ -62,14 +73,14 @@ impl Node {
         match std::mem::replace(&mut link.state, LinkState::Connecting) {
             LinkState::MakingOffer => {
                 link.state = LinkState::AwaitingAnswer { since: now };
-                let body = Routed::Ring(RingMsg::ConnectOffer {
-                    link: link_id.0,
-                    purpose: link.kind.purpose(),
-                    sdp,
-                    delegation: self.me.delegation.clone(),
-                });
+                let purpose = link.kind.purpose();
+                let clear = |sdp| {
+                    let delegation = self.me.delegation.clone();
+                    Routed::Ring(RingMsg::ConnectOffer { link: link_id.0, purpose, sdp, delegation })
+                };
                 match (link.kind.clone(), link.peer) {
                     (LinkKind::ToServer { url, .. }, _) => {
+                        let body = clear(sdp);
                         match self.encode(now, Destination::Neighbor, None, &body) {
                             Some((_, offer)) => {
                                 self.io.push(Output::BootstrapOffer { link: link_id, url, offer })
@@ -78,6 +89,7 @@ impl Node {
                         }
                     }
                     (LinkKind::Pairing { .. }, _) => {
+                        let body = clear(sdp);
                         match self.encode(now, Destination::Neighbor, None, &body) {
                             Some((header, offer)) => {
                                 // The answer names this id (see pairing.rs).
@@ -89,25 +101,20 @@ impl Node {
                             None => self.drop_link(now, link_id, true),
                         }
                     }
-                    (LinkKind::ToSuccessor { via }, Some(peer)) => {
-                        let via = via.filter(|v| self.links.get(*v).is_some_and(Link::is_open));
-                        let track = |node: &mut Node, id| {
-                            node.links.offers.insert(id, link_id);
-                        };
-                        match via {
-                            Some(via) => {
-                                self.send_routed_via(now, via, Destination::Node(peer), &body, track)
-                            }
+                    (LinkKind::ToSuccessor { .. } | LinkKind::ToFinger, Some(peer)) => {
+                        match self.links.keys.get(peer) {
+                            Some(key) => self.send_sealed_offer(now, link_id, &key, sdp),
                             None => {
-                                self.send_routed_then(now, Destination::Node(peer), None, &body, track);
+                                // First contact: ask for its key (one round trip), then seal.
+                                if let Some(l) = self.links.get_mut(link_id) {
+                                    l.state = LinkState::AwaitingKey { since: now, sdp };
+                                }
+                                self.io.counters.key_requests += 1;
+                                let ask =
+                                    Routed::Ring(RingMsg::SealedOffer { link: link_id.0, sealed: vec![] });
+                                self.route_offer(now, link_id, peer, &ask);
                             }
                         }
-                    }
-                    (LinkKind::ToFinger, Some(peer)) => {
-                        let track = |node: &mut Node, id| {
-                            node.links.offers.insert(id, link_id);
-                        };
-                        self.send_routed_then(now, Destination::Node(peer), None, &body, track);
                     }
                     // Links to a known peer only; links the peer offered are never in `MakingOffer`.
                     (LinkKind::ToSuccessor { .. } | LinkKind::ToFinger | LinkKind::From(_), _) => {}
@@ -129,16 +136,26 @@ impl Node {
                             self.io.push(Output::PairingAnswer { request, answer });
                         }
                     }
-                    AnswerPath::Routed { offer_id, offerer_link } => {
+                    AnswerPath::Routed { offer_id, offerer_link, offerer_key } => {
                         let Some(peer) = link.peer else { return };
-                        let body =
-                            Routed::Ring(RingMsg::ConnectAnswer { link: offerer_link, sdp, delegation });
+                        // Sealed to the offer's signer: relays see neither our wallet nor our description.
+                        let contents = msg::AnswerContents { sdp, delegation };
+                        let Ok(sealed) =
+                            e2e::seal_to(&mut self.rng, &offerer_key, &postcard_bytes(&contents))
+                        else {
+                            self.drop_link(now, link_id, true);
+                            return;
+                        };
+                        let body = Routed::Ring(RingMsg::SealedAnswer { link: offerer_link, sealed });
                         self.send_routed(now, Destination::Node(peer), Some(offer_id), &body);
                     }
                 }
             }
             // A description we did not ask for (its link has moved on): nothing to send.
-            state @ (LinkState::AwaitingAnswer { .. } | LinkState::Connecting | LinkState::Open) => {
+            state @ (LinkState::AwaitingAnswer { .. }
+            | LinkState::AwaitingKey { .. }
+            | LinkState::Connecting
+            | LinkState::Open) => {
                 link.state = state;
             }
         }
@@ -193,6 +210,11 @@ impl Node {
                     RejectReason::Busy => refused(RefusalKind::Busy),
                     RejectReason::Unauthorized => refused(RefusalKind::Unauthorized),
                     RejectReason::Duplicate => BootstrapError::AlreadyLinked,
+                    // Only offers through the ring are sealed; an HTTP offer is never refused so.
+                    RejectReason::SealToMe => {
+                        self.io.counters.dropped_invalid += 1;
+                        BootstrapError::BadAnswer { detail: "a ConnectReject asking to seal".into() }
+                    }
                 };
                 self.handle_bootstrap_failure(now, link_id, error);
             }
@@ -201,7 +223,9 @@ impl Node {
                 RingMsg::FindSuccessor
                 | RingMsg::FoundSuccessor { .. }
                 | RingMsg::ConnectOffer { .. }
-                | RingMsg::Undeliverable { .. },
+                | RingMsg::Undeliverable { .. }
+                | RingMsg::SealedOffer { .. }
+                | RingMsg::SealedAnswer { .. },
             )
             | Routed::App(
                 AppMsg::Store { .. }
@@ -311,10 +335,40 @@ impl Node {
             .map_err(|_| SignalError::Busy)
     }
 
-    /// A `ConnectOffer` (message `id`, signed by `signer`) routed to this node: answer it (the shell makes
-    /// the answer), or refuse it.
+    /// A `SealedOffer` (message `id`, signed by `signer`) routed to this node. Empty: the offerer asks for
+    /// our key, which the signed refusal carries. Else it is opened with our session key and then checked
+    /// and answered exactly as an offer in the clear was ([`Self::handle_connect_offer`]): nothing is spent
+    /// on it — no link, no slot, no table entry — before its delegation verified. One that does not open or
+    /// decode is counted and dropped (and charged to its origin if it came straight from it).
+    pub(super) fn handle_sealed_offer(
+        &mut self,
+        now: Timestamp,
+        signer: &SessionPublicKey,
+        id: MessageId,
+        link: u64,
+        sealed: &[u8],
+    ) {
+        let origin = signer.node_id();
+        if sealed.is_empty() {
+            let body = Routed::Ring(RingMsg::ConnectReject {
+                link,
+                reason: RejectReason::SealToMe,
+                alternatives: vec![],
+            });
+            self.send_routed(now, Destination::Node(origin), Some(id), &body);
+            return;
+        }
+        let Some(msg::OfferContents { purpose, sdp, delegation }) = self.open_setup(now, origin, sealed)
+        else {
+            return;
+        };
+        self.handle_connect_offer(now, signer, id, link, purpose, sdp, &delegation);
+    }
+
+    /// An offer routed to this node, opened (see [`Self::handle_sealed_offer`]): answer it (the shell makes
+    /// the answer, which goes back sealed to `signer`), or refuse it.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn handle_connect_offer(
+    fn handle_connect_offer(
         &mut self,
         now: Timestamp,
         signer: &SessionPublicKey,
@@ -338,7 +392,7 @@ impl Node {
             self.send_routed(now, Destination::Node(origin), Some(id), &body);
             return;
         }
-        let path = AnswerPath::Routed { offer_id: id, offerer_link: link };
+        let path = AnswerPath::Routed { offer_id: id, offerer_link: link, offerer_key: *signer };
         if let Err(reason) = self.accept_offer(now, origin, LinkKind::From(purpose), sdp, path) {
             if reason == RejectReason::Duplicate && self.links.by_peer(origin).is_some() {
                 // Our own offer to them is on its way and wins; nothing to say.
@@ -350,8 +404,89 @@ impl Node {
         }
     }
 
-    /// The answer (signed by `signer`) to an offer we routed through the ring.
-    pub(super) fn handle_connect_answer(
+    /// A `SealedAnswer` (signed by `signer`) to an offer we routed through the ring: opened only if it
+    /// answers an offer of ours to its signer that still waits (opening costs a key agreement), then handled
+    /// as an answer in the clear was.
+    pub(super) fn handle_sealed_answer(
+        &mut self,
+        now: Timestamp,
+        signer: &SessionPublicKey,
+        link: u64,
+        sealed: &[u8],
+    ) {
+        let origin = signer.node_id();
+        let waiting = self
+            .links
+            .get(LinkId(link))
+            .is_some_and(|l| matches!(l.state, LinkState::AwaitingAnswer { .. }) && l.peer == Some(origin));
+        if !waiting {
+            return;
+        }
+        let Some(msg::AnswerContents { sdp, delegation }) = self.open_setup(now, origin, sealed) else {
+            return;
+        };
+        self.handle_connect_answer(now, signer, link, sdp, &delegation);
+    }
+
+    /// Opens an offer's or answer's contents sealed to this node, strictly decoded (no trailing bytes).
+    /// `None`, counted as invalid and charged to `origin` if the frame came straight from it, if it is not
+    /// one: an honest node seals to the key its id names, which always opens.
+    fn open_setup<T: serde::de::DeserializeOwned>(
+        &mut self,
+        now: Timestamp,
+        origin: Id,
+        sealed: &[u8],
+    ) -> Option<T> {
+        let opened = e2e::open_sealed(&self.me.session, MAX_SEALED_SETUP, sealed).ok().and_then(|plain| {
+            match postcard::take_from_bytes::<T>(&plain) {
+                Ok((contents, [])) => Some(contents),
+                _ => None,
+            }
+        });
+        if opened.is_none() {
+            self.io.counters.dropped_invalid += 1;
+            self.charge_origin(now, origin, Offence::InvalidFrame);
+        }
+        opened
+    }
+
+    /// Seals our offer on `link_id` (a description `sdp`) to its peer's session key `key` and routes it.
+    fn send_sealed_offer(&mut self, now: Timestamp, link_id: LinkId, key: &SessionPublicKey, sdp: String) {
+        let Some(link) = self.links.get_mut(link_id) else { return };
+        let Some(peer) = link.peer else { return };
+        link.state = LinkState::AwaitingAnswer { since: now };
+        let contents =
+            msg::OfferContents { purpose: link.kind.purpose(), sdp, delegation: self.me.delegation.clone() };
+        let Ok(sealed) = e2e::seal_to(&mut self.rng, key, &postcard_bytes(&contents)) else {
+            self.drop_link(now, link_id, true);
+            return;
+        };
+        let body = Routed::Ring(RingMsg::SealedOffer { link: link_id.0, sealed });
+        self.route_offer(now, link_id, peer, &body);
+    }
+
+    /// Routes an offer of ours (sealed, or asking for the key) to `peer`, remembering its id for the link
+    /// (a failure report finds the link by it): through the bootstrap link a successor candidate was found
+    /// by while that is open (the candidate may be in another ring than ours), else greedily.
+    fn route_offer(&mut self, now: Timestamp, link_id: LinkId, peer: Id, body: &Routed) {
+        let via = match self.links.get(link_id).map(|l| &l.kind) {
+            Some(LinkKind::ToSuccessor { via }) => *via,
+            _ => None,
+        };
+        let via = via.filter(|v| self.links.get(*v).is_some_and(Link::is_open));
+        let track = |node: &mut Node, id| {
+            node.links.offers.insert(id, link_id);
+        };
+        match via {
+            Some(via) => self.send_routed_via(now, via, Destination::Node(peer), body, track),
+            None => {
+                self.send_routed_then(now, Destination::Node(peer), None, body, track);
+            }
+        }
+    }
+
+    /// The answer (signed by `signer`) to an offer we routed through the ring, opened.
+    fn handle_connect_answer(
         &mut self,
         now: Timestamp,
         signer: &SessionPublicKey,
@@ -380,21 +515,35 @@ impl Node {
         self.io.push(Output::ApplyRemote { link: link_id, sdp });
     }
 
-    /// The peer refused an offer we routed through the ring.
+    /// The peer (`signer`) refused an offer we routed through the ring, or told us its key to seal it to.
     pub(super) fn handle_connect_reject(
         &mut self,
         now: Timestamp,
-        origin: Id,
+        signer: &SessionPublicKey,
         link: u64,
         reason: RejectReason,
         alternatives: Vec<Id>,
     ) {
+        let origin = signer.node_id();
         let link_id = LinkId(link);
         let Some(l) = self.links.get(link_id) else { return };
         if l.peer != Some(origin) || l.is_open() {
             return;
         }
         let finger = l.kind == LinkKind::ToFinger;
+        if reason == RejectReason::SealToMe {
+            // The key we asked for: the refusal's signer is the peer (checked above). An offer that was
+            // sealed already is never refused so by an honest peer; then nothing changes.
+            let Some(l) = self.links.get_mut(link_id) else { return };
+            let LinkState::AwaitingKey { sdp, .. } = std::mem::replace(&mut l.state, LinkState::Connecting)
+            else {
+                return;
+            };
+            self.links.offers.retain(|_, l| *l != link_id);
+            self.links.keys.learn(signer);
+            self.send_sealed_offer(now, link_id, signer, sdp);
+            return;
+        }
         if reason == RejectReason::Duplicate {
             // The peer's own offer to us wins the tie: keep our record (it holds the peer's place in
             // the budget) until that offer arrives and replaces it, or setup times out.
