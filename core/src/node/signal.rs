@@ -570,3 +570,196 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::super::links::{AnswerPath, Link, LinkKind, LinkState};
+    use super::super::msg::{self, AnswerContents, OfferContents, RejectReason, RingMsg, Routed};
+    use super::super::{Config, Node};
+    use crate::e2e;
+    use crate::identity::delegation::{delegation_message, Delegation, DelegationRequest};
+    use crate::identity::wallet::WalletKey;
+    use crate::identity::{SessionKey, SessionPublicKey};
+    use crate::node::api::{LinkId, LinkPurpose, LinkRole, Output};
+    use crate::time::Timestamp;
+    use crate::wire::envelope::{self, MessageId, Received};
+
+    const T0: Timestamp = Timestamp(1_800_000_000_000);
+
+    /// A session key and a delegation to it from a fresh wallet.
+    fn identity(seed: u64) -> (SessionKey, Delegation) {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let session = SessionKey::generate(&mut rng);
+        let wallet = WalletKey::generate(&mut rng);
+        let req = DelegationRequest::new("test.local", wallet.address(), 1, "test");
+        let delegation = Delegation::sign(&delegation_message(session.public(), &req, T0, &mut rng), &wallet);
+        (session, delegation)
+    }
+
+    /// A node that is not alone in a ring (it routes what it sends over its links).
+    fn node(seed: u64) -> (Node, SessionPublicKey) {
+        let (session, delegation) = identity(seed);
+        let public = *session.public();
+        let mut node =
+            Node::new(Config::new("test", [seed as u8; 32]), session, delegation, T0).expect("valid");
+        node.membership.founder = false;
+        (node, public)
+    }
+
+    /// Gives `node` an open link to `peer`, for its routed frames to leave by.
+    fn link_to(node: &mut Node, peer: &SessionPublicKey) -> LinkId {
+        let mut link =
+            Link::answer(T0, peer.node_id(), LinkKind::From(LinkPurpose::Finger), AnswerPath::Http(0));
+        link.state = LinkState::Open;
+        node.links.insert(link)
+    }
+
+    /// The routed bodies `node` sent since last asked, verified and decoded, with their signers.
+    fn sent(node: &mut Node) -> Vec<Received<Routed>> {
+        let mut out = Vec::new();
+        while let Some(output) = Some(node.poll_output()) {
+            match output {
+                Output::Transmit { bytes, .. } if bytes[0] == msg::KIND_ROUTED => out.push(
+                    envelope::decode::<Routed>(&bytes[1..], node.me.network).expect("a valid envelope"),
+                ),
+                Output::Timeout(_) => return out,
+                _ => {}
+            }
+        }
+        out
+    }
+
+    fn opened_links(node: &mut Node) -> usize {
+        let mut n = 0;
+        while let Some(output) = Some(node.poll_output()) {
+            match output {
+                Output::OpenLink { role: LinkRole::Answer(_), .. } => n += 1,
+                Output::Timeout(_) => return n,
+                _ => {}
+            }
+        }
+        n
+    }
+
+    fn seal_offer(to: &SessionPublicKey, delegation: Delegation) -> Vec<u8> {
+        let contents = OfferContents { purpose: LinkPurpose::Finger, sdp: "sdp of a".into(), delegation };
+        let plain = postcard::to_allocvec(&contents).expect("encodes");
+        e2e::seal_to(&mut ChaCha20Rng::seed_from_u64(5), to, &plain).expect("seals")
+    }
+
+    #[test]
+    fn an_empty_offer_is_answered_with_the_key_and_spends_nothing() {
+        let (mut b, b_key) = node(2);
+        let (_, a_key) = node(1);
+        let (_, c_key) = node(3);
+        link_to(&mut b, &c_key);
+        let links = b.links.len();
+        b.handle_sealed_offer(T0, &a_key, MessageId([1; 16]), 9, &[]);
+        let replies = sent(&mut b);
+        assert_eq!(replies.len(), 1);
+        assert_eq!(replies[0].origin, b_key, "the refusal is signed by the key to seal to");
+        assert_eq!(replies[0].header.reply_to, Some(MessageId([1; 16])));
+        assert!(matches!(
+            &replies[0].body,
+            Routed::Ring(RingMsg::ConnectReject { link: 9, reason: RejectReason::SealToMe, .. })
+        ));
+        assert_eq!(b.links.len(), links, "no link for a key request");
+    }
+
+    #[test]
+    fn a_sealed_offer_spends_a_link_only_once_its_delegation_verified() {
+        let (mut b, b_key) = node(2);
+        let (_, a_key) = node(1);
+        let (_, a_delegation) = identity(1);
+        let (_, other_delegation) = identity(3);
+        let (_, c_key) = node(4);
+        link_to(&mut b, &c_key);
+        let links = b.links.len();
+
+        // Junk where the sealed contents should be: counted, nothing spent, no answer.
+        let invalid = b.io.counters.dropped_invalid;
+        b.handle_sealed_offer(T0, &a_key, MessageId([1; 16]), 9, &[7; 300]);
+        assert_eq!(b.io.counters.dropped_invalid, invalid + 1);
+        assert!(sent(&mut b).is_empty());
+        // Sealed to someone else: the same.
+        b.handle_sealed_offer(T0, &a_key, MessageId([2; 16]), 9, &seal_offer(&a_key, a_delegation.clone()));
+        assert_eq!(b.io.counters.dropped_invalid, invalid + 2);
+        // Sealed to b, but the delegation inside authorises another session: refused, no link.
+        b.handle_sealed_offer(T0, &a_key, MessageId([3; 16]), 9, &seal_offer(&b_key, other_delegation));
+        let replies = sent(&mut b);
+        assert!(matches!(
+            &replies[..],
+            [Received {
+                body: Routed::Ring(RingMsg::ConnectReject { reason: RejectReason::Unauthorized, .. }),
+                ..
+            }]
+        ));
+        assert_eq!((b.links.len(), opened_links(&mut b)), (links, 0));
+
+        // The offer as a's node seals it: opened, checked, answered, and the answer goes back sealed to a.
+        b.handle_sealed_offer(T0, &a_key, MessageId([4; 16]), 9, &seal_offer(&b_key, a_delegation));
+        assert_eq!(b.links.len(), links + 1);
+        let (link, path) = b
+            .links
+            .iter()
+            .find_map(|(id, l)| match &l.state {
+                LinkState::MakingAnswer(path) => Some((id, path.clone())),
+                _ => None,
+            })
+            .expect("a link making its answer");
+        assert_eq!(
+            path,
+            AnswerPath::Routed { offer_id: MessageId([4; 16]), offerer_link: 9, offerer_key: a_key }
+        );
+        sent(&mut b);
+        b.handle_local_description(T0, link, "sdp of b".into());
+        let replies = sent(&mut b);
+        let [Received { body: Routed::Ring(RingMsg::SealedAnswer { link: 9, sealed }), .. }] = &replies[..]
+        else {
+            panic!("not one sealed answer: {replies:?}");
+        };
+        let (a_session, _) = identity(1);
+        let plain = e2e::open_sealed(&a_session, usize::MAX, sealed).expect("sealed to a");
+        let contents: AnswerContents = postcard::from_bytes(&plain).expect("an answer");
+        assert_eq!(contents.sdp, "sdp of b");
+        assert_eq!(contents.delegation, b.me.delegation);
+    }
+
+    #[test]
+    fn an_offer_waiting_for_the_key_goes_out_sealed_to_the_key_that_signed_the_refusal() {
+        let (mut a, a_key) = node(1);
+        let (b_session, _) = identity(2);
+        let b_key = *b_session.public();
+        let (_, c_key) = node(3);
+        link_to(&mut a, &c_key);
+        let link = a.links.insert(Link::offer(T0, Some(b_key.node_id()), LinkKind::ToFinger));
+        a.handle_local_description(T0, link, "sdp of a".into());
+        // b's key is unknown: the offer asks for it, and carries nothing else.
+        let asked = sent(&mut a);
+        assert!(
+            matches!(&asked[..], [Received { body: Routed::Ring(RingMsg::SealedOffer { sealed, .. }), .. }] if sealed.is_empty())
+        );
+        assert_eq!(a.io.counters.key_requests, 1);
+        assert!(matches!(a.links.get(link).map(|l| &l.state), Some(LinkState::AwaitingKey { .. })));
+        // A refusal asking to seal, signed by someone else than b: ignored.
+        a.handle_connect_reject(T0, &c_key, link.0, RejectReason::SealToMe, vec![]);
+        assert!(sent(&mut a).is_empty());
+        // Signed by b: the offer goes out sealed to b, and b's key is remembered for next time.
+        a.handle_connect_reject(T0, &b_key, link.0, RejectReason::SealToMe, vec![]);
+        let offers = sent(&mut a);
+        let [Received { origin, body: Routed::Ring(RingMsg::SealedOffer { sealed, .. }), .. }] = &offers[..]
+        else {
+            panic!("not one sealed offer: {offers:?}");
+        };
+        assert_eq!(*origin, a_key);
+        let plain = e2e::open_sealed(&b_session, usize::MAX, sealed).expect("sealed to b");
+        let contents: OfferContents = postcard::from_bytes(&plain).expect("an offer");
+        assert_eq!((contents.purpose, contents.sdp.as_str()), (LinkPurpose::Finger, "sdp of a"));
+        assert_eq!(contents.delegation, a.me.delegation);
+        assert!(matches!(a.links.get(link).map(|l| &l.state), Some(LinkState::AwaitingAnswer { .. })));
+        assert_eq!(a.links.keys.get(b_key.node_id()), Some(b_key));
+    }
+}
