@@ -1,5 +1,6 @@
 //! Setting links up: the offer and answer of every link, whether they travel over HTTP (bootstrap), through
-//! the ring (`ConnectOffer` / `ConnectAnswer` / `ConnectReject` routed to the peer) or by hand (pairing,
+//! the ring (`SealedOffer` / `SealedAnswer` / `ConnectReject` routed to the peer, the offer and answer
+//! sealed to the other end: docs/protocol.md, "Link setup through the ring is sealed") or by hand (pairing,
 //! see `pairing.rs`). This is the parent's glue between the link table, the router and membership; the
 //! state it works on is the link table's ([`Links`](super::links::Links)).
 
