@@ -386,9 +386,13 @@ fn every_frame_a_relay_forwards_holds_only_its_routing_fields() {
     let clear: Vec<(&str, u64)> =
         OFF_LINK.iter().filter_map(|k| wire.kinds.get(k).map(|n| (*k, *n))).collect();
     assert!(clear.is_empty(), "seed {SEED}: offers or answers in the clear on links: {clear:?}");
-    let asked: u64 =
-        nodes.iter().filter_map(|&i| world.node(i)).map(|n| n.inspect().counters().key_requests).sum();
-    eprintln!("seed {SEED}: offers that first asked for the peer's key: {asked}");
+    let counters: Vec<_> =
+        nodes.iter().filter_map(|&i| world.node(i)).map(|n| n.inspect().counters().clone()).collect();
+    let offers: u64 = counters.iter().map(|c| c.ring_offers).sum();
+    let asked: u64 = counters.iter().map(|c| c.key_requests).sum();
+    eprintln!(
+        "seed {SEED}: {offers} link offers through the ring, {asked} of them asked for the peer's key first"
+    );
     let missing: Vec<&str> = VOCABULARY.iter().copied().filter(|k| !wire.kinds.contains_key(k)).collect();
     assert!(missing.is_empty(), "seed {SEED}: frame kinds never seen: {missing:?}");
 }

@@ -462,6 +462,7 @@ impl Node {
             self.drop_link(now, link_id, true);
             return;
         };
+        self.io.counters.ring_offers += 1;
         let body = Routed::Ring(RingMsg::SealedOffer { link: link_id.0, sealed });
         self.route_offer(now, link_id, peer, &body);
     }
