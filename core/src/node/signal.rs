@@ -537,6 +537,9 @@ impl Node {
             // The key we asked for: the refusal's signer is the peer (checked above). An offer that was
             // sealed already is never refused so by an honest peer; then nothing changes.
             let Some(l) = self.links.get_mut(link_id) else { return };
+            if !matches!(l.state, LinkState::AwaitingKey { .. }) {
+                return;
+            }
             let LinkState::AwaitingKey { sdp, .. } = std::mem::replace(&mut l.state, LinkState::Connecting)
             else {
                 return;
@@ -763,5 +766,9 @@ mod tests {
         assert_eq!(contents.delegation, a.me.delegation);
         assert!(matches!(a.links.get(link).map(|l| &l.state), Some(LinkState::AwaitingAnswer { .. })));
         assert_eq!(a.links.keys.get(b_key.node_id()), Some(b_key));
+        // Asked to seal again once it has: nothing changes, nothing is sent.
+        a.handle_connect_reject(T0, &b_key, link.0, RejectReason::SealToMe, vec![]);
+        assert!(sent(&mut a).is_empty());
+        assert!(matches!(a.links.get(link).map(|l| &l.state), Some(LinkState::AwaitingAnswer { .. })));
     }
 }
