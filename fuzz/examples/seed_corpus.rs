@@ -1,12 +1,14 @@
 //! Writes valid seeds into `corpus/<target>/` (run from `fuzz/`): a real sealed message, its decrypted
 //! plaintext (for the "encrypt to me" mode), a real delegation text, a real envelope, and real mailbox
-//! bodies (a signed entry in `Replicate` and `Store`, a signed acknowledgement in `DropMail`; both as the plaintext of `StoreSealed` and `MailboxAck`).
+//! bodies (a signed entry in `Replicate` and `Store`, a signed acknowledgement in `DropMail`; both as the plaintext of `StoreSealed` and `MailboxAck`),
+//! and the contents of a link offer and answer as `SealedOffer` / `SealedAnswer` seal them.
 
 use std::fs;
 use std::path::Path;
 
-use chordial_core::node::msg::{self, AppMsg, LinkMsg, Routed, SealedStore};
+use chordial_core::node::msg::{self, AnswerContents, AppMsg, LinkMsg, OfferContents, Routed, SealedStore};
 use chordial_core::node::records::{mail_id, MailAck, MailboxEntry, Record};
+use chordial_core::node::LinkPurpose;
 use chordial_core::wire::envelope::{self, Destination, Header, MessageId, NetworkTag, HEADER_LEN};
 use chordial_core::Id;
 use chordial_fuzz::{fixture, now, sealed, NETWORK};
@@ -66,5 +68,21 @@ fn main() {
     let ack_plain = postcard::to_allocvec(&ack).expect("encode");
     write("sealed_body_open", "store-sealed", &[&[1u8][..], &entry_plain].concat());
     write("sealed_body_open", "mailbox-ack", &[&[1u8][..], &ack_plain].concat());
+    let offer = OfferContents {
+        purpose: LinkPurpose::Finger,
+        sdp: "v=0 an offer".into(),
+        delegation: f.delegation.clone(),
+    };
+    let answer = AnswerContents { sdp: "v=0 an answer".into(), delegation: f.delegation.clone() };
+    write(
+        "sealed_body_open",
+        "sealed-offer",
+        &[&[1u8][..], &postcard::to_allocvec(&offer).expect("encode")].concat(),
+    );
+    write(
+        "sealed_body_open",
+        "sealed-answer",
+        &[&[1u8][..], &postcard::to_allocvec(&answer).expect("encode")].concat(),
+    );
     println!("seeds written under fuzz/corpus/");
 }

@@ -1,7 +1,8 @@
 //! `e2e::open_sealed` and the bodies sealed with `e2e::seal_to` (`StoreSealed`: a mailbox entry and its key;
-//! `MailboxAck`: an acknowledgement) on arbitrary input: as raw ciphertext (the AEAD must refuse it) and —
-//! when the first byte is odd — as plaintext properly encrypted to the fixture key, so the fuzzer reaches the
-//! strict postcard decoding and the holder's checks behind it (`MailboxEntry::verify`, `MailAck::verify`).
+//! `MailboxAck`: an acknowledgement; `SealedOffer` / `SealedAnswer`: a link offer's or answer's contents) on
+//! arbitrary input: as raw ciphertext (the AEAD must refuse it) and — when the first byte is odd — as
+//! plaintext properly encrypted to the fixture key, so the fuzzer reaches the strict postcard decoding and
+//! the checks behind it (`MailboxEntry::verify`, `MailAck::verify`, the offer's or answer's delegation).
 //! Never panics; nothing opens that was not encrypted to the fixture key.
 #![no_main]
 
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use chordial_core::e2e;
 use chordial_core::identity::DelegationCache;
-use chordial_core::node::msg::SealedStore;
+use chordial_core::node::msg::{AnswerContents, OfferContents, SealedStore};
 use chordial_core::node::records::{MailAck, Record};
 use chordial_fuzz::{fixture, now, NETWORK};
 use libfuzzer_sys::fuzz_target;
@@ -32,9 +33,17 @@ fuzz_target!(|data: &[u8]| {
     assert!(mode & 1 == 1, "raw bytes opened as a sealed body");
     let mut cache = DelegationCache::new(4);
     if let Ok(SealedStore { record: Record::Mailbox(m), .. }) = postcard::from_bytes::<SealedStore>(&plain) {
-        let _ = m.verify(NETWORK, now(), Duration::from_secs(120), Duration::from_secs(14 * 86_400), &mut cache);
+        let _ =
+            m.verify(NETWORK, now(), Duration::from_secs(120), Duration::from_secs(14 * 86_400), &mut cache);
     }
     if let Ok(ack) = postcard::from_bytes::<MailAck>(&plain) {
         let _ = ack.verify(NETWORK, now(), &mut cache);
+    }
+    // As a node opens a link offer or answer: strictly (no trailing bytes), then the delegation inside.
+    if let Ok((offer, [])) = postcard::take_from_bytes::<OfferContents>(&plain) {
+        let _ = cache.verify(&offer.delegation, NETWORK, now());
+    }
+    if let Ok((answer, [])) = postcard::take_from_bytes::<AnswerContents>(&plain) {
+        let _ = cache.verify(&answer.delegation, NETWORK, now());
     }
 });

@@ -73,6 +73,11 @@ struct BenchRow {
     /// Bytes per node per second of presence upkeep (presence `Store`s and their acks, record replication)
     /// over the quiet minute.
     presence_upkeep_bytes_per_node_s: f64,
+    /// Link offers sent through the ring over the whole run, by the nodes alive at its end, and how many
+    /// of them first asked the target for its session key (one round trip more: `node::keys`).
+    ring_offers: u64,
+    /// See `ring_offers`.
+    key_requests: u64,
     /// Frames and bytes by message kind over the quiet minute.
     quiet_minute_by_kind: std::collections::BTreeMap<&'static str, (u64, u64)>,
     /// Simulated node-seconds per wall-clock second over the whole run.
@@ -304,6 +309,10 @@ fn bench_one(n: usize, args: &BenchArgs) -> BenchRow {
     };
     let churn = run_churn(&mut world, &churn, Duration::from_secs(args.churn_secs));
     let links_max_ever = (0..world.len()).map(|i| world.stats(i).max_links).max().unwrap_or(0);
+    let (ring_offers, key_requests) = (0..world.len())
+        .filter_map(|i| world.node(i))
+        .map(|node| (node.inspect().counters().ring_offers, node.inspect().counters().key_requests))
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     let wall_s = wall.elapsed().as_secs_f64();
     BenchRow {
         n,
@@ -325,6 +334,8 @@ fn bench_one(n: usize, args: &BenchArgs) -> BenchRow {
         messages,
         churn_delivered_or_stored: churn.messages.delivered_or_stored(),
         presence_upkeep_bytes_per_node_s: upkeep as f64 / per,
+        ring_offers,
+        key_requests,
         quiet_minute_by_kind: by_kind,
         churn,
         sim_node_seconds_per_wall_second: world.world_stats().node_ms as f64 / 1000.0 / wall_s.max(1e-9),

@@ -11,19 +11,20 @@
 //! - no wallet address of any node (raw 20 bytes, lowercase hex with and without `0x`, EIP-55 text),
 //! - no SIWE text (a delegation's message),
 //! - no session key of any node other than the envelope's origin,
+//! - no session description (the simulator's stand-in for an SDP with its ICE addresses),
 //!
 //! except in the bodies that carry public records (presence and topic `Store`, `Records`), which anyone may
-//! `Get`. No frame of any kind, on any link, carries a message's plaintext. And the honest users get what
-//! they asked for: every live message delivered, every stored message received once.
+//! `Get`. No frame of any kind, on any link, carries a message's plaintext. The link setups through the
+//! ring are `SealedOffer` / `SealedAnswer` (the first contact with a node asks for its key with an empty
+//! `SealedOffer`, answered by `ConnectReject { SealToMe }`); the offer and answer in the clear
+//! (`ConnectOffer` / `ConnectAnswer`) are for HTTP bootstrap and pairing only, and never cross a link. And
+//! the honest users get what they asked for: every live message delivered, every stored message received
+//! once, the ring exact.
 //!
 //! On the code before item 9 it fails: `Store` of a mailbox entry, `MailboxAck`, `ConnectOffer` and
-//! `ConnectAnswer` show relays wallets, SIWE text and other sessions' keys.
-//!
-//! Still open (item 9's link-setup half, docs/security.md "Not yet defended"): a relayed `ConnectOffer` or
-//! `ConnectAnswer` carries its origin's delegation, SIWE text that names the origin's wallet. Those two
-//! leaks, and only those, are listed in [`KNOWN_LEAKS`]: the test asserts that they still happen (so the
-//! list must shrink when they are fixed) and that nothing else leaks. The origin's wallet inside the SIWE
-//! text is part of that leak; anywhere else in those frames it still counts as its own leak.
+//! `ConnectAnswer` show relays wallets, SIWE text and other sessions' keys. With the link setup's sealing
+//! switched off (the contents of `SealedOffer` / `SealedAnswer` in the clear), relayed offers and answers
+//! show the SIWE text, the origin's wallet and the session description.
 //!
 //! Sizes: 24 nodes, 12 live messages, 8 stored (the same at full size).
 
@@ -34,15 +35,18 @@ mod forge_mail;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use chordial_core::e2e;
 use chordial_core::identity::delegation::Delegation;
 use chordial_core::identity::{Address, WalletSignature};
-use chordial_core::node::msg::{AppMsg, RingMsg, Routed};
+use chordial_core::node::msg::{AppMsg, OfferContents, RingMsg, Routed};
 use chordial_core::node::records::Record;
 use chordial_core::node::{describe_frame, Event, LinkPurpose, SendOutcome};
 use chordial_core::wire::envelope::{self, Destination};
 use chordial_sim::scenario::{build_base, join_nodes, pick, run_until_exact};
 use chordial_sim::world::TappedFrame;
 use chordial_sim::World;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
 
 use common::{ask, payload, received_since, roomiest_member, send, wait_all, wait_one, wallet, APP};
 
@@ -51,7 +55,7 @@ const MEMBERS: usize = 24;
 const LIVE: usize = 12;
 const STORED: usize = 8;
 
-/// Every name `describe_frame` gives: the link messages, then the routed bodies.
+/// Every name `describe_frame` gives to a frame on a link: the link messages, then the routed bodies.
 const VOCABULARY: [&str; 24] = [
     "Ping",
     "Pong",
@@ -64,8 +68,8 @@ const VOCABULARY: [&str; 24] = [
     "DropMail",
     "FindSuccessor",
     "FoundSuccessor",
-    "ConnectOffer",
-    "ConnectAnswer",
+    "SealedOffer",
+    "SealedAnswer",
     "ConnectReject",
     "Undeliverable",
     "Store",
@@ -79,10 +83,12 @@ const VOCABULARY: [&str; 24] = [
     "StoreSealed",
 ];
 
-/// Leaks not fixed yet, by frame kind: the SIWE text of the origin's delegation in a relayed link offer
-/// or answer (docs/security.md "Not yet defended", "What relays learn"). Remove an entry when its frames
-/// stop carrying the delegation in the clear; the test fails until you do.
-const KNOWN_LEAKS: [(&str, &str); 2] = [("ConnectOffer", "SIWE text"), ("ConnectAnswer", "SIWE text")];
+/// The names `describe_frame` gives that no honest node puts on a link: the offer and answer in the clear,
+/// for HTTP bootstrap and pairing.
+const OFF_LINK: [&str; 2] = ["ConnectOffer", "ConnectAnswer"];
+
+/// How the simulator's session descriptions start (`chordial_sim::net::sdp_token`).
+const SDP_TAGS: [&[u8]; 2] = [b"sim-offer:", b"sim-answer:"];
 
 /// The first line of every SIWE message ends with this.
 const SIWE: &[u8] = b" wants you to sign in with your Ethereum account:";
@@ -172,30 +178,20 @@ fn check(wire: &mut Wire, names: &Names, plaintexts: &[Vec<u8>], f: &TappedFrame
         return;
     }
     let example = || format!("relayed by node {} to node {}", f.from, f.to);
-    // A known leak (`KNOWN_LEAKS`): the delegation's SIWE text is looked for below as it is; the other
-    // checks look at the frame with that text blanked out, so the wallet it names counts only as that leak.
-    let mut bytes = f.bytes.clone();
-    let delegation = match &body {
-        Routed::Ring(
-            RingMsg::ConnectOffer { delegation, .. } | RingMsg::ConnectAnswer { delegation, .. },
-        ) => Some(delegation.message.as_bytes()),
-        _ => None,
-    };
-    if let Some(text) = delegation.filter(|t| !t.is_empty() && KNOWN_LEAKS.contains(&(kind, "SIWE text"))) {
-        if let Some(at) = bytes.windows(text.len()).position(|w| w == text) {
-            bytes[at..at + text.len()].fill(0);
-        }
-    }
+    let bytes = &f.bytes;
     for (node, forms) in &names.wallets {
-        if forms.iter().any(|form| contains(&bytes, form)) {
+        if forms.iter().any(|form| contains(bytes, form)) {
             let origin_node = names.sessions.iter().position(|s| *s == origin);
             let whose =
                 if origin_node == Some(*node) { "the origin's wallet" } else { "another node's wallet" };
             wire.leak(kind, whose.to_owned(), example);
         }
     }
-    if contains(&f.bytes, SIWE) {
+    if contains(bytes, SIWE) {
         wire.leak(kind, "SIWE text".to_owned(), example);
+    }
+    if SDP_TAGS.iter().any(|tag| contains(bytes, tag)) {
+        wire.leak(kind, "a session description".to_owned(), example);
     }
     // Past the header: the origin's own key is a routing field, any other session's is not.
     for session in &names.sessions {
@@ -329,29 +325,40 @@ fn every_frame_a_relay_forwards_holds_only_its_routing_fields() {
     assert_eq!(seen.len(), STORED, "seed {SEED}: node {recipient} received {got:?}");
     drain(&mut world, &mut wire, &plaintexts);
 
-    // A link offer refused (`ConnectReject`): a member offers a link to a node it has no link to, under a
-    // delegation that does not verify (honest offers are rarely refused in a ring this small).
+    // A link offer refused (`ConnectReject`): a member offers a link to a node it has no link to, sealed to
+    // that node's key as an honest offer is, under a delegation that does not verify (honest offers are
+    // rarely refused in a ring this small).
     let (asker, target) = loop {
         let (a, b) = (nodes[pick(world.rng(), nodes.len())], nodes[pick(world.rng(), nodes.len())]);
         if a != b && a != recipient && b != recipient && !linked(&world, a, b) {
             break (a, b);
         }
     };
-    let offer = Routed::Ring(RingMsg::ConnectOffer {
-        link: 7,
+    let contents = OfferContents {
         purpose: LinkPurpose::Finger,
         sdp: "v=0 an offer".to_owned(),
         delegation: Delegation {
             message: "not a delegation".to_owned(),
             signature: WalletSignature([1; 65]),
         },
-    });
+    };
+    let mut rng = ChaCha20Rng::seed_from_u64(SEED);
+    let target_key = *world.session_key(target).public();
+    let plain = postcard::to_allocvec(&contents).expect("encodes");
+    let sealed = e2e::seal_to(&mut rng, &target_key, &plain).expect("seals");
+    let offer = Routed::Ring(RingMsg::SealedOffer { link: 7, sealed });
     let dest = Destination::Node(world.id(target));
     let frame = forge_mail::routed_frame(&mut world, asker, dest, &offer);
     let (link, _) = world.open_links(asker)[0];
+    let refused_before = world.node(target).expect("running").inspect().counters().refused_identity;
     world.send_raw(asker, link, frame);
     world.run_for(Duration::from_secs(2));
     drain(&mut world, &mut wire, &plaintexts);
+    let refused_after = world.node(target).expect("running").inspect().counters().refused_identity;
+    assert!(
+        refused_after > refused_before,
+        "seed {SEED}: node {target} did not open and check the sealed offer"
+    );
 
     // A graceful leave.
     let leaver = *nodes.iter().rev().find(|&&i| i != recipient && !base.contains(&i)).expect("a node");
@@ -370,21 +377,22 @@ fn every_frame_a_relay_forwards_holds_only_its_routing_fields() {
     let relayed: u64 = wire.relayed.values().sum();
     assert!(relayed > 1_000, "seed {SEED}: only {relayed} routed frames were relayed");
     assert!(wire.plaintext.is_empty(), "seed {SEED}: plaintext on the wire: {:#?}", wire.plaintext);
-    let unknown: Vec<String> = wire
+    let leaks: Vec<String> = wire
         .leaks
         .iter()
-        .filter(|((kind, what), _)| !KNOWN_LEAKS.contains(&(*kind, what.as_str())))
-        .map(|((kind, what), (n, _))| format!("{kind}: {what} ({n} frames)"))
+        .map(|((kind, what), (n, e))| format!("{kind}: {what} ({n} frames, e.g. {e})"))
         .collect();
-    assert!(unknown.is_empty(), "seed {SEED}: relays saw more than the routing fields: {unknown:#?}");
-    for (kind, what) in KNOWN_LEAKS {
-        let n = wire.leaks.get(&(kind, what.to_owned())).map_or(0, |(n, _)| *n);
-        assert!(
-            n > 0,
-            "seed {SEED}: no relayed {kind} frame shows {what} any more: if that is fixed, remove it from \
-             KNOWN_LEAKS and from docs/security.md \"Not yet defended\""
-        );
-    }
+    assert!(leaks.is_empty(), "seed {SEED}: relays saw more than the routing fields: {leaks:#?}");
+    let clear: Vec<(&str, u64)> =
+        OFF_LINK.iter().filter_map(|k| wire.kinds.get(k).map(|n| (*k, *n))).collect();
+    assert!(clear.is_empty(), "seed {SEED}: offers or answers in the clear on links: {clear:?}");
+    let counters: Vec<_> =
+        nodes.iter().filter_map(|&i| world.node(i)).map(|n| n.inspect().counters().clone()).collect();
+    let offers: u64 = counters.iter().map(|c| c.ring_offers).sum();
+    let asked: u64 = counters.iter().map(|c| c.key_requests).sum();
+    eprintln!(
+        "seed {SEED}: {offers} link offers through the ring, {asked} of them asked for the peer's key first"
+    );
     let missing: Vec<&str> = VOCABULARY.iter().copied().filter(|k| !wire.kinds.contains_key(k)).collect();
     assert!(missing.is_empty(), "seed {SEED}: frame kinds never seen: {missing:?}");
 }

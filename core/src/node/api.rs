@@ -405,6 +405,11 @@ pub struct Counters {
     pub unsolicited_replies: u64,
     /// Links closed because their peer misbehaved past the threshold (`node::conduct`).
     pub links_dropped_for_conduct: u64,
+    /// Link offers sent through the ring (`SealedOffer`s with contents).
+    pub ring_offers: u64,
+    /// Link offers through the ring that first had to ask the peer for its session key (it was not in the
+    /// key book): each costs one round trip more (`node::keys`).
+    pub key_requests: u64,
 }
 
 /// One link as the status shows it.

@@ -2,8 +2,8 @@
 //! traffic, and what the node remembers about peers it tried to link to.
 //!
 //! - **Owns** ([`Links`]): the links by id and by peer, the offers sent through the ring (to match a failure
-//!   report back to its link), peers that answered `Busy` (not asked again until a time), and peers whose
-//!   offers went unanswered (twice means dead).
+//!   report back to its link), peers that answered `Busy` (not asked again until a time), peers whose
+//!   offers went unanswered (twice means dead), and the session keys offers are sealed to ([`KeyBook`]).
 //! - **Takes**: the [`Io`] sink, to send frames.
 //! - **Emits**: [`Output::Transmit`], counting frames and bytes per link and in the node's counters.
 //!
@@ -13,8 +13,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use super::keys::KeyBook;
 use super::Io;
 use crate::id::Id;
+use crate::identity::SessionPublicKey;
 use crate::node::api::{LinkId, LinkPurpose, Output};
 use crate::time::Timestamp;
 use crate::wire::MessageId;
@@ -23,6 +25,7 @@ use crate::wire::MessageId;
 ///
 /// ```text
 ///   we offer:   MakingOffer ──local description──▶ AwaitingAnswer ──answer──▶ Connecting ──▶ Open
+///                    └── (through the ring, the peer's key unknown) ──▶ AwaitingKey ──key──▶ AwaitingAnswer
 ///   we answer:  MakingAnswer(path) ──local description, sent back by path──▶ Connecting ──▶ Open
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +34,9 @@ pub(crate) enum LinkState {
     MakingOffer,
     /// Our offer went out at `since`; we wait for the answer.
     AwaitingAnswer { since: Timestamp },
+    /// An offer through the ring, to a peer whose session key we do not know: at `since` we asked the peer
+    /// for it (an empty `SealedOffer`); `sdp` waits to be sealed to the key its refusal is signed with.
+    AwaitingKey { since: Timestamp, sdp: String },
     /// We asked the shell to answer a remote offer and wait for its local description, which goes back by
     /// this path.
     MakingAnswer(AnswerPath),
@@ -45,8 +51,9 @@ pub(crate) enum LinkState {
 pub(crate) enum AnswerPath {
     /// As the body of the HTTP response to this shell request.
     Http(u64),
-    /// As a routed reply to this offer envelope.
-    Routed { offer_id: MessageId, offerer_link: u64 },
+    /// As a routed reply to this offer envelope, sealed to the offer's signer (`offerer_key`): relays do
+    /// not learn our delegation or description.
+    Routed { offer_id: MessageId, offerer_link: u64, offerer_key: SessionPublicKey },
     /// As a pairing answer (a code a person carries back), naming the offer it answers, for this shell
     /// request.
     Pairing { request: u64, offer_id: MessageId },
@@ -210,6 +217,8 @@ pub(crate) struct Links {
     pub(crate) busy: HashMap<Id, Timestamp>,
     /// Consecutive unanswered offers per peer.
     pub(crate) unanswered: HashMap<Id, u8>,
+    /// The session keys of nodes we heard from, which offers through the ring are sealed to.
+    pub(crate) keys: KeyBook,
 }
 
 impl Links {

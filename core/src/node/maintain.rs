@@ -184,7 +184,10 @@ impl Node {
         if let Some(existing) = self.links.by_peer(peer) {
             let link = self.links.get(existing).map(|l| (&l.state, l.kind.offerer()));
             match link {
-                Some((LinkState::MakingOffer | LinkState::AwaitingAnswer { .. }, true)) => {
+                Some((
+                    LinkState::MakingOffer | LinkState::AwaitingKey { .. } | LinkState::AwaitingAnswer { .. },
+                    true,
+                )) => {
                     // Both sides offered at once: the lower id stays the offerer.
                     if self.id() < peer {
                         return Err(RejectReason::Duplicate);
@@ -266,7 +269,8 @@ impl Node {
                 // Only offers routed through the ring (servers answer over HTTP, people take their time).
                 let routed_offer = matches!(link.kind, LinkKind::ToSuccessor { .. } | LinkKind::ToFinger);
                 let lost_offer = routed_offer
-                    && matches!(link.state, LinkState::AwaitingAnswer { since } if now.since(since) > ANSWER_TIMEOUT);
+                    && matches!(link.state, LinkState::AwaitingAnswer { since } | LinkState::AwaitingKey { since, .. }
+                        if now.since(since) > ANSWER_TIMEOUT);
                 if lost_offer {
                     // Unanswered: the peer is dead, or restarted and lost our offer. Offer once more at once;
                     // a second silence means dead, and dead entries must leave the successor list (a list of

@@ -57,6 +57,7 @@ pub mod api;
 mod app;
 pub mod conduct;
 mod inspect;
+mod keys;
 mod links;
 mod lookups;
 mod maintain;
@@ -557,6 +558,10 @@ impl Node {
     /// A routed message for this node: the ring's bodies go to link setup and lookups, the app's to the app.
     fn deliver(&mut self, now: Timestamp, received: Received<Routed>) {
         let Received { origin, hops, header, body } = received;
+        // Its signature verified: this is the key offers to its node are sealed to (`keys.rs`).
+        if origin != *self.me.session.public() {
+            self.links.keys.learn(&origin);
+        }
         match body {
             Routed::Ring(body) => self.handle_ring(now, Received { origin, hops, header, body }),
             Routed::App(body) => self.handle_app(now, Received { origin, hops, header, body }),
@@ -571,14 +576,17 @@ impl Node {
             RingMsg::FoundSuccessor { hops: there } => {
                 self.found_successor(now, origin.node_id(), header.reply_to, there, hops)
             }
-            RingMsg::ConnectOffer { link, purpose, sdp, delegation } => {
-                self.handle_connect_offer(now, &origin, header.id, link, purpose, sdp, &delegation)
+            // In the clear only over HTTP or by pairing; through the ring, offers and answers are sealed.
+            RingMsg::ConnectOffer { .. } | RingMsg::ConnectAnswer { .. } => {
+                self.io.counters.dropped_invalid += 1;
+                self.charge_origin(now, origin.node_id(), Offence::InvalidFrame);
             }
-            RingMsg::ConnectAnswer { link, sdp, delegation } => {
-                self.handle_connect_answer(now, &origin, link, sdp, &delegation)
+            RingMsg::SealedOffer { link, sealed } => {
+                self.handle_sealed_offer(now, &origin, header.id, link, &sealed)
             }
+            RingMsg::SealedAnswer { link, sealed } => self.handle_sealed_answer(now, &origin, link, &sealed),
             RingMsg::ConnectReject { link, reason, alternatives } => {
-                self.handle_connect_reject(now, origin.node_id(), link, reason, alternatives)
+                self.handle_connect_reject(now, &origin, link, reason, alternatives)
             }
             RingMsg::Undeliverable { reason } => {
                 if let Some(failed) = header.reply_to {

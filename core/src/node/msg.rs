@@ -79,6 +79,10 @@ pub enum RejectReason {
     Duplicate,
     /// The offer's delegation did not verify.
     Unauthorized,
+    /// An offer through the ring must be sealed to the answerer's session key, and this one was not (an
+    /// empty [`RingMsg::SealedOffer`] asks for exactly this): the key is this refusal's signer, so the
+    /// offerer can seal its offer and send it again.
+    SealToMe,
 }
 
 /// Why a routed message was not delivered.
@@ -113,14 +117,37 @@ pub enum RingMsg {
     FindSuccessor,
     /// "I own the key you asked for" — the owner is the envelope's signer.
     FoundSuccessor { hops: u8 },
-    /// Open a link to me. `link` is the offerer's link id (echoed back).
+    /// Open a link to me. `link` is the offerer's link id (echoed back). In the clear: only for the two
+    /// point-to-point setups (an HTTP bootstrap, a pairing code); through the ring it is `SealedOffer`.
     ConnectOffer { link: u64, purpose: LinkPurpose, sdp: String, delegation: Delegation },
-    /// The answer to a `ConnectOffer`.
+    /// The answer to a `ConnectOffer` (over HTTP or by pairing; through the ring it is `SealedAnswer`).
     ConnectAnswer { link: u64, sdp: String, delegation: Delegation },
     /// The offer was refused; `alternatives` are nodes the offerer may try instead.
     ConnectReject { link: u64, reason: RejectReason, alternatives: Vec<Id> },
     /// A message from the receiver could not be delivered.
     Undeliverable { reason: Undeliverable },
+    /// Open a link to me, through the ring: an [`OfferContents`] (postcard) sealed to the destination
+    /// node's session key (`crate::e2e::seal_to`), so relays see neither the offerer's delegation (its
+    /// wallet) nor its session description. `link` is the offerer's link id (echoed back). Empty `sealed`:
+    /// the offerer does not know the destination's key yet, and asks for it (`ConnectReject { SealToMe }`).
+    SealedOffer { link: u64, sealed: Vec<u8> },
+    /// The answer to a `SealedOffer`: an [`AnswerContents`] (postcard) sealed to the offer's signer.
+    SealedAnswer { link: u64, sealed: Vec<u8> },
+}
+
+/// What a [`RingMsg::SealedOffer`] carries, sealed: the fields of a `ConnectOffer` but its link id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfferContents {
+    pub purpose: LinkPurpose,
+    pub sdp: String,
+    pub delegation: Delegation,
+}
+
+/// What a [`RingMsg::SealedAnswer`] carries, sealed: the fields of a `ConnectAnswer` but its link id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnswerContents {
+    pub sdp: String,
+    pub delegation: Delegation,
 }
 
 /// The app layer's routed bodies.
@@ -179,6 +206,8 @@ enum WireRouted {
     MailboxDeliver { entries: Vec<([u8; 16], Vec<u8>)> },
     MailboxAck { sealed: Vec<u8> },
     StoreSealed { sealed: Vec<u8> },
+    SealedOffer { link: u64, sealed: Vec<u8> },
+    SealedAnswer { link: u64, sealed: Vec<u8> },
 }
 
 /// A [`Routed`] as it is encoded: [`WireRouted`] borrowing the body's fields (serde writes a `&str` as a
@@ -201,6 +230,8 @@ enum WireRoutedRef<'a> {
     MailboxDeliver { entries: &'a [([u8; 16], Vec<u8>)] },
     MailboxAck { sealed: &'a [u8] },
     StoreSealed { sealed: &'a [u8] },
+    SealedOffer { link: u64, sealed: &'a [u8] },
+    SealedAnswer { link: u64, sealed: &'a [u8] },
 }
 
 impl From<WireRouted> for Routed {
@@ -227,6 +258,8 @@ impl From<WireRouted> for Routed {
             WireRouted::MailboxDeliver { entries } => Routed::App(AppMsg::MailboxDeliver { entries }),
             WireRouted::MailboxAck { sealed } => Routed::App(AppMsg::MailboxAck { sealed }),
             WireRouted::StoreSealed { sealed } => Routed::App(AppMsg::StoreSealed { sealed }),
+            WireRouted::SealedOffer { link, sealed } => Routed::Ring(RingMsg::SealedOffer { link, sealed }),
+            WireRouted::SealedAnswer { link, sealed } => Routed::Ring(RingMsg::SealedAnswer { link, sealed }),
         }
     }
 }
@@ -247,6 +280,8 @@ impl<'a> From<&'a Routed> for WireRoutedRef<'a> {
                     WireRoutedRef::ConnectReject { link: *link, reason: *reason, alternatives }
                 }
                 RingMsg::Undeliverable { reason } => WireRoutedRef::Undeliverable { reason: *reason },
+                RingMsg::SealedOffer { link, sealed } => WireRoutedRef::SealedOffer { link: *link, sealed },
+                RingMsg::SealedAnswer { link, sealed } => WireRoutedRef::SealedAnswer { link: *link, sealed },
             },
             Routed::App(app) => match app {
                 AppMsg::Store { record } => WireRoutedRef::Store { record },
@@ -352,6 +387,8 @@ pub fn describe_frame(bytes: &[u8]) -> Option<&'static str> {
                     RingMsg::ConnectAnswer { .. } => "ConnectAnswer",
                     RingMsg::ConnectReject { .. } => "ConnectReject",
                     RingMsg::Undeliverable { .. } => "Undeliverable",
+                    RingMsg::SealedOffer { .. } => "SealedOffer",
+                    RingMsg::SealedAnswer { .. } => "SealedAnswer",
                 },
                 Routed::App(app) => match app {
                     AppMsg::Store { .. } => "Store",
@@ -403,6 +440,8 @@ mod tests {
         MailboxDeliver { entries: Vec<([u8; 16], Vec<u8>)> },
         MailboxAck { sealed: Vec<u8> },
         StoreSealed { sealed: Vec<u8> },
+        SealedOffer { link: u64, sealed: Vec<u8> },
+        SealedAnswer { link: u64, sealed: Vec<u8> },
     }
 
     #[test]
@@ -499,6 +538,14 @@ mod tests {
                 Routed::App(AppMsg::StoreSealed { sealed: vec![6; 30] }),
                 FlatRouted::StoreSealed { sealed: vec![6; 30] },
             ),
+            (
+                Routed::Ring(RingMsg::SealedOffer { link: 300, sealed: vec![7; 20] }),
+                FlatRouted::SealedOffer { link: 300, sealed: vec![7; 20] },
+            ),
+            (
+                Routed::Ring(RingMsg::SealedAnswer { link: 2, sealed: vec![] }),
+                FlatRouted::SealedAnswer { link: 2, sealed: vec![] },
+            ),
         ];
         for (index, (routed, flat)) in cases.into_iter().enumerate() {
             let bytes = postcard::to_allocvec(&routed).expect("encodes");
@@ -508,6 +555,6 @@ mod tests {
             assert_eq!(decoded, routed);
         }
         // Past the last body: not a body.
-        assert!(postcard::from_bytes::<Routed>(&[15]).is_err());
+        assert!(postcard::from_bytes::<Routed>(&[17]).is_err());
     }
 }

@@ -1,13 +1,16 @@
 //! Setting links up: the offer and answer of every link, whether they travel over HTTP (bootstrap), through
-//! the ring (`ConnectOffer` / `ConnectAnswer` / `ConnectReject` routed to the peer) or by hand (pairing,
+//! the ring (`SealedOffer` / `SealedAnswer` / `ConnectReject` routed to the peer, the offer and answer
+//! sealed to the other end: docs/protocol.md, "Link setup through the ring is sealed") or by hand (pairing,
 //! see `pairing.rs`). This is the parent's glue between the link table, the router and membership; the
 //! state it works on is the link table's ([`Links`](super::links::Links)).
 
 use std::time::Duration;
 
+use super::conduct::Offence;
 use super::links::{AnswerPath, Link, LinkKind, LinkState};
 use super::msg::{self, AppMsg, RejectReason, RingMsg, Routed};
 use super::{Node, SignalError};
+use crate::e2e;
 use crate::id::Id;
 use crate::identity::delegation::Delegation;
 use crate::identity::Address;
@@ -27,6 +30,15 @@ struct VerifiedOffer {
 
 /// After a refusal, do not ask the same node for a finger link for this long.
 const BUSY_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Largest sealed offer or answer a node opens: a description and a delegation at their bounds, with room
+/// for their encoding, and the sealing's overhead.
+const MAX_SEALED_SETUP: usize = e2e::ECIES_OVERHEAD + msg::MAX_SDP + e2e::MAX_DELEGATION + 64;
+
+/// The postcard encoding of an offer's or answer's contents (plain structs: encoding cannot fail).
+fn postcard_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_allocvec(value).unwrap_or_default()
+}
 
 impl Node {
     /// Joins the ring through the bootstrap server at `url`: asks the shell for an offer, which then goes
@@ -62,14 +74,14 @@ impl Node {
         match std::mem::replace(&mut link.state, LinkState::Connecting) {
             LinkState::MakingOffer => {
                 link.state = LinkState::AwaitingAnswer { since: now };
-                let body = Routed::Ring(RingMsg::ConnectOffer {
-                    link: link_id.0,
-                    purpose: link.kind.purpose(),
-                    sdp,
-                    delegation: self.me.delegation.clone(),
-                });
+                let purpose = link.kind.purpose();
+                let clear = |sdp| {
+                    let delegation = self.me.delegation.clone();
+                    Routed::Ring(RingMsg::ConnectOffer { link: link_id.0, purpose, sdp, delegation })
+                };
                 match (link.kind.clone(), link.peer) {
                     (LinkKind::ToServer { url, .. }, _) => {
+                        let body = clear(sdp);
                         match self.encode(now, Destination::Neighbor, None, &body) {
                             Some((_, offer)) => {
                                 self.io.push(Output::BootstrapOffer { link: link_id, url, offer })
@@ -78,6 +90,7 @@ impl Node {
                         }
                     }
                     (LinkKind::Pairing { .. }, _) => {
+                        let body = clear(sdp);
                         match self.encode(now, Destination::Neighbor, None, &body) {
                             Some((header, offer)) => {
                                 // The answer names this id (see pairing.rs).
@@ -89,25 +102,20 @@ impl Node {
                             None => self.drop_link(now, link_id, true),
                         }
                     }
-                    (LinkKind::ToSuccessor { via }, Some(peer)) => {
-                        let via = via.filter(|v| self.links.get(*v).is_some_and(Link::is_open));
-                        let track = |node: &mut Node, id| {
-                            node.links.offers.insert(id, link_id);
-                        };
-                        match via {
-                            Some(via) => {
-                                self.send_routed_via(now, via, Destination::Node(peer), &body, track)
-                            }
+                    (LinkKind::ToSuccessor { .. } | LinkKind::ToFinger, Some(peer)) => {
+                        match self.links.keys.get(peer) {
+                            Some(key) => self.send_sealed_offer(now, link_id, &key, sdp),
                             None => {
-                                self.send_routed_then(now, Destination::Node(peer), None, &body, track);
+                                // First contact: ask for its key (one round trip), then seal.
+                                if let Some(l) = self.links.get_mut(link_id) {
+                                    l.state = LinkState::AwaitingKey { since: now, sdp };
+                                }
+                                self.io.counters.key_requests += 1;
+                                let ask =
+                                    Routed::Ring(RingMsg::SealedOffer { link: link_id.0, sealed: vec![] });
+                                self.route_offer(now, link_id, peer, &ask);
                             }
                         }
-                    }
-                    (LinkKind::ToFinger, Some(peer)) => {
-                        let track = |node: &mut Node, id| {
-                            node.links.offers.insert(id, link_id);
-                        };
-                        self.send_routed_then(now, Destination::Node(peer), None, &body, track);
                     }
                     // Links to a known peer only; links the peer offered are never in `MakingOffer`.
                     (LinkKind::ToSuccessor { .. } | LinkKind::ToFinger | LinkKind::From(_), _) => {}
@@ -129,16 +137,26 @@ impl Node {
                             self.io.push(Output::PairingAnswer { request, answer });
                         }
                     }
-                    AnswerPath::Routed { offer_id, offerer_link } => {
+                    AnswerPath::Routed { offer_id, offerer_link, offerer_key } => {
                         let Some(peer) = link.peer else { return };
-                        let body =
-                            Routed::Ring(RingMsg::ConnectAnswer { link: offerer_link, sdp, delegation });
+                        // Sealed to the offer's signer: relays see neither our wallet nor our description.
+                        let contents = msg::AnswerContents { sdp, delegation };
+                        let Ok(sealed) =
+                            e2e::seal_to(&mut self.rng, &offerer_key, &postcard_bytes(&contents))
+                        else {
+                            self.drop_link(now, link_id, true);
+                            return;
+                        };
+                        let body = Routed::Ring(RingMsg::SealedAnswer { link: offerer_link, sealed });
                         self.send_routed(now, Destination::Node(peer), Some(offer_id), &body);
                     }
                 }
             }
             // A description we did not ask for (its link has moved on): nothing to send.
-            state @ (LinkState::AwaitingAnswer { .. } | LinkState::Connecting | LinkState::Open) => {
+            state @ (LinkState::AwaitingAnswer { .. }
+            | LinkState::AwaitingKey { .. }
+            | LinkState::Connecting
+            | LinkState::Open) => {
                 link.state = state;
             }
         }
@@ -193,6 +211,11 @@ impl Node {
                     RejectReason::Busy => refused(RefusalKind::Busy),
                     RejectReason::Unauthorized => refused(RefusalKind::Unauthorized),
                     RejectReason::Duplicate => BootstrapError::AlreadyLinked,
+                    // Only offers through the ring are sealed; an HTTP offer is never refused so.
+                    RejectReason::SealToMe => {
+                        self.io.counters.dropped_invalid += 1;
+                        BootstrapError::BadAnswer { detail: "a ConnectReject asking to seal".into() }
+                    }
                 };
                 self.handle_bootstrap_failure(now, link_id, error);
             }
@@ -201,7 +224,9 @@ impl Node {
                 RingMsg::FindSuccessor
                 | RingMsg::FoundSuccessor { .. }
                 | RingMsg::ConnectOffer { .. }
-                | RingMsg::Undeliverable { .. },
+                | RingMsg::Undeliverable { .. }
+                | RingMsg::SealedOffer { .. }
+                | RingMsg::SealedAnswer { .. },
             )
             | Routed::App(
                 AppMsg::Store { .. }
@@ -311,10 +336,40 @@ impl Node {
             .map_err(|_| SignalError::Busy)
     }
 
-    /// A `ConnectOffer` (message `id`, signed by `signer`) routed to this node: answer it (the shell makes
-    /// the answer), or refuse it.
+    /// A `SealedOffer` (message `id`, signed by `signer`) routed to this node. Empty: the offerer asks for
+    /// our key, which the signed refusal carries. Else it is opened with our session key and then checked
+    /// and answered exactly as an offer in the clear was ([`Self::handle_connect_offer`]): nothing is spent
+    /// on it — no link, no slot, no table entry — before its delegation verified. One that does not open or
+    /// decode is counted and dropped (and charged to its origin if it came straight from it).
+    pub(super) fn handle_sealed_offer(
+        &mut self,
+        now: Timestamp,
+        signer: &SessionPublicKey,
+        id: MessageId,
+        link: u64,
+        sealed: &[u8],
+    ) {
+        let origin = signer.node_id();
+        if sealed.is_empty() {
+            let body = Routed::Ring(RingMsg::ConnectReject {
+                link,
+                reason: RejectReason::SealToMe,
+                alternatives: vec![],
+            });
+            self.send_routed(now, Destination::Node(origin), Some(id), &body);
+            return;
+        }
+        let Some(msg::OfferContents { purpose, sdp, delegation }) = self.open_setup(now, origin, sealed)
+        else {
+            return;
+        };
+        self.handle_connect_offer(now, signer, id, link, purpose, sdp, &delegation);
+    }
+
+    /// An offer routed to this node, opened (see [`Self::handle_sealed_offer`]): answer it (the shell makes
+    /// the answer, which goes back sealed to `signer`), or refuse it.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn handle_connect_offer(
+    fn handle_connect_offer(
         &mut self,
         now: Timestamp,
         signer: &SessionPublicKey,
@@ -338,7 +393,7 @@ impl Node {
             self.send_routed(now, Destination::Node(origin), Some(id), &body);
             return;
         }
-        let path = AnswerPath::Routed { offer_id: id, offerer_link: link };
+        let path = AnswerPath::Routed { offer_id: id, offerer_link: link, offerer_key: *signer };
         if let Err(reason) = self.accept_offer(now, origin, LinkKind::From(purpose), sdp, path) {
             if reason == RejectReason::Duplicate && self.links.by_peer(origin).is_some() {
                 // Our own offer to them is on its way and wins; nothing to say.
@@ -350,8 +405,90 @@ impl Node {
         }
     }
 
-    /// The answer (signed by `signer`) to an offer we routed through the ring.
-    pub(super) fn handle_connect_answer(
+    /// A `SealedAnswer` (signed by `signer`) to an offer we routed through the ring: opened only if it
+    /// answers an offer of ours to its signer that still waits (opening costs a key agreement), then handled
+    /// as an answer in the clear was.
+    pub(super) fn handle_sealed_answer(
+        &mut self,
+        now: Timestamp,
+        signer: &SessionPublicKey,
+        link: u64,
+        sealed: &[u8],
+    ) {
+        let origin = signer.node_id();
+        let waiting = self
+            .links
+            .get(LinkId(link))
+            .is_some_and(|l| matches!(l.state, LinkState::AwaitingAnswer { .. }) && l.peer == Some(origin));
+        if !waiting {
+            return;
+        }
+        let Some(msg::AnswerContents { sdp, delegation }) = self.open_setup(now, origin, sealed) else {
+            return;
+        };
+        self.handle_connect_answer(now, signer, link, sdp, &delegation);
+    }
+
+    /// Opens an offer's or answer's contents sealed to this node, strictly decoded (no trailing bytes).
+    /// `None`, counted as invalid and charged to `origin` if the frame came straight from it, if it is not
+    /// one: an honest node seals to the key its id names, which always opens.
+    fn open_setup<T: serde::de::DeserializeOwned>(
+        &mut self,
+        now: Timestamp,
+        origin: Id,
+        sealed: &[u8],
+    ) -> Option<T> {
+        let opened = e2e::open_sealed(&self.me.session, MAX_SEALED_SETUP, sealed).ok().and_then(|plain| {
+            match postcard::take_from_bytes::<T>(&plain) {
+                Ok((contents, [])) => Some(contents),
+                _ => None,
+            }
+        });
+        if opened.is_none() {
+            self.io.counters.dropped_invalid += 1;
+            self.charge_origin(now, origin, Offence::InvalidFrame);
+        }
+        opened
+    }
+
+    /// Seals our offer on `link_id` (a description `sdp`) to its peer's session key `key` and routes it.
+    fn send_sealed_offer(&mut self, now: Timestamp, link_id: LinkId, key: &SessionPublicKey, sdp: String) {
+        let Some(link) = self.links.get_mut(link_id) else { return };
+        let Some(peer) = link.peer else { return };
+        link.state = LinkState::AwaitingAnswer { since: now };
+        let contents =
+            msg::OfferContents { purpose: link.kind.purpose(), sdp, delegation: self.me.delegation.clone() };
+        let Ok(sealed) = e2e::seal_to(&mut self.rng, key, &postcard_bytes(&contents)) else {
+            self.drop_link(now, link_id, true);
+            return;
+        };
+        self.io.counters.ring_offers += 1;
+        let body = Routed::Ring(RingMsg::SealedOffer { link: link_id.0, sealed });
+        self.route_offer(now, link_id, peer, &body);
+    }
+
+    /// Routes an offer of ours (sealed, or asking for the key) to `peer`, remembering its id for the link
+    /// (a failure report finds the link by it): through the bootstrap link a successor candidate was found
+    /// by while that is open (the candidate may be in another ring than ours), else greedily.
+    fn route_offer(&mut self, now: Timestamp, link_id: LinkId, peer: Id, body: &Routed) {
+        let via = match self.links.get(link_id).map(|l| &l.kind) {
+            Some(LinkKind::ToSuccessor { via }) => *via,
+            _ => None,
+        };
+        let via = via.filter(|v| self.links.get(*v).is_some_and(Link::is_open));
+        let track = |node: &mut Node, id| {
+            node.links.offers.insert(id, link_id);
+        };
+        match via {
+            Some(via) => self.send_routed_via(now, via, Destination::Node(peer), body, track),
+            None => {
+                self.send_routed_then(now, Destination::Node(peer), None, body, track);
+            }
+        }
+    }
+
+    /// The answer (signed by `signer`) to an offer we routed through the ring, opened.
+    fn handle_connect_answer(
         &mut self,
         now: Timestamp,
         signer: &SessionPublicKey,
@@ -380,21 +517,38 @@ impl Node {
         self.io.push(Output::ApplyRemote { link: link_id, sdp });
     }
 
-    /// The peer refused an offer we routed through the ring.
+    /// The peer (`signer`) refused an offer we routed through the ring, or told us its key to seal it to.
     pub(super) fn handle_connect_reject(
         &mut self,
         now: Timestamp,
-        origin: Id,
+        signer: &SessionPublicKey,
         link: u64,
         reason: RejectReason,
         alternatives: Vec<Id>,
     ) {
+        let origin = signer.node_id();
         let link_id = LinkId(link);
         let Some(l) = self.links.get(link_id) else { return };
         if l.peer != Some(origin) || l.is_open() {
             return;
         }
         let finger = l.kind == LinkKind::ToFinger;
+        if reason == RejectReason::SealToMe {
+            // The key we asked for: the refusal's signer is the peer (checked above). An offer that was
+            // sealed already is never refused so by an honest peer; then nothing changes.
+            let Some(l) = self.links.get_mut(link_id) else { return };
+            if !matches!(l.state, LinkState::AwaitingKey { .. }) {
+                return;
+            }
+            let LinkState::AwaitingKey { sdp, .. } = std::mem::replace(&mut l.state, LinkState::Connecting)
+            else {
+                return;
+            };
+            self.links.offers.retain(|_, l| *l != link_id);
+            self.links.keys.learn(signer);
+            self.send_sealed_offer(now, link_id, signer, sdp);
+            return;
+        }
         if reason == RejectReason::Duplicate {
             // The peer's own offer to us wins the tie: keep our record (it holds the peer's place in
             // the budget) until that offer arrives and replaces it, or setup times out.
@@ -419,5 +573,202 @@ impl Node {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::super::links::{AnswerPath, Link, LinkKind, LinkState};
+    use super::super::msg::{self, AnswerContents, OfferContents, RejectReason, RingMsg, Routed};
+    use super::super::{Config, Node};
+    use crate::e2e;
+    use crate::identity::delegation::{delegation_message, Delegation, DelegationRequest};
+    use crate::identity::wallet::WalletKey;
+    use crate::identity::{SessionKey, SessionPublicKey};
+    use crate::node::api::{LinkId, LinkPurpose, LinkRole, Output};
+    use crate::time::Timestamp;
+    use crate::wire::envelope::{self, MessageId, Received};
+
+    const T0: Timestamp = Timestamp(1_800_000_000_000);
+
+    /// A session key and a delegation to it from a fresh wallet.
+    fn identity(seed: u64) -> (SessionKey, Delegation) {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let session = SessionKey::generate(&mut rng);
+        let wallet = WalletKey::generate(&mut rng);
+        let req = DelegationRequest::new("test.local", wallet.address(), 1, "test");
+        let delegation = Delegation::sign(&delegation_message(session.public(), &req, T0, &mut rng), &wallet);
+        (session, delegation)
+    }
+
+    /// A node that is not alone in a ring (it routes what it sends over its links).
+    fn node(seed: u64) -> (Node, SessionPublicKey) {
+        let (session, delegation) = identity(seed);
+        let public = *session.public();
+        let mut node =
+            Node::new(Config::new("test", [seed as u8; 32]), session, delegation, T0).expect("valid");
+        node.membership.founder = false;
+        (node, public)
+    }
+
+    /// Gives `node` an open link to `peer`, for its routed frames to leave by.
+    fn link_to(node: &mut Node, peer: &SessionPublicKey) -> LinkId {
+        let mut link =
+            Link::answer(T0, peer.node_id(), LinkKind::From(LinkPurpose::Finger), AnswerPath::Http(0));
+        link.state = LinkState::Open;
+        node.links.insert(link)
+    }
+
+    /// The routed bodies `node` sent since last asked, verified and decoded, with their signers.
+    fn sent(node: &mut Node) -> Vec<Received<Routed>> {
+        let mut out = Vec::new();
+        while let Some(output) = Some(node.poll_output()) {
+            match output {
+                Output::Transmit { bytes, .. } if bytes[0] == msg::KIND_ROUTED => out.push(
+                    envelope::decode::<Routed>(&bytes[1..], node.me.network).expect("a valid envelope"),
+                ),
+                Output::Timeout(_) => return out,
+                _ => {}
+            }
+        }
+        out
+    }
+
+    fn opened_links(node: &mut Node) -> usize {
+        let mut n = 0;
+        while let Some(output) = Some(node.poll_output()) {
+            match output {
+                Output::OpenLink { role: LinkRole::Answer(_), .. } => n += 1,
+                Output::Timeout(_) => return n,
+                _ => {}
+            }
+        }
+        n
+    }
+
+    fn seal_offer(to: &SessionPublicKey, delegation: Delegation) -> Vec<u8> {
+        let contents = OfferContents { purpose: LinkPurpose::Finger, sdp: "sdp of a".into(), delegation };
+        let plain = postcard::to_allocvec(&contents).expect("encodes");
+        e2e::seal_to(&mut ChaCha20Rng::seed_from_u64(5), to, &plain).expect("seals")
+    }
+
+    #[test]
+    fn an_empty_offer_is_answered_with_the_key_and_spends_nothing() {
+        let (mut b, b_key) = node(2);
+        let (_, a_key) = node(1);
+        let (_, c_key) = node(3);
+        link_to(&mut b, &c_key);
+        let links = b.links.len();
+        b.handle_sealed_offer(T0, &a_key, MessageId([1; 16]), 9, &[]);
+        let replies = sent(&mut b);
+        assert_eq!(replies.len(), 1);
+        assert_eq!(replies[0].origin, b_key, "the refusal is signed by the key to seal to");
+        assert_eq!(replies[0].header.reply_to, Some(MessageId([1; 16])));
+        assert!(matches!(
+            &replies[0].body,
+            Routed::Ring(RingMsg::ConnectReject { link: 9, reason: RejectReason::SealToMe, .. })
+        ));
+        assert_eq!(b.links.len(), links, "no link for a key request");
+    }
+
+    #[test]
+    fn a_sealed_offer_spends_a_link_only_once_its_delegation_verified() {
+        let (mut b, b_key) = node(2);
+        let (_, a_key) = node(1);
+        let (_, a_delegation) = identity(1);
+        let (_, other_delegation) = identity(3);
+        let (_, c_key) = node(4);
+        link_to(&mut b, &c_key);
+        let links = b.links.len();
+
+        // Junk where the sealed contents should be: counted, nothing spent, no answer.
+        let invalid = b.io.counters.dropped_invalid;
+        b.handle_sealed_offer(T0, &a_key, MessageId([1; 16]), 9, &[7; 300]);
+        assert_eq!(b.io.counters.dropped_invalid, invalid + 1);
+        assert!(sent(&mut b).is_empty());
+        // Sealed to someone else: the same.
+        b.handle_sealed_offer(T0, &a_key, MessageId([2; 16]), 9, &seal_offer(&a_key, a_delegation.clone()));
+        assert_eq!(b.io.counters.dropped_invalid, invalid + 2);
+        // Sealed to b, but the delegation inside authorises another session: refused, no link.
+        b.handle_sealed_offer(T0, &a_key, MessageId([3; 16]), 9, &seal_offer(&b_key, other_delegation));
+        let replies = sent(&mut b);
+        assert!(matches!(
+            &replies[..],
+            [Received {
+                body: Routed::Ring(RingMsg::ConnectReject { reason: RejectReason::Unauthorized, .. }),
+                ..
+            }]
+        ));
+        assert_eq!((b.links.len(), opened_links(&mut b)), (links, 0));
+
+        // The offer as a's node seals it: opened, checked, answered, and the answer goes back sealed to a.
+        b.handle_sealed_offer(T0, &a_key, MessageId([4; 16]), 9, &seal_offer(&b_key, a_delegation));
+        assert_eq!(b.links.len(), links + 1);
+        let (link, path) = b
+            .links
+            .iter()
+            .find_map(|(id, l)| match &l.state {
+                LinkState::MakingAnswer(path) => Some((id, path.clone())),
+                _ => None,
+            })
+            .expect("a link making its answer");
+        assert_eq!(
+            path,
+            AnswerPath::Routed { offer_id: MessageId([4; 16]), offerer_link: 9, offerer_key: a_key }
+        );
+        sent(&mut b);
+        b.handle_local_description(T0, link, "sdp of b".into());
+        let replies = sent(&mut b);
+        let [Received { body: Routed::Ring(RingMsg::SealedAnswer { link: 9, sealed }), .. }] = &replies[..]
+        else {
+            panic!("not one sealed answer: {replies:?}");
+        };
+        let (a_session, _) = identity(1);
+        let plain = e2e::open_sealed(&a_session, usize::MAX, sealed).expect("sealed to a");
+        let contents: AnswerContents = postcard::from_bytes(&plain).expect("an answer");
+        assert_eq!(contents.sdp, "sdp of b");
+        assert_eq!(contents.delegation, b.me.delegation);
+    }
+
+    #[test]
+    fn an_offer_waiting_for_the_key_goes_out_sealed_to_the_key_that_signed_the_refusal() {
+        let (mut a, a_key) = node(1);
+        let (b_session, _) = identity(2);
+        let b_key = *b_session.public();
+        let (_, c_key) = node(3);
+        link_to(&mut a, &c_key);
+        let link = a.links.insert(Link::offer(T0, Some(b_key.node_id()), LinkKind::ToFinger));
+        a.handle_local_description(T0, link, "sdp of a".into());
+        // b's key is unknown: the offer asks for it, and carries nothing else.
+        let asked = sent(&mut a);
+        assert!(
+            matches!(&asked[..], [Received { body: Routed::Ring(RingMsg::SealedOffer { sealed, .. }), .. }] if sealed.is_empty())
+        );
+        assert_eq!(a.io.counters.key_requests, 1);
+        assert!(matches!(a.links.get(link).map(|l| &l.state), Some(LinkState::AwaitingKey { .. })));
+        // A refusal asking to seal, signed by someone else than b: ignored.
+        a.handle_connect_reject(T0, &c_key, link.0, RejectReason::SealToMe, vec![]);
+        assert!(sent(&mut a).is_empty());
+        // Signed by b: the offer goes out sealed to b, and b's key is remembered for next time.
+        a.handle_connect_reject(T0, &b_key, link.0, RejectReason::SealToMe, vec![]);
+        let offers = sent(&mut a);
+        let [Received { origin, body: Routed::Ring(RingMsg::SealedOffer { sealed, .. }), .. }] = &offers[..]
+        else {
+            panic!("not one sealed offer: {offers:?}");
+        };
+        assert_eq!(*origin, a_key);
+        let plain = e2e::open_sealed(&b_session, usize::MAX, sealed).expect("sealed to b");
+        let contents: OfferContents = postcard::from_bytes(&plain).expect("an offer");
+        assert_eq!((contents.purpose, contents.sdp.as_str()), (LinkPurpose::Finger, "sdp of a"));
+        assert_eq!(contents.delegation, a.me.delegation);
+        assert!(matches!(a.links.get(link).map(|l| &l.state), Some(LinkState::AwaitingAnswer { .. })));
+        assert_eq!(a.links.keys.get(b_key.node_id()), Some(b_key));
+        // Asked to seal again once it has: nothing changes, nothing is sent.
+        a.handle_connect_reject(T0, &b_key, link.0, RejectReason::SealToMe, vec![]);
+        assert!(sent(&mut a).is_empty());
+        assert!(matches!(a.links.get(link).map(|l| &l.state), Some(LinkState::AwaitingAnswer { .. })));
     }
 }
