@@ -47,8 +47,9 @@ pub(super) enum OpKind {
     Position { write: u64 },
     /// A mailbox entry we hold but do not own, sent to its owner; dropped here if already delivered.
     RehomeMail { key: Id, id: [u8; 16] },
-    /// A read. `second` once the owner had nothing and its successor is being asked.
-    Get { purpose: GetFor, key: Id, skip: u32, acc: Vec<Record>, second: bool },
+    /// A read. `behind`: how many nodes past the owner have been asked, one after the other, because
+    /// every node before had nothing (docs/records.md, "Read").
+    Get { purpose: GetFor, key: Id, skip: u32, acc: Vec<Record>, behind: usize },
     /// A message to one session of a send.
     Deliver { send: u64, session: SessionPublicKey, sealed: Vec<u8> },
 }
@@ -457,8 +458,8 @@ impl Node {
         from: Option<Id>,
     ) {
         let dest = from.map_or(Destination::Key(key), Destination::Node);
-        let second = false;
-        self.start_op(now, OpKind::Get { purpose, key, skip, acc, second }, dest, AppMsg::Get { key, skip });
+        let kind = OpKind::Get { purpose, key, skip, acc, behind: 0 };
+        self.start_op(now, kind, dest, AppMsg::Get { key, skip });
     }
 
     pub(super) fn start_op(&mut self, now: Timestamp, kind: OpKind, dest: Destination, body: AppMsg) {
@@ -634,7 +635,7 @@ impl Node {
                     return;
                 }
                 let Some((_, op)) = self.app.take_op(reply_to) else { return };
-                let OpKind::Get { purpose, key, skip, mut acc, second } = op.kind else {
+                let OpKind::Get { purpose, key, skip, mut acc, behind } = op.kind else {
                     // Records for a write to one position: that position stored nothing; the write must
                     // not wait for it forever.
                     if let OpKind::Position { write } = op.kind {
@@ -649,12 +650,13 @@ impl Node {
                 acc.extend(records);
                 if more && n > 0 && acc.len() < 10_000 {
                     self.start_get_from(now, purpose, key, skip + n, acc, Some(origin.node_id()));
-                } else if acc.is_empty() && !second {
-                    // The owner has nothing. A node that just joined owns the key before the records reach
-                    // it, and the node that held them is its successor (which is also a replica): ask it
-                    // once before answering "nothing" (docs/records.md, "Reads").
+                } else if acc.is_empty() && behind < self.config.successors.saturating_sub(1) {
+                    // Nothing here. A node that just joined owns the key before the records reach it, and
+                    // the node that held them is its successor — or, if several joined in a row, a few
+                    // nodes further, still within the key's replicas: ask the next node, up to r − 1 past
+                    // the owner, before answering "nothing" (docs/records.md, "Read").
                     let dest = Destination::Key(origin.node_id().finger_target(0));
-                    let kind = OpKind::Get { purpose, key, skip: 0, acc, second: true };
+                    let kind = OpKind::Get { purpose, key, skip: 0, acc, behind: behind + 1 };
                     self.start_op(now, kind, dest, AppMsg::Get { key, skip: 0 });
                 } else {
                     self.get_done(now, purpose, acc);
