@@ -24,12 +24,13 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use chordial_core::node::msg::{self, AppMsg, LinkMsg, Routed};
-use chordial_core::node::records::presence_keys;
+use chordial_core::node::records::{presence_keys, topic_keys};
 use chordial_core::node::{Event, LinkId, SendOutcome};
 use chordial_core::wire::envelope::{self, Destination};
 use chordial_core::Id;
 use chordial_sim::adversary::{Adversary, Ctx};
 use chordial_sim::scenario::{assert_budget_held, pick, run_until_exact};
+use chordial_sim::World;
 
 use common::{ask, mailbox_holders, payload, received_since, ring, send, wait_all, wallet, APP};
 
@@ -96,6 +97,40 @@ impl Adversary for Hider {
     }
 }
 
+/// Places [`ATTACKERS`] nodes with chosen ids between `key` and its honest owner — the key's new owner and
+/// its three replicas, each a [`Hider`] of `key` — and runs until the ring is exact and records had their
+/// re-homing round. Returns the attackers, the session keys it took, and what they swallow.
+fn place_hiders(world: &mut World, key: Id) -> (Vec<usize>, u64, Rc<RefCell<Swallowed>>) {
+    let honest = world.member_indices();
+    let owner = world.ideal_owner(key).expect("members");
+    let swallowed = Rc::new(RefCell::new(Swallowed::default()));
+    let mut attackers = Vec::new();
+    let mut tries = 0;
+    for _ in 0..ATTACKERS {
+        let (identity, n) = common::identity_between(world, key, owner);
+        tries += n;
+        let via = honest[pick(world.rng(), 5)];
+        let i = world.add_node_with(identity, &[via]);
+        world.set_adversary(i, Box::new(Hider { key, swallowed: swallowed.clone() }));
+        attackers.push(i);
+    }
+    assert!(
+        run_until_exact(world, Duration::from_secs(300), Duration::from_secs(1)).is_some(),
+        "seed {SEED}: the ring did not converge with the attackers: {}",
+        world.ring_view().check_all()
+    );
+    // Re-homing rounds (every 30 s) and replica pushes have had their chance to place the records.
+    world.run_for(Duration::from_secs(40));
+    let members = world.members().clone();
+    let holders: Vec<usize> =
+        members.range(key..).chain(members.range(..key)).take(ATTACKERS).map(|(_, i)| *i).collect();
+    assert!(
+        holders.iter().all(|i| attackers.contains(i)),
+        "seed {SEED}: the attackers {attackers:?} should own key {key} and its replicas, held by {holders:?}"
+    );
+    (attackers, tries, swallowed)
+}
+
 #[test]
 fn attackers_owning_every_replica_of_one_position_cannot_hide_a_wallet_or_its_mail() {
     let mut world = ring(SEED, MEMBERS, Duration::from_secs(10));
@@ -109,34 +144,8 @@ fn attackers_owning_every_replica_of_one_position_cannot_hide_a_wallet_or_its_ma
     let to = wallet(&world, victim);
     let victim_id = world.id(victim);
     let key = presence_keys(&to)[0];
-    let owner = world.ideal_owner(key).expect("members");
 
-    // Four chosen ids between the key and its honest owner: the new owner and its three replicas.
-    let swallowed = Rc::new(RefCell::new(Swallowed::default()));
-    let mut attackers = Vec::new();
-    let mut tries = 0;
-    for _ in 0..ATTACKERS {
-        let (identity, n) = common::identity_between(&mut world, key, owner);
-        tries += n;
-        let via = honest[pick(world.rng(), 5)];
-        let i = world.add_node_with(identity, &[via]);
-        world.set_adversary(i, Box::new(Hider { key, swallowed: swallowed.clone() }));
-        attackers.push(i);
-    }
-    assert!(
-        run_until_exact(&mut world, Duration::from_secs(300), Duration::from_secs(1)).is_some(),
-        "seed {SEED}: the ring did not converge with the attackers: {}",
-        world.ring_view().check_all()
-    );
-    // Re-homing rounds (every 30 s) and replica pushes have had their chance to place the records.
-    world.run_for(Duration::from_secs(40));
-    let members = world.members().clone();
-    let holders: Vec<usize> =
-        members.range(key..).chain(members.range(..key)).take(ATTACKERS).map(|(_, i)| *i).collect();
-    assert!(
-        holders.iter().all(|i| attackers.contains(i)),
-        "seed {SEED}: the attackers {attackers:?} should own key {key} and its replicas, held by {holders:?}"
-    );
+    let (attackers, tries, swallowed) = place_hiders(&mut world, key);
     eprintln!(
         "seed {SEED}: {tries} session keys generated to place {ATTACKERS} attackers as owner and replicas of \
          victim node {victim}'s first position"
@@ -210,6 +219,53 @@ fn attackers_owning_every_replica_of_one_position_cannot_hide_a_wallet_or_its_ma
         "seed {SEED}: {LOOKUPS}/{LOOKUPS} lookups found the victim; {MESSAGES}/{MESSAGES} messages stored and \
          received once, {:.1}s after it came back; the attackers swallowed {swallowed:?}",
         arrived.as_secs_f64()
+    );
+    assert!(swallowed.stores > 0, "seed {SEED}: the attack never happened: {swallowed:?}");
+    assert_budget_held(&world, SEED);
+}
+
+/// The same attack on a topic: the attackers own the first of the topic's positions (`topic_keys`) before
+/// its members announce, and swallow every write to it. Every member's announcement still counts as done,
+/// and every discover from nodes all over the ring lists every member — the other two positions hold them.
+/// With one position (`PRESENCE_POSITIONS = 1`) the first announce times out: the attackers swallowed it.
+#[test]
+fn attackers_owning_every_replica_of_one_position_cannot_hide_a_topics_members() {
+    const TOPIC: &str = "lobby";
+    let mut world = ring(SEED, MEMBERS, Duration::from_secs(10));
+    let honest = world.member_indices();
+    let key = topic_keys(APP, TOPIC)[0];
+    let (attackers, tries, swallowed) = place_hiders(&mut world, key);
+
+    let announcers: Vec<usize> = honest.iter().copied().skip(1).step_by(5).take(6).collect();
+    let announces: Vec<_> = announcers
+        .iter()
+        .map(|&i| ask(&mut world, i, |n, now| n.announce(now, APP, TOPIC, Duration::from_secs(600))))
+        .collect();
+    for (k, result) in wait_all(&mut world, &announces, Duration::from_secs(30)).into_iter().enumerate() {
+        assert!(
+            matches!(result, Some((_, Event::Done { .. }))),
+            "seed {SEED}: announce by node {}: {result:?}",
+            announcers[k]
+        );
+    }
+    let mut want: Vec<_> = announcers.iter().map(|&i| wallet(&world, i)).collect();
+    want.sort();
+    let askers: Vec<usize> = honest.iter().copied().step_by(4).take(LOOKUPS).collect();
+    let discovers: Vec<_> =
+        askers.iter().map(|&i| ask(&mut world, i, |n, now| n.discover(now, APP, TOPIC))).collect();
+    for (k, result) in wait_all(&mut world, &discovers, Duration::from_secs(30)).into_iter().enumerate() {
+        let listed = match &result {
+            Some((_, Event::Discovered { members, .. })) => members.iter().map(|(w, _)| *w).collect(),
+            _ => Vec::new(),
+        };
+        assert_eq!(listed, want, "seed {SEED}: discover from node {}: {result:?}", askers[k]);
+    }
+    let swallowed = swallowed.borrow();
+    eprintln!(
+        "seed {SEED}: {tries} session keys placed {ATTACKERS} attackers {attackers:?} on the topic's first \
+         position; {}/{} announces done, {LOOKUPS}/{LOOKUPS} discovers list every member; swallowed {swallowed:?}",
+        announcers.len(),
+        announcers.len()
     );
     assert!(swallowed.stores > 0, "seed {SEED}: the attack never happened: {swallowed:?}");
     assert_budget_held(&world, SEED);

@@ -20,7 +20,7 @@ use std::time::Duration;
 use super::accepted::{next_seq, Verdict};
 use super::msg::{AppMsg, LinkMsg, Routed, SealedStore, StoreFail, Undeliverable};
 use super::records::{
-    mail_id, presence_keys, topic_key, MailAck, MailboxEntry, PresenceRecord, Record, TopicRecord,
+    mail_id, presence_keys, topic_keys, MailAck, MailboxEntry, PresenceRecord, Record, TopicRecord,
     DEFAULT_MAILBOX_TTL, MAX_PRESENCE_TTL, MAX_TOPIC_TTL,
 };
 use super::router::fail_reason;
@@ -41,8 +41,6 @@ const PRESENCE_RETRY: Duration = Duration::from_secs(5);
 /// What a routed app request is for.
 #[derive(Debug, Clone)]
 pub(super) enum OpKind {
-    /// A record write for an API request (announce, withdraw).
-    Store { request: RequestId },
     /// One position's part of a write to every position of a wallet ([`Write`]).
     Position { write: u64 },
     /// A mailbox entry we hold but do not own, sent to its owner; dropped here if already delivered.
@@ -82,6 +80,8 @@ pub(super) enum WriteFor {
     Presence,
     /// One session's mailbox entry of a send.
     Send(u64),
+    /// An API request's record (a topic announcement or withdrawal): `Done` on the first store.
+    Request(RequestId),
 }
 
 /// A write of one record to every position of a wallet. It counts as stored as soon as one position's
@@ -273,27 +273,15 @@ impl Node {
             expires,
             withdrawn,
         );
-        let dest = Destination::Key(record.key());
-        self.start_op(
-            now,
-            OpKind::Store { request },
-            dest,
-            AppMsg::Store { record: Box::new(Record::Topic(record)) },
-        );
+        self.write_everywhere(now, WriteFor::Request(request), Record::Topic(record));
         request
     }
 
     /// Lists the wallets announced on `topic` of `origin`: resolves with [`Event::Discovered`].
     pub fn discover(&mut self, now: Timestamp, origin: &str, topic: &str) -> RequestId {
         let request = self.new_request();
-        let key = topic_key(origin, topic);
-        self.start_get(
-            now,
-            GetFor::Discover(request, origin.to_string(), topic.to_string()),
-            key,
-            0,
-            Vec::new(),
-        );
+        let purpose = GetFor::Discover(request, origin.to_string(), topic.to_string());
+        self.start_read(now, purpose, &topic_keys(origin, topic));
         request
     }
 
@@ -374,16 +362,18 @@ impl Node {
             self.app.writes.remove(&write);
         }
         if first_store {
-            if let WriteFor::Send(send) = then {
-                self.send_part_done(now, send, Ok(None));
+            match then {
+                WriteFor::Presence => {}
+                WriteFor::Send(send) => self.send_part_done(now, send, Ok(None)),
+                WriteFor::Request(request) => self.io.emit(Event::Done { request }),
             }
         } else if pending == 0 && !stored {
+            let reason = failure.unwrap_or(FailReason::Timeout);
             match then {
                 // Our presence must be findable: try again soon rather than at the next refresh.
                 WriteFor::Presence => self.timers.set(Timer::Presence, now.saturating_add(PRESENCE_RETRY)),
-                WriteFor::Send(send) => {
-                    self.send_part_done(now, send, Err(failure.unwrap_or(FailReason::Timeout)))
-                }
+                WriteFor::Send(send) => self.send_part_done(now, send, Err(reason)),
+                WriteFor::Request(request) => self.io.emit(Event::RequestFailed { request, reason }),
             }
         }
     }
@@ -540,7 +530,6 @@ impl Node {
         self.app.op_by_msg.retain(|_, o| *o != op);
         let Some(o) = self.app.ops.remove(&op) else { return };
         match o.kind {
-            OpKind::Store { request } => self.io.emit(Event::RequestFailed { request, reason }),
             OpKind::RehomeMail { .. } => {}
             OpKind::Position { write } => self.write_part_done(now, write, Err(reason)),
             OpKind::Get { purpose, .. } => self.get_failed(now, purpose, reason),
@@ -584,10 +573,6 @@ impl Node {
                     Some(_) => Err(FailReason::RecordRefused),
                 };
                 match op.kind {
-                    OpKind::Store { request } => match result {
-                        Ok(()) => self.io.emit(Event::Done { request }),
-                        Err(reason) => self.io.emit(Event::RequestFailed { request, reason }),
-                    },
                     OpKind::RehomeMail { key, id } if error == Some(StoreFail::Delivered) => {
                         self.records.store.remove_mail(
                             key,
@@ -820,15 +805,9 @@ impl Node {
             }
             GetFor::Discover(request, origin, topic) => {
                 let mut members: Vec<(Address, Timestamp)> = Vec::new();
-                for r in records {
-                    let Record::Topic(t) = r else { continue };
-                    if t.origin != origin || t.topic != topic || t.withdrawn {
-                        continue;
-                    }
-                    if t.verify(&self.config.network, now, self.config.clock_skew, &mut self.me.cache)
-                        .is_err()
-                    {
-                        self.io.counters.refused_records += 1;
+                for t in self.valid_topics(now, &origin, &topic, records) {
+                    // A session that withdrew is gone even if a position still holds its announcement.
+                    if t.withdrawn {
                         continue;
                     }
                     match members.iter_mut().find(|(w, _)| *w == t.wallet) {
@@ -836,7 +815,6 @@ impl Node {
                         None => members.push((t.wallet, t.announced)),
                     }
                 }
-                // A wallet that withdrew from every session is gone even if an older record lingers.
                 members.sort();
                 self.io.emit(Event::Discovered { request, members });
             }
@@ -880,6 +858,42 @@ impl Node {
                 continue;
             }
             out.push(p);
+        }
+        out
+    }
+
+    /// Topic records of `topic` of `origin` that verify now, newest per session (an announcement or a
+    /// withdrawal). `records` may hold several positions' answers; as for presence, the copies older than a
+    /// session's newest that verifies are not verified at all.
+    fn valid_topics(
+        &mut self,
+        now: Timestamp,
+        origin: &str,
+        topic: &str,
+        records: Vec<Record>,
+    ) -> Vec<TopicRecord> {
+        let mut found: Vec<TopicRecord> = records
+            .into_iter()
+            .filter_map(|r| match r {
+                Record::Topic(t) if t.origin == origin && t.topic == topic => Some(t),
+                Record::Topic(_) | Record::Presence(_) | Record::Mailbox(_) => None,
+            })
+            .collect();
+        // Newest first within each session.
+        found.sort_by(|a, b| {
+            (a.session.as_bytes(), std::cmp::Reverse(a.announced))
+                .cmp(&(b.session.as_bytes(), std::cmp::Reverse(b.announced)))
+        });
+        let mut out: Vec<TopicRecord> = Vec::new();
+        for t in found {
+            if out.last().is_some_and(|last| last.session == t.session) {
+                continue;
+            }
+            if t.verify(&self.config.network, now, self.config.clock_skew, &mut self.me.cache).is_err() {
+                self.io.counters.refused_records += 1;
+                continue;
+            }
+            out.push(t);
         }
         out
     }

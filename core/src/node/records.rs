@@ -57,7 +57,8 @@ pub const BROWSER_STORE_BYTES: usize = 32 << 20;
 /// the node gives it its own.
 pub const SERVER_STORE_BYTES: usize = 512 << 20;
 
-/// Independent ring positions a wallet's presence records and mailbox live at ([`presence_keys`]). Each
+/// Independent ring positions a wallet's presence records and mailbox live at ([`presence_keys`]), and a
+/// topic's records ([`topic_keys`]). Each
 /// position is a key with its own owner and replicas; writes go to every position, reads ask every position
 /// and merge what verifies, so an attacker who places itself (with chosen ids) as the owner and every replica
 /// of one position hides nothing (docs/records.md, "Placement"). A protocol constant: every node must agree.
@@ -94,6 +95,17 @@ pub fn mail_id(sealed: &[u8]) -> [u8; 16] {
 /// `("ab", "c")` and `("a", "bc")` apart; origins never contain it).
 pub fn topic_key(origin: &str, topic: &str) -> Id {
     Id::hash(&[b"topic", origin.as_bytes(), &[0], topic.as_bytes()])
+}
+
+/// Where a topic's records live: [`topic_key`] and `sha1("topic-position" ‖ i ‖ origin ‖ 0 ‖ topic)` for `i`
+/// in `1..PRESENCE_POSITIONS` — as many independent positions as a wallet has, for the same reason (an
+/// attacker who owns one position's owner and replicas cannot hide a topic's members). The position byte
+/// comes first, so no origin or topic name can make one topic's position fall on another's.
+pub fn topic_keys(origin: &str, topic: &str) -> [Id; PRESENCE_POSITIONS] {
+    std::array::from_fn(|i| match i {
+        0 => topic_key(origin, topic),
+        _ => Id::hash(&[b"topic-position", &[i as u8], origin.as_bytes(), &[0], topic.as_bytes()]),
+    })
 }
 
 /// Why a record was refused.
@@ -393,7 +405,7 @@ impl TopicRecord {
         })
     }
 
-    /// The key it is stored under.
+    /// The first of the keys it is stored under ([`topic_keys`]).
     pub fn key(&self) -> Id {
         topic_key(&self.origin, &self.topic)
     }
@@ -634,12 +646,13 @@ impl Record {
     }
 
     /// Every key it is written to and may be stored under: the wallet's [`presence_keys`] for presence
-    /// records and mailbox entries, the topic's one key for a topic record ([`Record::key`] is the first).
+    /// records and mailbox entries, the topic's [`topic_keys`] for a topic record ([`Record::key`] is the
+    /// first).
     pub fn keys(&self) -> Vec<Id> {
         match self {
             Record::Presence(p) => presence_keys(&p.wallet).to_vec(),
             Record::Mailbox(m) => presence_keys(&m.recipient).to_vec(),
-            Record::Topic(t) => vec![t.key()],
+            Record::Topic(t) => topic_keys(&t.origin, &t.topic).to_vec(),
         }
     }
 
