@@ -320,7 +320,7 @@ pub fn metrics_text(s: &Snapshot, node: &NodeHandle) -> String {
         );
     };
     let c = &s.status.counters;
-    let counters: [(&str, &str, u64); 17] = [
+    let counters: [(&str, &str, u64); 21] = [
         ("link_creations_total", "Peer connections ever created", c.link_creations),
         ("frames_in_total", "Frames received", c.frames_in),
         ("frames_out_total", "Frames sent", c.frames_out),
@@ -335,6 +335,18 @@ pub fn metrics_text(s: &Snapshot, node: &NodeHandle) -> String {
         ("refused_records_total", "Records refused", c.refused_records),
         ("refused_messages_total", "Messages that could not be opened", c.refused_messages),
         ("messages_received_total", "Messages received", c.messages_received),
+        (
+            "repeated_messages_total",
+            "Messages accepted before, acknowledged again but not delivered again",
+            c.repeated_messages,
+        ),
+        ("stale_messages_total", "Messages refused as too old or dated ahead of the clock", c.stale_messages),
+        ("ring_offers_total", "Link offers sent through the ring (sealed)", c.ring_offers),
+        (
+            "key_requests_total",
+            "Ring link offers that first asked the target for its session key",
+            c.key_requests,
+        ),
         ("undeliverable_total", "Routed messages that could not make progress", c.undeliverable),
         (
             "unsolicited_replies_total",
