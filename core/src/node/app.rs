@@ -836,30 +836,24 @@ impl Node {
         wallet: &Address,
         records: Vec<Record>,
     ) -> Vec<PresenceRecord> {
-        let mut found: Vec<PresenceRecord> = records
+        let found = records
             .into_iter()
             .filter_map(|r| match r {
                 Record::Presence(p) if p.wallet == *wallet => Some(p),
                 Record::Presence(_) | Record::Topic(_) | Record::Mailbox(_) => None,
             })
             .collect();
-        // Newest first within each session.
-        found.sort_by(|a, b| {
-            (a.session.as_bytes(), std::cmp::Reverse(a.published))
-                .cmp(&(b.session.as_bytes(), std::cmp::Reverse(b.published)))
-        });
-        let mut out: Vec<PresenceRecord> = Vec::new();
-        for p in found {
-            if out.last().is_some_and(|last| last.session == p.session) {
-                continue;
-            }
-            if p.verify(&self.config.network, now, self.config.clock_skew, &mut self.me.cache).is_err() {
-                self.io.counters.refused_records += 1;
-                continue;
-            }
-            out.push(p);
-        }
-        out
+        let (network, skew) = (&self.config.network, self.config.clock_skew);
+        let (cache, counters) = (&mut self.me.cache, &mut self.io.counters);
+        newest_per_session(
+            found,
+            |p| (p.session, p.published),
+            |p| {
+                let ok = p.verify(network, now, skew, cache).is_ok();
+                counters.refused_records += u64::from(!ok);
+                ok
+            },
+        )
     }
 
     /// Topic records of `topic` of `origin` that verify now, newest per session (an announcement or a
@@ -872,30 +866,24 @@ impl Node {
         topic: &str,
         records: Vec<Record>,
     ) -> Vec<TopicRecord> {
-        let mut found: Vec<TopicRecord> = records
+        let found = records
             .into_iter()
             .filter_map(|r| match r {
                 Record::Topic(t) if t.origin == origin && t.topic == topic => Some(t),
                 Record::Topic(_) | Record::Presence(_) | Record::Mailbox(_) => None,
             })
             .collect();
-        // Newest first within each session.
-        found.sort_by(|a, b| {
-            (a.session.as_bytes(), std::cmp::Reverse(a.announced))
-                .cmp(&(b.session.as_bytes(), std::cmp::Reverse(b.announced)))
-        });
-        let mut out: Vec<TopicRecord> = Vec::new();
-        for t in found {
-            if out.last().is_some_and(|last| last.session == t.session) {
-                continue;
-            }
-            if t.verify(&self.config.network, now, self.config.clock_skew, &mut self.me.cache).is_err() {
-                self.io.counters.refused_records += 1;
-                continue;
-            }
-            out.push(t);
-        }
-        out
+        let (network, skew) = (&self.config.network, self.config.clock_skew);
+        let (cache, counters) = (&mut self.me.cache, &mut self.io.counters);
+        newest_per_session(
+            found,
+            |t| (t.session, t.announced),
+            |t| {
+                let ok = t.verify(network, now, skew, cache).is_ok();
+                counters.refused_records += u64::from(!ok);
+                ok
+            },
+        )
     }
 
     fn send_to_sessions(&mut self, now: Timestamp, send: u64, records: Vec<Record>) {
@@ -1014,4 +1002,28 @@ const MAX_SEALED_BODY: usize = crate::wire::envelope::MAX_FRAME;
 /// The postcard encoding of a record or an acknowledgement (plain structs: encoding cannot fail).
 fn postcard_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
     postcard::to_allocvec(value).unwrap_or_default()
+}
+
+/// Per session, the newest of `found` that `verify` accepts (`stamp`: its session and time). The copies of a
+/// session older than that one are never verified, so reading a record at several positions costs one
+/// check, not one per copy; a newer copy that does not verify (a forgery) hides nothing older.
+fn newest_per_session<T>(
+    mut found: Vec<T>,
+    stamp: impl Fn(&T) -> (SessionPublicKey, Timestamp),
+    mut verify: impl FnMut(&T) -> bool,
+) -> Vec<T> {
+    found.sort_by(|a, b| {
+        let ((sa, ta), (sb, tb)) = (stamp(a), stamp(b));
+        (sa.as_bytes(), std::cmp::Reverse(ta)).cmp(&(sb.as_bytes(), std::cmp::Reverse(tb)))
+    });
+    let mut out: Vec<T> = Vec::new();
+    for r in found {
+        if out.last().is_some_and(|last| stamp(last).0 == stamp(&r).0) {
+            continue;
+        }
+        if verify(&r) {
+            out.push(r);
+        }
+    }
+    out
 }

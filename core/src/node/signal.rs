@@ -351,13 +351,7 @@ impl Node {
     ) {
         let origin = signer.node_id();
         if sealed.is_empty() {
-            let body = Routed::Ring(RingMsg::ConnectReject {
-                link,
-                reason: RejectReason::SealToMe,
-                alternatives: vec![],
-            });
-            self.send_routed(now, Destination::Node(origin), Some(id), &body);
-            return;
+            return self.refuse_offer(now, origin, id, link, RejectReason::SealToMe, vec![]);
         }
         let Some(msg::OfferContents { purpose, sdp, delegation }) = self.open_setup(now, origin, sealed)
         else {
@@ -385,13 +379,7 @@ impl Node {
             return;
         }
         if self.verify_peer(delegation, signer, now).is_err() {
-            let body = Routed::Ring(RingMsg::ConnectReject {
-                link,
-                reason: RejectReason::Unauthorized,
-                alternatives: vec![],
-            });
-            self.send_routed(now, Destination::Node(origin), Some(id), &body);
-            return;
+            return self.refuse_offer(now, origin, id, link, RejectReason::Unauthorized, vec![]);
         }
         let path = AnswerPath::Routed { offer_id: id, offerer_link: link, offerer_key: *signer };
         if let Err(reason) = self.accept_offer(now, origin, LinkKind::From(purpose), sdp, path) {
@@ -400,9 +388,22 @@ impl Node {
                 return;
             }
             let alternatives = self.ring.successors().iter().take(2).copied().collect();
-            let body = Routed::Ring(RingMsg::ConnectReject { link, reason, alternatives });
-            self.send_routed(now, Destination::Node(origin), Some(id), &body);
+            self.refuse_offer(now, origin, id, link, reason, alternatives);
         }
+    }
+
+    /// Refuses the routed offer `id` (the offerer's `link`) from `origin`, with `reason`.
+    fn refuse_offer(
+        &mut self,
+        now: Timestamp,
+        origin: Id,
+        id: MessageId,
+        link: u64,
+        reason: RejectReason,
+        alternatives: Vec<Id>,
+    ) {
+        let body = Routed::Ring(RingMsg::ConnectReject { link, reason, alternatives });
+        self.send_routed(now, Destination::Node(origin), Some(id), &body);
     }
 
     /// A `SealedAnswer` (signed by `signer`) to an offer we routed through the ring: opened only if it
