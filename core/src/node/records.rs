@@ -727,7 +727,9 @@ pub trait RecordStore {
         let key = record.key();
         self.put_at(key, record, now)
     }
-    /// Every record under `key`.
+    /// Every record under `key`: presence and topic records by session key, then mailbox entries in the
+    /// order they were stored (by [`MailboxEntry::stored`], then id), so mail is handed over oldest first
+    /// and no decision follows the order of ciphertext digests (which differ with the crypto provider).
     fn get(&self, key: Id) -> Vec<Record>;
     /// Removes mailbox entries by id under `key` and remembers them as delivered until `until`, so a late
     /// copy (a replica, a handoff in flight) cannot bring them back; returns how many were held.
@@ -1007,7 +1009,14 @@ impl RecordStore for MemoryStore {
     }
 
     fn get(&self, key: Id) -> Vec<Record> {
-        self.by_key.get(&key).map(|s| s.values().cloned().collect()).unwrap_or_default()
+        let Some(slots) = self.by_key.get(&key) else { return Vec::new() };
+        let mut records: Vec<Record> = slots.values().cloned().collect();
+        // Slots order mail by id; a stable sort keeps the other records in slot order, ahead of the mail.
+        records.sort_by_key(|r| match r {
+            Record::Mailbox(m) => Some((m.stored, m.id)),
+            Record::Presence(_) | Record::Topic(_) => None,
+        });
+        records
     }
 
     fn remove_mail(&mut self, key: Id, ids: &[[u8; 16]], until: Timestamp) -> usize {
@@ -1122,6 +1131,46 @@ mod mail_tests {
         assert!(keys.iter().all(|k| store.get(*k) == vec![mail.clone()]));
         assert_eq!(store.len(), PRESENCE_POSITIONS);
         assert_eq!(store.put_at(keys[1], mail, NOW), Ok(false));
+    }
+
+    #[test]
+    fn mail_comes_out_of_the_store_oldest_first_whatever_its_ids() {
+        let mut rng = ChaCha20Rng::seed_from_u64(11);
+        let (alice, bob) = (who(&mut rng), who(&mut rng));
+        let key = presence_key(&bob.wallet);
+        let expires = NOW.saturating_add(Duration::from_secs(3600));
+        let at = |byte: u8, secs: u64| {
+            let stored = NOW.saturating_add(Duration::from_secs(secs));
+            let e = MailboxEntry::sign(
+                &alice.session,
+                alice.wallet,
+                &alice.delegation,
+                bob.wallet,
+                *bob.session.public(),
+                vec![byte; 40],
+                stored,
+                expires,
+            );
+            Record::Mailbox(e)
+        };
+        // Stored at 0, 1, 2, 3 s; ids are digests, so their order has nothing to do with that.
+        let mail: Vec<Record> = (0..4u8).map(|k| at(k, u64::from(k))).collect();
+        let mut by_id = mail.clone();
+        by_id.sort_by_key(|r| match r {
+            Record::Mailbox(m) => m.id,
+            Record::Presence(_) | Record::Topic(_) => unreachable!(),
+        });
+        assert_ne!(by_id, mail, "the fixture must have ids out of storing order (pick another byte)");
+        let mut store = MemoryStore::default();
+        for r in by_id.iter().rev() {
+            store.put_at(key, r.clone(), NOW).expect("stored");
+        }
+        let presence =
+            Record::Presence(PresenceRecord::sign(&bob.session, bob.wallet, &bob.delegation, NOW, expires, false));
+        store.put_at(key, presence.clone(), NOW).expect("stored");
+        let mut expected = vec![presence];
+        expected.extend(mail);
+        assert_eq!(store.get(key), expected, "presence first, then mail in the order it was stored");
     }
 
     #[test]
