@@ -14,8 +14,9 @@
 //! The simulator brings its own fast provider (`chordial_sim::crypto`) that keeps every format and size (a
 //! 64-byte signature, a 65-byte wallet signature) but is no defence at all: it makes large simulated rings
 //! affordable, and a run must make the same decisions with either provider. Key agreement (the ECIES step of
-//! [`crate::e2e`]) stays real in every provider: it costs a few scalar multiplications per application
-//! message, not per frame, and the end-to-end sessions of issue 17 replace it.
+//! [`crate::e2e`]) goes through the provider too: since sealed link offers and one sealed mailbox write per
+//! holder (issue 16), a ring seals and opens often enough that three real scalar multiplications per sealed
+//! body made the simulator 1.6× slower with every signature fast. The AEAD around it stays real everywhere.
 
 use std::fmt;
 
@@ -40,6 +41,18 @@ pub trait Crypto: fmt::Debug + Send + Sync {
     fn personal_sign(&self, wallet: &WalletKey, message: &[u8]) -> WalletSignature;
     /// The address that made an EIP-191 `personal_sign` signature of `message`.
     fn recover_personal_sign(&self, message: &[u8], sig: &WalletSignature) -> Result<Address, RecoverError>;
+    /// The sender's half of ECIES key agreement: from an ephemeral secret the caller drew, the ephemeral
+    /// public key (65 bytes, uncompressed SEC1, written into the ciphertext) and the 32-byte AEAD key shared
+    /// with `recipient`. [`KeyError::InvalidSecret`] if `ephemeral` is no scalar, [`KeyError::InvalidPublic`]
+    /// if `recipient` is no point.
+    fn encapsulate(
+        &self,
+        ephemeral: &[u8; 32],
+        recipient: &SessionPublicKey,
+    ) -> Result<([u8; 65], [u8; 32]), KeyError>;
+    /// The recipient's half: the AEAD key from the ephemeral public key of a ciphertext sealed to `me`.
+    /// [`KeyError::InvalidPublic`] if `ephemeral` is not an uncompressed point.
+    fn decapsulate(&self, me: &SessionKey, ephemeral: &[u8; 65]) -> Result<[u8; 32], KeyError>;
 }
 
 /// The provider every shell uses: a node's choice of provider, copied wherever it signs or verifies.
@@ -75,5 +88,25 @@ impl Crypto for RealCrypto {
 
     fn recover_personal_sign(&self, message: &[u8], sig: &WalletSignature) -> Result<Address, RecoverError> {
         wallet::recover_personal_sign(message, sig)
+    }
+
+    /// ECDH on secp256k1, then HKDF-SHA256 over `ephemeral ‖ shared point`, both uncompressed: the `ecies`
+    /// crate's default, so `ecies::decrypt` and eciesjs open what [`crate::e2e`] seals.
+    fn encapsulate(
+        &self,
+        ephemeral: &[u8; 32],
+        recipient: &SessionPublicKey,
+    ) -> Result<([u8; 65], [u8; 32]), KeyError> {
+        let receiver =
+            ecies::PublicKey::parse_slice(recipient.as_bytes(), None).map_err(|_| KeyError::InvalidPublic)?;
+        let secret = ecies::SecretKey::parse_slice(ephemeral).map_err(|_| KeyError::InvalidSecret)?;
+        let key = ecies::utils::encapsulate(&secret, &receiver, false).map_err(|_| KeyError::InvalidPublic)?;
+        Ok((ecies::PublicKey::from_secret_key(&secret).serialize(), key))
+    }
+
+    fn decapsulate(&self, me: &SessionKey, ephemeral: &[u8; 65]) -> Result<[u8; 32], KeyError> {
+        let ephemeral = ecies::PublicKey::parse_slice(ephemeral, None).map_err(|_| KeyError::InvalidPublic)?;
+        let secret = ecies::SecretKey::parse_slice(&me.to_bytes()).map_err(|_| KeyError::InvalidSecret)?;
+        ecies::utils::decapsulate(&ephemeral, &secret, false).map_err(|_| KeyError::InvalidPublic)
     }
 }

@@ -41,6 +41,7 @@ use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::aes::Aes256;
 use aes_gcm::{AesGcm, Nonce, Tag};
 
+use crate::crypto::CryptoRef;
 use crate::identity::address::Address;
 use crate::identity::delegation::{Delegation, DelegationCache, DelegationError, VerifiedDelegation};
 use crate::identity::{SessionKey, SessionPublicKey, Signature};
@@ -219,7 +220,7 @@ pub fn seal(
     let signature = sender.sign(&signing_input(&plaintext[SEALED_PREFIX..]));
     plaintext[1..SEALED_PREFIX].copy_from_slice(&signature.0);
     debug_assert!(plaintext.len() + ECIES_OVERHEAD <= MAX_SEALED);
-    encrypt(rng, recipient, &plaintext)
+    encrypt(sender.crypto(), rng, recipient, &plaintext)
 }
 
 /// Opens a ciphertext addressed to this node: decrypt with `me`, check it was meant for `me` and
@@ -298,13 +299,14 @@ fn delegation_len(d: &Delegation) -> usize {
 /// Seals `plaintext` to `recipient` alone, in the same ECIES format as messages but with no signature or
 /// names inside: for a routed body that only its addressee may read, whose contents carry their own
 /// signatures (a mailbox entry for its holder, a mailbox acknowledgement for the holder that delivered).
-/// Relays see its length.
+/// Relays see its length. `crypto` is the sealing node's provider ([`crate::crypto::REAL`] in every shell).
 pub fn seal_to(
+    crypto: CryptoRef,
     rng: &mut impl CryptoRngCore,
     recipient: &SessionPublicKey,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, SealError> {
-    encrypt(rng, recipient, plaintext)
+    encrypt(crypto, rng, recipient, plaintext)
 }
 
 /// Opens what [`seal_to`] sealed to `me`: [`OpenError::TooLarge`] above `max` bytes (checked first),
@@ -317,24 +319,22 @@ pub fn open_sealed(me: &SessionKey, max: usize, ciphertext: &[u8]) -> Result<Vec
     decrypt(me, ciphertext)
 }
 
-/// ECIES encryption in the `ecies` crate's default layout, with the ephemeral key and nonce from `rng`.
+/// ECIES encryption in the `ecies` crate's default layout, with the ephemeral key and nonce from `rng` and
+/// the key agreement from `crypto` (the real provider's is the `ecies` crate's).
 fn encrypt(
+    crypto: CryptoRef,
     rng: &mut impl CryptoRngCore,
     recipient: &SessionPublicKey,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, SealError> {
-    let receiver =
-        ecies::PublicKey::parse_slice(recipient.as_bytes(), None).map_err(|_| SealError::InvalidRecipient)?;
-    let ephemeral = ecies::SecretKey::generate_from_rng(rng);
-    let ephemeral_pub = ecies::PublicKey::from_secret_key(&ephemeral);
-    // HKDF over the uncompressed ephemeral key and shared point (`compressed = false`), as ecies's default.
-    let key =
-        ecies::utils::encapsulate(&ephemeral, &receiver, false).map_err(|_| SealError::InvalidRecipient)?;
+    // The draw is the same whatever the provider, so choosing one moves no other random choice of a run.
+    let ephemeral = ecies::SecretKey::generate_from_rng(rng).serialize();
+    let (ephemeral_pub, key) = crypto.encapsulate(&ephemeral, recipient).map_err(|_| SealError::InvalidRecipient)?;
     let mut nonce = [0u8; NONCE_LEN];
     rng.fill_bytes(&mut nonce);
 
     let mut out = Vec::with_capacity(ECIES_OVERHEAD + plaintext.len());
-    out.extend_from_slice(&ephemeral_pub.serialize());
+    out.extend_from_slice(&ephemeral_pub);
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&[0u8; TAG_LEN]);
     out.extend_from_slice(plaintext);
@@ -358,9 +358,8 @@ fn decrypt(me: &SessionKey, ciphertext: &[u8]) -> Result<Vec<u8>, OpenError> {
     if ephemeral[0] != 0x04 {
         return Err(OpenError::Decrypt);
     }
-    let ephemeral = ecies::PublicKey::parse_slice(ephemeral, None).map_err(|_| OpenError::Decrypt)?;
-    let secret = ecies::SecretKey::parse_slice(&me.to_bytes()).map_err(|_| OpenError::Decrypt)?;
-    let key = ecies::utils::decapsulate(&ephemeral, &secret, false).map_err(|_| OpenError::Decrypt)?;
+    let ephemeral: &[u8; EPHEMERAL_LEN] = ephemeral.try_into().map_err(|_| OpenError::Decrypt)?;
+    let key = me.crypto().decapsulate(me, ephemeral).map_err(|_| OpenError::Decrypt)?;
     let aead = Aead::new_from_slice(&key).map_err(|_| OpenError::Decrypt)?;
     let nonce = Nonce::<U16>::try_from(nonce).map_err(|_| OpenError::Decrypt)?;
     let tag = Tag::<U16>::try_from(tag).map_err(|_| OpenError::Decrypt)?;
@@ -380,7 +379,7 @@ mod tests {
     fn ciphertext_is_ecies_default_format() {
         let mut rng = ChaCha20Rng::seed_from_u64(1);
         let me = SessionKey::generate(&mut rng);
-        let ct = encrypt(&mut rng, me.public(), b"hello").unwrap();
+        let ct = encrypt(&crate::crypto::REAL, &mut rng, me.public(), b"hello").unwrap();
         assert_eq!(ct.len(), ECIES_OVERHEAD + 5);
         assert_eq!(ct[0], 0x04);
         assert_eq!(ecies::decrypt(&me.to_bytes(), &ct).unwrap(), b"hello");
@@ -391,9 +390,9 @@ mod tests {
     #[test]
     fn encryption_is_deterministic_under_a_seeded_rng() {
         let key = SessionKey::generate(&mut ChaCha20Rng::seed_from_u64(2));
-        let a = encrypt(&mut ChaCha20Rng::seed_from_u64(3), key.public(), b"x").unwrap();
-        let b = encrypt(&mut ChaCha20Rng::seed_from_u64(3), key.public(), b"x").unwrap();
-        let c = encrypt(&mut ChaCha20Rng::seed_from_u64(4), key.public(), b"x").unwrap();
+        let a = encrypt(&crate::crypto::REAL, &mut ChaCha20Rng::seed_from_u64(3), key.public(), b"x").unwrap();
+        let b = encrypt(&crate::crypto::REAL, &mut ChaCha20Rng::seed_from_u64(3), key.public(), b"x").unwrap();
+        let c = encrypt(&crate::crypto::REAL, &mut ChaCha20Rng::seed_from_u64(4), key.public(), b"x").unwrap();
         assert_eq!(a, b);
         assert_ne!(a, c);
     }
@@ -402,7 +401,7 @@ mod tests {
     fn decrypt_refuses_short_compressed_and_tampered() {
         let mut rng = ChaCha20Rng::seed_from_u64(5);
         let me = SessionKey::generate(&mut rng);
-        let ct = encrypt(&mut rng, me.public(), b"payload").unwrap();
+        let ct = encrypt(&crate::crypto::REAL, &mut rng, me.public(), b"payload").unwrap();
         assert!(matches!(decrypt(&me, &ct[..ECIES_OVERHEAD - 1]), Err(OpenError::Decrypt)));
         for i in [0, 1, EPHEMERAL_LEN, EPHEMERAL_LEN + NONCE_LEN, ct.len() - 1] {
             let mut bad = ct.clone();

@@ -345,7 +345,7 @@ fn every_frame_a_relay_forwards_holds_only_its_routing_fields() {
     let mut rng = ChaCha20Rng::seed_from_u64(SEED);
     let target_key = *world.session_key(target).public();
     let plain = postcard::to_allocvec(&contents).expect("encodes");
-    let sealed = e2e::seal_to(&mut rng, &target_key, &plain).expect("seals");
+    let sealed = e2e::seal_to(&chordial_core::crypto::REAL, &mut rng, &target_key, &plain).expect("seals");
     let offer = Routed::Ring(RingMsg::SealedOffer { link: 7, sealed });
     let dest = Destination::Node(world.id(target));
     let frame = forge_mail::routed_frame(&mut world, asker, dest, &offer);

@@ -142,7 +142,7 @@ impl Node {
                         // Sealed to the offer's signer: relays see neither our wallet nor our description.
                         let contents = msg::AnswerContents { sdp, delegation };
                         let Ok(sealed) =
-                            e2e::seal_to(&mut self.rng, &offerer_key, &postcard_bytes(&contents))
+                            e2e::seal_to(self.config.crypto, &mut self.rng, &offerer_key, &postcard_bytes(&contents))
                         else {
                             self.drop_link(now, link_id, true);
                             return;
@@ -459,7 +459,7 @@ impl Node {
         link.state = LinkState::AwaitingAnswer { since: now };
         let contents =
             msg::OfferContents { purpose: link.kind.purpose(), sdp, delegation: self.me.delegation.clone() };
-        let Ok(sealed) = e2e::seal_to(&mut self.rng, key, &postcard_bytes(&contents)) else {
+        let Ok(sealed) = e2e::seal_to(self.config.crypto, &mut self.rng, key, &postcard_bytes(&contents)) else {
             self.drop_link(now, link_id, true);
             return;
         };
@@ -653,7 +653,7 @@ mod tests {
     fn seal_offer(to: &SessionPublicKey, delegation: Delegation) -> Vec<u8> {
         let contents = OfferContents { purpose: LinkPurpose::Finger, sdp: "sdp of a".into(), delegation };
         let plain = postcard::to_allocvec(&contents).expect("encodes");
-        e2e::seal_to(&mut ChaCha20Rng::seed_from_u64(5), to, &plain).expect("seals")
+        e2e::seal_to(&crate::crypto::REAL, &mut ChaCha20Rng::seed_from_u64(5), to, &plain).expect("seals")
     }
 
     #[test]
