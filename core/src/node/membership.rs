@@ -423,22 +423,13 @@ impl Node {
     /// Whether `peer` is one of [`Self::wanted_fingers`], without building the list (asked for every ping
     /// answered).
     pub(super) fn is_wanted_finger(&self, peer: Id) -> bool {
-        self.wanted_finger_ids().any(|f| f == peer)
+        self.ring.wanted_fingers().contains(&peer)
     }
 
     /// The fingers this node wants links to: the farthest `max_fingers` distinct ones that are not ring
-    /// neighbours.
+    /// neighbours ([`Ring::wanted_fingers`](super::ring::Ring::wanted_fingers)).
     pub(super) fn wanted_fingers(&self) -> Vec<Id> {
-        self.wanted_finger_ids().collect()
-    }
-
-    fn wanted_finger_ids(&self) -> impl Iterator<Item = Id> + '_ {
-        self.ring
-            .distinct_fingers()
-            .iter()
-            .map(|(_, id)| *id)
-            .filter(|id| !self.ring.successors().contains(id) && self.ring.predecessor() != Some(*id))
-            .take(self.config.max_fingers)
+        self.ring.wanted_fingers().to_vec()
     }
 
     pub(super) fn update_membership(&mut self, now: Timestamp) {

@@ -309,7 +309,7 @@ impl Node {
             rng: ChaCha20Rng::from_seed(config.seed),
             io: Io::default(),
             timers,
-            ring: Ring::new(id, config.successors),
+            ring: Ring::new(id, config.successors, config.max_fingers),
             membership: Membership::default(),
             links: Links::default(),
             router: Router::new(config.replay_capacity, config.clock_skew),

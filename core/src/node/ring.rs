@@ -18,10 +18,16 @@ pub(crate) struct Ring {
     /// `fingers` as [`Ring::distinct_fingers`] lists them, kept in step on every change (read for every
     /// ping answered, changed by finger sweeps).
     distinct: Vec<(u8, Id)>,
+    /// How many fingers the node keeps links to.
+    max_fingers: usize,
+    /// [`Ring::wanted_fingers`], kept in step with every change of the successors, the predecessor or the
+    /// fingers (read for every link the policy looks at and every ping answered).
+    wanted: Vec<Id>,
 }
 
 impl Ring {
-    pub(crate) fn new(me: Id, r: usize) -> Self {
+    /// The ring of `me`, with `r` successors and links to `max_fingers` fingers.
+    pub(crate) fn new(me: Id, r: usize, max_fingers: usize) -> Self {
         Ring {
             me,
             r,
@@ -29,6 +35,8 @@ impl Ring {
             predecessor: None,
             fingers: BTreeMap::new(),
             distinct: Vec::new(),
+            max_fingers,
+            wanted: Vec::new(),
         }
     }
 
@@ -55,7 +63,10 @@ impl Ring {
         }
         let me = self.me;
         list.sort_by(|a, b| me.cmp_clockwise(*a, *b));
-        self.successors = list;
+        if list != self.successors {
+            self.successors = list;
+            self.refresh_wanted();
+        }
     }
 
     /// A new nearest successor (from stabilize, join or a notify) — prepended if it is nearer than the
@@ -71,6 +82,7 @@ impl Ring {
         if nearer {
             self.successors.insert(0, id);
             self.successors.truncate(self.r);
+            self.refresh_wanted();
         }
         nearer
     }
@@ -90,6 +102,8 @@ impl Ring {
         }
         if !slots.is_empty() {
             self.refresh_distinct();
+        } else if changed {
+            self.refresh_wanted();
         }
         changed
     }
@@ -106,12 +120,17 @@ impl Ring {
         };
         if adopt {
             self.predecessor = Some(candidate);
+            self.refresh_wanted();
         }
         adopt
     }
 
     pub(crate) fn set_predecessor(&mut self, p: Option<Id>) {
-        self.predecessor = p.filter(|p| *p != self.me);
+        let p = p.filter(|p| *p != self.me);
+        if p != self.predecessor {
+            self.predecessor = p;
+            self.refresh_wanted();
+        }
     }
 
     /// Whether `key` is mine: `key ∈ (predecessor, me]`. Unknown predecessor → unknown (`None`).
@@ -168,6 +187,25 @@ impl Ring {
             }
         }
         self.distinct = out;
+        self.refresh_wanted();
+    }
+
+    /// The fingers the node wants links to: the farthest `max_fingers` distinct ones that are not ring
+    /// neighbours (successors or the predecessor).
+    pub(crate) fn wanted_fingers(&self) -> &[Id] {
+        &self.wanted
+    }
+
+    fn refresh_wanted(&mut self) {
+        let (successors, predecessor) = (&self.successors, self.predecessor);
+        let wanted = self
+            .distinct
+            .iter()
+            .map(|(_, id)| *id)
+            .filter(|id| !successors.contains(id) && predecessor != Some(*id))
+            .take(self.max_fingers);
+        self.wanted.clear();
+        self.wanted.extend(wanted);
     }
 
     pub(crate) fn is_finger(&self, id: Id) -> bool {
@@ -187,7 +225,7 @@ mod tests {
 
     #[test]
     fn adopt_list_orders_and_trims() {
-        let mut ring = Ring::new(id(10), 3);
+        let mut ring = Ring::new(id(10), 3, 12);
         ring.adopt_list(id(20), &[id(30), id(10), id(25), id(40)]);
         assert_eq!(ring.successors(), &[id(20), id(25), id(30)]);
         assert!(ring.offer_successor(id(15)));
@@ -199,7 +237,7 @@ mod tests {
 
     #[test]
     fn notify_adopts_only_between() {
-        let mut ring = Ring::new(id(100), 4);
+        let mut ring = Ring::new(id(100), 4, 12);
         assert!(ring.notified(id(50)));
         assert!(ring.notified(id(70)));
         assert!(!ring.notified(id(60)));
@@ -210,7 +248,7 @@ mod tests {
 
     #[test]
     fn finger_sweep_skips_covered_slots() {
-        let mut ring = Ring::new(Id::ZERO, 2);
+        let mut ring = Ring::new(Id::ZERO, 2, 12);
         ring.adopt_list(id(3), &[id(6)]);
         assert_eq!(ring.first_open_slot(), 3);
         // The owner of slot 3 (target 8) is node 40 → slots up to 5 (target 32) are node 40 too.
