@@ -3,7 +3,8 @@
 //! refusal's alternatives); the id is `sha1(session key)`, so a key is found by its id but never guessed.
 //!
 //! - **Owns** ([`KeyBook`]): at most [`KEY_BOOK_CAPACITY`] keys, the one heard from longest ago forgotten
-//!   first.
+//!   first, each as its 33 bytes (a parsed key with its curve point is four times that; the point is
+//!   worked out again when an offer is sealed, which is rare beside the envelopes that refresh the book).
 //! - **Takes**: the origin key of every envelope delivered to this node, after its signature verified.
 //!   Nothing unauthenticated goes in, and the id of an entry is computed from its key, so an entry can be
 //!   missing but never wrong.
@@ -14,18 +15,20 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::crypto::CryptoRef;
 use crate::id::Id;
 use crate::identity::SessionPublicKey;
 
-/// Keys kept: far more than the couple of dozen peers a node links to, and ~100 KB at most.
+/// Keys kept: far more than the couple of dozen peers a node links to, and ~100 KB at most (about 100
+/// bytes an entry with both indexes).
 pub(crate) const KEY_BOOK_CAPACITY: usize = 1024;
 
 /// Session keys by node id, the least recently heard forgotten first. See the [module docs](self).
 #[derive(Debug)]
 pub(crate) struct KeyBook {
     capacity: usize,
-    /// Each key and the stamp of when it was last heard.
-    keys: HashMap<Id, (SessionPublicKey, u64)>,
+    /// Each key's bytes and the stamp of when it was last heard.
+    keys: HashMap<Id, ([u8; 33], u64)>,
     /// The same entries by stamp, oldest first.
     order: BTreeMap<u64, Id>,
     next_stamp: u64,
@@ -46,7 +49,7 @@ impl KeyBook {
     pub(crate) fn learn(&mut self, key: &SessionPublicKey) {
         let id = key.node_id();
         self.next_stamp += 1;
-        if let Some((_, stamp)) = self.keys.insert(id, (*key, self.next_stamp)) {
+        if let Some((_, stamp)) = self.keys.insert(id, (*key.as_bytes(), self.next_stamp)) {
             self.order.remove(&stamp);
         }
         self.order.insert(self.next_stamp, id);
@@ -57,9 +60,10 @@ impl KeyBook {
         }
     }
 
-    /// The session key of node `id`, if heard from and not forgotten.
-    pub(crate) fn get(&self, id: Id) -> Option<SessionPublicKey> {
-        self.keys.get(&id).map(|(key, _)| *key)
+    /// The session key of node `id`, if heard from and not forgotten, parsed by `crypto` (bytes that once
+    /// verified a signature always parse).
+    pub(crate) fn get(&self, id: Id, crypto: CryptoRef) -> Option<SessionPublicKey> {
+        self.keys.get(&id).and_then(|(bytes, _)| crypto.public_key(bytes).ok())
     }
 
     #[cfg(test)]
@@ -71,6 +75,7 @@ impl KeyBook {
 #[cfg(test)]
 mod tests {
     use super::KeyBook;
+    use crate::crypto::REAL;
     use crate::identity::SessionKey;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
@@ -83,18 +88,19 @@ mod tests {
         for key in &keys[..3] {
             book.learn(key);
         }
-        assert_eq!(book.get(keys[1].node_id()), Some(keys[1]));
+        assert_eq!(book.get(keys[1].node_id(), &REAL), Some(keys[1]));
         // Heard again: now the most recent, so the next to go is keys[1].
         book.learn(&keys[0]);
         book.learn(&keys[3]);
         assert_eq!(book.len(), 3);
-        assert_eq!(book.get(keys[1].node_id()), None);
-        assert_eq!(book.get(keys[0].node_id()), Some(keys[0]));
+        assert_eq!(book.get(keys[1].node_id(), &REAL), None);
+        assert_eq!(book.get(keys[0].node_id(), &REAL), Some(keys[0]));
         // A flood of new keys never grows the book.
         for _ in 0..50 {
-            book.learn(SessionKey::generate(&mut rng).public());
+            let key = *SessionKey::generate(&mut rng).public();
+            book.learn(&key);
         }
         assert_eq!(book.len(), 3);
-        assert_eq!(book.get(keys[4].node_id()), None);
+        assert_eq!(book.get(keys[4].node_id(), &REAL), None);
     }
 }

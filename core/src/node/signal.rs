@@ -103,7 +103,7 @@ impl Node {
                         }
                     }
                     (LinkKind::ToSuccessor { .. } | LinkKind::ToFinger, Some(peer)) => {
-                        match self.links.keys.get(peer) {
+                        match self.links.keys.get(peer, self.config.crypto) {
                             Some(key) => self.send_sealed_offer(now, link_id, &key, sdp),
                             None => {
                                 // First contact: ask for its key (one round trip), then seal.
@@ -766,7 +766,7 @@ mod tests {
         assert_eq!((contents.purpose, contents.sdp.as_str()), (LinkPurpose::Finger, "sdp of a"));
         assert_eq!(contents.delegation, a.me.delegation);
         assert!(matches!(a.links.get(link).map(|l| &l.state), Some(LinkState::AwaitingAnswer { .. })));
-        assert_eq!(a.links.keys.get(b_key.node_id()), Some(b_key));
+        assert_eq!(a.links.keys.get(b_key.node_id(), &crate::crypto::REAL), Some(b_key));
         // Asked to seal again once it has: nothing changes, nothing is sent.
         a.handle_connect_reject(T0, &b_key, link.0, RejectReason::SealToMe, vec![]);
         assert!(sent(&mut a).is_empty());
