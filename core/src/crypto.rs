@@ -100,12 +100,14 @@ impl Crypto for RealCrypto {
         let receiver =
             ecies::PublicKey::parse_slice(recipient.as_bytes(), None).map_err(|_| KeyError::InvalidPublic)?;
         let secret = ecies::SecretKey::parse_slice(ephemeral).map_err(|_| KeyError::InvalidSecret)?;
-        let key = ecies::utils::encapsulate(&secret, &receiver, false).map_err(|_| KeyError::InvalidPublic)?;
+        let key =
+            ecies::utils::encapsulate(&secret, &receiver, false).map_err(|_| KeyError::InvalidPublic)?;
         Ok((ecies::PublicKey::from_secret_key(&secret).serialize(), key))
     }
 
     fn decapsulate(&self, me: &SessionKey, ephemeral: &[u8; 65]) -> Result<[u8; 32], KeyError> {
-        let ephemeral = ecies::PublicKey::parse_slice(ephemeral, None).map_err(|_| KeyError::InvalidPublic)?;
+        let ephemeral =
+            ecies::PublicKey::parse_slice(ephemeral, None).map_err(|_| KeyError::InvalidPublic)?;
         let secret = ecies::SecretKey::parse_slice(&me.to_bytes()).map_err(|_| KeyError::InvalidSecret)?;
         ecies::utils::decapsulate(&ephemeral, &secret, false).map_err(|_| KeyError::InvalidPublic)
     }

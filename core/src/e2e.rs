@@ -329,7 +329,8 @@ fn encrypt(
 ) -> Result<Vec<u8>, SealError> {
     // The draw is the same whatever the provider, so choosing one moves no other random choice of a run.
     let ephemeral = ecies::SecretKey::generate_from_rng(rng).serialize();
-    let (ephemeral_pub, key) = crypto.encapsulate(&ephemeral, recipient).map_err(|_| SealError::InvalidRecipient)?;
+    let (ephemeral_pub, key) =
+        crypto.encapsulate(&ephemeral, recipient).map_err(|_| SealError::InvalidRecipient)?;
     let mut nonce = [0u8; NONCE_LEN];
     rng.fill_bytes(&mut nonce);
 
@@ -390,9 +391,12 @@ mod tests {
     #[test]
     fn encryption_is_deterministic_under_a_seeded_rng() {
         let key = SessionKey::generate(&mut ChaCha20Rng::seed_from_u64(2));
-        let a = encrypt(&crate::crypto::REAL, &mut ChaCha20Rng::seed_from_u64(3), key.public(), b"x").unwrap();
-        let b = encrypt(&crate::crypto::REAL, &mut ChaCha20Rng::seed_from_u64(3), key.public(), b"x").unwrap();
-        let c = encrypt(&crate::crypto::REAL, &mut ChaCha20Rng::seed_from_u64(4), key.public(), b"x").unwrap();
+        let a =
+            encrypt(&crate::crypto::REAL, &mut ChaCha20Rng::seed_from_u64(3), key.public(), b"x").unwrap();
+        let b =
+            encrypt(&crate::crypto::REAL, &mut ChaCha20Rng::seed_from_u64(3), key.public(), b"x").unwrap();
+        let c =
+            encrypt(&crate::crypto::REAL, &mut ChaCha20Rng::seed_from_u64(4), key.public(), b"x").unwrap();
         assert_eq!(a, b);
         assert_ne!(a, c);
     }

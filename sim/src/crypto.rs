@@ -169,7 +169,8 @@ mod tests {
         let me = SessionKey::generate(&mut rng).with_crypto(&FAST);
         let other = SessionKey::generate(&mut rng).with_crypto(&FAST);
         let sealed = e2e::seal_to(&FAST, &mut rng, me.public(), b"offer").expect("seals");
-        let real = e2e::seal_to(&REAL, &mut ChaCha20Rng::seed_from_u64(4), me.public(), b"offer").expect("seals");
+        let real =
+            e2e::seal_to(&REAL, &mut ChaCha20Rng::seed_from_u64(4), me.public(), b"offer").expect("seals");
         assert_eq!(sealed.len(), real.len(), "the same size as a real sealed body");
         assert_eq!(sealed[0], 0x04);
         assert_eq!(e2e::open_sealed(&me, usize::MAX, &sealed).expect("opens"), b"offer");

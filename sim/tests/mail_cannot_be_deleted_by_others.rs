@@ -141,7 +141,8 @@ fn mail_cannot_be_deleted_by_others() {
         let owner = world.members()[&world.ideal_owner(key).expect("an owner")];
         let owner_session = *world.session_key(owner).public();
         let plain = postcard::to_allocvec(ack).expect("an acknowledgement encodes");
-        let sealed = e2e::seal_to(&chordial_core::crypto::REAL, &mut rng, &owner_session, &plain).expect("a valid key");
+        let sealed = e2e::seal_to(&chordial_core::crypto::REAL, &mut rng, &owner_session, &plain)
+            .expect("a valid key");
         let frame = routed_frame(
             &mut world,
             router,

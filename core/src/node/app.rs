@@ -706,7 +706,11 @@ impl Node {
                 // repeat is acknowledged again).
                 let me = &self.me;
                 let ack = MailAck::sign(&me.session, me.wallet, &me.delegation, ids);
-                let Ok(sealed) = e2e::seal_to(self.config.crypto, &mut self.rng, &origin, &postcard_bytes(&ack)) else { return };
+                let Ok(sealed) =
+                    e2e::seal_to(self.config.crypto, &mut self.rng, &origin, &postcard_bytes(&ack))
+                else {
+                    return;
+                };
                 self.send_routed(
                     now,
                     Destination::Node(origin.node_id()),
@@ -960,7 +964,9 @@ impl Node {
     /// ciphertext's length; the wallets, sessions, delegation and key are inside.
     fn write_mail(&mut self, now: Timestamp, write: u64, holder: Holder, record: &Record) {
         let body = SealedStore { key: holder.key, record: record.clone() };
-        let Ok(sealed) = e2e::seal_to(self.config.crypto, &mut self.rng, &holder.node, &postcard_bytes(&body)) else {
+        let Ok(sealed) =
+            e2e::seal_to(self.config.crypto, &mut self.rng, &holder.node, &postcard_bytes(&body))
+        else {
             return self.write_part_done(now, write, Err(FailReason::RecordRefused));
         };
         self.start_op(

@@ -1165,8 +1165,14 @@ mod mail_tests {
         for r in by_id.iter().rev() {
             store.put_at(key, r.clone(), NOW).expect("stored");
         }
-        let presence =
-            Record::Presence(PresenceRecord::sign(&bob.session, bob.wallet, &bob.delegation, NOW, expires, false));
+        let presence = Record::Presence(PresenceRecord::sign(
+            &bob.session,
+            bob.wallet,
+            &bob.delegation,
+            NOW,
+            expires,
+            false,
+        ));
         store.put_at(key, presence.clone(), NOW).expect("stored");
         let mut expected = vec![presence];
         expected.extend(mail);

@@ -141,9 +141,12 @@ impl Node {
                         let Some(peer) = link.peer else { return };
                         // Sealed to the offer's signer: relays see neither our wallet nor our description.
                         let contents = msg::AnswerContents { sdp, delegation };
-                        let Ok(sealed) =
-                            e2e::seal_to(self.config.crypto, &mut self.rng, &offerer_key, &postcard_bytes(&contents))
-                        else {
+                        let Ok(sealed) = e2e::seal_to(
+                            self.config.crypto,
+                            &mut self.rng,
+                            &offerer_key,
+                            &postcard_bytes(&contents),
+                        ) else {
                             self.drop_link(now, link_id, true);
                             return;
                         };
@@ -459,7 +462,8 @@ impl Node {
         link.state = LinkState::AwaitingAnswer { since: now };
         let contents =
             msg::OfferContents { purpose: link.kind.purpose(), sdp, delegation: self.me.delegation.clone() };
-        let Ok(sealed) = e2e::seal_to(self.config.crypto, &mut self.rng, key, &postcard_bytes(&contents)) else {
+        let Ok(sealed) = e2e::seal_to(self.config.crypto, &mut self.rng, key, &postcard_bytes(&contents))
+        else {
             self.drop_link(now, link_id, true);
             return;
         };
