@@ -46,7 +46,7 @@ impl Node {
         Roles {
             successor: peer.is_some_and(|p| self.ring.successors().contains(&p)),
             predecessor: peer.is_some() && self.ring.predecessor() == peer,
-            finger: peer.is_some_and(|p| self.is_wanted_finger(p)),
+            finger: peer.is_some_and(|p| self.ring.wanted_fingers().contains(&p)),
             bootstrap: bootstrap.then_some(if link.is_pairing() { "pairing" } else { "bootstrap" }),
         }
     }

@@ -405,7 +405,7 @@ impl Node {
 
     /// Opens links to the farthest `max_fingers` distinct fingers, within the budget.
     pub(super) fn connect_fingers(&mut self, now: Timestamp) {
-        let wanted: Vec<Id> = self.wanted_fingers();
+        let wanted: Vec<Id> = self.ring.wanted_fingers().to_vec();
         for f in wanted {
             if self.links.by_peer(f).is_some() {
                 continue;
@@ -418,18 +418,6 @@ impl Node {
             }
             self.ensure_link(now, f, LinkKind::ToFinger);
         }
-    }
-
-    /// Whether `peer` is one of [`Self::wanted_fingers`], without building the list (asked for every ping
-    /// answered).
-    pub(super) fn is_wanted_finger(&self, peer: Id) -> bool {
-        self.ring.wanted_fingers().contains(&peer)
-    }
-
-    /// The fingers this node wants links to: the farthest `max_fingers` distinct ones that are not ring
-    /// neighbours ([`Ring::wanted_fingers`](super::ring::Ring::wanted_fingers)).
-    pub(super) fn wanted_fingers(&self) -> Vec<Id> {
-        self.ring.wanted_fingers().to_vec()
     }
 
     pub(super) fn update_membership(&mut self, now: Timestamp) {

@@ -15,8 +15,8 @@ pub(crate) struct Ring {
     predecessor: Option<Id>,
     /// Finger slot `i` (target `me + 2^i`) → the node found to own that target.
     fingers: BTreeMap<u8, Id>,
-    /// `fingers` as [`Ring::distinct_fingers`] lists them, kept in step on every change (read for every
-    /// ping answered, changed by finger sweeps).
+    /// `fingers` as [`Ring::distinct_fingers`] lists them, kept in step on every change (changed by finger
+    /// sweeps).
     distinct: Vec<(u8, Id)>,
     /// How many fingers the node keeps links to.
     max_fingers: usize,

@@ -49,7 +49,7 @@ impl Node {
         }
         let mut wanted: Vec<(Id, LinkPurpose)> =
             self.ring.successors().iter().map(|s| (*s, LinkPurpose::Successor)).collect();
-        wanted.extend(self.wanted_fingers().into_iter().map(|f| (f, LinkPurpose::Finger)));
+        wanted.extend(self.ring.wanted_fingers().iter().map(|f| (*f, LinkPurpose::Finger)));
         wanted
     }
 
