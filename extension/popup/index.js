@@ -186,6 +186,12 @@ function renderStatus(status, error) {
           {
             class: 'line2',
             'aria-label': `round trip ${r.rtt}, received ${r.bytesIn}, sent ${r.bytesOut}`,
+            title:
+              r.exactIn === null
+                ? null
+                : `received ${r.exactIn.toLocaleString('en')} bytes, sent ${r.exactOut.toLocaleString('en')} bytes`,
+            'data-bytes-in': r.exactIn === null ? null : String(r.exactIn),
+            'data-bytes-out': r.exactOut === null ? null : String(r.exactOut),
           },
           `RTT ${r.rtt} · ↓ ${r.bytesIn} · ↑ ${r.bytesOut}`,
         ),

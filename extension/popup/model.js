@@ -234,6 +234,9 @@ export function linkRows(status) {
       rtt: formatRtt(l.rttMs),
       bytesIn: formatBytes(l.bytesIn),
       bytesOut: formatBytes(l.bytesOut),
+      // The exact counters, for the tooltip: the rounded figures above move only every few hundred bytes.
+      exactIn: Number.isFinite(l.bytesIn) ? l.bytesIn : null,
+      exactOut: Number.isFinite(l.bytesOut) ? l.bytesOut : null,
     }))
     .sort((a, b) => Number(b.open) - Number(a.open) || rank(a.roles[0]) - rank(b.roles[0]) || a.link - b.link);
 }

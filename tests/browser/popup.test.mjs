@@ -27,6 +27,7 @@ const { installTestWallet } = await import('./lib/wallet.mjs');
 const { serveStatic } = await import('./lib/http.mjs');
 const { startServer, serverBinary } = await import('./lib/chordial-server.mjs');
 const { call, recordEvents, requestAccess, waitForEvents, nodeStatus } = await import('./lib/dapp.mjs');
+const { formatBytes } = await import('../../extension/popup/model.js');
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const EXT = process.env.CHORDIAL_EXTENSION_DIR || path.join(ROOT, 'dist/chrome');
@@ -183,13 +184,35 @@ test('popup_shows_the_ring: links with roles, a marker per linked node, sites an
       'one ring marker per linked node',
     );
 
-    // Live: the traffic of the server link grows while the popup stays open (pings every 1.5 s).
-    const traffic = () => p.textContent(`#links li[data-peer="${server.nodeId}"] .line2`);
-    const t0 = await traffic();
+    // Live: the traffic of the server link grows while the popup stays open (one end pings every 1.5 s).
+    // The exact counters (the tooltip's) are compared: the rounded text moves only every few hundred bytes
+    // once a link has carried more than 10 KB, and that can take longer than a few pings.
+    const trafficSel = `#links li[data-peer="${server.nodeId}"] .line2`;
+    const total = () => p.$eval(trafficSel, (e) => Number(e.dataset.bytesIn) + Number(e.dataset.bytesOut));
+    const t0 = await total();
+    assert.ok(t0 > 0, `server link carried bytes: ${t0}`);
     await p.waitForFunction(
-      ([sel, before]) => document.querySelector(sel)?.textContent !== before,
-      [`#links li[data-peer="${server.nodeId}"] .line2`, t0],
+      ([sel, before]) => {
+        const e = document.querySelector(sel);
+        return e && Number(e.dataset.bytesIn) + Number(e.dataset.bytesOut) > before;
+      },
+      [trafficSel, t0],
       { timeout: 10_000 },
+    );
+    // The text and the tooltip say the same as the counters.
+    const shownTraffic = await p.$eval(trafficSel, (e) => ({
+      text: e.textContent,
+      title: e.title,
+      bytesIn: Number(e.dataset.bytesIn),
+      bytesOut: Number(e.dataset.bytesOut),
+    }));
+    assert.ok(
+      shownTraffic.text.endsWith(`↓ ${formatBytes(shownTraffic.bytesIn)} · ↑ ${formatBytes(shownTraffic.bytesOut)}`),
+      JSON.stringify(shownTraffic),
+    );
+    assert.equal(
+      shownTraffic.title,
+      `received ${shownTraffic.bytesIn.toLocaleString('en')} bytes, sent ${shownTraffic.bytesOut.toLocaleString('en')} bytes`,
     );
     // Both links show a measured round trip once pings went both ways.
     for (const peer of [server.nodeId, idB]) {

@@ -191,12 +191,26 @@ test('link rows: open first, by role; servers named; traffic and RTT formatted',
     ],
   });
   assert.deepEqual(
-    linkRows(st).map((r) => [r.link, r.labels.join(','), r.server, r.rtt, r.bytesIn, r.bytesOut]),
+    linkRows(st).map((r) => [
+      r.link,
+      r.labels.join(','),
+      r.server,
+      r.rtt,
+      r.bytesIn,
+      r.bytesOut,
+      r.exactIn,
+      r.exactOut,
+    ]),
     [
-      [1, 'successor', 'http://127.0.0.1:7700', '4 ms', '2.0 KB', '100 B'],
-      [2, 'finger', null, '–', '10 B', '20 B'],
-      [3, 'connecting', null, '–', '0 B', '0 B'],
+      [1, 'successor', 'http://127.0.0.1:7700', '4 ms', '2.0 KB', '100 B', 2048, 100],
+      [2, 'finger', null, '–', '10 B', '20 B', 10, 20],
+      [3, 'connecting', null, '–', '0 B', '0 B', 0, 0],
     ],
+  );
+  const unknown = base({ links: [{ link: 4, peer: null, open: false, roles: [], rttMs: null }] });
+  assert.deepEqual(
+    linkRows(unknown).map((r) => [r.bytesIn, r.exactIn, r.exactOut]),
+    [['–', null, null]],
   );
 });
 
