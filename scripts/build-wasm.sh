@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the wasm node into a web-target package:
-#   cargo build --release --target wasm32-unknown-unknown -p chordial-node-wasm
+#   cargo build --profile wasm-release --target wasm32-unknown-unknown -p chordial-node-wasm  (LTO, Cargo.toml)
 #   wasm-bindgen --target web  →  dist/node-wasm/
 #   wasm-opt -Oz (npm binaryen)  on the .wasm
 # and copies the hand-written TypeScript types beside the generated ones.
@@ -18,8 +18,8 @@ chordial_ensure_cargo_path
 profile=release
 [ "${1:-}" = "--dev" ] && profile=dev
 OUT="${OUT:-$ROOT/dist/node-wasm}"
-dir=release
-cargo_flags=(--release)
+dir=wasm-release
+cargo_flags=(--profile wasm-release)
 if [ "$profile" = dev ]; then dir=debug; cargo_flags=(); fi
 
 want=$(chordial_wasm_bindgen_version "$ROOT")

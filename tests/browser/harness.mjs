@@ -12,7 +12,8 @@ import { chromium } from 'playwright-core';
 import { privateKeyToAccount, generatePrivateKey } from 'viem/accounts';
 
 export const ROOT = resolve(new URL('../..', import.meta.url).pathname);
-export const PKG = join(ROOT, 'dist', 'node-wasm');
+// The web package under test: dist/node-wasm, or another build (CHORDIAL_NODE_WASM_PKG) to compare builds.
+export const PKG = process.env.CHORDIAL_NODE_WASM_PKG ?? join(ROOT, 'dist', 'node-wasm');
 
 export const CHROMIUM_FLAGS = [
   '--no-sandbox',
