@@ -54,7 +54,7 @@ export interface Counters {
   linkCreations: number; framesIn: number; framesOut: number; bytesIn: number; bytesOut: number;
   forwarded: number; rerouted: number; droppedInvalid: number; droppedReplay: number;
   refusedIdentity: number; refusedLinks: number; refusedRecords: number; refusedMessages: number;
-  messagesReceived: number; records: number; undeliverable: number;
+  messagesReceived: number; records: number; undeliverable: number; routeCacheHits: number;
   peerConnectionsCreated: number; peerConnectionsOpen: number;
   framesDroppedBackpressure: number; framesDroppedOversize: number;
 }

@@ -145,6 +145,7 @@ pub struct CoreCounters {
     pub messages_received: u64,
     pub records: u64,
     pub undeliverable: u64,
+    pub route_cache_hits: u64,
 }
 
 impl From<&Counters> for CoreCounters {
@@ -166,6 +167,7 @@ impl From<&Counters> for CoreCounters {
             messages_received: c.messages_received,
             records: c.records,
             undeliverable: c.undeliverable,
+            route_cache_hits: c.route_cache_hits,
         }
     }
 }

@@ -320,7 +320,7 @@ pub fn metrics_text(s: &Snapshot, node: &NodeHandle) -> String {
         );
     };
     let c = &s.status.counters;
-    let counters: [(&str, &str, u64); 21] = [
+    let counters: [(&str, &str, u64); 22] = [
         ("link_creations_total", "Peer connections ever created", c.link_creations),
         ("frames_in_total", "Frames received", c.frames_in),
         ("frames_out_total", "Frames sent", c.frames_out),
@@ -347,6 +347,7 @@ pub fn metrics_text(s: &Snapshot, node: &NodeHandle) -> String {
             "Ring link offers that first asked the target for its session key",
             c.key_requests,
         ),
+        ("route_cache_hits_total", "Sends that reused a recent presence read (no read)", c.route_cache_hits),
         ("undeliverable_total", "Routed messages that could not make progress", c.undeliverable),
         (
             "unsolicited_replies_total",

@@ -222,6 +222,22 @@ async function meet({ web, cleanup, pages, boot, network }) {
   assert.equal(got.appOrigin, ORIGIN);
   assert.equal(got.text, 'hello B');
 
+  // A second message right after: the route cache (docs/records.md, "Messages") sends it to the session the
+  // first send found, without reading B's presence again.
+  const hits = async () => (await pages.a.evaluate(() => window.chordialPage.status())).counters.routeCacheHits;
+  const hitsBefore = await hits();
+  const next = await pages.a.evaluate(
+    ([o, to]) => window.chordialPage.sendRetrying(o, to, 'hello again B'),
+    [ORIGIN, wb.address],
+  );
+  assert.equal(next.result, 'delivered', JSON.stringify(next));
+  assert.equal(await hits(), hitsBefore + 1, 'the second send went by the route cache');
+  await until(
+    'B receives the second message',
+    () => pages.b.evaluate(() => window.chordialPage.messages.find((m) => m.text === 'hello again B')),
+    5000,
+  );
+
   // B reloads: same identity from IndexedDB, no new signature; it rejoins through A.
   const before = await pages.b.evaluate(() => window.chordialPage.status());
   await pages.b.reload();

@@ -410,6 +410,9 @@ pub struct Counters {
     /// Link offers through the ring that first had to ask the peer for its session key (it was not in the
     /// key book): each costs one round trip more (`node::keys`).
     pub key_requests: u64,
+    /// Sends that went by the route cache: no presence read, the wallet's sessions as an earlier send to
+    /// it found them (`node::app`, [`Config::route_cache_ttl`](super::Config::route_cache_ttl)).
+    pub route_cache_hits: u64,
 }
 
 /// One link as the status shows it.

@@ -4,9 +4,10 @@
 //! - **Owns** ([`App`]): the routed app requests waiting for their reply (reads, writes, deliveries),
 //!   ordered by when their reply is overdue and indexed by the ids of their messages; the reads and writes
 //!   of a wallet's several positions, whose parts are such requests; the sends in progress
-//!   (one per `send`, fanned out to the recipient's sessions); the message sequence number (seeded from the
-//!   clock, [`next_seq`]). Which received messages were delivered, so each is delivered once, is
-//!   `accepted.rs`.
+//!   (one per `send`, fanned out to the recipient's sessions); the route cache (per wallet recently sent
+//!   to, its verified presence read, reused by the next sends: [`Route`]); the message sequence number
+//!   (seeded from the clock, [`next_seq`]). Which received messages were delivered, so each is delivered
+//!   once, is `accepted.rs`.
 //! - **Takes**: API calls (`announce`, `discover`, `send`, …), replies and app messages routed to this node,
 //!   failure reports for its messages, the [`Timer::Presence`] tick.
 //! - **Emits**: routed app messages (through the parent's router), [`Event`]s for the application, and
@@ -37,6 +38,14 @@ use crate::wire::envelope::{Destination, MessageId, Received};
 pub(super) const PAGE_BYTES: usize = 48 * 1024;
 /// A presence write that failed is tried again this soon.
 const PRESENCE_RETRY: Duration = Duration::from_secs(5);
+/// [`Config::route_cache_ttl`](super::Config::route_cache_ttl) by default: a send reuses the presence read
+/// of an earlier send to the same wallet for this long. Short, so that a wallet's new session (a second
+/// device, a restarted browser) is seen within it; a session that went is found out sooner, when a
+/// delivery to it fails.
+pub const ROUTE_CACHE_TTL: Duration = Duration::from_secs(30);
+/// Wallets the route cache holds at most; a new one in a full cache replaces the one that lapses first.
+/// Only this node's own sends fill it.
+pub const ROUTE_CACHE_WALLETS: usize = 256;
 
 /// What a routed app request is for.
 #[derive(Debug, Clone)]
@@ -58,6 +67,9 @@ pub(super) enum GetFor {
     Wallet(RequestId, Address),
     Discover(RequestId, String, String),
     Send(u64),
+    /// A send that went by the route cache, read again because a delivery through the cached route failed:
+    /// the read finds the positions' holders now, and the failed sessions' messages are stored with them.
+    Refresh(u64),
     /// One position of a read of every position of a wallet ([`Read`]).
     Part(u64),
 }
@@ -129,6 +141,23 @@ pub(super) struct SendOp {
     /// of the key, or the successor asked after it) and whether it held records: each position's copy of
     /// the mail is sealed to that node and addressed to it, so relays learn no more than its node id.
     holders: Vec<Holder>,
+    /// Sent by the route cache, not by a presence read of its own.
+    cached: bool,
+    /// Sessions of a cached send whose delivery failed, with their sealed message: stored once a fresh
+    /// read ([`GetFor::Refresh`]) names the holders.
+    to_store: Vec<(SessionPublicKey, Vec<u8>)>,
+}
+
+/// A verified presence read of a wallet that later sends to it reuse (the route cache): its sessions'
+/// presence records and the holders of its positions, as [`Node::send_to_sessions`] found them. Dropped
+/// when it lapses, or as soon as a delivery through it fails.
+#[derive(Debug)]
+pub(super) struct Route {
+    presences: Vec<PresenceRecord>,
+    holders: Vec<Holder>,
+    /// The earlier of the read plus [`Config::route_cache_ttl`](super::Config::route_cache_ttl) and the
+    /// first expiry of its live records.
+    until: Timestamp,
 }
 
 /// The node that answered one position's presence read of a send.
@@ -164,6 +193,7 @@ pub(crate) struct App {
     writes: BTreeMap<u64, Write>,
     next_group: u64,
     seq: u64,
+    routes: HashMap<Address, Route>,
 }
 
 impl App {
@@ -211,17 +241,42 @@ impl App {
             stored: 0,
             failure: None,
             holders: Vec::new(),
+            cached: false,
+            to_store: Vec::new(),
         };
         self.sends.insert(self.next_send, send);
         self.next_send
     }
 
+    /// The cached route to `wallet`, if it has not lapsed and still names a live session.
+    fn route(&mut self, now: Timestamp, wallet: &Address) -> Option<&Route> {
+        let fresh = self.routes.get(wallet).is_some_and(|r| {
+            r.until > now && !r.holders.is_empty() && r.presences.iter().any(|p| p.is_live(now))
+        });
+        if !fresh {
+            self.routes.remove(wallet);
+            return None;
+        }
+        self.routes.get(wallet)
+    }
+
+    /// Remembers the route a send's read found; a full cache first forgets the route that lapses first.
+    fn cache_route(&mut self, wallet: Address, route: Route) {
+        if !self.routes.contains_key(&wallet) && self.routes.len() >= ROUTE_CACHE_WALLETS {
+            let first = self.routes.iter().min_by_key(|(w, r)| (r.until, **w)).map(|(w, _)| *w);
+            if let Some(w) = first {
+                self.routes.remove(&w);
+            }
+        }
+        self.routes.insert(wallet, route);
+    }
+
     /// The send a presence read is for, directly or as one position of a several-position read.
     fn send_reading(&mut self, purpose: &GetFor) -> Option<&mut SendOp> {
         let send = match purpose {
-            GetFor::Send(send) => *send,
+            GetFor::Send(send) | GetFor::Refresh(send) => *send,
             GetFor::Part(read) => match self.reads.get(read)?.purpose {
-                GetFor::Send(send) => send,
+                GetFor::Send(send) | GetFor::Refresh(send) => send,
                 _ => return None,
             },
             GetFor::Wallet(..) | GetFor::Discover(..) => return None,
@@ -306,7 +361,18 @@ impl Node {
         let mut id = [0u8; 16];
         id.copy_from_slice(&MessageId::random(&mut self.rng).0);
         let send = self.app.insert_send(now, request, to, origin, bytes, id);
-        self.start_read(now, GetFor::Send(send), &presence_keys(&to));
+        // A recent read of the wallet's presence serves again: no read, straight to its sessions.
+        if let Some(route) = self.app.route(now, &to) {
+            let (presences, holders) = (route.presences.clone(), route.holders.clone());
+            if let Some(s) = self.app.sends.get_mut(&send) {
+                s.cached = true;
+                s.holders = holders;
+            }
+            self.io.counters.route_cache_hits += 1;
+            self.deliver_to_sessions(now, send, presences);
+        } else {
+            self.start_read(now, GetFor::Send(send), &presence_keys(&to));
+        }
         Ok(request)
     }
 
@@ -424,6 +490,12 @@ impl Node {
                     self.io.emit(Event::RequestFailed { request: s.request, reason });
                 }
             }
+            GetFor::Refresh(send) => {
+                let failed = self.app.sends.get_mut(&send).map(|s| std::mem::take(&mut s.to_store));
+                for _ in failed.unwrap_or_default() {
+                    self.send_part_done(now, send, Err(reason.clone()));
+                }
+            }
             GetFor::Part(read) => self.read_part_done(now, read, Err(reason)),
         }
     }
@@ -534,7 +606,24 @@ impl Node {
             OpKind::Position { write } => self.write_part_done(now, write, Err(reason)),
             OpKind::Get { purpose, .. } => self.get_failed(now, purpose, reason),
             // The session did not answer: it is offline after all; its message goes to the mailbox.
-            OpKind::Deliver { send, session, sealed } => self.store_mail(now, send, session, sealed),
+            // A route to the wallet that names this session is dropped, whichever send cached it.
+            OpKind::Deliver { send, session, sealed } => {
+                let Some(s) = self.app.sends.get_mut(&send) else { return };
+                let to = s.to;
+                self.app.routes.remove(&to);
+                let Some(s) = self.app.sends.get_mut(&send) else { return };
+                if !s.cached {
+                    return self.store_mail(now, send, session, sealed);
+                }
+                // The cached route failed: the wallet's positions are read again for where to store (the
+                // cached holders may have changed). Any other failed sessions of this send wait for the
+                // same read.
+                s.to_store.push((session, sealed));
+                if s.to_store.len() == 1 {
+                    s.holders.clear();
+                    self.start_read(now, GetFor::Refresh(send), &presence_keys(&to));
+                }
+            }
         }
     }
 
@@ -823,6 +912,12 @@ impl Node {
                 self.io.emit(Event::Discovered { request, members });
             }
             GetFor::Send(send) => self.send_to_sessions(now, send, records),
+            GetFor::Refresh(send) => {
+                let failed = self.app.sends.get_mut(&send).map(|s| std::mem::take(&mut s.to_store));
+                for (session, sealed) in failed.unwrap_or_default() {
+                    self.store_mail(now, send, session, sealed);
+                }
+            }
             GetFor::Part(read) => self.read_part_done(now, read, Ok(records)),
         }
     }
@@ -890,15 +985,32 @@ impl Node {
         )
     }
 
+    /// A send's presence read answered: its message goes to the sessions found, and the route is cached
+    /// for the next sends to the wallet when a session is live.
     fn send_to_sessions(&mut self, now: Timestamp, send: u64, records: Vec<Record>) {
-        let Some(to) = self.app.sends.get(&send).map(|s| s.to) else { return };
+        let Some(s) = self.app.sends.get(&send) else { return };
+        let (to, holders) = (s.to, s.holders.clone());
         let presences = self.valid_presences(now, &to, records);
+        let first_expiry = presences.iter().filter(|p| p.is_live(now)).map(|p| p.expires).min();
+        if let Some(expires) = first_expiry {
+            if !self.config.route_cache_ttl.is_zero() && !holders.is_empty() {
+                let until = now.saturating_add(self.config.route_cache_ttl).min(expires);
+                self.app.cache_route(to, Route { presences: presences.clone(), holders, until });
+            }
+        }
+        self.deliver_to_sessions(now, send, presences);
+    }
+
+    /// Seals a send's message to each of the wallet's sessions (`presences`, verified): delivered to the
+    /// live ones, or stored for the last known ones when none is live.
+    fn deliver_to_sessions(&mut self, now: Timestamp, send: u64, presences: Vec<PresenceRecord>) {
         if presences.is_empty() {
             if let Some(s) = self.app.sends.remove(&send) {
                 self.io.emit(Event::RequestFailed { request: s.request, reason: FailReason::NotFound });
             }
             return;
         }
+        let Some(to) = self.app.sends.get(&send).map(|s| s.to) else { return };
         let live: Vec<&PresenceRecord> = presences.iter().filter(|p| p.is_live(now)).collect();
         let targets: Vec<(SessionPublicKey, bool)> = if live.is_empty() {
             presences.iter().map(|p| (p.session, false)).collect()

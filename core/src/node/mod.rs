@@ -88,6 +88,7 @@ pub use api::{
     BootstrapError, Counters, Event, FailReason, LinkEvent, LinkId, LinkPurpose, LinkRole, LinkStatus,
     Output, RefusalKind, RequestId, SendOutcome, SessionInfo, Status,
 };
+pub use app::{ROUTE_CACHE_TTL, ROUTE_CACHE_WALLETS};
 pub use conduct::{Offence, PeerConduct};
 pub use inspect::{BootstrapState, BootstrapStatus, Inspect, ServerStatus};
 pub use membership::MAX_SERVERS;
@@ -165,6 +166,10 @@ pub struct Config {
     /// Sending sessions whose accepted messages are remembered ([`accepted::SESSIONS`] by default); a new
     /// one in a full table evicts the one heard from longest ago (`node::accepted`).
     pub accepted_sessions: usize,
+    /// How long a send to a wallet reuses the presence read of an earlier send to it (the route cache,
+    /// `app.rs`): at most this long, never past the records' own expiry, and not after a delivery through it
+    /// failed. `Duration::ZERO` reads the wallet's presence for every send.
+    pub route_cache_ttl: Duration,
     /// Seed of the node's RNG (message ids, nonces).
     pub seed: [u8; 32],
     /// The signature primitives ([`crate::crypto::REAL`] unless a simulator chooses otherwise).
@@ -195,6 +200,7 @@ impl Config {
             store_bytes: records::BROWSER_STORE_BYTES,
             replay_capacity: router::REPLAY_CAPACITY,
             accepted_sessions: accepted::SESSIONS,
+            route_cache_ttl: app::ROUTE_CACHE_TTL,
             seed,
             crypto: &crate::crypto::REAL,
         }
