@@ -68,6 +68,10 @@ struct BenchRow {
     churn: chordial_sim::scenario::ChurnReport,
     /// Messages between random online wallets on the converged ring.
     messages: MessageStats,
+    /// Frames per delivered message of those: the routed frames of the sends (`Get`, `Records`,
+    /// `Deliver`, `Receipt`; each link a frame crosses counts) and the link acknowledgement each crossing
+    /// draws, over the messages delivered. Nothing else sends those kinds meanwhile.
+    message_frames_per_delivered: f64,
     /// Churn: share of messages (whose sender lived) that were delivered or stored.
     churn_delivered_or_stored: f64,
     /// Bytes per node per second of presence upkeep (presence `Store`s and their acks, record replication)
@@ -286,6 +290,7 @@ fn bench_one(n: usize, args: &BenchArgs) -> BenchRow {
 
     let mut tracker = MessageTracker::new();
     let members = world.member_indices();
+    world.count_kinds(true);
     while tracker.len() < args.messages {
         let from = members[chordial_sim::scenario::pick(world.rng(), members.len())];
         let to = members[chordial_sim::scenario::pick(world.rng(), members.len())];
@@ -295,8 +300,19 @@ fn bench_one(n: usize, args: &BenchArgs) -> BenchRow {
         world.run_for(Duration::from_millis(5));
     }
     tracker.wait(&mut world, Duration::from_secs(60));
+    let message_kinds = world.count_kinds(false);
     let messages = tracker.judge(&world);
-    eprintln!("N={n}: messages {messages:?} ({:.0} s wall so far)", wall.elapsed().as_secs_f64());
+    let routed: u64 = ["Get", "Records", "Deliver", "Receipt"]
+        .iter()
+        .filter_map(|k| message_kinds.get(k))
+        .map(|(frames, _)| frames)
+        .sum();
+    let message_frames_per_delivered = 2.0 * routed as f64 / messages.delivered.max(1) as f64;
+    eprintln!(
+        "N={n}: messages {messages:?}, {message_frames_per_delivered:.1} frames per delivered message \
+         ({:.0} s wall so far)",
+        wall.elapsed().as_secs_f64()
+    );
 
     let churn = ChurnConfig {
         rate: 1.0,
@@ -332,6 +348,7 @@ fn bench_one(n: usize, args: &BenchArgs) -> BenchRow {
         churn_link_creations_per_node_hour: churn.link_creations_per_node_hour,
         churn_lookup_success: churn.lookups.success_rate(),
         messages,
+        message_frames_per_delivered,
         churn_delivered_or_stored: churn.messages.delivered_or_stored(),
         presence_upkeep_bytes_per_node_s: upkeep as f64 / per,
         ring_offers,
