@@ -250,9 +250,10 @@ impl App {
 
     /// The cached route to `wallet`, if it has not lapsed and still names a live session.
     fn route(&mut self, now: Timestamp, wallet: &Address) -> Option<&Route> {
-        let fresh = self.routes.get(wallet).is_some_and(|r| {
-            r.until > now && !r.holders.is_empty() && r.presences.iter().any(|p| p.is_live(now))
-        });
+        let fresh = self
+            .routes
+            .get(wallet)
+            .is_some_and(|r| r.until > now && r.presences.iter().any(|p| p.is_live(now)));
         if !fresh {
             self.routes.remove(wallet);
             return None;
@@ -611,7 +612,6 @@ impl Node {
                 let Some(s) = self.app.sends.get_mut(&send) else { return };
                 let to = s.to;
                 self.app.routes.remove(&to);
-                let Some(s) = self.app.sends.get_mut(&send) else { return };
                 if !s.cached {
                     return self.store_mail(now, send, session, sealed);
                 }
