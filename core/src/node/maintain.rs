@@ -116,7 +116,13 @@ impl Node {
     ///   that is still opening or has carried a routed frame in (the join lookup goes out as soon as it
     ///   opens), or a pairing link not open yet (a person is carrying the codes) — for a ring newcomer, only while
     ///   joiners hold no more than their `join_slots` (beyond those they sit in the ring's slots);
-    /// - for a ring newcomer while the ring's slots are full, a joiner's link (that frees no ring slot).
+    /// - for a ring newcomer while the ring's slots are full, a joiner's link (that frees no ring slot);
+    /// - our own offer to a successor candidate still being set up: the ring's repair. Before 2026-12-08 it
+    ///   had no role until it opened and went first; a server whose slots were full of joiners evicted a
+    ///   join to offer it and the next joiner's offer evicted it again, every stabilize round, so the
+    ///   server's successor stayed wrong for minutes, joins routed past it looped, and joiners were
+    ///   stranded (`docs/simulator.md`, "Mass join strands joiners at some seeds"). At most
+    ///   `MAX_PENDING_LINKS` links are being set up, and a setup that does not finish times out.
     ///
     /// Of the rest, links nobody needs go first, then links only the peer says it needs, then our own
     /// fingers (a finger one node further on still routes well), then joins in progress; within each, the
@@ -143,7 +149,8 @@ impl Node {
                 && now.since(link.created) < self.config.idle_link_grace
                 && (!link.is_open() || link.last_used > link.created))
                 || (link.is_pairing() && !link.is_open());
-            if (ring_full && joining) || ring_back.contains(&id) {
+            let repairing = matches!(link.kind, LinkKind::ToSuccessor { .. }) && !link.is_open();
+            if (ring_full && joining) || ring_back.contains(&id) || repairing {
                 continue;
             }
             if join_in_progress && (joiner || !joiners_spill) {
