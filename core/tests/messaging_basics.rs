@@ -321,7 +321,8 @@ fn a_forged_receipt_does_not_hide_the_recipients_genuine_one() {
     net.tap = None;
 
     // What any relay of that frame can read: the message id (and the send's id in the body).
-    let (header, body): (Header, &[u8]) = postcard::take_from_bytes(&deliver[1 + HEADER_LEN..]).unwrap();
+    let (header, body): (Header, &[u8]) =
+        postcard::take_from_bytes(&util::envelope_of(&deliver)[HEADER_LEN..]).unwrap();
     let mut send_id = [0u8; 16];
     send_id.copy_from_slice(&body[1..17]);
     // The forger (node 0 stands in for that relay) answers it under its own key; its receipt reaches alice
@@ -336,7 +337,8 @@ fn a_forged_receipt_does_not_hide_the_recipients_genuine_one() {
         reply_to: Some(header.id),
     };
     let key = &net.identities[forger].0;
-    let mut forged = vec![deliver[0]];
+    // A routed frame (kind 0x01), numbered 0 on the link.
+    let mut forged = vec![0x01, 0x00];
     forged.extend(envelope::encode(key, &forged_header, &ReceiptBody(send_id)).unwrap());
     assert_eq!(describe_frame(&forged), Some("Receipt"));
     let before = net.nodes[alice].as_ref().unwrap().inspect().status().counters;
@@ -395,9 +397,10 @@ fn junk_relayed_through_a_node_does_not_shut_out_its_own_mail() {
         hop_limit: 0,
         reply_to: None,
     };
-    let mut frame = vec![0x01];
+    // A routed frame (kind 0x01) numbered 0 on the link, then the envelope.
+    let mut frame = vec![0x01, 0x00];
     frame.extend(envelope::encode(&net.identities[flooder].0, &header, &[0u8; 8]).unwrap());
-    frame[1 + 35] ^= 0xff;
+    frame[2 + 35] ^= 0xff;
     let at = frame.windows(16).position(|w| w == header.id.0).expect("the id is in the frame");
     let flood = 70_000u32;
     for i in 0..flood {

@@ -55,10 +55,9 @@ struct JoinAnswerForger {
 
 impl Adversary for JoinAnswerForger {
     fn on_frame(&mut self, ctx: &mut Ctx<'_>, link: LinkId, bytes: &[u8]) -> bool {
-        let Some((&kind, envelope_bytes)) = bytes.split_first() else { return true };
-        if kind != msg::KIND_ROUTED && kind != msg::KIND_ROUTED_OWNER {
-            return true;
-        }
+        let Some((&kind, rest)) = bytes.split_first() else { return true };
+        let Some(routed) = msg::decode_routed(kind, rest) else { return true };
+        let envelope_bytes = routed.envelope;
         let Ok(routing) = envelope::decode_routing(envelope_bytes, ctx.network) else { return true };
         let Some((header, body)) = envelope::peek::<Routed>(envelope_bytes) else { return true };
         if header.dest != Destination::KeyStrict(self.join_key)

@@ -68,10 +68,8 @@ impl Adversary for Hider {
             swallowed.replicates += u64::from(hidden);
             return !hidden;
         }
-        if kind != msg::KIND_ROUTED && kind != msg::KIND_ROUTED_OWNER {
-            return true;
-        }
-        let Some((header, body)) = envelope::peek::<Routed>(rest) else { return true };
+        let Some(routed) = msg::decode_routed(kind, rest) else { return true };
+        let Some((header, body)) = envelope::peek::<Routed>(routed.envelope) else { return true };
         // A mailbox write comes sealed to the node that answered the key's read — this one, which said
         // it has nothing — so every sealed write addressed to this node is swallowed too.
         if matches!(body, Routed::App(AppMsg::StoreSealed { .. }))

@@ -25,6 +25,7 @@ use serde::Serialize;
 use chordial_core::identity::delegation::{delegation_message, Delegation, DelegationRequest};
 use chordial_core::identity::wallet::WalletKey;
 use chordial_core::identity::{DelegationCache, DelegationError, SessionKey};
+use chordial_core::node::msg;
 use chordial_core::node::records::{PresenceRecord, Record, RecordError, TopicRecord};
 use chordial_core::node::Event;
 use chordial_core::wire::envelope::{self, Destination, NetworkTag};
@@ -50,9 +51,6 @@ enum RoutedBody {
     Undeliverable,
     Store { record: Box<Record> },
 }
-
-/// Kind byte of a frame carrying a routed envelope.
-const KIND_ROUTED: u8 = 0x01;
 
 /// A session key and the delegation its wallet signed for it.
 struct Outsider {
@@ -113,8 +111,7 @@ fn inject_frame(
     let body = RoutedBody::Store { record: Box::new(record) };
     let mut signed = envelope::encode(&from.session, &header, &body).expect("a small record fits a frame");
     edit(&mut signed);
-    let mut frame = vec![KIND_ROUTED];
-    frame.extend(signed);
+    let frame = msg::routed_frame(&signed, false);
     world.with_node(entry, |n, now| {
         let link = n.inspect().status().links.iter().find(|l| l.open && l.peer.is_some()).map(|l| l.link);
         n.handle_frame(now, link.expect("a member has an open link"), &frame);

@@ -103,10 +103,9 @@ impl ReplyForger {
 
 impl Adversary for ReplyForger {
     fn on_frame(&mut self, ctx: &mut Ctx<'_>, link: LinkId, bytes: &[u8]) -> bool {
-        let Some((&kind, envelope_bytes)) = bytes.split_first() else { return true };
-        if kind != msg::KIND_ROUTED && kind != msg::KIND_ROUTED_OWNER {
-            return true;
-        }
+        let Some((&kind, rest)) = bytes.split_first() else { return true };
+        let Some(routed) = msg::decode_routed(kind, rest) else { return true };
+        let envelope_bytes = routed.envelope;
         let network = ctx.network;
         let Ok(routing) = envelope::decode_routing(envelope_bytes, network) else { return true };
         let Some((header, body)) = envelope::peek::<Routed>(envelope_bytes) else { return true };
@@ -142,7 +141,8 @@ impl Adversary for ReplyForger {
                 self.reply(ctx, link, origin, &header, &Routed::App(AppMsg::StoreAck { error: None }));
                 if first {
                     // Acknowledge the hop so the relay before us does not re-route it, and drop it.
-                    ctx.send(link, msg::link_frame(&LinkMsg::Ack { id: header.id }));
+                    let seq = routed.seq;
+                    ctx.send(link, msg::link_frame(&LinkMsg::Ack { from: seq, upto: seq }));
                     return false;
                 }
             }

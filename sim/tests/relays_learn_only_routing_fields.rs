@@ -38,7 +38,7 @@ use std::time::Duration;
 use chordial_core::e2e;
 use chordial_core::identity::delegation::Delegation;
 use chordial_core::identity::{Address, WalletSignature};
-use chordial_core::node::msg::{AppMsg, OfferContents, RingMsg, Routed};
+use chordial_core::node::msg::{self, AppMsg, OfferContents, RingMsg, Routed};
 use chordial_core::node::records::Record;
 use chordial_core::node::{describe_frame, Event, LinkPurpose, SendOutcome};
 use chordial_core::wire::envelope::{self, Destination};
@@ -162,9 +162,10 @@ fn check(wire: &mut Wire, names: &Names, plaintexts: &[Vec<u8>], f: &TappedFrame
                 .push(format!("a {kind} frame from node {} to node {} carries message {k}", f.from, f.to));
         }
     }
-    let Some((_, body)) = envelope::peek::<Routed>(&f.bytes[1..]) else { return };
-    // The origin's key is in the envelope's clear header (kind byte, version, hops, then the key).
-    let origin: [u8; 33] = f.bytes[3..36].try_into().expect("a routed frame has a header");
+    let Some(routed) = msg::decode_routed(f.bytes[0], &f.bytes[1..]) else { return };
+    let Some((_, body)) = envelope::peek::<Routed>(routed.envelope) else { return };
+    // The origin's key is in the envelope's clear header (version, hops, then the key).
+    let origin: [u8; 33] = routed.envelope[2..35].try_into().expect("a routed frame has a header");
     if names.sessions[f.from] == origin {
         return; // sent by its origin, not relayed
     }
@@ -195,7 +196,7 @@ fn check(wire: &mut Wire, names: &Names, plaintexts: &[Vec<u8>], f: &TappedFrame
     }
     // Past the header: the origin's own key is a routing field, any other session's is not.
     for session in &names.sessions {
-        if *session != origin && contains(&bytes[36..], session) {
+        if *session != origin && contains(&routed.envelope[35..], session) {
             wire.leak(kind, "another node's session key".to_owned(), example);
         }
     }

@@ -75,10 +75,8 @@ impl Recorded {
         let to_wallet = wallet(world, recipient);
         for frame in world.tap_frames(true) {
             let Some((&kind, rest)) = frame.bytes.split_first() else { continue };
-            if kind != msg::KIND_ROUTED && kind != msg::KIND_ROUTED_OWNER {
-                continue;
-            }
-            let Some((header, body)) = envelope::peek::<Routed>(rest) else { continue };
+            let Some(routed) = msg::decode_routed(kind, rest) else { continue };
+            let Some((header, body)) = envelope::peek::<Routed>(routed.envelope) else { continue };
             match body {
                 Routed::App(AppMsg::Deliver { sealed, .. }) if header.dest == Destination::Node(id) => {
                     self.frames.entry(header.id.0).or_insert_with(|| frame.bytes.clone());

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use super::keys::KeyBook;
+use super::msg::AckRange;
 use super::Io;
 use crate::id::Id;
 use crate::identity::SessionPublicKey;
@@ -140,6 +141,22 @@ pub(crate) struct Link {
     /// The start of the peer's range (its predecessor) as it last told us in a ping or pong: the peer
     /// owns the keys in `(peer_range_from, peer]`.
     pub(crate) peer_range_from: Option<Id>,
+    /// The number of the last routed frame sent on the link (they are numbered from 1).
+    pub(crate) seq_out: u64,
+    /// Routed frames received and not acknowledged yet.
+    pub(crate) ack_due: Option<PendingAck>,
+}
+
+/// The routed frames a link received since it last acknowledged: a run of consecutive numbers, and when
+/// the acknowledgement goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PendingAck {
+    pub(crate) range: AckRange,
+    pub(crate) bytes: usize,
+    /// From then on it goes with the node's next input or timer.
+    pub(crate) due: Timestamp,
+    /// The node wakes up for it then.
+    pub(crate) latest: Timestamp,
 }
 
 impl Link {
@@ -176,6 +193,8 @@ impl Link {
             bytes_out: 0,
             peer_in_ring,
             peer_range_from: None,
+            seq_out: 0,
+            ack_due: None,
         }
     }
 
@@ -219,6 +238,8 @@ pub(crate) struct Links {
     pub(crate) unanswered: HashMap<Id, u8>,
     /// The session keys of nodes we heard from, which offers through the ring are sealed to.
     pub(crate) keys: KeyBook,
+    /// The earliest [`PendingAck::due`] of any link: an input at or after it sends the acknowledgements.
+    pub(crate) acks_due: Option<Timestamp>,
 }
 
 impl Links {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use rand_core::RngCore;
 
 use super::links::{AnswerPath, Link, LinkKind, LinkState};
-use super::msg::{self, LinkMsg, RejectReason};
+use super::msg::{self, AckRange, LinkMsg, RejectReason};
 use super::Node;
 use crate::id::Id;
 use crate::node::api::{BootstrapError, LinkId, LinkPurpose, LinkRole, Output};
@@ -478,7 +478,7 @@ impl Node {
             LinkMsg::DropMail { ack } => {
                 self.apply_mail_ack(now, &ack);
             }
-            LinkMsg::Ack { id } => self.router.handle_ack(link_id, id),
+            LinkMsg::Ack { from, upto } => self.acked(now, link_id, AckRange { from, upto }),
         }
     }
 }

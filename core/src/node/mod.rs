@@ -74,6 +74,8 @@ mod replies;
 mod ring;
 mod router;
 mod signal;
+#[cfg(test)]
+mod testing;
 mod timer;
 #[cfg(feature = "warm-start")]
 mod warm;
@@ -424,6 +426,8 @@ impl Node {
             self.publish_presence(now, true);
         }
         self.hand_over_all();
+        // What we received goes acknowledged before the links close.
+        self.flush_acks(now, true);
         let msg = LinkMsg::Leave {
             predecessor: self.ring.predecessor(),
             successors: self.ring.successors().to_vec(),
@@ -481,6 +485,14 @@ impl Node {
 
     /// A frame arrived on a link.
     pub fn handle_frame(&mut self, now: Timestamp, link_id: LinkId, bytes: &[u8]) {
+        self.take_frame(now, link_id, bytes);
+        // Held-back acknowledgements whose delay is up go now rather than at a wakeup of their own.
+        if self.links.acks_due.is_some_and(|at| at <= now) {
+            self.flush_acks(now, false);
+        }
+    }
+
+    fn take_frame(&mut self, now: Timestamp, link_id: LinkId, bytes: &[u8]) {
         let Some(link) = self.links.get_mut(link_id) else { return };
         if !link.is_open() {
             // Some transports deliver before the open event; treat the first frame as the open.
@@ -510,13 +522,13 @@ impl Node {
                     self.charge_link(now, link_id, Offence::InvalidFrame);
                 }
             },
-            msg::KIND_ROUTED | msg::KIND_ROUTED_OWNER => {
-                self.handle_routed_frame(now, link_id, rest, kind == msg::KIND_ROUTED_OWNER)
-            }
-            _ => {
-                self.io.counters.dropped_invalid += 1;
-                self.charge_link(now, link_id, Offence::InvalidFrame);
-            }
+            _ => match msg::decode_routed(kind, rest) {
+                Some(frame) => self.handle_routed_frame(now, link_id, frame),
+                None => {
+                    self.io.counters.dropped_invalid += 1;
+                    self.charge_link(now, link_id, Offence::InvalidFrame);
+                }
+            },
         }
     }
 
@@ -550,6 +562,9 @@ impl Node {
             self.timers.set(Timer::Stabilize, now.saturating_add(self.config.stabilize_interval));
             self.stabilize(now);
             self.fix_next_finger(now);
+        }
+        if self.timers.is_due(Timer::Acks, now) || self.links.acks_due.is_some_and(|at| at <= now) {
+            self.flush_acks(now, false);
         }
         self.check_lookups(now);
         self.app_tick(now);

@@ -5,9 +5,14 @@
 //!
 //! | kind | meaning |
 //! |------|---------|
-//! | 0x01 | a routed envelope (see [`crate::wire::envelope`]) follows |
-//! | 0x02 | a routed envelope follows, and the sender believes the receiver owns its destination key |
+//! | 0x01 | a routed frame: the link sequence number, then the envelope (see [`crate::wire::envelope`]) |
+//! | 0x02 | a routed frame, and the sender believes the receiver owns its destination key |
+//! | 0x05, 0x06 | 0x01, 0x02 with an acknowledgement range between the sequence number and the envelope |
 //! | 0x10 | a link message ([`LinkMsg`], postcard) follows |
+//!
+//! Routed frames are numbered per link and direction (1, 2, …), and acknowledged by ranges of those
+//! numbers ([`AckRange`]): in a link message of their own ([`LinkMsg::Ack`]) or riding on a routed frame
+//! going the other way ([`ROUTED_ACK_FLAG`]).
 //!
 //! Link messages are not signed: the link itself is authenticated (its offer and answer travel in signed
 //! envelopes and carry the DTLS fingerprints, so only the signer can be at the other end).
@@ -24,7 +29,6 @@ use crate::id::Id;
 use crate::identity::delegation::Delegation;
 use crate::node::api::LinkPurpose;
 use crate::node::records::{MailAck, Record};
-use crate::wire::MessageId;
 
 /// Kind byte: routed envelope.
 pub const KIND_ROUTED: u8 = 0x01;
@@ -32,6 +36,8 @@ pub const KIND_ROUTED: u8 = 0x01;
 pub const KIND_ROUTED_OWNER: u8 = 0x02;
 /// Kind byte: link message.
 pub const KIND_LINK: u8 = 0x10;
+/// Added to a routed kind byte: an acknowledgement range rides on the frame.
+pub const ROUTED_ACK_FLAG: u8 = 0x04;
 
 /// Longest successor list accepted from a peer (longer lists are refused, not truncated).
 pub const MAX_LIST: usize = 32;
@@ -56,8 +62,9 @@ pub enum LinkMsg {
     Notify,
     /// The sender leaves the ring gracefully; here are its neighbours to splice in.
     Leave { predecessor: Option<Id>, successors: Vec<Id> },
-    /// Hop-by-hop acknowledgement of a routed envelope.
-    Ack { id: MessageId },
+    /// Hop-by-hop acknowledgement: the sender received the routed frames numbered `from..=upto` on this
+    /// link (when nothing goes the other way for a routed frame to carry it).
+    Ack { from: u64, upto: u64 },
     /// Records the sender owns (or hands over) for the receiver to keep as a replica or new owner.
     Replicate { records: Vec<Record> },
     /// The recipient session acknowledged mailbox entries (its signed acknowledgement, which the receiver
@@ -341,22 +348,71 @@ pub fn decode_link(bytes: &[u8]) -> Option<LinkMsg> {
         }
         LinkMsg::Replicate { records } | LinkMsg::ReplicateAt { records, .. } => records.len() <= MAX_BATCH,
         LinkMsg::DropMail { ack } => ack.ids.len() <= MAX_BATCH,
+        LinkMsg::Ack { from, upto } => from <= upto,
         // Fixed size: nothing to bound.
-        LinkMsg::Ping { .. }
-        | LinkMsg::Pong { .. }
-        | LinkMsg::GetNeighbors
-        | LinkMsg::Notify
-        | LinkMsg::Ack { .. } => true,
+        LinkMsg::Ping { .. } | LinkMsg::Pong { .. } | LinkMsg::GetNeighbors | LinkMsg::Notify => true,
     };
     within_bounds.then_some(msg)
 }
 
-/// Prefixes an envelope with its kind byte.
-pub fn routed_frame(envelope: &[u8], owner_hint: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(envelope.len() + 1);
-    out.push(if owner_hint { KIND_ROUTED_OWNER } else { KIND_ROUTED });
+/// The routed frames a link peer received, by their numbers on the link: `from..=upto`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckRange {
+    pub from: u64,
+    pub upto: u64,
+}
+
+/// A routed frame as it arrived: its number on the link, the acknowledgement riding on it, the envelope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoutedFrame<'a> {
+    pub owner_hint: bool,
+    pub seq: u64,
+    pub ack: Option<AckRange>,
+    pub envelope: &'a [u8],
+}
+
+/// Encodes a routed frame. Returns the frame and where its envelope starts (the hops byte is set there).
+pub fn encode_routed(envelope: &[u8], owner_hint: bool, seq: u64, ack: Option<AckRange>) -> (Vec<u8>, usize) {
+    let kind = if owner_hint { KIND_ROUTED_OWNER } else { KIND_ROUTED };
+    let mut out = Vec::with_capacity(envelope.len() + 31);
+    out.push(if ack.is_some() { kind | ROUTED_ACK_FLAG } else { kind });
+    // Varints into a Vec cannot fail.
+    out = postcard::to_extend(&seq, out).unwrap_or_default();
+    if let Some(ack) = ack {
+        out = postcard::to_extend(&ack, out).unwrap_or_default();
+    }
+    let start = out.len();
     out.extend_from_slice(envelope);
-    out
+    (out, start)
+}
+
+/// Prefixes an envelope with its kind byte and sequence number 0, with no acknowledgement: a frame as a
+/// test or an attacker writes it (a node numbers its frames from 1, [`encode_routed`]).
+#[cfg(feature = "forge")]
+pub fn routed_frame(envelope: &[u8], owner_hint: bool) -> Vec<u8> {
+    encode_routed(envelope, owner_hint, 0, None).0
+}
+
+/// Splits a routed frame after its kind byte (`None` if the kind is not a routed one, or the numbers do
+/// not decode). The envelope is not looked at.
+pub fn decode_routed(kind: u8, rest: &[u8]) -> Option<RoutedFrame<'_>> {
+    let with_ack = kind & ROUTED_ACK_FLAG != 0;
+    let owner_hint = match kind & !ROUTED_ACK_FLAG {
+        KIND_ROUTED => false,
+        KIND_ROUTED_OWNER => true,
+        _ => return None,
+    };
+    let (seq, rest): (u64, _) = postcard::take_from_bytes(rest).ok()?;
+    let (ack, envelope) = if with_ack {
+        let (ack, rest): (AckRange, _) = postcard::take_from_bytes(rest).ok()?;
+        if ack.from > ack.upto {
+            return None;
+        }
+        (Some(ack), rest)
+    } else {
+        (None, rest)
+    };
+    Some(RoutedFrame { owner_hint, seq, ack, envelope })
 }
 
 /// The name of the message a link frame carries ("Ping", "Deliver", …), or `None` if it is not a
@@ -377,8 +433,9 @@ pub fn describe_frame(bytes: &[u8]) -> Option<&'static str> {
             LinkMsg::Replicate { .. } | LinkMsg::ReplicateAt { .. } => "Replicate",
             LinkMsg::DropMail { .. } => "DropMail",
         }),
-        KIND_ROUTED | KIND_ROUTED_OWNER => {
-            let (_, body) = crate::wire::envelope::peek::<Routed>(rest)?;
+        _ => {
+            let frame = decode_routed(kind, rest)?;
+            let (_, body) = crate::wire::envelope::peek::<Routed>(frame.envelope)?;
             Some(match body {
                 Routed::Ring(ring) => match ring {
                     RingMsg::FindSuccessor => "FindSuccessor",
@@ -403,13 +460,34 @@ pub fn describe_frame(bytes: &[u8]) -> Option<&'static str> {
                 },
             })
         }
-        _ => None,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routed_frames_carry_their_number_and_an_acknowledgement_both_ways() {
+        let envelope = [9u8; 40];
+        for (owner_hint, seq, ack) in [
+            (false, 1, None),
+            (true, 300, Some(AckRange { from: 2, upto: 2 })),
+            (false, u64::MAX, Some(AckRange { from: 0, upto: u64::MAX })),
+        ] {
+            let (frame, start) = encode_routed(&envelope, owner_hint, seq, ack);
+            assert_eq!(&frame[start..], &envelope);
+            let decoded = decode_routed(frame[0], &frame[1..]).expect("decodes");
+            assert_eq!(decoded, RoutedFrame { owner_hint, seq, ack, envelope: &envelope });
+        }
+        // A range that runs backwards, or a kind that is not a routed one, is refused.
+        let (mut frame, _) = encode_routed(&envelope, false, 1, Some(AckRange { from: 5, upto: 4 }));
+        assert_eq!(decode_routed(frame[0], &frame[1..]), None);
+        frame[0] = KIND_LINK | ROUTED_ACK_FLAG;
+        assert_eq!(decode_routed(frame[0], &frame[1..]), None);
+        assert!(decode_link(&postcard::to_allocvec(&LinkMsg::Ack { from: 3, upto: 2 }).expect("encodes"))
+            .is_none());
+    }
 
     #[test]
     fn describe_frame_names_link_messages_and_refuses_garbage() {

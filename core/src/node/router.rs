@@ -10,16 +10,16 @@
 //!   choose a hop; acknowledgements from the link layer.
 //! - **Emits**: a [`Hop`] decision per message; the parent transmits, re-sends and reports.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
 use rand_core::RngCore;
 
 use super::conduct::Offence;
-use super::links::{Link, Links};
-use super::msg::{self, LinkMsg, RingMsg, Routed, Undeliverable};
+use super::links::{Link, Links, PendingAck};
+use super::msg::{self, AckRange, LinkMsg, RingMsg, Routed, RoutedFrame, Undeliverable};
 use super::ring::Ring;
-use super::timer::{Deadline, Timed};
+use super::timer::{Deadline, Timed, Timer};
 use super::Node;
 use crate::id::Id;
 use crate::node::api::{FailReason, LinkId};
@@ -45,6 +45,23 @@ const IN_FLIGHT_CAPACITY: usize = 1024;
 const IN_FLIGHT_BYTES: usize = 16 << 20;
 /// Do not route over a link that failed to acknowledge for this long.
 const SUSPECT_TIME: Duration = Duration::from_secs(3);
+/// Routed bytes a link may have unacknowledged; more wait here, in order, until acknowledgements free room
+/// ([`Router::hold`]). Without it a burst went straight into the shell's buffers (up to 4 MiB in the
+/// browser's `bufferedAmount`, 8 MiB more in the shell's queue) with each frame's acknowledgement timer
+/// already running, so bulk data made a healthy link look dead.
+pub(crate) const LINK_WINDOW: usize = 1 << 20;
+/// Routed bytes that may wait for one link's window; past that a frame goes out at once, as before.
+const HELD_BYTES: usize = 8 << 20;
+/// How long a link may hold back its acknowledgement of routed frames, for a routed frame going the other
+/// way to carry it (a reply retraces its request's path, usually well within this). Once it is up, the
+/// acknowledgement goes with whatever the node does next — it wakes for it only at [`ACK_LATEST`].
+pub(crate) const ACK_DELAY: Duration = Duration::from_millis(50);
+/// The latest an acknowledgement goes: the node wakes up for it (a wakeup costs more than the frame, in
+/// a busy node and in the simulator alike, so the acknowledgement rides on the node's other work first).
+pub(crate) const ACK_LATEST: Duration = Duration::from_millis(200);
+/// A link acknowledges at once when this many frames, or bytes, wait for their acknowledgement.
+const ACK_EVERY_FRAMES: u64 = 8;
+const ACK_EVERY_BYTES: usize = 64 << 10;
 
 /// A forwarded frame waiting for the next hop's acknowledgement.
 #[derive(Debug)]
@@ -56,6 +73,8 @@ pub(crate) struct InFlight {
     hops: u8,
     owner_hint: bool,
     tried: Vec<LinkId>,
+    /// Its number on the link it was last sent on.
+    seq: u64,
     deadline: Timestamp,
 }
 
@@ -64,6 +83,17 @@ impl Deadline for InFlight {
     fn deadline(&self) -> Timestamp {
         self.deadline
     }
+}
+
+/// A routed frame waiting for room in its link's window: what [`Node::forward`] needs to send it.
+#[derive(Debug)]
+struct Held {
+    envelope: Vec<u8>,
+    header: Header,
+    origin: Id,
+    hops: u8,
+    owner_hint: bool,
+    tried: Vec<LinkId>,
 }
 
 /// Where a routed message goes next.
@@ -97,6 +127,13 @@ pub(crate) struct Router {
     relayed: RecentIds,
     in_flight: Timed<MessageId, InFlight>,
     in_flight_bytes: usize,
+    /// The frames in flight by the link they were last sent on and their number there, for the link's
+    /// acknowledgement ranges.
+    on_link: HashMap<LinkId, BTreeMap<u64, MessageId>>,
+    /// Bytes in flight per link (of the frames in `in_flight`).
+    unacked: HashMap<LinkId, usize>,
+    /// Frames waiting for room in their link's window, in the order they were to be sent, and their bytes.
+    held: HashMap<LinkId, (VecDeque<Held>, usize)>,
     reverse: HashMap<MessageId, (LinkId, Timestamp)>,
     reverse_order: VecDeque<(Timestamp, MessageId)>,
 }
@@ -108,6 +145,9 @@ impl Router {
             relayed: RecentIds::new(RELAY_CAPACITY, RELAY_MEMORY),
             in_flight: Timed::default(),
             in_flight_bytes: 0,
+            on_link: HashMap::new(),
+            unacked: HashMap::new(),
+            held: HashMap::new(),
             reverse: HashMap::new(),
             reverse_order: VecDeque::new(),
         }
@@ -147,6 +187,7 @@ impl Router {
         &mut self,
         now: Timestamp,
         link: LinkId,
+        seq: u64,
         ack_timeout: Duration,
         envelope: Vec<u8>,
         header: Header,
@@ -158,22 +199,15 @@ impl Router {
         if self.in_flight.len() < IN_FLIGHT_CAPACITY
             && self.in_flight_bytes + envelope.len() <= IN_FLIGHT_BYTES
         {
+            // A copy of a frame still in flight (a duplicate a relay passes on again) replaces it.
+            self.take(&header.id);
             tried.push(link);
             self.in_flight_bytes += envelope.len();
-            if let Some(old) = self.in_flight.insert(
-                header.id,
-                InFlight {
-                    envelope,
-                    header,
-                    origin,
-                    hops,
-                    owner_hint,
-                    tried,
-                    deadline: now.saturating_add(ack_timeout),
-                },
-            ) {
-                self.in_flight_bytes -= old.envelope.len();
-            }
+            *self.unacked.entry(link).or_default() += envelope.len();
+            self.on_link.entry(link).or_default().insert(seq, header.id);
+            let deadline = now.saturating_add(ack_timeout);
+            let f = InFlight { envelope, header, origin, hops, owner_hint, tried, seq, deadline };
+            self.in_flight.insert(header.id, f);
         }
     }
 
@@ -181,15 +215,82 @@ impl Router {
     fn take(&mut self, id: &MessageId) -> Option<InFlight> {
         let f = self.in_flight.remove(id)?;
         self.in_flight_bytes -= f.envelope.len();
+        if let Some(link) = f.tried.last() {
+            if let Some(bytes) = self.unacked.get_mut(link) {
+                *bytes -= f.envelope.len();
+                if *bytes == 0 {
+                    self.unacked.remove(link);
+                }
+            }
+            if let Some(sent) = self.on_link.get_mut(link) {
+                sent.remove(&f.seq);
+                if sent.is_empty() {
+                    self.on_link.remove(link);
+                }
+            }
+        }
         Some(f)
     }
 
-    /// `link` acknowledged `id`: it is no longer ours to re-send (an acknowledgement from a link the frame
-    /// was not last sent on changes nothing).
-    pub(crate) fn handle_ack(&mut self, link: LinkId, id: MessageId) {
-        if self.in_flight.get(&id).is_some_and(|f| f.tried.last() == Some(&link)) {
+    /// `link` acknowledged the routed frames it received numbered `range`: they are no longer ours to
+    /// re-send. Only frames last sent on that link match its numbers; the work is bounded by the frames
+    /// in flight there, whatever range a peer names.
+    pub(crate) fn handle_ack(&mut self, link: LinkId, range: AckRange) {
+        let Some(sent) = self.on_link.get(&link) else { return };
+        let acked: Vec<MessageId> = sent.range(range.from..=range.upto).map(|(_, id)| *id).collect();
+        for id in acked {
             self.take(&id);
         }
+    }
+
+    /// Whether a frame of `len` bytes must wait for room in `link`'s window: the link has something in flight
+    /// and this would take it past [`LINK_WINDOW`], or frames already wait (order is kept). A frame that
+    /// does not fit the wait either goes out at once.
+    fn must_wait(&self, link: LinkId, len: usize) -> bool {
+        let held = self.held.get(&link).map_or(0, |(_, bytes)| *bytes);
+        let unacked = self.unacked.get(&link).copied().unwrap_or(0);
+        let over = held > 0 || (unacked > 0 && unacked + len > LINK_WINDOW);
+        over && held + len <= HELD_BYTES
+    }
+
+    fn hold(&mut self, link: LinkId, frame: Held) {
+        let (queue, bytes) = self.held.entry(link).or_default();
+        *bytes += frame.envelope.len();
+        queue.push_back(frame);
+    }
+
+    /// The next frame waiting for `link`, if its window has room for it now.
+    fn release(&mut self, link: LinkId) -> Option<Held> {
+        let unacked = self.unacked.get(&link).copied().unwrap_or(0);
+        let (queue, bytes) = self.held.get_mut(&link)?;
+        let len = queue.front()?.envelope.len();
+        if unacked > 0 && unacked + len > LINK_WINDOW {
+            return None;
+        }
+        let frame = queue.pop_front()?;
+        *bytes -= len;
+        if queue.is_empty() {
+            self.held.remove(&link);
+        }
+        Some(frame)
+    }
+
+    /// The links frames wait for.
+    fn held_links(&self) -> Vec<LinkId> {
+        let mut links: Vec<LinkId> = self.held.keys().copied().collect();
+        links.sort_unstable();
+        links
+    }
+
+    /// Every frame waiting for `link` (which went away or is suspect).
+    fn take_held(&mut self, link: LinkId) -> VecDeque<Held> {
+        self.held.remove(&link).map(|(queue, _)| queue).unwrap_or_default()
+    }
+
+    /// The ids of the frames in flight, in id order (for tests).
+    #[cfg(test)]
+    fn in_flight_ids(&self) -> Vec<MessageId> {
+        self.in_flight.keys().copied().collect()
     }
 
     /// The frames whose acknowledgement is overdue now, in id order.
@@ -202,9 +303,9 @@ impl Router {
         self.in_flight.get(id).and_then(|f| f.tried.last().copied())
     }
 
-    /// The frames last sent on `link` (which just went away), in id order.
+    /// The frames last sent on `link` (which just went away), in the order they were sent.
     fn waiting_on(&self, link: LinkId) -> Vec<MessageId> {
-        self.in_flight.iter().filter(|(_, f)| f.tried.last() == Some(&link)).map(|(m, _)| *m).collect()
+        self.on_link.get(&link).map(|sent| sent.values().copied().collect()).unwrap_or_default()
     }
 
     pub(crate) fn remember_reverse(&mut self, now: Timestamp, id: MessageId, link: LinkId) {
@@ -419,13 +520,11 @@ impl Node {
         self.forward(now, via, bytes, header, me, 0, false, Vec::new());
     }
 
-    pub(super) fn handle_routed_frame(
-        &mut self,
-        now: Timestamp,
-        link_id: LinkId,
-        bytes: &[u8],
-        owner_hint: bool,
-    ) {
+    pub(super) fn handle_routed_frame(&mut self, now: Timestamp, link_id: LinkId, frame: RoutedFrame<'_>) {
+        if let Some(range) = frame.ack {
+            self.acked(now, link_id, range);
+        }
+        let RoutedFrame { owner_hint, seq, envelope: bytes, .. } = frame;
         // Relays read only the routing fields; the signature is checked where it matters: by the destination
         // before it acts, and by a relay before it answers the origin (docs/protocol.md, "Who verifies").
         let routing = match envelope::decode_routing(bytes, self.me.network) {
@@ -438,14 +537,15 @@ impl Node {
                 return;
             }
         };
+        // Acknowledge every frame whose routing fields decode, duplicates and frames that fail a later
+        // check included: no other node would take them either, so the sender need not try another link.
+        self.acknowledge(now, link_id, seq, bytes.len());
         let header = routing.header;
         let id = header.id;
         let hop = self.next_hop(now, &header, owner_hint, &[link_id]);
         // Cheap refusals first: a frame sent outside the time window, or a copy of one already seen, is
-        // dropped before its signature is checked (acknowledged all the same, as every frame that passed
-        // the checks so far: no other node would take it either, so the sender need not try another link).
+        // dropped before its signature is checked.
         if !self.router.first_sight(matches!(hop, Hop::Local), id, header.sent_at, now) {
-            self.transmit(link_id, msg::link_frame(&LinkMsg::Ack { id }));
             self.io.counters.dropped_replay += 1;
             return;
         }
@@ -474,8 +574,6 @@ impl Node {
             Hop::Forward { link, owner_hint } => Arrival::Forward { link, owner_hint },
             Hop::Fail(reason) => Arrival::Fail(reason),
         };
-        // Acknowledge every frame that passed the checks, duplicates included, so the sender does not re-send it.
-        self.transmit(link_id, msg::link_frame(&LinkMsg::Ack { id }));
         if matches!(arrival, Arrival::Deliver(_)) && !self.router.accept(id, header.sent_at, now) {
             self.io.counters.dropped_replay += 1;
             return;
@@ -553,28 +651,142 @@ impl Node {
         owner_hint: bool,
         tried: Vec<LinkId>,
     ) {
-        let mut frame = msg::routed_frame(&envelope, owner_hint);
-        envelope::set_hops(&mut frame[1..], hops);
-        let ack_timeout = self.ack_timeout(link);
-        self.transmit(link, frame);
-        self.router.track(now, link, ack_timeout, envelope, header, origin, hops, owner_hint, tried);
+        if self.router.must_wait(link, envelope.len()) {
+            self.router.hold(link, Held { envelope, header, origin, hops, owner_hint, tried });
+            return;
+        }
+        self.send_now(now, link, Held { envelope, header, origin, hops, owner_hint, tried });
     }
 
+    /// Sends a routed frame over `link` now, and keeps it until that link acknowledges it.
+    fn send_now(&mut self, now: Timestamp, link: LinkId, f: Held) {
+        let Held { envelope, header, origin, hops, owner_hint, tried } = f;
+        // Number the frame on the link, and let it carry the link's acknowledgement that is waiting.
+        let (seq, ack) = match self.links.get_mut(link) {
+            Some(l) => {
+                l.seq_out += 1;
+                (l.seq_out, l.ack_due.take().map(|p| p.range))
+            }
+            None => (0, None),
+        };
+        let (mut frame, start) = msg::encode_routed(&envelope, owner_hint, seq, ack);
+        envelope::set_hops(&mut frame[start..], hops);
+        let ack_timeout = self.ack_timeout(link);
+        self.transmit(link, frame);
+        self.router.track(now, link, seq, ack_timeout, envelope, header, origin, hops, owner_hint, tried);
+    }
+
+    /// How long a frame sent on `link` may go unacknowledged: a few round trips, and the time the peer may
+    /// hold its acknowledgement back ([`ACK_LATEST`]).
     fn ack_timeout(&self, link: LinkId) -> Duration {
         let rtt = self.links.get(link).and_then(|l| l.rtt);
-        match rtt {
+        let wait = match rtt {
             Some(rtt) => (rtt * 3).max(Duration::from_millis(400)),
             None => Duration::from_millis(1500),
+        };
+        wait + ACK_LATEST
+    }
+
+    /// A routed frame numbered `seq` (`len` bytes) arrived on `link_id`: its acknowledgement joins the
+    /// link's pending run and goes on the next routed frame back on the link, or in an `Ack` of its own
+    /// with the first thing the node does once [`ACK_DELAY`] is up (at [`ACK_LATEST`] if nothing comes), or
+    /// at once when the run is long ([`ACK_EVERY_FRAMES`], [`ACK_EVERY_BYTES`]) or the node is leaving. A number that does not continue the run (a peer's
+    /// numbering is its own business) sends the run so far and starts another.
+    fn acknowledge(&mut self, now: Timestamp, link_id: LinkId, seq: u64, len: usize) {
+        let Some(link) = self.links.get_mut(link_id) else { return };
+        let mut earlier = None;
+        let pending = match &mut link.ack_due {
+            Some(p) if p.range.upto.checked_add(1) == Some(seq) => {
+                p.range.upto = seq;
+                p.bytes += len;
+                *p
+            }
+            slot => {
+                earlier = slot.map(|p| p.range);
+                let range = AckRange { from: seq, upto: seq };
+                let (due, latest) = (now.saturating_add(ACK_DELAY), now.saturating_add(ACK_LATEST));
+                *slot.insert(PendingAck { range, bytes: len, due, latest })
+            }
+        };
+        if let Some(range) = earlier {
+            self.send_ack(link_id, range);
+        }
+        let frames = pending.range.upto - pending.range.from + 1;
+        if self.membership.leaving || frames >= ACK_EVERY_FRAMES || pending.bytes >= ACK_EVERY_BYTES {
+            self.flush_ack(link_id);
+        } else {
+            if self.links.acks_due.is_none_or(|at| at > pending.due) {
+                self.links.acks_due = Some(pending.due);
+            }
+            if self.timers.get(Timer::Acks).is_none_or(|at| at > pending.latest) {
+                self.timers.set(Timer::Acks, pending.latest);
+            }
+        }
+    }
+
+    /// `link` acknowledged the frames numbered `range`: they are done, and frames waiting for room in the
+    /// link's window go out.
+    pub(super) fn acked(&mut self, now: Timestamp, link: LinkId, range: AckRange) {
+        self.router.handle_ack(link, range);
+        self.send_held(now, link);
+    }
+
+    /// Sends the frames waiting for `link` that its window has room for now.
+    fn send_held(&mut self, now: Timestamp, link: LinkId) {
+        while let Some(f) = self.router.release(link) {
+            self.send_now(now, link, f);
+        }
+    }
+
+    fn send_ack(&mut self, link: LinkId, range: AckRange) {
+        self.transmit(link, msg::link_frame(&LinkMsg::Ack { from: range.from, upto: range.upto }));
+    }
+
+    /// Sends `link`'s pending acknowledgement now, if it has one.
+    pub(super) fn flush_ack(&mut self, link: LinkId) {
+        if let Some(p) = self.links.get_mut(link).and_then(|l| l.ack_due.take()) {
+            self.send_ack(link, p.range);
+        }
+    }
+
+    /// Sends the acknowledgements whose delay is up (all of them with `all`) — after an input, when one is
+    /// ([`Links::acks_due`](super::links::Links)), and at [`Timer::Acks`] — and keeps the timer at the
+    /// latest moment of the next.
+    pub(super) fn flush_acks(&mut self, now: Timestamp, all: bool) {
+        let (mut due, mut latest): (Option<Timestamp>, Option<Timestamp>) = (None, None);
+        let mut now_due = Vec::new();
+        for (id, link) in self.links.iter() {
+            let Some(p) = link.ack_due else { continue };
+            if all || p.due <= now {
+                now_due.push(id);
+            } else {
+                due = Some(due.map_or(p.due, |d| d.min(p.due)));
+                latest = Some(latest.map_or(p.latest, |l| l.min(p.latest)));
+            }
+        }
+        for id in now_due {
+            self.flush_ack(id);
+        }
+        self.links.acks_due = due;
+        match latest {
+            Some(at) => self.timers.set(Timer::Acks, at),
+            None => self.timers.stop(Timer::Acks),
         }
     }
 
     /// Frames whose acknowledgement is overdue: the link is suspect (and probed), the frame goes over the
     /// next-best link.
     pub(super) fn check_in_flight(&mut self, now: Timestamp) {
+        // Room a frame in flight left by another way than an acknowledgement (a copy of it went on
+        // elsewhere) is used too.
+        for link in self.router.held_links() {
+            self.send_held(now, link);
+        }
         for id in self.router.due(now) {
             if let Some(link) = self.router.last_link(&id) {
                 // Not acknowledged: avoid the link for a while and probe it.
                 let nonce = self.rng.next_u64();
+                self.reroute_held(now, link);
                 if let Some(l) = self.links.get_mut(link) {
                     l.suspect_until = now.saturating_add(SUSPECT_TIME);
                     if l.ping.is_none() {
@@ -594,17 +806,31 @@ impl Node {
         for m in self.router.waiting_on(link) {
             self.reroute(now, m);
         }
+        self.reroute_held(now, link);
+    }
+
+    /// Frames waiting for room on `link` (gone, or suspect) go over the next-best link instead.
+    fn reroute_held(&mut self, now: Timestamp, link: LinkId) {
+        for mut f in self.router.take_held(link) {
+            f.tried.push(link);
+            self.resend(now, f);
+        }
     }
 
     /// Sends an in-flight frame over the next-best link, or reports it undeliverable.
     fn reroute(&mut self, now: Timestamp, id: MessageId) {
         let Some(f) = self.router.take(&id) else { return };
+        let InFlight { envelope, header, origin, hops, owner_hint, tried, .. } = f;
+        self.resend(now, Held { envelope, header, origin, hops, owner_hint, tried });
+    }
+
+    /// Sends a frame that did not get through over the next-best link not yet tried, or reports it
+    /// undeliverable.
+    fn resend(&mut self, now: Timestamp, f: Held) {
         self.io.counters.rerouted += 1;
         match self.next_hop(now, &f.header, f.owner_hint, &f.tried) {
             Hop::Forward { link, owner_hint } => {
-                let (envelope, header, origin, hops, tried) =
-                    (f.envelope, f.header, f.origin, f.hops, f.tried);
-                self.forward(now, link, envelope, header, origin, hops, owner_hint, tried);
+                self.forward(now, link, f.envelope, f.header, f.origin, f.hops, owner_hint, f.tried);
             }
             Hop::Local => {
                 if let Ok(received) =
@@ -615,7 +841,7 @@ impl Node {
             }
             Hop::Fail(reason) => {
                 if f.origin == self.id() {
-                    self.undeliverable_local(now, id, reason);
+                    self.undeliverable_local(now, f.header.id, reason);
                 } else {
                     self.undeliverable_relayed(now, &f.envelope, &f.header, f.origin, reason);
                 }
@@ -721,5 +947,180 @@ mod tests {
             overshoot_weighted_gap(Id::MAX.wrapping_sub(Id::pow2(120)), zero)
                 < overshoot_weighted_gap(Id::pow2(120), zero)
         );
+    }
+}
+
+#[cfg(test)]
+mod ack_tests {
+    use super::super::msg::{self, AckRange, AppMsg, LinkMsg, RingMsg, Routed, Undeliverable};
+    use super::super::testing::{link_to, node, T0};
+    use super::super::timer::Timer;
+    use super::super::Node;
+    use super::{ACK_DELAY, ACK_LATEST, LINK_WINDOW};
+    use crate::node::api::{LinkId, Output};
+    use crate::wire::envelope::{Destination, MessageId};
+
+    /// The frames `node` transmitted since last asked.
+    fn frames(node: &mut Node) -> Vec<(LinkId, Vec<u8>)> {
+        let mut out = Vec::new();
+        loop {
+            match node.poll_output() {
+                Output::Transmit { link, bytes } => out.push((link, bytes)),
+                Output::Timeout(_) => return out,
+                _ => {}
+            }
+        }
+    }
+
+    /// The acknowledgements among `frames`: in `Ack` messages, and riding on routed frames.
+    fn acks(frames: &[(LinkId, Vec<u8>)]) -> (Vec<AckRange>, Vec<AckRange>) {
+        let (mut alone, mut riding) = (Vec::new(), Vec::new());
+        for (_, f) in frames {
+            if let Some(LinkMsg::Ack { from, upto }) =
+                (f[0] == msg::KIND_LINK).then(|| msg::decode_link(&f[1..])).flatten()
+            {
+                alone.push(AckRange { from, upto });
+            }
+            if let Some(ack) = msg::decode_routed(f[0], &f[1..]).and_then(|r| r.ack) {
+                riding.push(ack);
+            }
+        }
+        (alone, riding)
+    }
+
+    /// A routed message nobody answers.
+    fn quiet(node: &mut Node, to: &Node) -> MessageId {
+        let body = Routed::Ring(RingMsg::Undeliverable { reason: Undeliverable::NoRoute });
+        node.send_routed(T0, Destination::Node(to.id()), None, &body).expect("signed")
+    }
+
+    /// Two nodes with a link between them: `(a, a's end, b, b's end)`.
+    fn pair() -> (Node, LinkId, Node, LinkId) {
+        let ((mut a, a_key), (mut b, b_key)) = (node(1), node(2));
+        let ab = link_to(&mut a, &b_key);
+        let ba = link_to(&mut b, &a_key);
+        (a, ab, b, ba)
+    }
+
+    #[test]
+    fn a_run_of_frames_is_acknowledged_once_after_a_short_wait() {
+        let (mut a, ab, mut b, ba) = pair();
+        let sent: Vec<MessageId> = (0..3).map(|_| quiet(&mut a, &b)).collect();
+        let out = frames(&mut a);
+        assert_eq!(out.len(), 3);
+        for (_, f) in &out {
+            b.handle_frame(T0, ba, f);
+        }
+        assert_eq!(acks(&frames(&mut b)), (vec![], vec![]), "held back");
+        // The node wakes for it at the latest; anything it does after the delay sends it sooner.
+        assert_eq!(b.timers.get(Timer::Acks), Some(T0.saturating_add(ACK_LATEST)));
+        b.handle_timeout(T0.saturating_add(ACK_DELAY));
+        let back = frames(&mut b);
+        // One acknowledgement for the run: on its own, or riding on a routed frame of b's upkeep.
+        let (alone, riding) = acks(&back);
+        assert_eq!([alone, riding].concat(), vec![AckRange { from: 1, upto: 3 }]);
+        assert!(sent.iter().all(|id| a.router.in_flight_ids().contains(id)));
+        for (_, f) in &back {
+            a.handle_frame(T0, ab, f);
+        }
+        assert!(sent.iter().all(|id| !a.router.in_flight_ids().contains(id)), "all three acknowledged");
+
+        // Eight frames not yet acknowledged are acknowledged at once.
+        for _ in 0..8 {
+            quiet(&mut a, &b);
+        }
+        for (_, f) in frames(&mut a) {
+            b.handle_frame(T0, ba, &f);
+        }
+        assert_eq!(acks(&frames(&mut b)).0, vec![AckRange { from: 4, upto: 11 }]);
+    }
+
+    #[test]
+    fn a_routed_frame_going_back_carries_the_acknowledgement() {
+        let (mut a, ab, mut b, ba) = pair();
+        quiet(&mut a, &b);
+        quiet(&mut a, &b);
+        for (_, f) in frames(&mut a) {
+            b.handle_frame(T0, ba, &f);
+        }
+        quiet(&mut b, &a);
+        let back = frames(&mut b);
+        assert_eq!(acks(&back), (vec![], vec![AckRange { from: 1, upto: 2 }]));
+        a.handle_frame(T0, ab, &back[0].1);
+        assert!(a.router.in_flight_ids().is_empty());
+        // Nothing is left to acknowledge on its own.
+        b.handle_timeout(T0.saturating_add(ACK_DELAY));
+        assert_eq!(acks(&frames(&mut b)).0, vec![]);
+    }
+
+    #[test]
+    fn an_acknowledgement_covers_only_the_frames_it_names_on_its_own_link() {
+        let (mut a, ab, mut b, ba) = pair();
+        let (_, c_key) = node(3);
+        let ac = link_to(&mut a, &c_key);
+        let to_b: Vec<MessageId> = (0..5).map(|_| quiet(&mut a, &b)).collect();
+        let out = frames(&mut a);
+        // Another link's peer names every number there is: it acknowledges nothing sent to b.
+        let forged = msg::link_frame(&LinkMsg::Ack { from: 0, upto: u64::MAX });
+        a.handle_frame(T0, ac, &forged);
+        assert!(to_b.iter().all(|id| a.router.in_flight_ids().contains(id)));
+        // Frames 3 and 4 never arrive (a shell's queue dropped them): b acknowledges 1–2 as soon as 5 shows
+        // the gap, and 5 later; 3 and 4 stay a's to re-send.
+        for i in [0, 1, 4] {
+            b.handle_frame(T0, ba, &out[i].1);
+        }
+        let first = frames(&mut b);
+        assert_eq!(acks(&first).0, vec![AckRange { from: 1, upto: 2 }]);
+        b.handle_timeout(T0.saturating_add(ACK_DELAY));
+        let second = frames(&mut b);
+        // On its own, or riding on whatever routed frame the node's upkeep sent a first.
+        let (alone, riding) = acks(&second);
+        assert_eq!([alone, riding].concat(), vec![AckRange { from: 5, upto: 5 }]);
+        for (_, f) in first.iter().chain(&second) {
+            a.handle_frame(T0, ab, f);
+        }
+        let waiting: Vec<bool> = to_b.iter().map(|id| a.router.in_flight_ids().contains(id)).collect();
+        assert_eq!(waiting, [false, false, true, true, false]);
+    }
+
+    #[test]
+    fn a_link_carries_at_most_its_window_unacknowledged_and_the_rest_waits_in_order() {
+        let (mut a, ab, mut b, ba) = pair();
+        // 40 frames of ~60 KB: 2.4 MB, more than twice the window.
+        let big = Routed::App(AppMsg::StoreSealed { sealed: vec![7; 60_000] });
+        let sent: Vec<MessageId> = (0..40)
+            .map(|_| a.send_routed(T0, Destination::Node(b.id()), None, &big).expect("signed"))
+            .collect();
+        let first = frames(&mut a);
+        let bytes: usize = first.iter().map(|(_, f)| f.len()).sum();
+        assert!(first.len() < 40 && bytes <= LINK_WINDOW + 70_000, "{} frames, {bytes} bytes", first.len());
+        assert!(bytes > LINK_WINDOW - 70_000, "the window is used: {bytes} bytes");
+        // Only what went out has an acknowledgement timer running.
+        assert_eq!(a.router.in_flight_ids().len(), first.len());
+
+        // b acknowledges what it got (the run is long enough to go at once): as much again goes out, in order.
+        for (_, f) in &first {
+            b.handle_frame(T0, ba, f);
+        }
+        for (_, f) in frames(&mut b) {
+            a.handle_frame(T0, ab, &f);
+        }
+        let second = frames(&mut a);
+        assert!(!second.is_empty());
+        let seqs: Vec<u64> = first
+            .iter()
+            .chain(&second)
+            .filter_map(|(_, f)| msg::decode_routed(f[0], &f[1..]).map(|r| r.seq))
+            .collect();
+        assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "numbered in the order sent");
+        let ids: Vec<MessageId> = first
+            .iter()
+            .chain(&second)
+            .filter_map(|(_, f)| {
+                let r = msg::decode_routed(f[0], &f[1..])?;
+                crate::wire::envelope::decode_routing(r.envelope, a.me.network).ok().map(|x| x.header.id)
+            })
+            .collect();
+        assert_eq!(ids, sent[..ids.len()].to_vec(), "the waiting frames keep their order");
     }
 }

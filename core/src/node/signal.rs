@@ -588,53 +588,25 @@ mod tests {
 
     use super::super::links::{AnswerPath, Link, LinkKind, LinkState};
     use super::super::msg::{self, AnswerContents, OfferContents, RejectReason, RingMsg, Routed};
-    use super::super::{Config, Node};
+    use super::super::testing::{identity, link_to, node, T0};
+    use super::super::Node;
     use crate::e2e;
-    use crate::identity::delegation::{delegation_message, Delegation, DelegationRequest};
-    use crate::identity::wallet::WalletKey;
-    use crate::identity::{SessionKey, SessionPublicKey};
-    use crate::node::api::{LinkId, LinkPurpose, LinkRole, Output};
-    use crate::time::Timestamp;
+    use crate::identity::delegation::Delegation;
+    use crate::identity::SessionPublicKey;
+    use crate::node::api::{LinkPurpose, LinkRole, Output};
     use crate::wire::envelope::{self, MessageId, Received};
-
-    const T0: Timestamp = Timestamp(1_800_000_000_000);
-
-    /// A session key and a delegation to it from a fresh wallet.
-    fn identity(seed: u64) -> (SessionKey, Delegation) {
-        let mut rng = ChaCha20Rng::seed_from_u64(seed);
-        let session = SessionKey::generate(&mut rng);
-        let wallet = WalletKey::generate(&mut rng);
-        let req = DelegationRequest::new("test.local", wallet.address(), 1, "test");
-        let delegation = Delegation::sign(&delegation_message(session.public(), &req, T0, &mut rng), &wallet);
-        (session, delegation)
-    }
-
-    /// A node that is not alone in a ring (it routes what it sends over its links).
-    fn node(seed: u64) -> (Node, SessionPublicKey) {
-        let (session, delegation) = identity(seed);
-        let public = *session.public();
-        let mut node =
-            Node::new(Config::new("test", [seed as u8; 32]), session, delegation, T0).expect("valid");
-        node.membership.founder = false;
-        (node, public)
-    }
-
-    /// Gives `node` an open link to `peer`, for its routed frames to leave by.
-    fn link_to(node: &mut Node, peer: &SessionPublicKey) -> LinkId {
-        let mut link =
-            Link::answer(T0, peer.node_id(), LinkKind::From(LinkPurpose::Finger), AnswerPath::Http(0));
-        link.state = LinkState::Open;
-        node.links.insert(link)
-    }
 
     /// The routed bodies `node` sent since last asked, verified and decoded, with their signers.
     fn sent(node: &mut Node) -> Vec<Received<Routed>> {
         let mut out = Vec::new();
         while let Some(output) = Some(node.poll_output()) {
             match output {
-                Output::Transmit { bytes, .. } if bytes[0] == msg::KIND_ROUTED => out.push(
-                    envelope::decode::<Routed>(&bytes[1..], node.me.network).expect("a valid envelope"),
-                ),
+                Output::Transmit { bytes, .. } => {
+                    if let Some(frame) = msg::decode_routed(bytes[0], &bytes[1..]) {
+                        let received = envelope::decode::<Routed>(frame.envelope, node.me.network);
+                        out.push(received.expect("a valid envelope"));
+                    }
+                }
                 Output::Timeout(_) => return out,
                 _ => {}
             }

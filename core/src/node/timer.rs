@@ -34,10 +34,12 @@ pub(crate) enum Timer {
     Presence,
     /// The leave grace is over: close every link and report [`crate::node::Event::Left`].
     Leave,
+    /// A link's held-back acknowledgement of routed frames is due (the earliest of them; `router.rs`).
+    Acks,
 }
 
 impl Timer {
-    const COUNT: usize = 9;
+    const COUNT: usize = 10;
 
     const fn index(self) -> usize {
         match self {
@@ -50,6 +52,7 @@ impl Timer {
             Timer::FingerSweep => 6,
             Timer::Presence => 7,
             Timer::Leave => 8,
+            Timer::Acks => 9,
         }
     }
 }
@@ -116,12 +119,13 @@ impl<K: Ord + Copy, V: Deadline> Timed<K, V> {
         self.items.get(key)
     }
 
-    pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
-        self.items.values()
+    #[cfg(test)]
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &K> {
+        self.items.keys()
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.items.iter()
+    pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
+        self.items.values()
     }
 
     /// Inserts or replaces; returns the replaced entry.

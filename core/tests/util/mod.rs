@@ -309,3 +309,17 @@ impl Net {
         }
     }
 }
+
+/// The envelope in a routed frame (docs/protocol.md, "Link frames"): after the kind byte, the frame's
+/// number on the link, and the acknowledgement range kinds 0x05 and 0x06 carry (varints all).
+pub fn envelope_of(frame: &[u8]) -> &[u8] {
+    let varints = if frame[0] & 0x04 != 0 { 3 } else { 1 };
+    let mut at = 1;
+    for _ in 0..varints {
+        while frame[at] & 0x80 != 0 {
+            at += 1;
+        }
+        at += 1;
+    }
+    &frame[at..]
+}
