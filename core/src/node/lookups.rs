@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use super::msg::{RingMsg, Routed, Undeliverable};
-use super::router::{fail_reason, Hop};
+use super::router::{fail_reason, Hop, Outbound};
 use super::timer::{Deadline, Timed};
 use super::Node;
 use crate::id::{Id, ID_BITS};
@@ -143,7 +143,7 @@ impl Node {
         };
         if let Some(link) = forced {
             if self.links.get(link).is_some_and(super::links::Link::is_open) {
-                self.forward(now, link, bytes, header, me, 0, false, Vec::new());
+                self.forward(now, link, Outbound::own(bytes, header, me, false));
             } else {
                 self.finish_lookup(now, id, Err(FailReason::NotConnected));
             }
@@ -152,7 +152,7 @@ impl Node {
         match self.next_hop(now, &header, false, &[]) {
             Hop::Local => self.finish_lookup(now, id, Ok((me, 0, 0))),
             Hop::Forward { link, owner_hint } => {
-                self.forward(now, link, bytes, header, me, 0, owner_hint, Vec::new())
+                self.forward(now, link, Outbound::own(bytes, header, me, owner_hint))
             }
             Hop::Fail(reason) => self.undeliverable_local(now, header.id, reason),
         }

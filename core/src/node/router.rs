@@ -66,13 +66,7 @@ const ACK_EVERY_BYTES: usize = 64 << 10;
 /// A forwarded frame waiting for the next hop's acknowledgement.
 #[derive(Debug)]
 pub(crate) struct InFlight {
-    /// The envelope (without kind byte).
-    envelope: Vec<u8>,
-    header: Header,
-    origin: Id,
-    hops: u8,
-    owner_hint: bool,
-    tried: Vec<LinkId>,
+    frame: Outbound,
     /// Its number on the link it was last sent on.
     seq: u64,
     deadline: Timestamp,
@@ -85,15 +79,24 @@ impl Deadline for InFlight {
     }
 }
 
-/// A routed frame waiting for room in its link's window: what [`Node::forward`] needs to send it.
+/// A routed frame on its way out — waiting for room in its link's window, in flight, or to be re-sent:
+/// what [`Node::forward`] needs to send it.
 #[derive(Debug)]
-struct Held {
+pub(crate) struct Outbound {
+    /// The envelope (without kind byte).
     envelope: Vec<u8>,
     header: Header,
     origin: Id,
     hops: u8,
     owner_hint: bool,
     tried: Vec<LinkId>,
+}
+
+impl Outbound {
+    /// A message of this node's own, on its first hop.
+    pub(super) fn own(envelope: Vec<u8>, header: Header, me: Id, owner_hint: bool) -> Outbound {
+        Outbound { envelope, header, origin: me, hops: 0, owner_hint, tried: Vec::new() }
+    }
 }
 
 /// Where a routed message goes next.
@@ -133,7 +136,7 @@ pub(crate) struct Router {
     /// Bytes in flight per link (of the frames in `in_flight`).
     unacked: HashMap<LinkId, usize>,
     /// Frames waiting for room in their link's window, in the order they were to be sent, and their bytes.
-    held: HashMap<LinkId, (VecDeque<Held>, usize)>,
+    held: HashMap<LinkId, (VecDeque<Outbound>, usize)>,
     reverse: HashMap<MessageId, (LinkId, Timestamp)>,
     reverse_order: VecDeque<(Timestamp, MessageId)>,
 }
@@ -182,42 +185,27 @@ impl Router {
 
     /// Keeps a forwarded frame until `link` acknowledges it, within the table's bounds (a frame that does
     /// not fit is sent all the same, but not re-sent).
-    #[allow(clippy::too_many_arguments)]
-    fn track(
-        &mut self,
-        now: Timestamp,
-        link: LinkId,
-        seq: u64,
-        ack_timeout: Duration,
-        envelope: Vec<u8>,
-        header: Header,
-        origin: Id,
-        hops: u8,
-        owner_hint: bool,
-        mut tried: Vec<LinkId>,
-    ) {
-        if self.in_flight.len() < IN_FLIGHT_CAPACITY
-            && self.in_flight_bytes + envelope.len() <= IN_FLIGHT_BYTES
-        {
+    fn track(&mut self, now: Timestamp, link: LinkId, seq: u64, ack_timeout: Duration, mut frame: Outbound) {
+        let (id, len) = (frame.header.id, frame.envelope.len());
+        if self.in_flight.len() < IN_FLIGHT_CAPACITY && self.in_flight_bytes + len <= IN_FLIGHT_BYTES {
             // A copy of a frame still in flight (a duplicate a relay passes on again) replaces it.
-            self.take(&header.id);
-            tried.push(link);
-            self.in_flight_bytes += envelope.len();
-            *self.unacked.entry(link).or_default() += envelope.len();
-            self.on_link.entry(link).or_default().insert(seq, header.id);
+            self.take(&id);
+            frame.tried.push(link);
+            self.in_flight_bytes += len;
+            *self.unacked.entry(link).or_default() += len;
+            self.on_link.entry(link).or_default().insert(seq, id);
             let deadline = now.saturating_add(ack_timeout);
-            let f = InFlight { envelope, header, origin, hops, owner_hint, tried, seq, deadline };
-            self.in_flight.insert(header.id, f);
+            self.in_flight.insert(id, InFlight { frame, seq, deadline });
         }
     }
 
     /// Takes a frame out of the in-flight table.
     fn take(&mut self, id: &MessageId) -> Option<InFlight> {
         let f = self.in_flight.remove(id)?;
-        self.in_flight_bytes -= f.envelope.len();
-        if let Some(link) = f.tried.last() {
+        self.in_flight_bytes -= f.frame.envelope.len();
+        if let Some(link) = f.frame.tried.last() {
             if let Some(bytes) = self.unacked.get_mut(link) {
-                *bytes -= f.envelope.len();
+                *bytes -= f.frame.envelope.len();
                 if *bytes == 0 {
                     self.unacked.remove(link);
                 }
@@ -253,14 +241,14 @@ impl Router {
         over && held + len <= HELD_BYTES
     }
 
-    fn hold(&mut self, link: LinkId, frame: Held) {
+    fn hold(&mut self, link: LinkId, frame: Outbound) {
         let (queue, bytes) = self.held.entry(link).or_default();
         *bytes += frame.envelope.len();
         queue.push_back(frame);
     }
 
     /// The next frame waiting for `link`, if its window has room for it now.
-    fn release(&mut self, link: LinkId) -> Option<Held> {
+    fn release(&mut self, link: LinkId) -> Option<Outbound> {
         let unacked = self.unacked.get(&link).copied().unwrap_or(0);
         let (queue, bytes) = self.held.get_mut(&link)?;
         let len = queue.front()?.envelope.len();
@@ -283,7 +271,7 @@ impl Router {
     }
 
     /// Every frame waiting for `link` (which went away or is suspect).
-    fn take_held(&mut self, link: LinkId) -> VecDeque<Held> {
+    fn take_held(&mut self, link: LinkId) -> VecDeque<Outbound> {
         self.held.remove(&link).map(|(queue, _)| queue).unwrap_or_default()
     }
 
@@ -300,7 +288,7 @@ impl Router {
 
     /// The link a frame in flight was last sent on.
     fn last_link(&self, id: &MessageId) -> Option<LinkId> {
-        self.in_flight.get(id).and_then(|f| f.tried.last().copied())
+        self.in_flight.get(id).and_then(|f| f.frame.tried.last().copied())
     }
 
     /// The frames last sent on `link` (which just went away), in the order they were sent.
@@ -496,7 +484,7 @@ impl Node {
                 self.deliver(now, received);
             }
             Hop::Forward { link, owner_hint } => {
-                self.forward(now, link, bytes, header, me, 0, owner_hint, Vec::new());
+                self.forward(now, link, Outbound::own(bytes, header, me, owner_hint));
             }
             Hop::Fail(reason) => self.undeliverable_local(now, header.id, reason),
         }
@@ -517,7 +505,7 @@ impl Node {
         track(self, header.id);
         let _ = self.router.replay.check_and_insert(header.id.0, header.sent_at, now);
         let me = self.id();
-        self.forward(now, via, bytes, header, me, 0, false, Vec::new());
+        self.forward(now, via, Outbound::own(bytes, header, me, false));
     }
 
     pub(super) fn handle_routed_frame(&mut self, now: Timestamp, link_id: LinkId, frame: RoutedFrame<'_>) {
@@ -606,16 +594,15 @@ impl Node {
                     return;
                 }
                 self.io.counters.forwarded += 1;
-                self.forward(
-                    now,
-                    link,
-                    bytes.to_vec(),
+                let frame = Outbound {
+                    envelope: bytes.to_vec(),
                     header,
-                    routing.origin,
-                    routing.hops + 1,
+                    origin: routing.origin,
+                    hops: routing.hops + 1,
                     owner_hint,
-                    vec![link_id],
-                );
+                    tried: vec![link_id],
+                };
+                self.forward(now, link, frame);
             }
             Arrival::Fail(reason) => self.undeliverable_relayed(now, bytes, &header, routing.origin, reason),
         }
@@ -638,29 +625,18 @@ impl Node {
         self.undeliverable(now, header, origin, reason);
     }
 
-    /// Sends a routed frame over `link` and keeps it until that link acknowledges it.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn forward(
-        &mut self,
-        now: Timestamp,
-        link: LinkId,
-        envelope: Vec<u8>,
-        header: Header,
-        origin: Id,
-        hops: u8,
-        owner_hint: bool,
-        tried: Vec<LinkId>,
-    ) {
-        if self.router.must_wait(link, envelope.len()) {
-            self.router.hold(link, Held { envelope, header, origin, hops, owner_hint, tried });
-            return;
+    /// Sends a routed frame over `link` — now, or once the link's window has room — and keeps it until
+    /// that link acknowledges it.
+    pub(super) fn forward(&mut self, now: Timestamp, link: LinkId, frame: Outbound) {
+        if self.router.must_wait(link, frame.envelope.len()) {
+            self.router.hold(link, frame);
+        } else {
+            self.send_now(now, link, frame);
         }
-        self.send_now(now, link, Held { envelope, header, origin, hops, owner_hint, tried });
     }
 
     /// Sends a routed frame over `link` now, and keeps it until that link acknowledges it.
-    fn send_now(&mut self, now: Timestamp, link: LinkId, f: Held) {
-        let Held { envelope, header, origin, hops, owner_hint, tried } = f;
+    fn send_now(&mut self, now: Timestamp, link: LinkId, f: Outbound) {
         // Number the frame on the link, and let it carry the link's acknowledgement that is waiting.
         let (seq, ack) = match self.links.get_mut(link) {
             Some(l) => {
@@ -669,11 +645,11 @@ impl Node {
             }
             None => (0, None),
         };
-        let (mut frame, start) = msg::encode_routed(&envelope, owner_hint, seq, ack);
-        envelope::set_hops(&mut frame[start..], hops);
+        let (mut frame, start) = msg::encode_routed(&f.envelope, f.owner_hint, seq, ack);
+        envelope::set_hops(&mut frame[start..], f.hops);
         let ack_timeout = self.ack_timeout(link);
         self.transmit(link, frame);
-        self.router.track(now, link, seq, ack_timeout, envelope, header, origin, hops, owner_hint, tried);
+        self.router.track(now, link, seq, ack_timeout, f);
     }
 
     /// How long a frame sent on `link` may go unacknowledged: a few round trips, and the time the peer may
@@ -820,18 +796,15 @@ impl Node {
     /// Sends an in-flight frame over the next-best link, or reports it undeliverable.
     fn reroute(&mut self, now: Timestamp, id: MessageId) {
         let Some(f) = self.router.take(&id) else { return };
-        let InFlight { envelope, header, origin, hops, owner_hint, tried, .. } = f;
-        self.resend(now, Held { envelope, header, origin, hops, owner_hint, tried });
+        self.resend(now, f.frame);
     }
 
     /// Sends a frame that did not get through over the next-best link not yet tried, or reports it
     /// undeliverable.
-    fn resend(&mut self, now: Timestamp, f: Held) {
+    fn resend(&mut self, now: Timestamp, f: Outbound) {
         self.io.counters.rerouted += 1;
         match self.next_hop(now, &f.header, f.owner_hint, &f.tried) {
-            Hop::Forward { link, owner_hint } => {
-                self.forward(now, link, f.envelope, f.header, f.origin, f.hops, owner_hint, f.tried);
-            }
+            Hop::Forward { link, owner_hint } => self.forward(now, link, Outbound { owner_hint, ..f }),
             Hop::Local => {
                 if let Ok(received) =
                     envelope::decode_with::<Routed>(self.config.crypto, &f.envelope, self.me.network)
