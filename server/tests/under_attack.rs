@@ -96,7 +96,8 @@ fn junk_frame(key: &SessionKey, dest: Id, rng: &mut ChaCha20Rng) -> Vec<u8> {
     };
     let mut junk = [0u8; 64];
     rng.fill_bytes(&mut junk);
-    let mut frame = vec![0x01];
+    // A routed frame (kind 0x01) numbered 0 on the link (docs/protocol.md, "Link frames"), then the envelope.
+    let mut frame = vec![0x01, 0x00];
     frame.extend(envelope::encode(key, &header, &junk.to_vec()).expect("an envelope"));
     frame
 }
