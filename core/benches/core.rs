@@ -1,13 +1,17 @@
-//! Core hot paths: delegation verification (cold and cached), the signed envelope, and e2e seal/open.
+//! Core hot paths: delegation verification (cold and cached), the signed envelope, e2e seal/open, and the
+//! end-to-end session (its handshake, then seal + open of one message) beside the one-shot seal + open of the
+//! same size.
 //!
 //! `cargo bench -p chordial-core --bench core` runs them with criterion and then writes the medians, in
 //! nanoseconds, as one JSON object to `target/bench/core.json` at the workspace root, including
-//! `delegation_verify_ratio` = cold / cached (the cache is only worth having if this is large; ≥ 20 expected).
+//! `delegation_verify_ratio` = cold / cached (the cache is only worth having if this is large; ≥ 20 expected)
+//! and `session_speedup_1k` = one-shot seal + open / session seal + open, both of 1 KiB.
 #![allow(missing_docs)]
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chordial_core::e2e::session::{self, Credentials, Initiating, Peer};
 use chordial_core::e2e::{self, InnerMessage};
 use chordial_core::identity::delegation::{
     delegation_message, Delegation, DelegationCache, DelegationRequest,
@@ -32,6 +36,10 @@ const IDS: &[&str] = &[
     "e2e_open_256",
     "e2e_seal_64k",
     "e2e_open_64k",
+    "e2e_seal_open_1k",
+    "session_handshake",
+    "session_seal_open_1k",
+    "session_seal_open_64k",
 ];
 
 struct Party {
@@ -122,6 +130,55 @@ fn bench_e2e(c: &mut Criterion, alice: &Party, bob: &Party, rng: &mut ChaCha20Rn
     }
 }
 
+fn bench_session(c: &mut Criterion, alice: &Party, bob: &Party, rng: &mut ChaCha20Rng) {
+    let mut cache = DelegationCache::new(16);
+    let inner = InnerMessage {
+        from_wallet: alice.wallet.address(),
+        to_wallet: bob.wallet.address(),
+        app_origin: "https://app.example".into(),
+        seq: 1,
+        sent_at: now(),
+        payload: vec![0xa5; 1024],
+    };
+    let my_wallet = bob.wallet.address();
+    // The baseline, in the same run: what every message costs today.
+    c.bench_function("e2e_seal_open_1k", |b| {
+        b.iter(|| {
+            let ct =
+                e2e::seal(rng, &alice.session, &alice.delegation, bob.session.public(), black_box(&inner))
+                    .unwrap();
+            e2e::open(&bob.session, &my_wallet, NETWORK, &mut cache, now(), &ct).unwrap()
+        })
+    });
+    let a = Credentials::new(&alice.session, alice.delegation.clone());
+    let b = Credentials::new(&bob.session, bob.delegation.clone());
+    let peer = Peer {
+        session: *bob.session.public(),
+        static_key: *b.static_public(),
+        wallet: bob.wallet.address(),
+        delegation_expires: now().saturating_add(Duration::from_secs(86_400)),
+    };
+    // The whole handshake, both sides, with the initiator's delegation already in the responder's cache.
+    let handshake = |rng: &mut ChaCha20Rng, cache: &mut DelegationCache| {
+        let (init, hello) = Initiating::start(rng, &a, peer.clone(), now(), b"").unwrap();
+        let acc =
+            session::accept(rng, &b, alice.session.public(), NETWORK, cache, now(), &hello, b"").unwrap();
+        (init.finish(&acc.welcome).unwrap().0, acc.session)
+    };
+    c.bench_function("session_handshake", |bench| bench.iter(|| handshake(rng, &mut cache)));
+    let (mut sa, mut sb) = handshake(rng, &mut cache);
+    let header = [0x42u8; 64];
+    for (name, size) in [("1k", 1024), ("64k", e2e::MAX_PAYLOAD)] {
+        let payload = vec![0xa5; size];
+        c.bench_function(&format!("session_seal_open_{name}"), |bench| {
+            bench.iter(|| {
+                let m = sa.seal(now(), &header, black_box(&payload)).unwrap();
+                sb.open(now(), &header, &m).unwrap()
+            })
+        });
+    }
+}
+
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("core/ has a parent").to_path_buf()
 }
@@ -163,6 +220,14 @@ fn write_summary(dir: &Path) -> std::io::Result<PathBuf> {
             serde_json::json!((cold / cached * 10.0).round() / 10.0),
         );
     }
+    if let (Some(one_shot), Some(session)) =
+        (median_ns(dir, "e2e_seal_open_1k"), median_ns(dir, "session_seal_open_1k"))
+    {
+        out.insert(
+            "session_speedup_1k".into(),
+            serde_json::json!((one_shot / session * 10.0).round() / 10.0),
+        );
+    }
     let path = workspace_root().join("target").join("bench").join("core.json");
     std::fs::create_dir_all(path.parent().expect("has a parent"))?;
     std::fs::write(&path, serde_json::to_string_pretty(&serde_json::Value::Object(out))? + "\n")?;
@@ -184,6 +249,7 @@ fn main() {
     bench_delegation(&mut c, &alice);
     bench_envelope(&mut c, &alice, &mut rng);
     bench_e2e(&mut c, &alice, &bob, &mut rng);
+    bench_session(&mut c, &alice, &bob, &mut rng);
     c.final_summary();
 
     // `cargo test --benches` runs this in test mode: nothing was measured, write nothing.

@@ -33,6 +33,8 @@
 //! delegation must be valid at the time of opening (`now`), not at `sent_at`: a message opened after the
 //! sender's delegation expired is refused, because an expired delegation must stop vouching for its key.
 
+pub mod session;
+
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
 
