@@ -52,6 +52,10 @@ const SUSPECT_TIME: Duration = Duration::from_secs(3);
 pub(crate) const LINK_WINDOW: usize = 1 << 20;
 /// Routed bytes that may wait for one link's window; past that a frame goes out at once, as before.
 const HELD_BYTES: usize = 8 << 20;
+/// Routed bytes that may wait for all links' windows together: peers that are slow to acknowledge (or
+/// never do, until their links turn suspect) cannot make a node hold [`HELD_BYTES`] for each of its links.
+/// Past it, too, a frame goes out at once.
+const HELD_TOTAL: usize = 16 << 20;
 /// How long a link may hold back its acknowledgement of routed frames, for a routed frame going the other
 /// way to carry it (a reply retraces its request's path, usually well within this). Once it is up, the
 /// acknowledgement goes with whatever the node does next — it wakes for it only at [`ACK_LATEST`].
@@ -137,6 +141,8 @@ pub(crate) struct Router {
     unacked: HashMap<LinkId, usize>,
     /// Frames waiting for room in their link's window, in the order they were to be sent, and their bytes.
     held: HashMap<LinkId, (VecDeque<Outbound>, usize)>,
+    /// The bytes of all of `held`.
+    held_bytes: usize,
     reverse: HashMap<MessageId, (LinkId, Timestamp)>,
     reverse_order: VecDeque<(Timestamp, MessageId)>,
 }
@@ -151,6 +157,7 @@ impl Router {
             on_link: HashMap::new(),
             unacked: HashMap::new(),
             held: HashMap::new(),
+            held_bytes: 0,
             reverse: HashMap::new(),
             reverse_order: VecDeque::new(),
         }
@@ -233,17 +240,18 @@ impl Router {
 
     /// Whether a frame of `len` bytes must wait for room in `link`'s window: the link has something in flight
     /// and this would take it past [`LINK_WINDOW`], or frames already wait (order is kept). A frame that
-    /// does not fit the wait either goes out at once.
+    /// does not fit the wait ([`HELD_BYTES`] for the link, [`HELD_TOTAL`] for all) goes out at once.
     fn must_wait(&self, link: LinkId, len: usize) -> bool {
         let held = self.held.get(&link).map_or(0, |(_, bytes)| *bytes);
         let unacked = self.unacked.get(&link).copied().unwrap_or(0);
         let over = held > 0 || (unacked > 0 && unacked + len > LINK_WINDOW);
-        over && held + len <= HELD_BYTES
+        over && held + len <= HELD_BYTES && self.held_bytes + len <= HELD_TOTAL
     }
 
     fn hold(&mut self, link: LinkId, frame: Outbound) {
         let (queue, bytes) = self.held.entry(link).or_default();
         *bytes += frame.envelope.len();
+        self.held_bytes += frame.envelope.len();
         queue.push_back(frame);
     }
 
@@ -257,6 +265,7 @@ impl Router {
         }
         let frame = queue.pop_front()?;
         *bytes -= len;
+        self.held_bytes -= len;
         if queue.is_empty() {
             self.held.remove(&link);
         }
@@ -272,7 +281,9 @@ impl Router {
 
     /// Every frame waiting for `link` (which went away or is suspect).
     fn take_held(&mut self, link: LinkId) -> VecDeque<Outbound> {
-        self.held.remove(&link).map(|(queue, _)| queue).unwrap_or_default()
+        let (queue, bytes) = self.held.remove(&link).unwrap_or_default();
+        self.held_bytes -= bytes;
+        queue
     }
 
     /// The ids of the frames in flight, in id order (for tests).
@@ -929,7 +940,7 @@ mod ack_tests {
     use super::super::testing::{link_to, node, T0};
     use super::super::timer::Timer;
     use super::super::Node;
-    use super::{ACK_DELAY, ACK_LATEST, LINK_WINDOW};
+    use super::{ACK_DELAY, ACK_LATEST, HELD_BYTES, HELD_TOTAL, LINK_WINDOW};
     use crate::node::api::{LinkId, Output};
     use crate::wire::envelope::{Destination, MessageId};
 
@@ -1095,5 +1106,36 @@ mod ack_tests {
             })
             .collect();
         assert_eq!(ids, sent[..ids.len()].to_vec(), "the waiting frames keep their order");
+    }
+
+    #[test]
+    fn what_waits_for_all_links_together_is_bounded() {
+        let (mut a, _) = node(1);
+        // Four peers that acknowledge nothing yet; to each, more than its link may hold on its own.
+        let peers: Vec<_> = (0..4).map(|i| node(10 + i).1).collect();
+        for p in &peers {
+            link_to(&mut a, p);
+        }
+        let big = Routed::App(AppMsg::StoreSealed { sealed: vec![7; 60_000] });
+        let per_peer = (LINK_WINDOW + HELD_BYTES / 2) / 60_000 + 1;
+        let mut sent = 0usize;
+        for p in &peers {
+            for _ in 0..per_peer {
+                a.send_routed(T0, Destination::Node(p.node_id()), None, &big).expect("signed");
+                sent += 1;
+            }
+        }
+        let out = frames(&mut a);
+        assert!(a.router.held_bytes <= HELD_TOTAL, "{} bytes wait", a.router.held_bytes);
+        assert!(a.router.held_bytes > HELD_TOTAL - 70_000, "the room is used: {}", a.router.held_bytes);
+        let held: usize = a.router.held.values().map(|(q, _)| q.len()).sum();
+        let routed = out.iter().filter(|(_, f)| msg::decode_routed(f[0], &f[1..]).is_some()).count();
+        assert_eq!(routed + held, sent, "every frame either went out or waits");
+        // Nothing is lost when a link goes: what waited for it is counted out of the total.
+        let link = *a.router.held.keys().next().expect("something waits");
+        let before = a.router.held_bytes;
+        let moved = a.router.held[&link].1;
+        a.router.take_held(link);
+        assert_eq!(a.router.held_bytes, before - moved);
     }
 }
