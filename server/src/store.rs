@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chordial_core::node::accepted::{AcceptedStore, Saved};
-use chordial_core::node::records::{MemoryStore, Record, RecordStore, StoreError};
+use chordial_core::node::records::{decode_record_list, MemoryStore, Record, RecordStore, StoreError};
 use chordial_core::{Id, Timestamp};
 use redb::{Database, ReadableTable, TableDefinition};
 
@@ -235,8 +235,10 @@ impl RedbStore {
             let (k, v) = item.map_err(db_err)?;
             // Records live under one of several keys each (presence positions): back under the row's key.
             let key = <[u8; 20]>::try_from(k.value()).map(Id);
-            match (key, postcard::from_bytes::<Vec<Record>>(v.value())) {
-                (Ok(key), Ok(list)) => {
+            // Written by this version or the one before static keys (its presence records are dropped,
+            // its mail and topics kept: records::decode_record_list).
+            match (key, decode_record_list(v.value())) {
+                (Ok(key), Some(list)) => {
                     for r in list.into_iter().filter(|r| r.keep_until() > now && r.keys().contains(&key)) {
                         let is_mail = matches!(r, Record::Mailbox(_));
                         if store.memory.put_at(key, r, now).is_ok() {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::e2e::session::{StaticKey, StaticPublic};
 use crate::id::Id;
 use crate::identity::{
     Address, Delegation, DelegationCache, DelegationError, SessionKey, SessionPublicKey, Signature,
@@ -147,6 +148,9 @@ pub struct PresenceRecord {
     pub wallet: Address,
     /// The session key (its node id is `sha1` of it).
     pub session: SessionPublicKey,
+    /// The session's static key for end-to-end sessions ([`crate::e2e::session`]): a sender that read
+    /// this record can start a session with it at once.
+    pub static_key: StaticPublic,
     /// The wallet's grant to that session.
     pub delegation: Delegation,
     /// When it was signed.
@@ -233,6 +237,7 @@ struct PresenceSigned<'a> {
     tag: &'static str,
     wallet: &'a Address,
     session: &'a SessionPublicKey,
+    static_key: &'a StaticPublic,
     delegation: [u8; 32],
     published: Timestamp,
     expires: Timestamp,
@@ -280,7 +285,7 @@ fn to_bytes<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 impl PresenceRecord {
-    /// Signs a presence record for this session.
+    /// Signs a presence record for this session (with its static key, [`StaticKey::derive`]).
     pub fn sign(
         session: &SessionKey,
         wallet: Address,
@@ -292,6 +297,7 @@ impl PresenceRecord {
         let mut record = PresenceRecord {
             wallet,
             session: *session.public(),
+            static_key: *StaticKey::derive(session).public(),
             delegation: delegation.clone(),
             published,
             expires,
@@ -304,9 +310,10 @@ impl PresenceRecord {
 
     fn signed_bytes(&self) -> Vec<u8> {
         to_bytes(&PresenceSigned {
-            tag: "chordial/presence/v1",
+            tag: "chordial/presence/v2",
             wallet: &self.wallet,
             session: &self.session,
+            static_key: &self.static_key,
             delegation: self.delegation.hash(),
             published: self.published,
             expires: self.expires,
@@ -1065,6 +1072,56 @@ impl RecordStore for MemoryStore {
     }
 }
 
+/// Decodes a list of records as a store wrote it (postcard `Vec<Record>`): this version's, or the one
+/// before presence records carried a static key (before 2026-12-07). From the older form the topic
+/// records and mailbox entries are kept as they are and the presence records are dropped: they no longer
+/// verify, and their sessions publish new ones within [`MAX_PRESENCE_TTL`]. Mail a server acknowledged
+/// survives the upgrade. `None` if the bytes are neither.
+pub fn decode_record_list(bytes: &[u8]) -> Option<Vec<Record>> {
+    if let Ok(records) = postcard::from_bytes::<Vec<Record>>(bytes) {
+        return Some(records);
+    }
+    let old = postcard::from_bytes::<Vec<before_static_keys::Record>>(bytes).ok()?;
+    Some(old.into_iter().filter_map(before_static_keys::Record::upgrade).collect())
+}
+
+/// The record shapes before presence records carried a static key, for reading old stores.
+mod before_static_keys {
+    use serde::{Deserialize, Serialize};
+
+    use crate::identity::{Address, Delegation, SessionPublicKey, Signature};
+    use crate::time::Timestamp;
+
+    #[derive(Serialize, Deserialize)]
+    pub(super) struct PresenceRecord {
+        pub(super) wallet: Address,
+        pub(super) session: SessionPublicKey,
+        pub(super) delegation: Delegation,
+        pub(super) published: Timestamp,
+        pub(super) expires: Timestamp,
+        pub(super) withdrawn: bool,
+        pub(super) signature: Signature,
+    }
+
+    /// Same variants in the same order as [`super::Record`].
+    #[derive(Serialize, Deserialize)]
+    pub(super) enum Record {
+        Presence(PresenceRecord),
+        Topic(super::TopicRecord),
+        Mailbox(super::MailboxEntry),
+    }
+
+    impl Record {
+        pub(super) fn upgrade(self) -> Option<super::Record> {
+            match self {
+                Record::Presence(_) => None,
+                Record::Topic(t) => Some(super::Record::Topic(t)),
+                Record::Mailbox(m) => Some(super::Record::Mailbox(m)),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod mail_tests {
     use rand_chacha::ChaCha20Rng;
@@ -1282,5 +1339,62 @@ mod mail_tests {
         }
         let late = who(&mut rng);
         assert_eq!(store.put(Record::Mailbox(entry(&late, &bob, 8, 51)), NOW), Err(StoreError::MailboxFull));
+    }
+
+    #[test]
+    fn a_presence_record_publishes_its_sessions_static_key_under_its_signature() {
+        let mut rng = ChaCha20Rng::seed_from_u64(21);
+        let alice = who(&mut rng);
+        let expires = NOW.saturating_add(Duration::from_secs(600));
+        let p = PresenceRecord::sign(&alice.session, alice.wallet, &alice.delegation, NOW, expires, false);
+        assert_eq!(p.static_key, *StaticKey::derive(&alice.session).public());
+        let mut cache = DelegationCache::new(4);
+        assert_eq!(p.verify(NET, NOW, Duration::ZERO, &mut cache), Ok(()));
+        // Another static key in the same record (a relay or holder offering its own): refused.
+        let mut swapped = p.clone();
+        swapped.static_key = StaticPublic([9; 32]);
+        assert_eq!(swapped.verify(NET, NOW, Duration::ZERO, &mut cache), Err(RecordError::BadSignature));
+    }
+
+    #[test]
+    fn a_store_written_before_static_keys_keeps_its_mail_and_topics() {
+        let mut rng = ChaCha20Rng::seed_from_u64(22);
+        let (alice, bob) = (who(&mut rng), who(&mut rng));
+        let mail = entry(&alice, &bob, 5, 100);
+        let expires = NOW.saturating_add(Duration::from_secs(600));
+        let topic = TopicRecord::sign(
+            &alice.session,
+            "https://app.example",
+            "chat",
+            alice.wallet,
+            &alice.delegation,
+            NOW,
+            expires,
+            false,
+        );
+        let old_presence = before_static_keys::PresenceRecord {
+            wallet: alice.wallet,
+            session: *alice.session.public(),
+            delegation: alice.delegation.clone(),
+            published: NOW,
+            expires,
+            withdrawn: false,
+            signature: Signature([1; 64]),
+        };
+        let old = vec![
+            before_static_keys::Record::Presence(old_presence),
+            before_static_keys::Record::Mailbox(mail.clone()),
+            before_static_keys::Record::Topic(topic.clone()),
+        ];
+        let bytes = postcard::to_allocvec(&old).unwrap();
+        assert!(postcard::from_bytes::<Vec<Record>>(&bytes).is_err(), "the old form is not the new one");
+        assert_eq!(
+            decode_record_list(&bytes),
+            Some(vec![Record::Mailbox(mail.clone()), Record::Topic(topic)])
+        );
+        // This version's lists read as they are; junk is neither.
+        let new = vec![Record::Mailbox(mail)];
+        assert_eq!(decode_record_list(&postcard::to_allocvec(&new).unwrap()), Some(new));
+        assert_eq!(decode_record_list(&[0xff, 0xff, 0x01]), None);
     }
 }
