@@ -161,9 +161,10 @@ fn bench_session(c: &mut Criterion, alice: &Party, bob: &Party, rng: &mut ChaCha
     // The whole handshake, both sides, with the initiator's delegation already in the responder's cache.
     let handshake = |rng: &mut ChaCha20Rng, cache: &mut DelegationCache| {
         let (init, hello) = Initiating::start(rng, &a, peer.clone(), now(), b"").unwrap();
-        let acc =
-            session::accept(rng, &b, alice.session.public(), NETWORK, cache, now(), &hello, b"").unwrap();
-        (init.finish(&acc.welcome).unwrap().0, acc.session)
+        let responding =
+            session::accept(rng, &b, alice.session.public(), NETWORK, cache, now(), &hello).unwrap();
+        let (theirs, welcome) = responding.welcome(rng, b"").unwrap();
+        (init.finish(&welcome).unwrap().0, theirs)
     };
     c.bench_function("session_handshake", |bench| bench.iter(|| handshake(rng, &mut cache)));
     let (mut sa, mut sb) = handshake(rng, &mut cache);

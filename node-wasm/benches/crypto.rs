@@ -75,10 +75,10 @@ mod wasm {
         };
         let mut handshake = |rng: &mut ChaCha20Rng| {
             let (init, hello) = Initiating::start(rng, &a, peer.clone(), NOW, b"").unwrap();
-            let acc =
-                session::accept(rng, &bc, alice.session.public(), NETWORK, &mut cache, NOW, &hello, b"")
-                    .unwrap();
-            (init.finish(&acc.welcome).unwrap().0, acc.session)
+            let responding =
+                session::accept(rng, &bc, alice.session.public(), NETWORK, &mut cache, NOW, &hello).unwrap();
+            let (theirs, welcome) = responding.welcome(rng, b"").unwrap();
+            (init.finish(&welcome).unwrap().0, theirs)
         };
         c.bench_function("wasm_session_handshake", |b| b.iter(|| handshake(&mut rng)));
         let (mut sa, mut sb) = handshake(&mut rng);

@@ -7,7 +7,7 @@
 //!
 //!  Initiating::start ── hello: Noise IK  -> e, es, s, ss   [Hello: index, binding, delegation, data] ──► accept()
 //!                                                            checks binding (signed by the initiator's session
-//!                                                            key) and delegation; answers at once
+//!                                                            key) and delegation; Responding::welcome answers
 //!  Initiating::finish ◄─ welcome: Noise IK  <- e, ee, se   [Welcome: index, data] ──────────────────┘
 //!         │                                                                                          │
 //!      Session ◄─────── data: index ‖ counter ‖ ChaCha20-Poly1305(key, counter, ad, plaintext) ──► Session
@@ -319,24 +319,29 @@ impl Initiating {
     }
 }
 
-/// What a responder made of a hello.
-#[derive(Debug)]
-pub struct Accepted {
-    /// The session, ready for both directions.
-    pub session: Session,
-    /// The welcome to send back (it completes the initiator's side).
-    pub welcome: Vec<u8>,
-    /// The data the hello carried.
-    pub data: Vec<u8>,
+/// A hello the responder accepted: who sent it and its data, waiting for the welcome that answers it (whose
+/// data may depend on what the hello's data was).
+pub struct Responding {
+    state: snow::HandshakeState,
+    peer: Peer,
+    /// The initiator's name for the session: our messages carry it.
+    peer_index: u64,
+    data: Vec<u8>,
+    started: Timestamp,
 }
 
-/// Answers a hello that arrived from `initiator` (the origin session key of the frame that carried it):
-/// checks that its session key signed its static key and that its delegation is valid on `network` at `now`,
-/// and returns the session and the welcome carrying `reply` (at most [`MAX_HANDSHAKE_DATA`] bytes).
+impl fmt::Debug for Responding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Responding").field("peer", &self.peer).field("data", &self.data.len()).finish()
+    }
+}
+
+/// Reads a hello that arrived from `initiator` (the origin session key of the frame that carried it):
+/// checks that its session key signed its static key and that its delegation is valid on `network` at `now`.
+/// [`Responding::welcome`] then makes the session and the welcome.
 ///
 /// A replayed hello is accepted again and makes a new session that nobody but the initiator can use: the
 /// caller de-duplicates what the hello's data says (as for any message).
-#[allow(clippy::too_many_arguments)]
 pub fn accept(
     rng: &mut impl CryptoRngCore,
     me: &Credentials,
@@ -345,13 +350,9 @@ pub fn accept(
     cache: &mut DelegationCache,
     now: Timestamp,
     hello: &[u8],
-    reply: &[u8],
-) -> Result<Accepted, HandshakeError> {
+) -> Result<Responding, HandshakeError> {
     if hello.len() > NOISE_MAX {
         return Err(HandshakeError::TooLarge);
-    }
-    if reply.len() > MAX_HANDSHAKE_DATA {
-        return Err(HandshakeError::DataTooLarge(reply.len()));
     }
     let prologue = prologue(initiator, &me.session);
     let mut state = builder(rng)
@@ -379,24 +380,47 @@ pub fn accept(
     if delegation.session != *initiator {
         return Err(HandshakeError::SessionMismatch);
     }
-    let index = rng.next_u64();
-    let welcome = Welcome { index, data: reply.to_vec() };
-    let payload = postcard::to_allocvec(&welcome).map_err(|_| HandshakeError::Malformed)?;
-    let mut out = vec![0u8; NOISE_MAX];
-    let len = state.write_message(&payload, &mut out).map_err(|_| HandshakeError::TooLarge)?;
-    out.truncate(len);
-    // The responder's split is the initiator's, crossed: its first key is the initiator's sending key.
-    let (recv, send) = state.dangerously_get_raw_split();
     let peer = Peer {
         session: *initiator,
         static_key,
         wallet: delegation.wallet,
         delegation_expires: delegation.expires,
     };
-    let session = Session::new(send, recv, index, message.index, peer, now);
-    Ok(Accepted { session, welcome: out, data: message.data })
+    Ok(Responding { state, peer, peer_index: message.index, data: message.data, started: now })
 }
 
+impl Responding {
+    /// The data the hello carried.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// Who sent the hello, as it proved.
+    pub fn peer(&self) -> &Peer {
+        &self.peer
+    }
+
+    /// The session, ready for both directions, and the welcome to send back carrying `reply` (at most
+    /// [`MAX_HANDSHAKE_DATA`] bytes): it completes the initiator's side.
+    pub fn welcome(
+        mut self,
+        rng: &mut impl CryptoRngCore,
+        reply: &[u8],
+    ) -> Result<(Session, Vec<u8>), HandshakeError> {
+        if reply.len() > MAX_HANDSHAKE_DATA {
+            return Err(HandshakeError::DataTooLarge(reply.len()));
+        }
+        let index = rng.next_u64();
+        let payload = postcard::to_allocvec(&Welcome { index, data: reply.to_vec() })
+            .map_err(|_| HandshakeError::Malformed)?;
+        let mut out = vec![0u8; NOISE_MAX];
+        let len = self.state.write_message(&payload, &mut out).map_err(|_| HandshakeError::TooLarge)?;
+        out.truncate(len);
+        // The responder's split is the initiator's, crossed: its first key is the initiator's sending key.
+        let (recv, send) = self.state.dangerously_get_raw_split();
+        Ok((Session::new(send, recv, index, self.peer_index, self.peer, self.started), out))
+    }
+}
 /// A live session: a key per direction, the sending counter and the receiving window.
 pub struct Session {
     send: ChaCha20Poly1305,
@@ -688,10 +712,31 @@ mod tests {
         DelegationCache::new(16)
     }
 
+    /// What a responder does with a hello: accept it, answer with a welcome carrying `reply`.
+    struct Answered {
+        session: Session,
+        welcome: Vec<u8>,
+        data: Vec<u8>,
+    }
+
+    fn answer(
+        rng: &mut ChaCha20Rng,
+        me: &Credentials,
+        from: &SessionPublicKey,
+        now: Timestamp,
+        hello: &[u8],
+        reply: &[u8],
+    ) -> Result<Answered, HandshakeError> {
+        let responding = accept(rng, me, from, NET, &mut cache(), now, hello)?;
+        let data = responding.data().to_vec();
+        let (session, welcome) = responding.welcome(rng, reply)?;
+        Ok(Answered { session, welcome, data })
+    }
+
     /// A finished handshake: (initiator's session, responder's session).
     fn pair(a: &Side, b: &Side, rng: &mut ChaCha20Rng) -> (Session, Session) {
         let (init, hello) = Initiating::start(rng, &a.creds, peer_of(b), T0, b"").unwrap();
-        let acc = accept(rng, &b.creds, a.key.public(), NET, &mut cache(), T0, &hello, b"").unwrap();
+        let acc = answer(rng, &b.creds, a.key.public(), T0, &hello, b"").unwrap();
         let (sa, _) = init.finish(&acc.welcome).unwrap();
         (sa, acc.session)
     }
@@ -701,8 +746,7 @@ mod tests {
         let (a, b) = (side(1), side(2));
         let mut rng = ChaCha20Rng::seed_from_u64(3);
         let (init, hello) = Initiating::start(&mut rng, &a.creds, peer_of(&b), T0, b"first").unwrap();
-        let acc =
-            accept(&mut rng, &b.creds, a.key.public(), NET, &mut cache(), T0, &hello, b"reply").unwrap();
+        let acc = answer(&mut rng, &b.creds, a.key.public(), T0, &hello, b"reply").unwrap();
         assert_eq!(acc.data, b"first");
         let them = acc.session.peer();
         assert_eq!((them.session, them.wallet), (*a.key.public(), a.wallet));
@@ -786,7 +830,7 @@ mod tests {
         short.delegation_expires = T0.saturating_add(Duration::from_secs(60));
         let mut rng = ChaCha20Rng::seed_from_u64(8);
         let (init, hello) = Initiating::start(&mut rng, &a.creds, short, T0, b"").unwrap();
-        let acc = accept(&mut rng, &b.creds, a.key.public(), NET, &mut cache(), T0, &hello, b"").unwrap();
+        let acc = answer(&mut rng, &b.creds, a.key.public(), T0, &hello, b"").unwrap();
         let (sa, _) = init.finish(&acc.welcome).unwrap();
         assert_eq!(sa.expires(), T0.saturating_add(Duration::from_secs(60)));
     }
@@ -796,23 +840,23 @@ mod tests {
         let (a, b, c) = (side(1), side(2), side(3));
         let mut rng = ChaCha20Rng::seed_from_u64(9);
         let (_, hello) = Initiating::start(&mut rng, &a.creds, peer_of(&b), T0, b"hi").unwrap();
-        let mut answer = |me: &Side, from: &SessionPublicKey, now: Timestamp, hello: &[u8]| {
-            accept(&mut rng, &me.creds, from, NET, &mut cache(), now, hello, b"").map(|_| ())
+        let mut respond = |me: &Side, from: &SessionPublicKey, now: Timestamp, hello: &[u8]| {
+            answer(&mut rng, &me.creds, from, now, hello, b"").map(|_| ())
         };
         // For another responder, from another origin, tampered or truncated: it does not decrypt.
-        assert_eq!(answer(&c, a.key.public(), T0, &hello), Err(HandshakeError::Decrypt));
-        assert_eq!(answer(&b, c.key.public(), T0, &hello), Err(HandshakeError::Decrypt));
+        assert_eq!(respond(&c, a.key.public(), T0, &hello), Err(HandshakeError::Decrypt));
+        assert_eq!(respond(&b, c.key.public(), T0, &hello), Err(HandshakeError::Decrypt));
         for i in [0, 40, hello.len() - 1] {
             let mut bad = hello.clone();
             bad[i] ^= 1;
-            assert_eq!(answer(&b, a.key.public(), T0, &bad), Err(HandshakeError::Decrypt), "flip at {i}");
+            assert_eq!(respond(&b, a.key.public(), T0, &bad), Err(HandshakeError::Decrypt), "flip at {i}");
         }
-        assert_eq!(answer(&b, a.key.public(), T0, &hello[..hello.len() - 1]), Err(HandshakeError::Decrypt));
-        assert_eq!(answer(&b, a.key.public(), T0, &vec![0; NOISE_MAX + 1]), Err(HandshakeError::TooLarge));
+        assert_eq!(respond(&b, a.key.public(), T0, &hello[..hello.len() - 1]), Err(HandshakeError::Decrypt));
+        assert_eq!(respond(&b, a.key.public(), T0, &vec![0; NOISE_MAX + 1]), Err(HandshakeError::TooLarge));
         // After A's delegation expired.
         let expired = T0.saturating_add(DEFAULT_DELEGATION_LIFETIME);
-        assert!(matches!(answer(&b, a.key.public(), expired, &hello), Err(HandshakeError::Delegation(_))));
-        assert_eq!(answer(&b, a.key.public(), T0, &hello), Ok(()));
+        assert!(matches!(respond(&b, a.key.public(), expired, &hello), Err(HandshakeError::Delegation(_))));
+        assert_eq!(respond(&b, a.key.public(), T0, &hello), Ok(()));
     }
 
     #[test]
@@ -823,12 +867,12 @@ mod tests {
         let forged =
             Credentials { binding: c.creds.binding, ..Credentials::new(&a.key, a.creds.delegation.clone()) };
         let (_, hello) = Initiating::start(&mut rng, &forged, peer_of(&b), T0, b"").unwrap();
-        let got = accept(&mut rng, &b.creds, a.key.public(), NET, &mut cache(), T0, &hello, b"");
+        let got = answer(&mut rng, &b.creds, a.key.public(), T0, &hello, b"");
         assert_eq!(got.map(|_| ()), Err(HandshakeError::BadBinding));
         // A shows C's delegation (the binding is A's own and valid).
         let borrowed = Credentials::new(&a.key, c.creds.delegation.clone());
         let (_, hello) = Initiating::start(&mut rng, &borrowed, peer_of(&b), T0, b"").unwrap();
-        let got = accept(&mut rng, &b.creds, a.key.public(), NET, &mut cache(), T0, &hello, b"");
+        let got = answer(&mut rng, &b.creds, a.key.public(), T0, &hello, b"");
         assert_eq!(got.map(|_| ()), Err(HandshakeError::SessionMismatch));
     }
 
@@ -845,7 +889,7 @@ mod tests {
             .unwrap();
         let mut hello = vec![0u8; NOISE_MAX];
         let len = state.write_message(b"\xff\xff junk", &mut hello).unwrap();
-        let got = accept(&mut rng, &b.creds, a.key.public(), NET, &mut cache(), T0, &hello[..len], b"");
+        let got = answer(&mut rng, &b.creds, a.key.public(), T0, &hello[..len], b"");
         assert_eq!(got.map(|_| ()), Err(HandshakeError::Malformed));
     }
 
@@ -855,10 +899,10 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(12);
         let (first, _) = Initiating::start(&mut rng, &a.creds, peer_of(&b), T0, b"").unwrap();
         let (_, hello2) = Initiating::start(&mut rng, &a.creds, peer_of(&b), T0, b"").unwrap();
-        let acc = accept(&mut rng, &b.creds, a.key.public(), NET, &mut cache(), T0, &hello2, b"").unwrap();
+        let acc = answer(&mut rng, &b.creds, a.key.public(), T0, &hello2, b"").unwrap();
         assert_eq!(first.finish(&acc.welcome).map(|_| ()), Err(HandshakeError::Decrypt));
         let (again, hello3) = Initiating::start(&mut rng, &a.creds, peer_of(&b), T0, b"").unwrap();
-        let acc = accept(&mut rng, &b.creds, a.key.public(), NET, &mut cache(), T0, &hello3, b"").unwrap();
+        let acc = answer(&mut rng, &b.creds, a.key.public(), T0, &hello3, b"").unwrap();
         let mut bad = acc.welcome.clone();
         bad[0] ^= 1;
         assert_eq!(again.finish(&bad).map(|_| ()), Err(HandshakeError::Decrypt));
@@ -875,7 +919,7 @@ mod tests {
         let most = vec![0u8; MAX_HANDSHAKE_DATA];
         let (init, hello) = Initiating::start(&mut rng, &a.creds, peer_of(&b), T0, &most).unwrap();
         assert!(hello.len() + crate::identity::siwe::MAX_MESSAGE_LEN <= NOISE_MAX);
-        let acc = accept(&mut rng, &b.creds, a.key.public(), NET, &mut cache(), T0, &hello, &most).unwrap();
+        let acc = answer(&mut rng, &b.creds, a.key.public(), T0, &hello, &most).unwrap();
         let (mut sa, _) = init.finish(&acc.welcome).unwrap();
         let too_big = vec![0u8; MAX_PLAINTEXT + 1];
         assert_eq!(sa.seal(T0, b"", &too_big), Err(DataError::TooLarge(too_big.len())));
@@ -898,7 +942,7 @@ mod tests {
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
             let (a, b) = (side(1), side(2));
             let mut rng = ChaCha20Rng::seed_from_u64(16);
-            let got = accept(&mut rng, &b.creds, a.key.public(), NET, &mut cache(), T0, &bytes, b"");
+            let got = answer(&mut rng, &b.creds, a.key.public(), T0, &bytes, b"");
             proptest::prop_assert!(got.is_err());
             let (mut sa, mut sb) = pair(&a, &b, &mut rng);
             proptest::prop_assert!(sb.open(T0, b"", &bytes).is_err());
