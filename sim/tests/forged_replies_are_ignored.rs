@@ -7,7 +7,9 @@
 //! - a `Store`: `StoreAck` ok — and the first copy of each writer's store to each key is swallowed (its hop
 //!   acknowledged, so the relay before does not re-route it), so a writer that believed the forged ack
 //!   would never store it;
-//! - a `Deliver`: a `Receipt` and an `Undeliverable { NodeNotFound }`, and the `Deliver` goes on.
+//! - a message (`Deliver`, or `Hello` and `SessionData` in an end-to-end session): a `Receipt` and an
+//!   `Undeliverable { NodeNotFound }`, a junk `Welcome` for a `Hello` and a `NoSession` for a `SessionData`,
+//!   and the message goes on.
 //!
 //! Honest requests are aimed so that their paths cross the attackers (keys and recipients just past an
 //! attacker: a clockwise path ends at the key's predecessor), and the test asserts what honest users get:
@@ -63,6 +65,10 @@ struct Forged {
     stores_swallowed: u64,
     receipts: u64,
     undeliverable: u64,
+    /// Welcomes (junk, from the relay) for the hellos that start sessions.
+    welcomes: u64,
+    /// "No such session" for messages in sessions.
+    no_sessions: u64,
 }
 
 /// A relay that answers every request it passes on in place of the node that was asked.
@@ -114,6 +120,18 @@ impl Adversary for ReplyForger {
         }
         let origin = routing.origin;
         let mut forged = self.forged.borrow_mut();
+        // Besides a receipt: a junk welcome for a hello, "no such session" for a message in a session.
+        let extra = match &body {
+            Routed::App(AppMsg::Hello { id, .. }) => {
+                forged.welcomes += 1;
+                Some(AppMsg::Welcome { id: *id, welcome: vec![0x5a; 64] })
+            }
+            Routed::App(AppMsg::SessionData { id, .. }) => {
+                forged.no_sessions += 1;
+                Some(AppMsg::NoSession { id: *id })
+            }
+            _ => None,
+        };
         match body {
             Routed::Ring(RingMsg::FindSuccessor) => {
                 if let Destination::KeyStrict(key) = header.dest {
@@ -146,11 +164,16 @@ impl Adversary for ReplyForger {
                     return false;
                 }
             }
-            Routed::App(AppMsg::Deliver { id, .. }) => {
+            Routed::App(
+                AppMsg::Deliver { id, .. } | AppMsg::Hello { id, .. } | AppMsg::SessionData { id, .. },
+            ) => {
                 forged.receipts += 1;
                 forged.undeliverable += 1;
                 drop(forged);
                 self.reply(ctx, link, origin, &header, &Routed::App(AppMsg::Receipt { id }));
+                if let Some(extra) = extra {
+                    self.reply(ctx, link, origin, &header, &Routed::App(extra));
+                }
                 let notice = Routed::Ring(RingMsg::Undeliverable { reason: Undeliverable::NodeNotFound });
                 self.reply(ctx, link, origin, &header, &notice);
             }
@@ -403,8 +426,8 @@ fn forged_replies_are_ignored() {
     let f = forged.borrow();
     eprintln!(
         "seed {SEED}: {} lookups, {} announces, {} wallet lookups, {} sends, {} joins; forged: {} FoundSuccessor \
-         ({} strict), {} Records, {} StoreAck ({} stores swallowed), {} Receipt, {} Undeliverable; unsolicited \
-         replies counted: {}",
+         ({} strict), {} Records, {} StoreAck ({} stores swallowed), {} Receipt, {} Undeliverable, {} Welcome, \
+         {} NoSession; unsolicited replies counted: {}",
         outcomes.len(),
         topics.len(),
         honest.len(),
@@ -417,6 +440,8 @@ fn forged_replies_are_ignored() {
         f.stores_swallowed,
         f.receipts,
         f.undeliverable,
+        f.welcomes,
+        f.no_sessions,
         unsolicited(&world) - unsolicited_before
     );
     assert!(f.found_successor > 0, "seed {SEED}: no user lookup crossed an attacker: {f:?}");
@@ -426,6 +451,7 @@ fn forged_replies_are_ignored() {
         "seed {SEED}: no read or write crossed an attacker: {f:?}"
     );
     assert!(f.receipts > 0 && f.undeliverable > 0, "seed {SEED}: no message crossed an attacker: {f:?}");
+    assert!(f.welcomes > 0, "seed {SEED}: no hello crossed an attacker: {f:?}");
     assert!(unsolicited(&world) > unsolicited_before, "seed {SEED}: no forged reply was counted");
     drop(f);
     assert_budget_held(&world, SEED);

@@ -5,6 +5,7 @@
 //!
 //! And the wire itself: with a tap on every link, no frame delivered to any node between the first send
 //! and the last receipt contains a message's plaintext, and no frame that carries a message or its receipt
+//! (one-shot, or a hello, a welcome or a message in an end-to-end session)
 //! contains the sender's wallet (as raw bytes, lowercase hex or EIP-55 text). That is all a relay ever
 //! holds of a message: what it cannot read off the frames, it cannot keep.
 //!
@@ -144,7 +145,7 @@ fn check_the_wire(
             );
         }
         let kind = describe_frame(&f.bytes);
-        if matches!(kind, Some("Deliver" | "Receipt")) {
+        if matches!(kind, Some("Deliver" | "Receipt" | "Hello" | "Welcome" | "SessionData")) {
             carriers += 1;
             for (k, forms) in senders.iter().enumerate() {
                 for form in forms {

@@ -2,7 +2,9 @@
 //!
 //! A tap records every frame on every link through a run that sends every frame kind `describe_frame`
 //! names: joins (lookups, link offers and answers, stabilization, presence), wallet lookups, topic
-//! announcements and discovery, live messages between unlinked nodes with their receipts, a message to a
+//! announcements and discovery, live messages between unlinked nodes with their receipts, messages in an
+//! end-to-end session (its hello and welcome, a message sent on its own while the handshake is under way, a
+//! message in the session, and "no such session" from a node that restarted), a message to a
 //! node that just crashed (`Undeliverable`, then the mailbox), mailbox writes, the mailbox handed to the
 //! returning node, its acknowledgements and the replicas' drops, and a graceful leave. The test asserts that
 //! every kind was seen, and for every routed frame a **relay** forwards (the sender on the link is not the
@@ -56,7 +58,7 @@ const LIVE: usize = 12;
 const STORED: usize = 8;
 
 /// Every name `describe_frame` gives to a frame on a link: the link messages, then the routed bodies.
-const VOCABULARY: [&str; 24] = [
+const VOCABULARY: [&str; 28] = [
     "Ping",
     "Pong",
     "GetNeighbors",
@@ -81,6 +83,10 @@ const VOCABULARY: [&str; 24] = [
     "MailboxDeliver",
     "MailboxAck",
     "StoreSealed",
+    "Hello",
+    "Welcome",
+    "SessionData",
+    "NoSession",
 ];
 
 /// The names `describe_frame` gives that no honest node puts on a link: the offer and answer in the clear,
@@ -273,13 +279,53 @@ fn every_frame_a_relay_forwards_holds_only_its_routing_fields() {
     }
     drain(&mut world, &mut wire, &plaintexts);
 
-    // A node crashes; messages to it find it gone (`Undeliverable`) and go to its mailbox (`Store`).
+    // End-to-end sessions: a first message to a wallet starts one (`Hello`, answered by `Welcome`); a second
+    // sent before that answer goes on its own (`Deliver`); a third, after it, in the session (`SessionData`).
+    let (from, to) = loop {
+        let (a, b) = (nodes[pick(world.rng(), nodes.len())], nodes[pick(world.rng(), nodes.len())]);
+        let talked = |x: usize, y: usize| {
+            world.node(x).is_some_and(|n| n.inspect().counters().session_hellos > 0)
+                && world.node(y).is_some_and(|n| n.inspect().counters().messages_received > 0)
+        };
+        if a != b && !linked(&world, a, b) && !talked(a, b) && !talked(b, a) {
+            break (a, b);
+        }
+    };
+    let to_wallet = wallet(&world, to);
+    let mut pending = Vec::new();
+    for gap in [0, 0, 5_000] {
+        world.run_for(Duration::from_millis(gap));
+        let bytes = payload(&mut world, plaintexts.len() as u64, 200);
+        plaintexts.push(bytes[8..40].to_vec());
+        pending.push(send(&mut world, from, to_wallet, bytes));
+    }
+    for (k, result) in wait_all(&mut world, &pending, Duration::from_secs(60)).iter().enumerate() {
+        assert!(
+            matches!(result, Some((_, Event::Sent { outcome: SendOutcome::Delivered { .. }, .. }))),
+            "seed {SEED}: session message {k}: {result:?}"
+        );
+    }
+    drain(&mut world, &mut wire, &plaintexts);
+
+    // A node crashes; messages to it find it gone (`Undeliverable`) and go to its mailbox (`Store`). One
+    // sender had a session with it: after it comes back (without its sessions), that sender's next message
+    // is answered `NoSession` and goes again in a hello.
     let recipient = loop {
         let i = nodes[pick(world.rng(), nodes.len())];
         if !base.contains(&i) {
             break i;
         }
     };
+    let keeper = *nodes.iter().find(|&&i| i != recipient && !linked(&world, i, recipient)).expect("a node");
+    let bytes = payload(&mut world, plaintexts.len() as u64, 200);
+    plaintexts.push(bytes[8..40].to_vec());
+    let recipient_wallet = wallet(&world, recipient);
+    let p = send(&mut world, keeper, recipient_wallet, bytes);
+    assert!(
+        matches!(wait_one(&mut world, p, Duration::from_secs(30)), Some(Event::Sent { .. })),
+        "seed {SEED}: node {keeper} could not reach node {recipient}"
+    );
+    drain(&mut world, &mut wire, &plaintexts);
     let to = wallet(&world, recipient);
     world.crash(recipient);
     assert!(
@@ -324,6 +370,18 @@ fn every_frame_a_relay_forwards_holds_only_its_routing_fields() {
         );
     }
     assert_eq!(seen.len(), STORED, "seed {SEED}: node {recipient} received {got:?}");
+    drain(&mut world, &mut wire, &plaintexts);
+    let lost = |world: &World| world.node(keeper).map_or(0, |n| n.inspect().counters().sessions_lost);
+    let lost_before = lost(&world);
+    let bytes = payload(&mut world, plaintexts.len() as u64, 200);
+    plaintexts.push(bytes[8..40].to_vec());
+    let p = send(&mut world, keeper, to, bytes);
+    let result = wait_one(&mut world, p, Duration::from_secs(30));
+    assert!(
+        matches!(result, Some(Event::Sent { outcome: SendOutcome::Delivered { .. }, .. })),
+        "seed {SEED}: node {keeper} to node {recipient} after its restart: {result:?}"
+    );
+    assert_eq!(lost(&world), lost_before + 1, "seed {SEED}: the lost session was not found out");
     drain(&mut world, &mut wire, &plaintexts);
 
     // A link offer refused (`ConnectReject`): a member offers a link to a node it has no link to, sealed to

@@ -413,6 +413,14 @@ pub struct Counters {
     /// Sends that went by the route cache: no presence read, the wallet's sessions as an earlier send to
     /// it found them (`node::app`, [`Config::route_cache_ttl`](super::Config::route_cache_ttl)).
     pub route_cache_hits: u64,
+    /// Hellos sent: messages that started an end-to-end session with their recipient session
+    /// (`e2e::session`).
+    pub session_hellos: u64,
+    /// Messages sent in an established end-to-end session (one AEAD operation each).
+    pub session_messages: u64,
+    /// Sessions a peer no longer had (it restarted, or dropped it) when we sent in them: the message went
+    /// again in a hello.
+    pub sessions_lost: u64,
 }
 
 /// One link as the status shows it.

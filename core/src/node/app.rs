@@ -19,15 +19,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use super::accepted::{next_seq, Verdict};
-use super::msg::{AppMsg, LinkMsg, Routed, SealedStore, StoreFail, Undeliverable};
+use super::msg::{AppMsg, LinkMsg, Routed, SealedStore, StoreFail, Undeliverable, WelcomeData};
 use super::records::{
     mail_id, presence_keys, topic_keys, MailAck, MailboxEntry, PresenceRecord, Record, TopicRecord,
     DEFAULT_MAILBOX_TTL, MAX_PRESENCE_TTL, MAX_TOPIC_TTL,
 };
 use super::router::fail_reason;
+use super::sessions::Role;
 use super::timer::{Deadline, Timed, Timer};
 use super::Node;
-use crate::e2e::{self, InnerMessage, MAX_PAYLOAD};
+use crate::e2e::session::{self, Initiating, Peer, MAX_HANDSHAKE_DATA};
+use crate::e2e::{self, InnerMessage, MAX_APP_ORIGIN, MAX_PAYLOAD};
 use crate::id::Id;
 use crate::identity::{Address, SessionPublicKey};
 use crate::node::api::{Event, FailReason, RequestId, SendOutcome, SessionInfo};
@@ -57,8 +59,21 @@ pub(super) enum OpKind {
     /// A read. `behind`: how many nodes past the owner have been asked, one after the other, because
     /// every node before had nothing (docs/records.md, "Read").
     Get { purpose: GetFor, key: Id, skip: u32, acc: Vec<Record>, behind: usize },
-    /// A message to one session of a send.
-    Deliver { send: u64, session: SessionPublicKey, sealed: Vec<u8> },
+    /// A message to one session of a send. `sealed`: its one-shot sealed form, if it went so (else it is
+    /// sealed so only if it must go to the mailbox).
+    Deliver { send: u64, session: SessionPublicKey, sealed: Option<Vec<u8>>, via: Via },
+}
+
+/// How a message to one session went.
+#[derive(Debug, Clone)]
+pub(super) enum Via {
+    /// Sealed on its own (`Deliver`): no session with the recipient, and none could start (one was already
+    /// starting, or the message is too large for a hello).
+    OneShot,
+    /// In a hello (`Hello`): our handshake `index`.
+    Hello { index: u64 },
+    /// In an established session with `peer` (`SessionData`).
+    Session { peer: Box<Peer> },
 }
 
 /// Why a read was made.
@@ -557,6 +572,7 @@ impl Node {
             }
         }
         if self.timers.is_due(Timer::Presence, now) {
+            self.sessions.prune(now);
             if self.membership.joined {
                 self.publish_presence(now, false);
             } else {
@@ -608,7 +624,11 @@ impl Node {
             OpKind::Get { purpose, .. } => self.get_failed(now, purpose, reason),
             // The session did not answer: it is offline after all; its message goes to the mailbox.
             // A route to the wallet that names this session is dropped, whichever send cached it.
-            OpKind::Deliver { send, session, sealed } => {
+            OpKind::Deliver { send, session, sealed, via } => {
+                self.deliver_op_closed(&via);
+                let Some(sealed) = sealed.or_else(|| self.seal_one_shot(now, send, &session)) else {
+                    return self.send_part_done(now, send, Err(reason));
+                };
                 let Some(s) = self.app.sends.get_mut(&send) else { return };
                 let to = s.to;
                 self.app.routes.remove(&to);
@@ -764,11 +784,134 @@ impl Node {
                     }
                     return;
                 }
-                if let Some((_, AppOp { kind: OpKind::Deliver { send, .. }, .. })) =
+                if let Some((_, AppOp { kind: OpKind::Deliver { send, via, .. }, .. })) =
                     self.app.take_op(reply_to)
                 {
+                    self.deliver_op_closed(&via);
                     self.send_part_done(now, send, Ok(Some(origin.node_id())))
                 }
+            }
+            AppMsg::Hello { id, hello } => {
+                let me = &mut self.me;
+                let network = &self.config.network;
+                let creds = &self.sessions.credentials;
+                let responding =
+                    match session::accept(&mut self.rng, creds, &origin, network, &mut me.cache, now, &hello)
+                    {
+                        Ok(r) => r,
+                        Err(_) => {
+                            self.io.counters.refused_messages += 1;
+                            return;
+                        }
+                    };
+                let peer = responding.peer().clone();
+                let Some(verdict) = self.open_session_message(now, &peer, responding.data(), hops) else {
+                    return;
+                };
+                // The welcome is the receipt: it says delivered exactly when a `Receipt` would be sent.
+                let delivered = matches!(verdict, Verdict::Fresh | Verdict::Repeat);
+                let data = postcard_bytes(&WelcomeData { delivered });
+                let Ok((session, welcome)) = responding.welcome(&mut self.rng, &data) else { return };
+                self.sessions.insert(now, session, Role::Responder);
+                self.send_routed(
+                    now,
+                    Destination::Node(origin.node_id()),
+                    Some(my_id),
+                    &Routed::App(AppMsg::Welcome { id, welcome }),
+                );
+            }
+            AppMsg::Welcome { welcome, .. } => {
+                // Only the session our hello went to can finish our handshake with it; a welcome from
+                // anyone else is not ours to count, and the op waits for the genuine one (as a receipt).
+                let op =
+                    reply_to.and_then(|msg| self.app.op_by_msg.get(&msg)).and_then(|op| self.app.ops.get(op));
+                let index = match op.map(|o| &o.kind) {
+                    Some(OpKind::Deliver { session, via: Via::Hello { index }, .. })
+                        if *session == origin =>
+                    {
+                        *index
+                    }
+                    Some(_) => return self.unsolicited_reply(now, origin.node_id()),
+                    None => return,
+                };
+                let delivered = match self.sessions.finish(now, index, &welcome) {
+                    Some(Ok(data)) => postcard::from_bytes::<WelcomeData>(&data).is_ok_and(|w| w.delivered),
+                    Some(Err(_)) => {
+                        self.io.counters.refused_messages += 1;
+                        false
+                    }
+                    None => false,
+                };
+                // Not delivered (refused by age or window): no receipt, so the op runs out and the message goes
+                // to the mailbox, as for a one-shot message — but the session stands.
+                if delivered {
+                    if let Some((_, AppOp { kind: OpKind::Deliver { send, .. }, .. })) =
+                        self.app.take_op(reply_to)
+                    {
+                        self.send_part_done(now, send, Ok(Some(origin.node_id())));
+                    }
+                }
+            }
+            AppMsg::SessionData { id, data } => {
+                let header = session_header(&id, &origin);
+                let opened =
+                    session::data_index(&data).and_then(|index| self.sessions.get(index, &origin)).map(|s| {
+                        let peer = s.peer().clone();
+                        s.open(now, &header, &data).map(|plain| (peer, plain))
+                    });
+                let reply = match opened {
+                    // No session under that index with the signer (this node restarted, or dropped it), or
+                    // one that ran out: the sender is to handshake again.
+                    None | Some(Err(session::DataError::Expired)) => AppMsg::NoSession { id },
+                    Some(Err(_)) => {
+                        self.io.counters.refused_messages += 1;
+                        return;
+                    }
+                    Some(Ok((peer, plain))) => {
+                        let verdict = self.open_session_message(now, &peer, &plain, hops);
+                        if !matches!(verdict, Some(Verdict::Fresh | Verdict::Repeat)) {
+                            return;
+                        }
+                        AppMsg::Receipt { id }
+                    }
+                };
+                self.send_routed(now, Destination::Node(origin.node_id()), Some(my_id), &Routed::App(reply));
+            }
+            AppMsg::NoSession { .. } => {
+                // Only from the session our message went to, about a message that went in a session: then
+                // our sessions with it are gone, and the message goes again in a hello (once: a hello is never
+                // answered so).
+                let op =
+                    reply_to.and_then(|msg| self.app.op_by_msg.get(&msg)).and_then(|op| self.app.ops.get(op));
+                match op.map(|o| &o.kind) {
+                    Some(OpKind::Deliver { session, via: Via::Session { .. }, .. }) if *session == origin => {
+                    }
+                    Some(_) => return self.unsolicited_reply(now, origin.node_id()),
+                    None => return,
+                }
+                let Some((_, AppOp { kind: OpKind::Deliver { send, via: Via::Session { peer }, .. }, .. })) =
+                    self.app.take_op(reply_to)
+                else {
+                    return;
+                };
+                self.io.counters.sessions_lost += 1;
+                self.sessions.forget_peer(&origin);
+                let Some(inner) = self.inner_of(now, send) else { return };
+                let Some(id) = self.app.sends.get(&send).map(|s| s.id) else { return };
+                let plain = postcard_bytes(&inner);
+                if !self.sessions.handshaking(&origin) && plain.len() <= MAX_HANDSHAKE_DATA {
+                    return self.start_hello(now, send, *peer, id, &plain);
+                }
+                let Some(sealed) = self.seal_one_shot(now, send, &origin) else {
+                    return self.send_too_large(now, send);
+                };
+                let kind = OpKind::Deliver {
+                    send,
+                    session: origin,
+                    sealed: Some(sealed.clone()),
+                    via: Via::OneShot,
+                };
+                self.start_op(now, kind, Destination::Node(origin.node_id()), AppMsg::Deliver { id, sealed });
             }
             AppMsg::MailboxDeliver { entries } => {
                 // Acknowledge (and so delete) only what was opened here, under the id that names exactly
@@ -864,9 +1007,46 @@ impl Node {
                     return None;
                 }
             };
-        let inner = opened.inner;
+        Some(self.admit_message(now, &opened.sender_session, opened.inner, mail_id(sealed), hops))
+    }
+
+    /// Reads the message `plain` that arrived in a session with `peer` (a hello's data or a session
+    /// message) and emits it if the accepted table admits it. `None`, counted, if it does not decode or is not
+    /// from the peer's wallet to this node's: the session proves who sent it, the message must agree.
+    fn open_session_message(
+        &mut self,
+        now: Timestamp,
+        peer: &Peer,
+        plain: &[u8],
+        hops: u8,
+    ) -> Option<Verdict> {
+        let inner = match postcard::take_from_bytes::<InnerMessage>(plain) {
+            Ok((inner, [])) => inner,
+            _ => {
+                self.io.counters.refused_messages += 1;
+                return None;
+            }
+        };
+        let fits = inner.payload.len() <= MAX_PAYLOAD && inner.app_origin.len() <= MAX_APP_ORIGIN;
+        if !fits || inner.from_wallet != peer.wallet || inner.to_wallet != self.me.wallet {
+            self.io.counters.refused_messages += 1;
+            return None;
+        }
+        Some(self.admit_message(now, &peer.session, inner, mail_id(plain), hops))
+    }
+
+    /// Emits a message from `sender` if the accepted table admits it (each `(sending session, seq)` once,
+    /// within the age bounds: `accepted.rs`); `id` names it to the app.
+    fn admit_message(
+        &mut self,
+        now: Timestamp,
+        sender: &SessionPublicKey,
+        inner: InnerMessage,
+        id: [u8; 16],
+        hops: u8,
+    ) -> Verdict {
         // The table writes the change to its store here, before the event and the receipt are queued.
-        let verdict = self.accepted.admit(&opened.sender_session, inner.seq, inner.sent_at, now);
+        let verdict = self.accepted.admit(sender, inner.seq, inner.sent_at, now);
         match verdict {
             Verdict::Fresh => {
                 self.io.counters.messages_received += 1;
@@ -874,7 +1054,7 @@ impl Node {
                     from_wallet: inner.from_wallet,
                     app_origin: inner.app_origin,
                     bytes: inner.payload,
-                    id: mail_id(sealed),
+                    id,
                     sent_at: inner.sent_at,
                     hops,
                 });
@@ -882,7 +1062,7 @@ impl Node {
             Verdict::Repeat => self.io.counters.repeated_messages += 1,
             Verdict::Stale | Verdict::Early => self.io.counters.stale_messages += 1,
         }
-        Some(verdict)
+        verdict
     }
 
     fn get_done(&mut self, now: Timestamp, purpose: GetFor, records: Vec<Record>) {
@@ -1010,7 +1190,6 @@ impl Node {
             }
             return;
         }
-        let Some(to) = self.app.sends.get(&send).map(|s| s.to) else { return };
         let live: Vec<&PresenceRecord> = presences.iter().filter(|p| p.is_live(now)).collect();
         let targets: Vec<(SessionPublicKey, bool)> = if live.is_empty() {
             presences.iter().map(|p| (p.session, false)).collect()
@@ -1019,31 +1198,108 @@ impl Node {
         };
         let Some(s) = self.app.sends.get_mut(&send) else { return };
         s.pending = targets.len();
-        let inner = InnerMessage {
+        for (session, live) in targets {
+            if live {
+                let presence = presences.iter().find(|p| p.session == session);
+                self.deliver_live(now, send, session, presence);
+            } else {
+                match self.seal_one_shot(now, send, &session) {
+                    Some(sealed) => self.store_mail(now, send, session, sealed),
+                    None => self.send_too_large(now, send),
+                }
+            }
+        }
+    }
+
+    /// The message of `send` as its recipient will read it, dated `now`.
+    fn inner_of(&self, now: Timestamp, send: u64) -> Option<InnerMessage> {
+        let s = self.app.sends.get(&send)?;
+        Some(InnerMessage {
             from_wallet: self.me.wallet,
-            to_wallet: to,
+            to_wallet: s.to,
             app_origin: s.origin.clone(),
             seq: s.seq,
             sent_at: now,
             payload: s.payload.clone(),
-        };
-        let id = s.id;
-        for (session, live) in targets {
-            let sealed =
-                match e2e::seal(&mut self.rng, &self.me.session, &self.me.delegation, &session, &inner) {
-                    Ok(sealed) => sealed,
-                    Err(_) => {
-                        self.send_part_done(now, send, Err(FailReason::TooLarge(inner.payload.len())));
-                        continue;
-                    }
-                };
-            if live {
-                let dest = Destination::Node(session.node_id());
-                let kind = OpKind::Deliver { send, session, sealed: sealed.clone() };
-                self.start_op(now, kind, dest, AppMsg::Deliver { id, sealed });
-            } else {
-                self.store_mail(now, send, session, sealed);
+        })
+    }
+
+    /// The message of `send` sealed on its own to `session` (a one-shot `Deliver`, or mail).
+    fn seal_one_shot(&mut self, now: Timestamp, send: u64, session: &SessionPublicKey) -> Option<Vec<u8>> {
+        let inner = self.inner_of(now, send)?;
+        e2e::seal(&mut self.rng, &self.me.session, &self.me.delegation, session, &inner).ok()
+    }
+
+    fn send_too_large(&mut self, now: Timestamp, send: u64) {
+        let len = self.app.sends.get(&send).map_or(0, |s| s.payload.len());
+        self.send_part_done(now, send, Err(FailReason::TooLarge(len)));
+    }
+
+    /// Sends the message of `send` to a live session: in our session with it if there is one, else in a
+    /// hello that starts one, else (a handshake with it is already under way, or the message is too large
+    /// for a hello, or the session publishes no usable key) sealed on its own.
+    fn deliver_live(
+        &mut self,
+        now: Timestamp,
+        send: u64,
+        session: SessionPublicKey,
+        presence: Option<&PresenceRecord>,
+    ) {
+        let Some(inner) = self.inner_of(now, send) else { return };
+        let Some(id) = self.app.sends.get(&send).map(|s| s.id) else { return };
+        let dest = Destination::Node(session.node_id());
+        let plain = postcard_bytes(&inner);
+        let header = session_header(&id, self.me.session.public());
+        let in_session = self.sessions.for_sending(&session, now).and_then(|s| {
+            let peer = s.peer().clone();
+            s.seal(now, &header, &plain).ok().map(|data| (peer, data))
+        });
+        if let Some((peer, data)) = in_session {
+            self.io.counters.session_messages += 1;
+            let kind =
+                OpKind::Deliver { send, session, sealed: None, via: Via::Session { peer: Box::new(peer) } };
+            return self.start_op(now, kind, dest, AppMsg::SessionData { id, data });
+        }
+        let peer = presence.and_then(|p| {
+            let verified = self.me.cache.verify(&p.delegation, &self.config.network, now).ok()?;
+            Some(Peer {
+                session,
+                static_key: p.static_key,
+                wallet: p.wallet,
+                delegation_expires: verified.expires,
+            })
+        });
+        if let Some(peer) = peer.filter(|_| !self.sessions.handshaking(&session)) {
+            if plain.len() <= MAX_HANDSHAKE_DATA {
+                self.start_hello(now, send, peer, id, &plain);
+                return;
             }
+        }
+        let Some(sealed) = self.seal_one_shot(now, send, &session) else {
+            return self.send_too_large(now, send);
+        };
+        let kind = OpKind::Deliver { send, session, sealed: Some(sealed.clone()), via: Via::OneShot };
+        self.start_op(now, kind, dest, AppMsg::Deliver { id, sealed });
+    }
+
+    /// Sends the message `plain` of `send` in a hello to `peer`, starting a session with it.
+    fn start_hello(&mut self, now: Timestamp, send: u64, peer: Peer, id: [u8; 16], plain: &[u8]) {
+        let started = Initiating::start(&mut self.rng, &self.sessions.credentials, peer.clone(), now, plain);
+        let Ok((handshake, hello)) = started else {
+            return self.send_too_large(now, send);
+        };
+        let index = handshake.index();
+        self.sessions.started(handshake);
+        self.io.counters.session_hellos += 1;
+        let session = peer.session;
+        let kind = OpKind::Deliver { send, session, sealed: None, via: Via::Hello { index } };
+        self.start_op(now, kind, Destination::Node(session.node_id()), AppMsg::Hello { id, hello });
+    }
+
+    /// A message op to one session is over: a handshake it started and that nothing finished is dropped.
+    fn deliver_op_closed(&mut self, via: &Via) {
+        if let Via::Hello { index } = via {
+            self.sessions.drop_pending(*index);
         }
     }
 
@@ -1116,6 +1372,15 @@ impl Node {
 /// Largest body sealed with [`e2e::seal_to`] that a node opens: a mailbox entry of the largest sealed
 /// message with its delegation, with room to spare, within an envelope.
 const MAX_SEALED_BODY: usize = crate::wire::envelope::MAX_FRAME;
+
+/// What a session message binds as associated data besides its own index and counter: its message id and
+/// its sender (the envelope's origin).
+fn session_header(id: &[u8; 16], from: &SessionPublicKey) -> Vec<u8> {
+    let mut header = Vec::with_capacity(16 + 33);
+    header.extend_from_slice(id);
+    header.extend_from_slice(from.as_bytes());
+    header
+}
 
 /// The postcard encoding of a record or an acknowledgement (plain structs: encoding cannot fail).
 fn postcard_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {

@@ -67,6 +67,11 @@ impl<'a> Inspect<'a> {
         self.node.me.wallet
     }
 
+    /// End-to-end sessions established with peers (`e2e::session`), at most 1,024.
+    pub fn e2e_sessions(&self) -> usize {
+        self.node.sessions.len()
+    }
+
     /// Successor list, nearest first.
     pub fn successors(&self) -> &'a [Id] {
         self.node.ring.successors()

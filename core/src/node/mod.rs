@@ -44,6 +44,7 @@
 //! | [`App`](app::App) | `app` | app requests (reads, writes, deliveries) and their replies, sends |
 //! | [`Accepted`](accepted::Accepted) | `accepted` | per sending session, the messages delivered to the app (each once, across restarts) |
 //! | [`Conduct`](conduct::Conduct) | `conduct` | what each link's peer did wrong, and the peers backed off for it |
+//! | [`Sessions`](sessions::Sessions) | `sessions` | end-to-end session credentials, the sessions with peers, our handshakes in flight |
 //!
 //! Every deadline is in one place: the [`TimerTable`] for the node's own timers, and the deadline-ordered
 //! tables of [`Router`](router::Router), [`Lookups`](lookups::Lookups) and [`App`](app::App);
@@ -73,6 +74,7 @@ pub mod records;
 mod replies;
 mod ring;
 mod router;
+mod sessions;
 mod signal;
 #[cfg(test)]
 mod testing;
@@ -286,6 +288,7 @@ pub struct Node {
     app: App,
     accepted: accepted::Accepted,
     conduct: conduct::Conduct,
+    sessions: sessions::Sessions,
     next_request: u64,
 }
 
@@ -312,7 +315,9 @@ impl Node {
         timers.set(Timer::Rehome, now);
         timers.set(Timer::Merge, now.saturating_add(config.merge_interval));
         timers.set(Timer::FingerSweep, now);
+        let credentials = crate::e2e::session::Credentials::new(&session, delegation.clone());
         Ok(Node {
+            sessions: sessions::Sessions::new(credentials),
             me: Me::new(session, delegation, &verified, &config.network, cache),
             rng: ChaCha20Rng::from_seed(config.seed),
             io: Io::default(),

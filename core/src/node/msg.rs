@@ -183,6 +183,24 @@ pub enum AppMsg {
     /// envelope is addressed to, which opens it and stores it like a `Store` to that key: relays see
     /// neither wallet, no session, no delegation and no key (docs/records.md, "Who learns what").
     StoreSealed { sealed: Vec<u8> },
+    /// The first message of an end-to-end session (`crate::e2e::session`): a Noise hello to the destination
+    /// node's session, whose data is the app message (`crate::e2e::InnerMessage`, postcard).
+    Hello { id: [u8; 16], hello: Vec<u8> },
+    /// The answer to a `Hello` (signed by its recipient session): the Noise welcome that completes the
+    /// sender's side; its data says whether the message was delivered ([`WelcomeData`]).
+    Welcome { id: [u8; 16], welcome: Vec<u8> },
+    /// An app message in an established session: one AEAD operation (`crate::e2e::session::Session`).
+    SessionData { id: [u8; 16], data: Vec<u8> },
+    /// The answer to a `SessionData` whose session its recipient does not have (it restarted, or dropped
+    /// it): the sender handshakes again.
+    NoSession { id: [u8; 16] },
+}
+
+/// The data of a welcome: whether the hello's message was delivered (or had been before), which makes the
+/// welcome its receipt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WelcomeData {
+    pub delivered: bool,
 }
 
 /// The plaintext of a `StoreSealed`: a record and the one of its keys (a wallet's position) the holder is to
@@ -215,6 +233,10 @@ enum WireRouted {
     StoreSealed { sealed: Vec<u8> },
     SealedOffer { link: u64, sealed: Vec<u8> },
     SealedAnswer { link: u64, sealed: Vec<u8> },
+    Hello { id: [u8; 16], hello: Vec<u8> },
+    Welcome { id: [u8; 16], welcome: Vec<u8> },
+    SessionData { id: [u8; 16], data: Vec<u8> },
+    NoSession { id: [u8; 16] },
 }
 
 /// A [`Routed`] as it is encoded: [`WireRouted`] borrowing the body's fields (serde writes a `&str` as a
@@ -239,6 +261,10 @@ enum WireRoutedRef<'a> {
     StoreSealed { sealed: &'a [u8] },
     SealedOffer { link: u64, sealed: &'a [u8] },
     SealedAnswer { link: u64, sealed: &'a [u8] },
+    Hello { id: [u8; 16], hello: &'a [u8] },
+    Welcome { id: [u8; 16], welcome: &'a [u8] },
+    SessionData { id: [u8; 16], data: &'a [u8] },
+    NoSession { id: [u8; 16] },
 }
 
 impl From<WireRouted> for Routed {
@@ -267,6 +293,10 @@ impl From<WireRouted> for Routed {
             WireRouted::StoreSealed { sealed } => Routed::App(AppMsg::StoreSealed { sealed }),
             WireRouted::SealedOffer { link, sealed } => Routed::Ring(RingMsg::SealedOffer { link, sealed }),
             WireRouted::SealedAnswer { link, sealed } => Routed::Ring(RingMsg::SealedAnswer { link, sealed }),
+            WireRouted::Hello { id, hello } => Routed::App(AppMsg::Hello { id, hello }),
+            WireRouted::Welcome { id, welcome } => Routed::App(AppMsg::Welcome { id, welcome }),
+            WireRouted::SessionData { id, data } => Routed::App(AppMsg::SessionData { id, data }),
+            WireRouted::NoSession { id } => Routed::App(AppMsg::NoSession { id }),
         }
     }
 }
@@ -300,6 +330,10 @@ impl<'a> From<&'a Routed> for WireRoutedRef<'a> {
                 AppMsg::MailboxDeliver { entries } => WireRoutedRef::MailboxDeliver { entries },
                 AppMsg::MailboxAck { sealed } => WireRoutedRef::MailboxAck { sealed },
                 AppMsg::StoreSealed { sealed } => WireRoutedRef::StoreSealed { sealed },
+                AppMsg::Hello { id, hello } => WireRoutedRef::Hello { id: *id, hello },
+                AppMsg::Welcome { id, welcome } => WireRoutedRef::Welcome { id: *id, welcome },
+                AppMsg::SessionData { id, data } => WireRoutedRef::SessionData { id: *id, data },
+                AppMsg::NoSession { id } => WireRoutedRef::NoSession { id: *id },
             },
         }
     }
@@ -457,6 +491,10 @@ pub fn describe_frame(bytes: &[u8]) -> Option<&'static str> {
                     AppMsg::MailboxDeliver { .. } => "MailboxDeliver",
                     AppMsg::MailboxAck { .. } => "MailboxAck",
                     AppMsg::StoreSealed { .. } => "StoreSealed",
+                    AppMsg::Hello { .. } => "Hello",
+                    AppMsg::Welcome { .. } => "Welcome",
+                    AppMsg::SessionData { .. } => "SessionData",
+                    AppMsg::NoSession { .. } => "NoSession",
                 },
             })
         }
@@ -520,6 +558,10 @@ mod tests {
         StoreSealed { sealed: Vec<u8> },
         SealedOffer { link: u64, sealed: Vec<u8> },
         SealedAnswer { link: u64, sealed: Vec<u8> },
+        Hello { id: [u8; 16], hello: Vec<u8> },
+        Welcome { id: [u8; 16], welcome: Vec<u8> },
+        SessionData { id: [u8; 16], data: Vec<u8> },
+        NoSession { id: [u8; 16] },
     }
 
     #[test]
@@ -624,6 +666,19 @@ mod tests {
                 Routed::Ring(RingMsg::SealedAnswer { link: 2, sealed: vec![] }),
                 FlatRouted::SealedAnswer { link: 2, sealed: vec![] },
             ),
+            (
+                Routed::App(AppMsg::Hello { id: [1; 16], hello: vec![9; 9] }),
+                FlatRouted::Hello { id: [1; 16], hello: vec![9; 9] },
+            ),
+            (
+                Routed::App(AppMsg::Welcome { id: [2; 16], welcome: vec![8; 8] }),
+                FlatRouted::Welcome { id: [2; 16], welcome: vec![8; 8] },
+            ),
+            (
+                Routed::App(AppMsg::SessionData { id: [3; 16], data: vec![7; 7] }),
+                FlatRouted::SessionData { id: [3; 16], data: vec![7; 7] },
+            ),
+            (Routed::App(AppMsg::NoSession { id: [4; 16] }), FlatRouted::NoSession { id: [4; 16] }),
         ];
         for (index, (routed, flat)) in cases.into_iter().enumerate() {
             let bytes = postcard::to_allocvec(&routed).expect("encodes");
@@ -633,6 +688,6 @@ mod tests {
             assert_eq!(decoded, routed);
         }
         // Past the last body: not a body.
-        assert!(postcard::from_bytes::<Routed>(&[17]).is_err());
+        assert!(postcard::from_bytes::<Routed>(&[21]).is_err());
     }
 }

@@ -240,7 +240,11 @@ impl Node {
                 | AppMsg::Receipt { .. }
                 | AppMsg::MailboxDeliver { .. }
                 | AppMsg::MailboxAck { .. }
-                | AppMsg::StoreSealed { .. },
+                | AppMsg::StoreSealed { .. }
+                | AppMsg::Hello { .. }
+                | AppMsg::Welcome { .. }
+                | AppMsg::SessionData { .. }
+                | AppMsg::NoSession { .. },
             ) => {
                 self.io.counters.dropped_invalid += 1;
                 let detail = "not a ConnectAnswer".to_string();
