@@ -7,6 +7,8 @@
 //!   the answers go back in the same session (the recipient starts none of its own).
 //! - The recipient restarts with its durable state but no sessions: the sender's next message is answered
 //!   "no such session" and goes again in a hello; every message is received once.
+//! - Eight messages at once to a new session: the first starts the session, the other seven wait for its
+//!   handshake and go in it.
 //! - A relay crashes in the middle of a burst: every message is delivered or stored, and received once.
 //!
 //! Sizes: 16 nodes (the same at full size).
@@ -115,6 +117,40 @@ fn later_messages_go_in_the_session_the_first_started() {
         data * 3 < hello * 2,
         "seed {SEED}: a session message ({data} B) is not much smaller than a hello ({hello} B)"
     );
+}
+
+#[test]
+fn a_burst_to_a_new_session_waits_for_one_handshake() {
+    let mut world = ring(SEED + 3, MEMBERS, Duration::from_secs(10));
+    let (from, to) = pair(&mut world);
+    let since = world.now();
+    let before = counters(&world, from);
+    let to_wallet = wallet(&world, to);
+    world.count_kinds(true);
+    let mut pending = Vec::new();
+    let mut sent = Vec::new();
+    for k in 0..8u64 {
+        let bytes = payload(&mut world, k, 300);
+        pending.push(send(&mut world, from, to_wallet, bytes.clone()));
+        sent.push(bytes);
+    }
+    for (k, result) in wait_all(&mut world, &pending, Duration::from_secs(60)).iter().enumerate() {
+        assert!(
+            matches!(result, Some((_, Event::Sent { outcome: SendOutcome::Delivered { .. }, .. }))),
+            "seed {SEED}: message {k} of the burst: {result:?}"
+        );
+    }
+    let kinds = world.count_kinds(false);
+    world.run_for(Duration::from_secs(2));
+    assert_each_once(&world, to, since, &sent);
+    let after = counters(&world, from);
+    assert_eq!(after.session_hellos - before.session_hellos, 1, "seed {SEED}: hellos for the burst");
+    assert_eq!(
+        after.session_messages - before.session_messages,
+        7,
+        "seed {SEED}: the rest went in the session"
+    );
+    assert!(!kinds.contains_key("Deliver"), "seed {SEED}: a message of the burst went on its own: {kinds:?}");
 }
 
 #[test]

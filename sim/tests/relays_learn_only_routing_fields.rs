@@ -3,8 +3,8 @@
 //! A tap records every frame on every link through a run that sends every frame kind `describe_frame`
 //! names: joins (lookups, link offers and answers, stabilization, presence), wallet lookups, topic
 //! announcements and discovery, live messages between unlinked nodes with their receipts, messages in an
-//! end-to-end session (its hello and welcome, a message sent on its own while the handshake is under way, a
-//! message in the session, and "no such session" from a node that restarted), a message to a
+//! end-to-end session (its hello and welcome, a message too large for a hello sent on its own, a message in
+//! the session, and "no such session" from a node that restarted), a message to a
 //! node that just crashed (`Undeliverable`, then the mailbox), mailbox writes, the mailbox handed to the
 //! returning node, its acknowledgements and the replicas' drops, and a graceful leave. The test asserts that
 //! every kind was seen, and for every routed frame a **relay** forwards (the sender on the link is not the
@@ -279,8 +279,8 @@ fn every_frame_a_relay_forwards_holds_only_its_routing_fields() {
     }
     drain(&mut world, &mut wire, &plaintexts);
 
-    // End-to-end sessions: a first message to a wallet starts one (`Hello`, answered by `Welcome`); a second
-    // sent before that answer goes on its own (`Deliver`); a third, after it, in the session (`SessionData`).
+    // End-to-end sessions: a first message too large for a hello goes on its own (`Deliver`); the next starts
+    // a session (`Hello`, answered by `Welcome`); a third, after it, goes in the session (`SessionData`).
     let (from, to) = loop {
         let (a, b) = (nodes[pick(world.rng(), nodes.len())], nodes[pick(world.rng(), nodes.len())]);
         let talked = |x: usize, y: usize| {
@@ -293,9 +293,9 @@ fn every_frame_a_relay_forwards_holds_only_its_routing_fields() {
     };
     let to_wallet = wallet(&world, to);
     let mut pending = Vec::new();
-    for gap in [0, 0, 5_000] {
+    for (gap, len) in [(0, 60_000), (0, 200), (5_000, 200)] {
         world.run_for(Duration::from_millis(gap));
-        let bytes = payload(&mut world, plaintexts.len() as u64, 200);
+        let bytes = payload(&mut world, plaintexts.len() as u64, len);
         plaintexts.push(bytes[8..40].to_vec());
         pending.push(send(&mut world, from, to_wallet, bytes));
     }

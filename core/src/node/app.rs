@@ -74,7 +74,13 @@ pub(super) enum Via {
     Hello { index: u64 },
     /// In an established session with `peer` (`SessionData`).
     Session { peer: Box<Peer> },
+    /// Not sent yet: it waits for our handshake with its session, under way, to finish (then it goes in the
+    /// session) or fail (then it goes on its own). Its op's deadline runs meanwhile.
+    Waiting,
 }
+
+/// Messages that wait for one handshake at most; more go on their own at once.
+const WAITING_PER_PEER: usize = 64;
 
 /// Why a read was made.
 #[derive(Debug, Clone)]
@@ -209,6 +215,9 @@ pub(crate) struct App {
     next_group: u64,
     seq: u64,
     routes: HashMap<Address, Route>,
+    /// Per session a handshake of ours is under way with, the ops of the messages waiting for it
+    /// ([`Via::Waiting`]).
+    waiting: HashMap<SessionPublicKey, Vec<u64>>,
 }
 
 impl App {
@@ -625,7 +634,7 @@ impl Node {
             // The session did not answer: it is offline after all; its message goes to the mailbox.
             // A route to the wallet that names this session is dropped, whichever send cached it.
             OpKind::Deliver { send, session, sealed, via } => {
-                self.deliver_op_closed(&via);
+                self.deliver_op_closed(now, &session, &via);
                 let Some(sealed) = sealed.or_else(|| self.seal_one_shot(now, send, &session)) else {
                     return self.send_part_done(now, send, Err(reason));
                 };
@@ -784,10 +793,10 @@ impl Node {
                     }
                     return;
                 }
-                if let Some((_, AppOp { kind: OpKind::Deliver { send, via, .. }, .. })) =
+                if let Some((_, AppOp { kind: OpKind::Deliver { send, session, via, .. }, .. })) =
                     self.app.take_op(reply_to)
                 {
-                    self.deliver_op_closed(&via);
+                    self.deliver_op_closed(now, &session, &via);
                     self.send_part_done(now, send, Ok(Some(origin.node_id())))
                 }
             }
@@ -842,6 +851,8 @@ impl Node {
                     }
                     None => false,
                 };
+                // The handshake is over either way: what waited for it goes, in the session if it made one.
+                self.release_waiting(now, &origin);
                 // Not delivered (refused by age or window): no receipt, so the op runs out and the message goes
                 // to the mailbox, as for a one-shot message — but the session stands.
                 if delivered {
@@ -899,6 +910,10 @@ impl Node {
                 let Some(inner) = self.inner_of(now, send) else { return };
                 let Some(id) = self.app.sends.get(&send).map(|s| s.id) else { return };
                 let plain = postcard_bytes(&inner);
+                let waiting = self.app.waiting.get(&origin).map_or(0, Vec::len);
+                if self.sessions.handshaking(&origin) && waiting < WAITING_PER_PEER {
+                    return self.wait_for_handshake(now, send, origin, id);
+                }
                 if !self.sessions.handshaking(&origin) && plain.len() <= MAX_HANDSHAKE_DATA {
                     return self.start_hello(now, send, *peer, id, &plain);
                 }
@@ -1269,6 +1284,10 @@ impl Node {
                 delegation_expires: verified.expires,
             })
         });
+        let waiting = self.app.waiting.get(&session).map_or(0, Vec::len);
+        if peer.is_some() && self.sessions.handshaking(&session) && waiting < WAITING_PER_PEER {
+            return self.wait_for_handshake(now, send, session, id);
+        }
         if let Some(peer) = peer.filter(|_| !self.sessions.handshaking(&session)) {
             if plain.len() <= MAX_HANDSHAKE_DATA {
                 self.start_hello(now, send, peer, id, &plain);
@@ -1296,10 +1315,67 @@ impl Node {
         self.start_op(now, kind, Destination::Node(session.node_id()), AppMsg::Hello { id, hello });
     }
 
-    /// A message op to one session is over: a handshake it started and that nothing finished is dropped.
-    fn deliver_op_closed(&mut self, via: &Via) {
+    /// Parks the message of `send` until our handshake with `session` is over ([`Via::Waiting`]): an op
+    /// whose deadline runs as if it had been sent, and which sends nothing yet.
+    fn wait_for_handshake(&mut self, now: Timestamp, send: u64, session: SessionPublicKey, id: [u8; 16]) {
+        let per_attempt = self.config.request_timeout / u32::from(self.config.request_attempts.max(1));
+        let op = self.app.insert_op(AppOp {
+            kind: OpKind::Deliver { send, session, sealed: None, via: Via::Waiting },
+            dest: Destination::Node(session.node_id()),
+            // Never sent as it is (its body is replaced when it is released); all its attempts are used, so
+            // that its deadline fails it (to the mailbox) rather than sends it.
+            body: AppMsg::NoSession { id },
+            deadline: now.saturating_add(per_attempt),
+            attempts: self.config.request_attempts,
+        });
+        self.app.waiting.entry(session).or_default().push(op);
+    }
+
+    /// Our handshake with `session` is over: the messages waiting for it go in the session it made, or on
+    /// their own if it made none.
+    fn release_waiting(&mut self, now: Timestamp, session: &SessionPublicKey) {
+        for op in self.app.waiting.remove(session).unwrap_or_default() {
+            let send = match self.app.ops.get(&op).map(|o| &o.kind) {
+                Some(OpKind::Deliver { send, via: Via::Waiting, .. }) => *send,
+                _ => continue,
+            };
+            let Some(id) = self.app.sends.get(&send).map(|s| s.id) else { continue };
+            let plain = self.inner_of(now, send).map(|inner| postcard_bytes(&inner)).unwrap_or_default();
+            let header = session_header(&id, self.me.session.public());
+            let in_session = self.sessions.for_sending(session, now).and_then(|s| {
+                let peer = s.peer().clone();
+                s.seal(now, &header, &plain).ok().map(|data| (peer, data))
+            });
+            let (via, body, sealed) = match in_session {
+                Some((peer, data)) => {
+                    self.io.counters.session_messages += 1;
+                    (Via::Session { peer: Box::new(peer) }, AppMsg::SessionData { id, data }, None)
+                }
+                None => match self.seal_one_shot(now, send, session) {
+                    Some(sealed) => {
+                        (Via::OneShot, AppMsg::Deliver { id, sealed: sealed.clone() }, Some(sealed))
+                    }
+                    None => {
+                        self.app.ops.remove(&op);
+                        self.send_too_large(now, send);
+                        continue;
+                    }
+                },
+            };
+            self.app.ops.update(&op, |o| {
+                o.kind = OpKind::Deliver { send, session: *session, sealed, via };
+                o.body = body;
+            });
+            self.attempt_op(now, op);
+        }
+    }
+
+    /// A message op to one session is over: a handshake it started and that nothing finished is dropped,
+    /// and what waited for it goes.
+    fn deliver_op_closed(&mut self, now: Timestamp, session: &SessionPublicKey, via: &Via) {
         if let Via::Hello { index } = via {
             self.sessions.drop_pending(*index);
+            self.release_waiting(now, session);
         }
     }
 
