@@ -102,18 +102,23 @@ fn bench_envelope(c: &mut Criterion, alice: &Party, rng: &mut ChaCha20Rng) {
     });
 }
 
+/// A message of `size` payload bytes from Alice to Bob.
+fn message(alice: &Party, bob: &Party, size: usize) -> InnerMessage {
+    InnerMessage {
+        from_wallet: alice.wallet.address(),
+        to_wallet: bob.wallet.address(),
+        app_origin: "https://app.example".into(),
+        seq: 1,
+        sent_at: now(),
+        payload: vec![0xa5; size],
+    }
+}
+
 fn bench_e2e(c: &mut Criterion, alice: &Party, bob: &Party, rng: &mut ChaCha20Rng) {
     // The recipient's cache already knows the sender, as it does from the second message on.
     let mut cache = DelegationCache::new(16);
     for (name, size) in [("256", 256), ("64k", e2e::MAX_PAYLOAD)] {
-        let inner = InnerMessage {
-            from_wallet: alice.wallet.address(),
-            to_wallet: bob.wallet.address(),
-            app_origin: "https://app.example".into(),
-            seq: 1,
-            sent_at: now(),
-            payload: vec![0xa5; size],
-        };
+        let inner = message(alice, bob, size);
         c.bench_function(&format!("e2e_seal_{name}"), |b| {
             b.iter(|| {
                 e2e::seal(rng, &alice.session, &alice.delegation, bob.session.public(), black_box(&inner))
@@ -132,14 +137,7 @@ fn bench_e2e(c: &mut Criterion, alice: &Party, bob: &Party, rng: &mut ChaCha20Rn
 
 fn bench_session(c: &mut Criterion, alice: &Party, bob: &Party, rng: &mut ChaCha20Rng) {
     let mut cache = DelegationCache::new(16);
-    let inner = InnerMessage {
-        from_wallet: alice.wallet.address(),
-        to_wallet: bob.wallet.address(),
-        app_origin: "https://app.example".into(),
-        seq: 1,
-        sent_at: now(),
-        payload: vec![0xa5; 1024],
-    };
+    let inner = message(alice, bob, 1024);
     let my_wallet = bob.wallet.address();
     // The baseline, in the same run: what every message costs today.
     c.bench_function("e2e_seal_open_1k", |b| {
