@@ -782,8 +782,7 @@ impl Node {
                 // Only the session the message was sealed to completes the op. A receipt from anyone else
                 // is not ours to count: the op and every index entry of it stay, so the genuine receipt
                 // still finds it.
-                let op =
-                    reply_to.and_then(|msg| self.app.op_by_msg.get(&msg)).and_then(|op| self.app.ops.get(op));
+                let op = self.op_for_reply(reply_to);
                 let ours = op.is_some_and(
                     |o| matches!(&o.kind, OpKind::Deliver { session, .. } if *session == origin),
                 );
@@ -832,8 +831,7 @@ impl Node {
             AppMsg::Welcome { welcome, .. } => {
                 // Only the session our hello went to can finish our handshake with it; a welcome from
                 // anyone else is not ours to count, and the op waits for the genuine one (as a receipt).
-                let op =
-                    reply_to.and_then(|msg| self.app.op_by_msg.get(&msg)).and_then(|op| self.app.ops.get(op));
+                let op = self.op_for_reply(reply_to);
                 let index = match op.map(|o| &o.kind) {
                     Some(OpKind::Deliver { session, via: Via::Hello { index }, .. })
                         if *session == origin =>
@@ -892,8 +890,7 @@ impl Node {
                 // Only from the session our message went to, about a message that went in a session: then
                 // our sessions with it are gone, and the message goes again in a hello (once: a hello is never
                 // answered so).
-                let op =
-                    reply_to.and_then(|msg| self.app.op_by_msg.get(&msg)).and_then(|op| self.app.ops.get(op));
+                let op = self.op_for_reply(reply_to);
                 match op.map(|o| &o.kind) {
                     Some(OpKind::Deliver { session, via: Via::Session { .. }, .. }) if *session == origin => {
                     }
@@ -910,8 +907,7 @@ impl Node {
                 let Some(inner) = self.inner_of(now, send) else { return };
                 let Some(id) = self.app.sends.get(&send).map(|s| s.id) else { return };
                 let plain = postcard_bytes(&inner);
-                let waiting = self.app.waiting.get(&origin).map_or(0, Vec::len);
-                if self.sessions.handshaking(&origin) && waiting < WAITING_PER_PEER {
+                if self.may_wait(&origin) {
                     return self.wait_for_handshake(now, send, origin, id);
                 }
                 if !self.sessions.handshaking(&origin) && plain.len() <= MAX_HANDSHAKE_DATA {
@@ -1264,12 +1260,7 @@ impl Node {
         let Some(id) = self.app.sends.get(&send).map(|s| s.id) else { return };
         let dest = Destination::Node(session.node_id());
         let plain = postcard_bytes(&inner);
-        let header = session_header(&id, self.me.session.public());
-        let in_session = self.sessions.for_sending(&session, now).and_then(|s| {
-            let peer = s.peer().clone();
-            s.seal(now, &header, &plain).ok().map(|data| (peer, data))
-        });
-        if let Some((peer, data)) = in_session {
+        if let Some((peer, data)) = self.seal_in_session(now, &session, &id, &plain) {
             self.io.counters.session_messages += 1;
             let kind =
                 OpKind::Deliver { send, session, sealed: None, via: Via::Session { peer: Box::new(peer) } };
@@ -1284,8 +1275,7 @@ impl Node {
                 delegation_expires: verified.expires,
             })
         });
-        let waiting = self.app.waiting.get(&session).map_or(0, Vec::len);
-        if peer.is_some() && self.sessions.handshaking(&session) && waiting < WAITING_PER_PEER {
+        if peer.is_some() && self.may_wait(&session) {
             return self.wait_for_handshake(now, send, session, id);
         }
         if let Some(peer) = peer.filter(|_| !self.sessions.handshaking(&session)) {
@@ -1315,6 +1305,31 @@ impl Node {
         self.start_op(now, kind, Destination::Node(session.node_id()), AppMsg::Hello { id, hello });
     }
 
+    /// The open op that `reply_to` (a reply's `reply_to`) answers, if any.
+    fn op_for_reply(&self, reply_to: Option<MessageId>) -> Option<&AppOp> {
+        reply_to.and_then(|msg| self.app.op_by_msg.get(&msg)).and_then(|op| self.app.ops.get(op))
+    }
+
+    /// `plain` sealed in our session with `session`, if we have one to send in, and the peer it is with.
+    fn seal_in_session(
+        &mut self,
+        now: Timestamp,
+        session: &SessionPublicKey,
+        id: &[u8; 16],
+        plain: &[u8],
+    ) -> Option<(Peer, Vec<u8>)> {
+        let header = session_header(id, self.me.session.public());
+        let s = self.sessions.for_sending(session, now)?;
+        let peer = s.peer().clone();
+        s.seal(now, &header, plain).ok().map(|data| (peer, data))
+    }
+
+    /// Whether a message to `session` is to wait for our handshake with it, under way, that has room.
+    fn may_wait(&self, session: &SessionPublicKey) -> bool {
+        self.sessions.handshaking(session)
+            && self.app.waiting.get(session).map_or(0, Vec::len) < WAITING_PER_PEER
+    }
+
     /// Parks the message of `send` until our handshake with `session` is over ([`Via::Waiting`]): an op
     /// whose deadline runs as if it had been sent, and which sends nothing yet.
     fn wait_for_handshake(&mut self, now: Timestamp, send: u64, session: SessionPublicKey, id: [u8; 16]) {
@@ -1341,12 +1356,7 @@ impl Node {
             };
             let Some(id) = self.app.sends.get(&send).map(|s| s.id) else { continue };
             let plain = self.inner_of(now, send).map(|inner| postcard_bytes(&inner)).unwrap_or_default();
-            let header = session_header(&id, self.me.session.public());
-            let in_session = self.sessions.for_sending(session, now).and_then(|s| {
-                let peer = s.peer().clone();
-                s.seal(now, &header, &plain).ok().map(|data| (peer, data))
-            });
-            let (via, body, sealed) = match in_session {
+            let (via, body, sealed) = match self.seal_in_session(now, session, &id, &plain) {
                 Some((peer, data)) => {
                     self.io.counters.session_messages += 1;
                     (Via::Session { peer: Box::new(peer) }, AppMsg::SessionData { id, data }, None)
