@@ -332,6 +332,16 @@ async fn routed_throughput() -> Result<(String, Vec<RoutedRow>), Error> {
         eprintln!(
             "routed {size} B: {ok}/{count} delivered with receipts ({received} seen by y) in {secs:.2}s"
         );
+        // Where a slow run lost its time: frames re-sent over another link (no acknowledgement in time),
+        // frames the shell dropped (a full link queue), messages the recipient refused as too old.
+        for (name, h) in [("x", &x), ("y", &y), ("s1", &s1.node), ("s2", &s2.node)] {
+            let Some(c) = h.call(|n, _| n.inspect().counters().clone()).await else { continue };
+            let full = h.counters.frames_dropped_full.load(std::sync::atomic::Ordering::Relaxed);
+            eprintln!(
+                "  {name}: forwarded {}, rerouted {}, dropped (queue full) {full}, stale {}, session receipts {}",
+                c.forwarded, c.rerouted, c.stale_messages, c.session_receipts
+            );
+        }
         rows.push((ok, secs, pct(0.5), pct(0.99)));
     }
     x.shutdown().await;

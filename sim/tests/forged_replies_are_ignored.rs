@@ -7,9 +7,10 @@
 //! - a `Store`: `StoreAck` ok — and the first copy of each writer's store to each key is swallowed (its hop
 //!   acknowledged, so the relay before does not re-route it), so a writer that believed the forged ack
 //!   would never store it;
-//! - a message (`Deliver`, or `Hello` and `SessionData` in an end-to-end session): a `Receipt` and an
-//!   `Undeliverable { NodeNotFound }`, a junk `Welcome` for a `Hello` and a `NoSession` for a `SessionData`,
-//!   and the message goes on.
+//! - a message (`Deliver`, or a `Hello` that starts an end-to-end session): a `Receipt` and an
+//!   `Undeliverable { NodeNotFound }`, and a junk `Welcome` for a `Hello`, and the message goes on;
+//! - a session frame (a message or receipt in an established session, unsigned): a `NoSession` naming the
+//!   frame's session index and an `Undeliverable { NodeNotFound }` quoting the frame's id, and it goes on.
 //!
 //! Honest requests are aimed so that their paths cross the attackers (keys and recipients just past an
 //! attacker: a clockwise path ends at the key's predecessor), and the test asserts what honest users get:
@@ -38,7 +39,7 @@ use std::time::Duration;
 
 use chordial_core::node::msg::{self, AppMsg, LinkMsg, RingMsg, Routed, Undeliverable};
 use chordial_core::node::{Event, LinkId};
-use chordial_core::wire::envelope::{self, Destination, Header, MessageId, DEFAULT_HOP_LIMIT};
+use chordial_core::wire::envelope::{self, Destination, FrameKind, Header, MessageId, DEFAULT_HOP_LIMIT};
 use chordial_core::Id;
 use chordial_sim::adversary::{Adversary, Ctx};
 use chordial_sim::identity::Identity;
@@ -114,21 +115,35 @@ impl Adversary for ReplyForger {
         let envelope_bytes = routed.envelope;
         let network = ctx.network;
         let Ok(routing) = envelope::decode_routing(envelope_bytes, network) else { return true };
+        if routing.kind == FrameKind::Session {
+            // A message or receipt in a session: nobody signed it, and nothing answers it by its id. The
+            // attacker says, as the recipient would, that the session is unknown, and that the recipient
+            // is gone (quoting the frame's id, the hash of its bytes).
+            let Some((session, data)) = envelope::peek_session(envelope_bytes) else { return true };
+            if self.is_for_me(routing.header.dest) || session.from == self.me {
+                return true;
+            }
+            let Some(index) = chordial_core::e2e::session::data_index(data) else { return true };
+            self.forged.borrow_mut().no_sessions += 1;
+            let mut request = routing.header;
+            let origin = session.from;
+            self.reply(ctx, link, origin, &request, &Routed::App(AppMsg::NoSession { index }));
+            request.id = envelope::content_id(envelope_bytes);
+            let notice = Routed::Ring(RingMsg::Undeliverable { reason: Undeliverable::NodeNotFound });
+            self.reply(ctx, link, origin, &request, &notice);
+            return true;
+        }
         let Some((header, body)) = envelope::peek::<Routed>(envelope_bytes) else { return true };
         if header.reply_to.is_some() || self.is_for_me(header.dest) || routing.origin == self.me {
             return true;
         }
         let origin = routing.origin;
         let mut forged = self.forged.borrow_mut();
-        // Besides a receipt: a junk welcome for a hello, "no such session" for a message in a session.
+        // Besides a receipt: a junk welcome for a hello.
         let extra = match &body {
             Routed::App(AppMsg::Hello { id, .. }) => {
                 forged.welcomes += 1;
                 Some(AppMsg::Welcome { id: *id, welcome: vec![0x5a; 64] })
-            }
-            Routed::App(AppMsg::SessionData { id, .. }) => {
-                forged.no_sessions += 1;
-                Some(AppMsg::NoSession { id: *id })
             }
             _ => None,
         };
@@ -164,9 +179,7 @@ impl Adversary for ReplyForger {
                     return false;
                 }
             }
-            Routed::App(
-                AppMsg::Deliver { id, .. } | AppMsg::Hello { id, .. } | AppMsg::SessionData { id, .. },
-            ) => {
+            Routed::App(AppMsg::Deliver { id, .. } | AppMsg::Hello { id, .. }) => {
                 forged.receipts += 1;
                 forged.undeliverable += 1;
                 drop(forged);

@@ -10,6 +10,8 @@
 //! - Eight messages at once to a new session: the first starts the session, the other seven wait for its
 //!   handshake and go in it.
 //! - A relay crashes in the middle of a burst: every message is delivered or stored, and received once.
+//! - 32 messages at once in a session: each delivered, acknowledged by a few receipts in the session (they
+//!   name ranges of counters), not one signed `Receipt` each.
 //!
 //! Sizes: 16 nodes (the same at full size).
 
@@ -217,4 +219,41 @@ fn a_relay_that_crashes_mid_burst_loses_and_duplicates_nothing() {
     }
     world.run_for(Duration::from_secs(60));
     assert_each_once(&world, to, since, &sent);
+}
+
+#[test]
+fn a_burst_in_a_session_is_acknowledged_by_a_few_receipts() {
+    let mut world = ring(SEED + 4, MEMBERS, Duration::from_secs(10));
+    let (from, to) = pair(&mut world);
+    let since = world.now();
+    let mut sent = one_by_one(&mut world, from, to, 0, 1);
+    let (a, b) = (counters(&world, from), counters(&world, to));
+    let to_wallet = wallet(&world, to);
+    world.count_kinds(true);
+    let mut pending = Vec::new();
+    for k in 1..=32u64 {
+        let bytes = payload(&mut world, k, 300);
+        pending.push(send(&mut world, from, to_wallet, bytes.clone()));
+        sent.push(bytes);
+    }
+    for (k, result) in wait_all(&mut world, &pending, Duration::from_secs(60)).iter().enumerate() {
+        match result {
+            Some((_, Event::Sent { outcome: SendOutcome::Delivered { sessions }, .. })) => {
+                assert_eq!(sessions, &vec![world.id(to)], "seed {SEED}: message {} of the burst", k + 1)
+            }
+            other => panic!("seed {SEED}: message {} of the burst: {other:?}", k + 1),
+        }
+    }
+    let kinds = world.count_kinds(false);
+    world.run_for(Duration::from_secs(2));
+    assert_each_once(&world, to, since, &sent);
+    let (a2, b2) = (counters(&world, from), counters(&world, to));
+    let receipts = b2.session_receipts - b.session_receipts;
+    eprintln!("seed {SEED}: 32 messages in a session, {receipts} receipts; frames by kind: {kinds:?}");
+    assert_eq!(a2.session_messages - a.session_messages, 32, "seed {SEED}: messages in the session");
+    assert!(
+        (1..=8).contains(&receipts),
+        "seed {SEED}: {receipts} receipts for a burst of 32 messages (one each is what cumulative receipts avoid)"
+    );
+    assert!(!kinds.contains_key("Receipt"), "seed {SEED}: a signed receipt for a session message: {kinds:?}");
 }

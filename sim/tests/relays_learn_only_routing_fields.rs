@@ -141,12 +141,15 @@ struct Names {
     wallets: Vec<(usize, Vec<Vec<u8>>)>,
     /// Every node's session public key.
     sessions: Vec<[u8; 33]>,
+    /// Every node's id.
+    ids: Vec<chordial_core::Id>,
 }
 
 fn names(world: &World) -> Names {
     Names {
         wallets: (0..world.len()).filter_map(|i| world.wallet_of(i).map(|w| (i, wallet_forms(&w)))).collect(),
         sessions: (0..world.len()).map(|i| *world.session_key(i).public().as_bytes()).collect(),
+        ids: (0..world.len()).map(|i| world.id(i)).collect(),
     }
 }
 
@@ -169,6 +172,14 @@ fn check(wire: &mut Wire, names: &Names, plaintexts: &[Vec<u8>], f: &TappedFrame
         }
     }
     let Some(routed) = msg::decode_routed(f.bytes[0], &f.bytes[1..]) else { return };
+    if let Some((header, _)) = envelope::peek_session(routed.envelope) {
+        // A session frame names its sender by node id, and carries no session key at all.
+        if names.ids[f.from] == header.from {
+            return; // sent by its sender, not relayed
+        }
+        *wire.relayed.entry(kind).or_default() += 1;
+        return leaks(wire, names, kind, f, routed.envelope, None);
+    }
     let Some((_, body)) = envelope::peek::<Routed>(routed.envelope) else { return };
     // The origin's key is in the envelope's clear header (version, hops, then the key).
     let origin: [u8; 33] = routed.envelope[2..35].try_into().expect("a routed frame has a header");
@@ -184,11 +195,24 @@ fn check(wire: &mut Wire, names: &Names, plaintexts: &[Vec<u8>], f: &TappedFrame
     if public {
         return;
     }
+    leaks(wire, names, kind, f, &routed.envelope[35..], Some(origin));
+}
+
+/// Notes what a relayed frame shows beyond its routing fields: wallets, SIWE text, session descriptions, and
+/// past the header (`rest`) any session key but its origin's (`origin`; a session frame has none).
+fn leaks(
+    wire: &mut Wire,
+    names: &Names,
+    kind: &'static str,
+    f: &TappedFrame,
+    rest: &[u8],
+    origin: Option<[u8; 33]>,
+) {
     let example = || format!("relayed by node {} to node {}", f.from, f.to);
     let bytes = &f.bytes;
     for (node, forms) in &names.wallets {
         if forms.iter().any(|form| contains(bytes, form)) {
-            let origin_node = names.sessions.iter().position(|s| *s == origin);
+            let origin_node = names.sessions.iter().position(|s| Some(*s) == origin);
             let whose =
                 if origin_node == Some(*node) { "the origin's wallet" } else { "another node's wallet" };
             wire.leak(kind, whose.to_owned(), example);
@@ -202,7 +226,7 @@ fn check(wire: &mut Wire, names: &Names, plaintexts: &[Vec<u8>], f: &TappedFrame
     }
     // Past the header: the origin's own key is a routing field, any other session's is not.
     for session in &names.sessions {
-        if *session != origin && contains(&routed.envelope[35..], session) {
+        if Some(*session) != origin && contains(rest, session) {
             wire.leak(kind, "another node's session key".to_owned(), example);
         }
     }
@@ -435,6 +459,11 @@ fn every_frame_a_relay_forwards_holds_only_its_routing_fields() {
     }
     let relayed: u64 = wire.relayed.values().sum();
     assert!(relayed > 1_000, "seed {SEED}: only {relayed} routed frames were relayed");
+    assert!(
+        wire.relayed.get("SessionData").is_some_and(|n| *n > 0),
+        "seed {SEED}: no session frame was relayed: {:?}",
+        wire.relayed
+    );
     assert!(wire.plaintext.is_empty(), "seed {SEED}: plaintext on the wire: {:#?}", wire.plaintext);
     let leaks: Vec<String> = wire
         .leaks

@@ -34,7 +34,7 @@ use chordial_core::identity::Address;
 use chordial_core::node::msg::{self, AppMsg, RingMsg, Routed, Undeliverable};
 use chordial_core::node::records::{mail_id, Record};
 use chordial_core::node::{Config, Event, SendOutcome};
-use chordial_core::wire::envelope::{self, Destination};
+use chordial_core::wire::envelope::{self, Destination, SessionHeader};
 use chordial_core::Timestamp;
 use chordial_sim::scenario::assert_budget_held;
 use chordial_sim::{World, WorldConfig};
@@ -60,13 +60,20 @@ fn ring() -> World {
 }
 
 /// What the attacker recorded: the frames carrying sealed messages for the recipient, the sealed
-/// messages themselves (by their id, `sha256(sealed)[..16]`), and the bodies of the messages that went in
-/// end-to-end sessions (`Hello`, `SessionData`, by the same hash of their hello or session message).
+/// messages themselves (by their id, `sha256(sealed)[..16]`), and the messages that went in end-to-end
+/// sessions (`Hello` bodies, and session frames' headers and session messages, by the same hash of their
+/// hello or session message).
 #[derive(Default)]
 struct Recorded {
     frames: BTreeMap<[u8; 16], Vec<u8>>,
     sealed: BTreeMap<[u8; 16], Vec<u8>>,
-    in_session: BTreeMap<[u8; 16], Routed>,
+    in_session: BTreeMap<[u8; 16], InSession>,
+}
+
+/// A message in a session as the attacker saw it.
+enum InSession {
+    Hello(Routed),
+    Data(SessionHeader, Vec<u8>),
 }
 
 impl Recorded {
@@ -78,24 +85,24 @@ impl Recorded {
         for frame in world.tap_frames(true) {
             let Some((&kind, rest)) = frame.bytes.split_first() else { continue };
             let Some(routed) = msg::decode_routed(kind, rest) else { continue };
+            if let Some((header, data)) = envelope::peek_session(routed.envelope) {
+                if header.dest == id {
+                    let key = envelope::content_id(routed.envelope).0;
+                    self.frames.entry(key).or_insert_with(|| frame.bytes.clone());
+                    self.in_session.insert(mail_id(data), InSession::Data(header, data.to_vec()));
+                }
+                continue;
+            }
             let Some((header, body)) = envelope::peek::<Routed>(routed.envelope) else { continue };
             match body {
                 Routed::App(AppMsg::Deliver { sealed, .. }) if header.dest == Destination::Node(id) => {
                     self.frames.entry(header.id.0).or_insert_with(|| frame.bytes.clone());
                     self.sealed.insert(mail_id(&sealed), sealed);
                 }
-                body @ Routed::App(AppMsg::Hello { .. } | AppMsg::SessionData { .. })
-                    if header.dest == Destination::Node(id) =>
-                {
-                    let Routed::App(
-                        AppMsg::Hello { hello: blob, .. } | AppMsg::SessionData { data: blob, .. },
-                    ) = &body
-                    else {
-                        continue;
-                    };
-                    let key = mail_id(blob);
+                Routed::App(AppMsg::Hello { ref hello, .. }) if header.dest == Destination::Node(id) => {
+                    let key = mail_id(hello);
                     self.frames.entry(header.id.0).or_insert_with(|| frame.bytes.clone());
-                    self.in_session.insert(key, body);
+                    self.in_session.insert(key, InSession::Hello(body));
                 }
                 Routed::App(AppMsg::MailboxDeliver { entries }) => {
                     if header.dest == Destination::Node(id) {
@@ -123,8 +130,9 @@ impl Recorded {
     }
 
     /// Re-injects everything from `attacker`: each recorded frame verbatim, each sealed message in a
-    /// `Deliver` and in a `MailboxDeliver` of the attacker's own, and each hello and session message in an
-    /// envelope of the attacker's own. Returns how many frames it sent.
+    /// `Deliver` and in a `MailboxDeliver` of the attacker's own, each hello in an envelope of the attacker's
+    /// own, and each session message in session frames of its own (dated now, naming the sender as before, and
+    /// naming the attacker). Returns how many frames it sent.
     fn replay(&self, world: &mut World, attacker: usize, recipient: usize) -> usize {
         let (link, _) = world.open_links(attacker)[0];
         let dest = Destination::Node(world.id(recipient));
@@ -135,8 +143,17 @@ impl Recorded {
             let mail = Routed::App(AppMsg::MailboxDeliver { entries: vec![(*id, sealed.clone())] });
             frames.push(routed_frame(world, attacker, dest, &mail));
         }
-        for body in self.in_session.values() {
-            frames.push(routed_frame(world, attacker, dest, body));
+        for message in self.in_session.values() {
+            match message {
+                InSession::Hello(body) => frames.push(routed_frame(world, attacker, dest, body)),
+                InSession::Data(header, data) => {
+                    for from in [header.from, world.id(attacker)] {
+                        let header = SessionHeader { sent_at: world.now(), from, ..*header };
+                        let frame = envelope::encode_session(&header, data).expect("fits");
+                        frames.push(msg::routed_frame(&frame, false));
+                    }
+                }
+            }
         }
         for f in &frames {
             world.send_raw(attacker, link, f.clone());

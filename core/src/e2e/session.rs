@@ -518,6 +518,11 @@ impl Session {
         Ok(plaintext)
     }
 
+    /// The peer's index: our messages in this session carry it first.
+    pub fn peer_index(&self) -> u64 {
+        self.peer_index
+    }
+
     /// Our index: session messages for this session carry it first.
     pub fn index(&self) -> u64 {
         self.index
@@ -544,6 +549,13 @@ impl Session {
 pub fn data_index(message: &[u8]) -> Option<u64> {
     let index: [u8; 8] = message.get(..8)?.try_into().ok()?;
     (message.len() >= DATA_OVERHEAD).then(|| u64::from_le_bytes(index))
+}
+
+/// The counter of a session message (its bytes 8 to 16): which message of its session it is. `None` if the
+/// message is too short to be one.
+pub fn data_counter(message: &[u8]) -> Option<u64> {
+    let counter: [u8; 8] = message.get(8..16)?.try_into().ok()?;
+    (message.len() >= DATA_OVERHEAD).then(|| u64::from_le_bytes(counter))
 }
 
 /// Which counters a session accepted: the highest, and a bit per counter in the window below it.

@@ -418,6 +418,8 @@ pub struct Counters {
     pub session_hellos: u64,
     /// Messages sent in an established end-to-end session (one AEAD operation each).
     pub session_messages: u64,
+    /// Receipts sent in sessions: each acknowledges one or more messages that came in its session.
+    pub session_receipts: u64,
     /// Sessions a peer no longer had (it restarted, or dropped it) when we sent in them: the message went
     /// again in a hello.
     pub sessions_lost: u64,

@@ -72,8 +72,10 @@ pub(super) enum Via {
     OneShot,
     /// In a hello (`Hello`): our handshake `index`.
     Hello { index: u64 },
-    /// In an established session with `peer` (`SessionData`).
-    Session { peer: Box<Peer> },
+    /// In a session frame in our established session with `peer`: ours is our index of the session,
+    /// `theirs` the peer's (which a `NoSession` names), `counters` the message's numbers in it, one per
+    /// attempt (a receipt that names any of them completes the op).
+    Session { peer: Box<Peer>, ours: u64, theirs: u64, counters: Vec<u64> },
     /// Not sent yet: it waits for our handshake with its session, under way, to finish (then it goes in the
     /// session) or fail (then it goes on its own). Its op's deadline runs meanwhile.
     Waiting,
@@ -131,11 +133,13 @@ pub(super) struct Write {
 /// A routed app request waiting for its reply.
 #[derive(Debug)]
 pub(super) struct AppOp {
-    kind: OpKind,
-    dest: Destination,
-    body: AppMsg,
-    deadline: Timestamp,
-    attempts: u8,
+    pub(super) kind: OpKind,
+    pub(super) dest: Destination,
+    /// What each attempt sends; `None` for a message in a session frame, which goes once, and for one that
+    /// waits for a handshake.
+    pub(super) body: Option<AppMsg>,
+    pub(super) deadline: Timestamp,
+    pub(super) attempts: u8,
 }
 
 impl Deadline for AppOp {
@@ -152,7 +156,7 @@ pub(super) struct SendOp {
     to: Address,
     origin: String,
     payload: Vec<u8>,
-    id: [u8; 16],
+    pub(super) id: [u8; 16],
     seq: u64,
     pending: usize,
     delivered: Vec<Id>,
@@ -205,10 +209,13 @@ impl SendOp {
 /// The app requests, sends and received messages of one node.
 #[derive(Debug, Default)]
 pub(crate) struct App {
-    ops: Timed<u64, AppOp>,
-    op_by_msg: HashMap<MessageId, u64>,
+    pub(super) ops: Timed<u64, AppOp>,
+    pub(super) op_by_msg: HashMap<MessageId, u64>,
+    /// The ops of messages in session frames, by our index of the session and the message's counter there:
+    /// what a session's receipt completes.
+    pub(super) by_counter: BTreeMap<(u64, u64), u64>,
     next_op: u64,
-    sends: BTreeMap<u64, SendOp>,
+    pub(super) sends: BTreeMap<u64, SendOp>,
     next_send: u64,
     reads: BTreeMap<u64, Read>,
     writes: BTreeMap<u64, Write>,
@@ -217,7 +224,7 @@ pub(crate) struct App {
     routes: HashMap<Address, Route>,
     /// Per session a handshake of ours is under way with, the ops of the messages waiting for it
     /// ([`Via::Waiting`]).
-    waiting: HashMap<SessionPublicKey, Vec<u64>>,
+    pub(super) waiting: HashMap<SessionPublicKey, Vec<u64>>,
 }
 
 impl App {
@@ -227,7 +234,7 @@ impl App {
     }
 
     /// A new request, not attempted yet.
-    fn insert_op(&mut self, op: AppOp) -> u64 {
+    pub(super) fn insert_op(&mut self, op: AppOp) -> u64 {
         self.next_op += 1;
         self.ops.insert(self.next_op, op);
         self.next_op
@@ -235,10 +242,20 @@ impl App {
 
     /// The op a reply belongs to (the reply's `reply_to`), taken out with every index entry of it.
     fn take_op(&mut self, reply_to: Option<MessageId>) -> Option<(u64, AppOp)> {
-        let msg = reply_to?;
-        let op = self.op_by_msg.remove(&msg)?;
+        let op = *self.op_by_msg.get(&reply_to?)?;
+        self.remove_op(op).map(|o| (op, o))
+    }
+
+    /// Takes an op out with every index entry of it.
+    pub(super) fn remove_op(&mut self, op: u64) -> Option<AppOp> {
         self.op_by_msg.retain(|_, o| *o != op);
-        self.ops.remove(&op).map(|o| (op, o))
+        let removed = self.ops.remove(&op)?;
+        if let OpKind::Deliver { via: Via::Session { ours, counters, .. }, .. } = &removed.kind {
+            for counter in counters {
+                self.by_counter.remove(&(*ours, *counter));
+            }
+        }
+        Some(removed)
     }
 
     /// A new send, with the next sequence number ([`next_seq`]: it grows across this session's restarts).
@@ -551,17 +568,23 @@ impl Node {
 
     pub(super) fn start_op(&mut self, now: Timestamp, kind: OpKind, dest: Destination, body: AppMsg) {
         let attempts = if matches!(kind, OpKind::Deliver { .. }) { 1 } else { 0 };
-        let op = self.app.insert_op(AppOp { kind, dest, body, deadline: now, attempts });
+        let op = self.app.insert_op(AppOp { kind, dest, body: Some(body), deadline: now, attempts });
         self.attempt_op(now, op);
     }
 
     fn attempt_op(&mut self, now: Timestamp, op: u64) {
         let per_attempt = self.config.request_timeout / u32::from(self.config.request_attempts.max(1));
         let deadline = now.saturating_add(per_attempt);
-        let Some((dest, body)) = self.app.ops.update(&op, |o| {
+        let in_session = self.app.ops.get(&op).is_some_and(|o| {
+            o.body.is_none() && matches!(o.kind, OpKind::Deliver { via: Via::Session { .. }, .. })
+        });
+        if in_session {
+            return self.send_in_session_again(now, op);
+        }
+        let Some((dest, Some(body))) = self.app.ops.update(&op, |o| {
             o.attempts += 1;
             o.deadline = deadline;
-            (o.dest, Routed::App(o.body.clone()))
+            (o.dest, o.body.clone().map(Routed::App))
         }) else {
             return;
         };
@@ -625,8 +648,7 @@ impl Node {
     }
 
     fn op_failed(&mut self, now: Timestamp, op: u64, reason: FailReason) {
-        self.app.op_by_msg.retain(|_, o| *o != op);
-        let Some(o) = self.app.ops.remove(&op) else { return };
+        let Some(o) = self.app.remove_op(op) else { return };
         match o.kind {
             OpKind::RehomeMail { .. } => {}
             OpKind::Position { write } => self.write_part_done(now, write, Err(reason)),
@@ -861,69 +883,7 @@ impl Node {
                     }
                 }
             }
-            AppMsg::SessionData { id, data } => {
-                let header = session_header(&id, &origin);
-                let opened =
-                    session::data_index(&data).and_then(|index| self.sessions.get(index, &origin)).map(|s| {
-                        let peer = s.peer().clone();
-                        s.open(now, &header, &data).map(|plain| (peer, plain))
-                    });
-                let reply = match opened {
-                    // No session under that index with the signer (this node restarted, or dropped it), or
-                    // one that ran out: the sender is to handshake again.
-                    None | Some(Err(session::DataError::Expired)) => AppMsg::NoSession { id },
-                    Some(Err(_)) => {
-                        self.io.counters.refused_messages += 1;
-                        return;
-                    }
-                    Some(Ok((peer, plain))) => {
-                        let verdict = self.open_session_message(now, &peer, &plain, hops);
-                        if !matches!(verdict, Some(Verdict::Fresh | Verdict::Repeat)) {
-                            return;
-                        }
-                        AppMsg::Receipt { id }
-                    }
-                };
-                self.send_routed(now, Destination::Node(origin.node_id()), Some(my_id), &Routed::App(reply));
-            }
-            AppMsg::NoSession { .. } => {
-                // Only from the session our message went to, about a message that went in a session: then
-                // our sessions with it are gone, and the message goes again in a hello (once: a hello is never
-                // answered so).
-                let op = self.op_for_reply(reply_to);
-                match op.map(|o| &o.kind) {
-                    Some(OpKind::Deliver { session, via: Via::Session { .. }, .. }) if *session == origin => {
-                    }
-                    Some(_) => return self.unsolicited_reply(now, origin.node_id()),
-                    None => return,
-                }
-                let Some((_, AppOp { kind: OpKind::Deliver { send, via: Via::Session { peer }, .. }, .. })) =
-                    self.app.take_op(reply_to)
-                else {
-                    return;
-                };
-                self.io.counters.sessions_lost += 1;
-                self.sessions.forget_peer(&origin);
-                let Some(inner) = self.inner_of(now, send) else { return };
-                let Some(id) = self.app.sends.get(&send).map(|s| s.id) else { return };
-                let plain = postcard_bytes(&inner);
-                if self.may_wait(&origin) {
-                    return self.wait_for_handshake(now, send, origin, id);
-                }
-                if !self.sessions.handshaking(&origin) && plain.len() <= MAX_HANDSHAKE_DATA {
-                    return self.start_hello(now, send, *peer, id, &plain);
-                }
-                let Some(sealed) = self.seal_one_shot(now, send, &origin) else {
-                    return self.send_too_large(now, send);
-                };
-                let kind = OpKind::Deliver {
-                    send,
-                    session: origin,
-                    sealed: Some(sealed.clone()),
-                    via: Via::OneShot,
-                };
-                self.start_op(now, kind, Destination::Node(origin.node_id()), AppMsg::Deliver { id, sealed });
-            }
+            AppMsg::NoSession { index } => self.no_session(now, origin, index),
             AppMsg::MailboxDeliver { entries } => {
                 // Acknowledge (and so delete) only what was opened here, under the id that names exactly
                 // those bytes: a forged delivery — junk, or another message under a real entry's id —
@@ -1024,7 +984,7 @@ impl Node {
     /// Reads the message `plain` that arrived in a session with `peer` (a hello's data or a session
     /// message) and emits it if the accepted table admits it. `None`, counted, if it does not decode or is not
     /// from the peer's wallet to this node's: the session proves who sent it, the message must agree.
-    fn open_session_message(
+    pub(super) fn open_session_message(
         &mut self,
         now: Timestamp,
         peer: &Peer,
@@ -1223,7 +1183,7 @@ impl Node {
     }
 
     /// The message of `send` as its recipient will read it, dated `now`.
-    fn inner_of(&self, now: Timestamp, send: u64) -> Option<InnerMessage> {
+    pub(super) fn inner_of(&self, now: Timestamp, send: u64) -> Option<InnerMessage> {
         let s = self.app.sends.get(&send)?;
         Some(InnerMessage {
             from_wallet: self.me.wallet,
@@ -1236,12 +1196,17 @@ impl Node {
     }
 
     /// The message of `send` sealed on its own to `session` (a one-shot `Deliver`, or mail).
-    fn seal_one_shot(&mut self, now: Timestamp, send: u64, session: &SessionPublicKey) -> Option<Vec<u8>> {
+    pub(super) fn seal_one_shot(
+        &mut self,
+        now: Timestamp,
+        send: u64,
+        session: &SessionPublicKey,
+    ) -> Option<Vec<u8>> {
         let inner = self.inner_of(now, send)?;
         e2e::seal(&mut self.rng, &self.me.session, &self.me.delegation, session, &inner).ok()
     }
 
-    fn send_too_large(&mut self, now: Timestamp, send: u64) {
+    pub(super) fn send_too_large(&mut self, now: Timestamp, send: u64) {
         let len = self.app.sends.get(&send).map_or(0, |s| s.payload.len());
         self.send_part_done(now, send, Err(FailReason::TooLarge(len)));
     }
@@ -1260,11 +1225,8 @@ impl Node {
         let Some(id) = self.app.sends.get(&send).map(|s| s.id) else { return };
         let dest = Destination::Node(session.node_id());
         let plain = postcard_bytes(&inner);
-        if let Some((peer, data)) = self.seal_in_session(now, &session, &id, &plain) {
-            self.io.counters.session_messages += 1;
-            let kind =
-                OpKind::Deliver { send, session, sealed: None, via: Via::Session { peer: Box::new(peer) } };
-            return self.start_op(now, kind, dest, AppMsg::SessionData { id, data });
+        if self.send_in_session(now, send, &session, &plain, None) {
+            return;
         }
         let peer = presence.and_then(|p| {
             let verified = self.me.cache.verify(&p.delegation, &self.config.network, now).ok()?;
@@ -1276,7 +1238,7 @@ impl Node {
             })
         });
         if peer.is_some() && self.may_wait(&session) {
-            return self.wait_for_handshake(now, send, session, id);
+            return self.wait_for_handshake(now, send, session);
         }
         if let Some(peer) = peer.filter(|_| !self.sessions.handshaking(&session)) {
             if plain.len() <= MAX_HANDSHAKE_DATA {
@@ -1292,7 +1254,7 @@ impl Node {
     }
 
     /// Sends the message `plain` of `send` in a hello to `peer`, starting a session with it.
-    fn start_hello(&mut self, now: Timestamp, send: u64, peer: Peer, id: [u8; 16], plain: &[u8]) {
+    pub(super) fn start_hello(&mut self, now: Timestamp, send: u64, peer: Peer, id: [u8; 16], plain: &[u8]) {
         let started = Initiating::start(&mut self.rng, &self.sessions.credentials, peer.clone(), now, plain);
         let Ok((handshake, hello)) = started else {
             return self.send_too_large(now, send);
@@ -1306,40 +1268,26 @@ impl Node {
     }
 
     /// The open op that `reply_to` (a reply's `reply_to`) answers, if any.
-    fn op_for_reply(&self, reply_to: Option<MessageId>) -> Option<&AppOp> {
+    pub(super) fn op_for_reply(&self, reply_to: Option<MessageId>) -> Option<&AppOp> {
         reply_to.and_then(|msg| self.app.op_by_msg.get(&msg)).and_then(|op| self.app.ops.get(op))
     }
 
-    /// `plain` sealed in our session with `session`, if we have one to send in, and the peer it is with.
-    fn seal_in_session(
-        &mut self,
-        now: Timestamp,
-        session: &SessionPublicKey,
-        id: &[u8; 16],
-        plain: &[u8],
-    ) -> Option<(Peer, Vec<u8>)> {
-        let header = session_header(id, self.me.session.public());
-        let s = self.sessions.for_sending(session, now)?;
-        let peer = s.peer().clone();
-        s.seal(now, &header, plain).ok().map(|data| (peer, data))
-    }
-
     /// Whether a message to `session` is to wait for our handshake with it, under way, that has room.
-    fn may_wait(&self, session: &SessionPublicKey) -> bool {
+    pub(super) fn may_wait(&self, session: &SessionPublicKey) -> bool {
         self.sessions.handshaking(session)
             && self.app.waiting.get(session).map_or(0, Vec::len) < WAITING_PER_PEER
     }
 
     /// Parks the message of `send` until our handshake with `session` is over ([`Via::Waiting`]): an op
     /// whose deadline runs as if it had been sent, and which sends nothing yet.
-    fn wait_for_handshake(&mut self, now: Timestamp, send: u64, session: SessionPublicKey, id: [u8; 16]) {
+    pub(super) fn wait_for_handshake(&mut self, now: Timestamp, send: u64, session: SessionPublicKey) {
         let per_attempt = self.config.request_timeout / u32::from(self.config.request_attempts.max(1));
         let op = self.app.insert_op(AppOp {
             kind: OpKind::Deliver { send, session, sealed: None, via: Via::Waiting },
             dest: Destination::Node(session.node_id()),
-            // Never sent as it is (its body is replaced when it is released); all its attempts are used, so
-            // that its deadline fails it (to the mailbox) rather than sends it.
-            body: AppMsg::NoSession { id },
+            // Nothing to send yet (a body is given when it is released); all its attempts are used, so that
+            // its deadline fails it (to the mailbox) rather than sends it.
+            body: None,
             deadline: now.saturating_add(per_attempt),
             attempts: self.config.request_attempts,
         });
@@ -1348,7 +1296,7 @@ impl Node {
 
     /// Our handshake with `session` is over: the messages waiting for it go in the session it made, or on
     /// their own if it made none.
-    fn release_waiting(&mut self, now: Timestamp, session: &SessionPublicKey) {
+    pub(super) fn release_waiting(&mut self, now: Timestamp, session: &SessionPublicKey) {
         for op in self.app.waiting.remove(session).unwrap_or_default() {
             let send = match self.app.ops.get(&op).map(|o| &o.kind) {
                 Some(OpKind::Deliver { send, via: Via::Waiting, .. }) => *send,
@@ -1356,25 +1304,18 @@ impl Node {
             };
             let Some(id) = self.app.sends.get(&send).map(|s| s.id) else { continue };
             let plain = self.inner_of(now, send).map(|inner| postcard_bytes(&inner)).unwrap_or_default();
-            let (via, body, sealed) = match self.seal_in_session(now, session, &id, &plain) {
-                Some((peer, data)) => {
-                    self.io.counters.session_messages += 1;
-                    (Via::Session { peer: Box::new(peer) }, AppMsg::SessionData { id, data }, None)
-                }
-                None => match self.seal_one_shot(now, send, session) {
-                    Some(sealed) => {
-                        (Via::OneShot, AppMsg::Deliver { id, sealed: sealed.clone() }, Some(sealed))
-                    }
-                    None => {
-                        self.app.ops.remove(&op);
-                        self.send_too_large(now, send);
-                        continue;
-                    }
-                },
+            if self.send_in_session(now, send, session, &plain, Some(op)) {
+                continue;
+            }
+            let Some(sealed) = self.seal_one_shot(now, send, session) else {
+                self.app.remove_op(op);
+                self.send_too_large(now, send);
+                continue;
             };
             self.app.ops.update(&op, |o| {
-                o.kind = OpKind::Deliver { send, session: *session, sealed, via };
-                o.body = body;
+                let via = Via::OneShot;
+                o.kind = OpKind::Deliver { send, session: *session, sealed: Some(sealed.clone()), via };
+                o.body = Some(AppMsg::Deliver { id, sealed });
             });
             self.attempt_op(now, op);
         }
@@ -1382,7 +1323,7 @@ impl Node {
 
     /// A message op to one session is over: a handshake it started and that nothing finished is dropped,
     /// and what waited for it goes.
-    fn deliver_op_closed(&mut self, now: Timestamp, session: &SessionPublicKey, via: &Via) {
+    pub(super) fn deliver_op_closed(&mut self, now: Timestamp, session: &SessionPublicKey, via: &Via) {
         if let Via::Hello { index } = via {
             self.sessions.drop_pending(*index);
             self.release_waiting(now, session);
@@ -1432,7 +1373,12 @@ impl Node {
     }
 
     /// One session of a send resolved: `Ok(Some(node))` delivered, `Ok(None)` stored, `Err` failed.
-    fn send_part_done(&mut self, _now: Timestamp, send: u64, result: Result<Option<Id>, FailReason>) {
+    pub(super) fn send_part_done(
+        &mut self,
+        _now: Timestamp,
+        send: u64,
+        result: Result<Option<Id>, FailReason>,
+    ) {
         let Some(s) = self.app.sends.get_mut(&send) else { return };
         match result {
             Ok(Some(node)) => s.delivered.push(node),
@@ -1459,17 +1405,8 @@ impl Node {
 /// message with its delegation, with room to spare, within an envelope.
 const MAX_SEALED_BODY: usize = crate::wire::envelope::MAX_FRAME;
 
-/// What a session message binds as associated data besides its own index and counter: its message id and
-/// its sender (the envelope's origin).
-fn session_header(id: &[u8; 16], from: &SessionPublicKey) -> Vec<u8> {
-    let mut header = Vec::with_capacity(16 + 33);
-    header.extend_from_slice(id);
-    header.extend_from_slice(from.as_bytes());
-    header
-}
-
 /// The postcard encoding of a record or an acknowledgement (plain structs: encoding cannot fail).
-fn postcard_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
+pub(super) fn postcard_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
     postcard::to_allocvec(value).unwrap_or_default()
 }
 

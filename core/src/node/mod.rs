@@ -44,19 +44,21 @@
 //! | [`App`](app::App) | `app` | app requests (reads, writes, deliveries) and their replies, sends |
 //! | [`Accepted`](accepted::Accepted) | `accepted` | per sending session, the messages delivered to the app (each once, across restarts) |
 //! | [`Conduct`](conduct::Conduct) | `conduct` | what each link's peer did wrong, and the peers backed off for it |
-//! | [`Sessions`](sessions::Sessions) | `sessions` | end-to-end session credentials, the sessions with peers, our handshakes in flight |
+//! | [`Sessions`](sessions::Sessions) | `sessions` | end-to-end session credentials, the sessions with peers, our handshakes in flight, the receipts being gathered |
 //!
 //! Every deadline is in one place: the [`TimerTable`] for the node's own timers, and the deadline-ordered
 //! tables of [`Router`](router::Router), [`Lookups`](lookups::Lookups) and [`App`](app::App);
 //! [`Node::poll_timeout`] is the earliest of them. The glue that makes one sub-machine's result another's
 //! input — routing a lookup's message, a link that dropped re-routing its frames — is `impl Node` code in
 //! the module of the sub-machine it starts from (`membership.rs`, `maintain.rs` for the link policy,
-//! `router.rs`, `lookups.rs`, `app.rs`, `placement.rs`, `signal.rs` for link setup, `pairing.rs`).
+//! `router.rs`, `lookups.rs`, `app.rs`, `in_session.rs` for messages and receipts in sessions, `placement.rs`,
+//! `signal.rs` for link setup, `pairing.rs`).
 
 pub mod accepted;
 pub mod api;
 mod app;
 pub mod conduct;
+mod in_session;
 mod inspect;
 mod keys;
 mod links;
@@ -570,6 +572,9 @@ impl Node {
         }
         if self.timers.is_due(Timer::Acks, now) || self.links.acks_due.is_some_and(|at| at <= now) {
             self.flush_acks(now, false);
+        }
+        if self.timers.is_due(Timer::Receipts, now) {
+            self.flush_receipts(now);
         }
         self.check_lookups(now);
         self.app_tick(now);

@@ -24,7 +24,7 @@ use super::Node;
 use crate::id::Id;
 use crate::node::api::{FailReason, LinkId};
 use crate::time::Timestamp;
-use crate::wire::envelope::{self, Destination, Header, MessageId, Received};
+use crate::wire::envelope::{self, Destination, FrameKind, Header, MessageId, Received};
 use crate::wire::recent::RecentIds;
 use crate::wire::replay::ReplayWindow;
 
@@ -113,7 +113,12 @@ pub(crate) enum Hop {
 /// What a frame that arrived on a link leads to: [`Hop`], with the frame decoded when it is for this node.
 enum Arrival {
     Deliver(Box<Received<Routed>>),
-    Forward { link: LinkId, owner_hint: bool },
+    /// A session frame for this node, to be opened by its session.
+    Session,
+    Forward {
+        link: LinkId,
+        owner_hint: bool,
+    },
     Fail(Undeliverable),
 }
 
@@ -502,6 +507,29 @@ impl Node {
         Some(header.id)
     }
 
+    /// Routes a session frame of ours (`frame`, from [`envelope::encode_session`]) to its node; `track`
+    /// records its id (the hash of its bytes) before it goes. A frame to this very node is not sent: nothing
+    /// opens a session with itself.
+    pub(super) fn send_session_frame(
+        &mut self,
+        now: Timestamp,
+        frame: Vec<u8>,
+        track: impl FnOnce(&mut Self, MessageId),
+    ) {
+        let Ok(routing) = envelope::decode_routing(&frame, self.me.network) else { return };
+        let header = routing.header;
+        track(self, header.id);
+        let _ = self.router.replay.check_and_insert(header.id.0, header.sent_at, now);
+        let me = self.id();
+        match self.next_hop(now, &header, false, &[]) {
+            Hop::Local => {}
+            Hop::Forward { link, owner_hint } => {
+                self.forward(now, link, Outbound::own(frame, header, me, owner_hint));
+            }
+            Hop::Fail(reason) => self.undeliverable_local(now, header.id, reason),
+        }
+    }
+
     /// Signs a message of our own and sends it over `via` first, whatever routing would choose (a node of
     /// another ring is reachable only through the bootstrap server we asked).
     pub(super) fn send_routed_via(
@@ -548,8 +576,9 @@ impl Node {
             self.io.counters.dropped_replay += 1;
             return;
         }
-        // Only a frame for this node is verified and decoded in full.
+        // Only a frame for this node is verified and decoded in full (a session frame: by its session).
         let arrival = match hop {
+            Hop::Local if routing.kind == FrameKind::Session => Arrival::Session,
             Hop::Local => match envelope::decode_with::<Routed>(self.config.crypto, bytes, self.me.network) {
                 Ok(r) => Arrival::Deliver(Box::new(r)),
                 Err(e) => {
@@ -573,7 +602,11 @@ impl Node {
             Hop::Forward { link, owner_hint } => Arrival::Forward { link, owner_hint },
             Hop::Fail(reason) => Arrival::Fail(reason),
         };
-        if matches!(arrival, Arrival::Deliver(_)) && !self.router.accept(id, header.sent_at, now) {
+        // A session frame's id is the hash of its bytes: remembering it before its session opens it lets no
+        // other frame through or out.
+        if matches!(arrival, Arrival::Deliver(_) | Arrival::Session)
+            && !self.router.accept(id, header.sent_at, now)
+        {
             self.io.counters.dropped_replay += 1;
             return;
         }
@@ -588,7 +621,8 @@ impl Node {
             self.charge_link(now, link_id, Offence::InvalidFrame);
             return;
         }
-        if header.reply_to.is_none() {
+        // Nothing replies to a session frame by its id.
+        if header.reply_to.is_none() && routing.kind == FrameKind::Signed {
             self.router.remember_reverse(now, id, link_id);
         }
         match arrival {
@@ -597,6 +631,11 @@ impl Node {
                 // straight from its origin (conduct.rs).
                 self.set_arrival(Some((link_id, routing.hops)));
                 self.deliver(now, *received);
+                self.set_arrival(None);
+            }
+            Arrival::Session => {
+                self.set_arrival(Some((link_id, routing.hops)));
+                self.handle_session_frame(now, bytes);
                 self.set_arrival(None);
             }
             Arrival::Forward { link, owner_hint } => {
@@ -620,7 +659,8 @@ impl Node {
     }
 
     /// [`Self::undeliverable`] for a frame this node relayed: its signature is checked first, so a forged
-    /// frame cannot make relays send notices to a node that never sent it.
+    /// frame cannot make relays send notices to a node that never sent it. A session frame has none to check,
+    /// so no notice goes for it: its sender's request runs out instead.
     fn undeliverable_relayed(
         &mut self,
         now: Timestamp,
@@ -629,6 +669,9 @@ impl Node {
         origin: Id,
         reason: Undeliverable,
     ) {
+        if envelope::kind(envelope) == Some(FrameKind::Session) {
+            return;
+        }
         if envelope::verify_with(self.config.crypto, envelope).is_err() {
             self.io.counters.dropped_invalid += 1;
             return;

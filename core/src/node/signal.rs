@@ -243,7 +243,6 @@ impl Node {
                 | AppMsg::StoreSealed { .. }
                 | AppMsg::Hello { .. }
                 | AppMsg::Welcome { .. }
-                | AppMsg::SessionData { .. }
                 | AppMsg::NoSession { .. },
             ) => {
                 self.io.counters.dropped_invalid += 1;

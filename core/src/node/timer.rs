@@ -36,10 +36,12 @@ pub(crate) enum Timer {
     Leave,
     /// A link's held-back acknowledgement of routed frames is due (the earliest of them; `router.rs`).
     Acks,
+    /// A session's held-back receipt is due (the earliest of them; `in_session.rs`).
+    Receipts,
 }
 
 impl Timer {
-    const COUNT: usize = 10;
+    const COUNT: usize = 11;
 
     const fn index(self) -> usize {
         match self {
@@ -53,6 +55,7 @@ impl Timer {
             Timer::Presence => 7,
             Timer::Leave => 8,
             Timer::Acks => 9,
+            Timer::Receipts => 10,
         }
     }
 }
@@ -119,7 +122,6 @@ impl<K: Ord + Copy, V: Deadline> Timed<K, V> {
         self.items.get(key)
     }
 
-    #[cfg(test)]
     pub(crate) fn keys(&self) -> impl Iterator<Item = &K> {
         self.items.keys()
     }

@@ -215,13 +215,15 @@ pub fn decode_with<B: DeserializeOwned>(
 /// What a relay reads of a frame it forwards: the routing fields, **without** the signature check.
 #[derive(Debug, Clone, Copy)]
 pub struct Routing {
-    /// The node id the frame claims as its origin (`sha1` of the origin key bytes); proven only by
-    /// [`decode`] or [`verify`].
+    /// The node id the frame claims as its origin (`sha1` of the origin key bytes, or a session frame's
+    /// `from`); proven only by [`decode`] or [`verify`], or by the destination's session.
     pub origin: Id,
     /// Hops taken before this node received it.
     pub hops: u8,
-    /// The routing fields.
+    /// The routing fields (of a session frame: its [`content_id`] as the id, no `reply_to`).
     pub header: Header,
+    /// Signed, or a session frame.
+    pub kind: FrameKind,
 }
 
 /// Reads the routing fields of a frame for forwarding: size, version, network and hop limit are checked,
@@ -229,6 +231,18 @@ pub struct Routing {
 /// [`decode`]; a relay that must act on the origin's behalf (an undeliverable notice) verifies first with
 /// [`verify`].
 pub fn decode_routing(bytes: &[u8], network: NetworkTag) -> Result<Routing, DecodeError> {
+    if bytes.first() == Some(&SESSION_VERSION) {
+        let (session, hops, _) = decode_session(bytes, network)?;
+        let header = Header {
+            network,
+            id: content_id(bytes),
+            sent_at: session.sent_at,
+            dest: Destination::Node(session.dest),
+            hop_limit: session.hop_limit,
+            reply_to: None,
+        };
+        return Ok(Routing { origin: session.from, hops, header, kind: FrameKind::Session });
+    }
     check_frame(bytes)?;
     let (header, _body): (Header, _) =
         postcard::take_from_bytes(&bytes[HEADER_LEN..]).map_err(|_| DecodeError::Malformed)?;
@@ -239,7 +253,7 @@ pub fn decode_routing(bytes: &[u8], network: NetworkTag) -> Result<Routing, Deco
     if hops > header.hop_limit {
         return Err(DecodeError::HopLimitExceeded);
     }
-    Ok(Routing { origin: Id::hash(&[&bytes[OFFSET_KEY..OFFSET_SIG]]), hops, header })
+    Ok(Routing { origin: Id::hash(&[&bytes[OFFSET_KEY..OFFSET_SIG]]), hops, header, kind: FrameKind::Signed })
 }
 
 /// Checks only the origin's signature over a frame's signed part.
@@ -280,6 +294,132 @@ pub fn peek<B: DeserializeOwned>(bytes: &[u8]) -> Option<(Header, B)> {
     }
     let (part, rest): (SignedPart<B>, _) = postcard::take_from_bytes(&bytes[HEADER_LEN..]).ok()?;
     rest.is_empty().then_some((part.header, part.body))
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Session frames: unsigned, their body authenticated end to end by a session's AEAD
+// ---------------------------------------------------------------------------------------------------
+
+/// The version byte of a session frame.
+///
+/// ```text
+/// offset  size  field
+/// 0       1     version (2)
+/// 1       1     hops taken so far (as in a signed envelope)
+/// 2       …     postcard: SessionHeader (network tag, sent_at, destination node, hop limit, sender node), then
+///               the session message (index ‖ counter ‖ ciphertext ‖ tag, `e2e::session`)
+/// ```
+///
+/// Nobody signs it: the destination authenticates it by opening the session message, whose associated data
+/// binds the header ([`SessionHeader::associated_data`]). Relays cannot tell who made it, so it has no
+/// message id of its own that anyone could quote: its id ([`Routing::header`]`.id`) is the hash of its bytes
+/// after the hops byte ([`content_id`]), and a frame that names another frame's id cannot exist. It is never
+/// a reply (`reply_to` is `None`) and always goes to a node (`Destination::Node`).
+pub const SESSION_VERSION: u8 = 2;
+const SESSION_START: usize = 2;
+
+/// The routing fields of a session frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionHeader {
+    /// Network tag; frames of another network are refused.
+    pub network: NetworkTag,
+    /// When the sender sent it (its clock); checked against the replay window like a signed frame's.
+    pub sent_at: Timestamp,
+    /// The node it goes to.
+    pub dest: Id,
+    /// Relays drop the frame once this many hops were taken.
+    pub hop_limit: u8,
+    /// The node that claims to have sent it: proven only by the session message opening, and used before
+    /// that only to tell the sender that a session is unknown here.
+    pub from: Id,
+}
+
+impl SessionHeader {
+    /// What the session message binds of the header: everything but the hop limit (which only relays read).
+    pub fn associated_data(&self) -> [u8; 52] {
+        let mut ad = [0u8; 52];
+        ad[..4].copy_from_slice(&self.network.0);
+        ad[4..12].copy_from_slice(&self.sent_at.0.to_le_bytes());
+        ad[12..32].copy_from_slice(&self.dest.0);
+        ad[32..].copy_from_slice(&self.from.0);
+        ad
+    }
+}
+
+/// What kind of frame an envelope is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameKind {
+    /// A signed envelope (version 1): its origin is proven by [`decode`] or [`verify`].
+    Signed,
+    /// A session frame (version 2): unsigned; only the destination's session can authenticate it.
+    Session,
+}
+
+/// Builds a session frame with hops = 0.
+pub fn encode_session(header: &SessionHeader, message: &[u8]) -> Result<Vec<u8>, EncodeError> {
+    let frame = vec![SESSION_VERSION, 0];
+    let frame =
+        postcard::to_extend(&(header, message), frame).map_err(|e| EncodeError::Body(e.to_string()))?;
+    if frame.len() > MAX_FRAME {
+        return Err(EncodeError::TooLarge(frame.len()));
+    }
+    Ok(frame)
+}
+
+/// Checks and decodes a received session frame: size, version, network, hop limit; the header and the session
+/// message (not opened: that is the destination's session's work).
+pub fn decode_session(bytes: &[u8], network: NetworkTag) -> Result<(SessionHeader, u8, &[u8]), DecodeError> {
+    if bytes.len() > MAX_FRAME {
+        return Err(DecodeError::TooLarge(bytes.len()));
+    }
+    if bytes.len() <= SESSION_START {
+        return Err(DecodeError::Truncated(bytes.len()));
+    }
+    if bytes[0] != SESSION_VERSION {
+        return Err(DecodeError::UnsupportedVersion(bytes[0]));
+    }
+    let ((header, message), rest): ((SessionHeader, &[u8]), _) =
+        postcard::take_from_bytes(&bytes[SESSION_START..]).map_err(|_| DecodeError::Malformed)?;
+    if !rest.is_empty() {
+        return Err(DecodeError::Malformed);
+    }
+    if header.network != network {
+        return Err(DecodeError::WrongNetwork);
+    }
+    let hops = bytes[OFFSET_HOPS];
+    if hops > header.hop_limit {
+        return Err(DecodeError::HopLimitExceeded);
+    }
+    Ok((header, hops, message))
+}
+
+/// Decodes a session frame's header and session message **without** any check but its form: for observers
+/// (logs, tests that watch the wire), never for decisions. `None` if the bytes are not a session frame.
+pub fn peek_session(bytes: &[u8]) -> Option<(SessionHeader, &[u8])> {
+    if bytes.len() > MAX_FRAME || bytes.len() <= SESSION_START || bytes[0] != SESSION_VERSION {
+        return None;
+    }
+    let (part, rest) = postcard::take_from_bytes::<(SessionHeader, &[u8])>(&bytes[SESSION_START..]).ok()?;
+    rest.is_empty().then_some(part)
+}
+
+/// A session frame's id: the first 16 bytes of SHA-256 over everything after its hops byte. Two frames share
+/// it only if they are the same frame.
+pub fn content_id(bytes: &[u8]) -> MessageId {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(bytes.get(SESSION_START..).unwrap_or_default());
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&digest[..16]);
+    MessageId(id)
+}
+
+/// The kind of a frame by its version byte, if it is one this node speaks.
+pub fn kind(bytes: &[u8]) -> Option<FrameKind> {
+    match bytes.first() {
+        Some(&VERSION) => Some(FrameKind::Signed),
+        Some(&SESSION_VERSION) => Some(FrameKind::Session),
+        _ => None,
+    }
 }
 
 /// Reads the hops byte of a frame, if it has one.
@@ -349,8 +489,8 @@ mod tests {
         *bad.last_mut().unwrap() ^= 1;
         assert_eq!(decode::<TestBody>(&bad, header.network).unwrap_err(), DecodeError::BadSignature);
         let mut bad = frame.clone();
-        bad[0] = 2;
-        assert_eq!(decode::<TestBody>(&bad, header.network).unwrap_err(), DecodeError::UnsupportedVersion(2));
+        bad[0] = 9;
+        assert_eq!(decode::<TestBody>(&bad, header.network).unwrap_err(), DecodeError::UnsupportedVersion(9));
         let mut bad = frame.clone();
         bad[2] = 9;
         assert_eq!(decode::<TestBody>(&bad, header.network).unwrap_err(), DecodeError::BadKey);
@@ -400,8 +540,8 @@ mod tests {
             DecodeError::Truncated(99)
         );
         let mut bad = frame.clone();
-        bad[0] = 2;
-        assert_eq!(decode_routing(&bad, header.network).unwrap_err(), DecodeError::UnsupportedVersion(2));
+        bad[0] = 9;
+        assert_eq!(decode_routing(&bad, header.network).unwrap_err(), DecodeError::UnsupportedVersion(9));
         assert_eq!(
             decode_routing(&[vec![VERSION; HEADER_LEN], vec![0xff; 8]].concat(), header.network).unwrap_err(),
             DecodeError::Malformed
@@ -409,6 +549,79 @@ mod tests {
         let mut bad_key = encode(&key, &header, &TestBody::Ping(1)).unwrap();
         bad_key[2] = 9;
         assert_eq!(verify(&bad_key), Err(DecodeError::BadKey));
+    }
+
+    fn session_header() -> SessionHeader {
+        SessionHeader {
+            network: NetworkTag::from_name("test"),
+            sent_at: Timestamp(1_700_000_000_000),
+            dest: Id::hash(&[b"to"]),
+            hop_limit: DEFAULT_HOP_LIMIT,
+            from: Id::hash(&[b"from"]),
+        }
+    }
+
+    #[test]
+    fn session_frames_route_by_their_header_and_are_named_by_their_bytes() {
+        let header = session_header();
+        let message = vec![7u8; 300];
+        let mut frame = encode_session(&header, &message).unwrap();
+        assert_eq!(kind(&frame), Some(FrameKind::Session));
+        let (got, hops, body) = decode_session(&frame, header.network).unwrap();
+        assert_eq!((got, hops, body), (header, 0, &message[..]));
+        let routing = decode_routing(&frame, header.network).unwrap();
+        assert_eq!(routing.kind, FrameKind::Session);
+        assert_eq!(routing.origin, header.from);
+        assert_eq!(routing.header.dest, Destination::Node(header.dest));
+        assert_eq!(routing.header.reply_to, None);
+        let id = content_id(&frame);
+        assert_eq!(routing.header.id, id);
+
+        // Relays change the hops byte only, and the id stays; any other byte changed is another frame.
+        set_hops(&mut frame, 5);
+        assert_eq!(content_id(&frame), id);
+        assert_eq!(decode_routing(&frame, header.network).unwrap().hops, 5);
+        let mut other = frame.clone();
+        *other.last_mut().unwrap() ^= 1;
+        assert_ne!(content_id(&other), id);
+        let moved = encode_session(&SessionHeader { sent_at: Timestamp(1), ..header }, &message).unwrap();
+        assert_ne!(content_id(&moved), id);
+        // The associated data binds everything but the hop limit.
+        let ad = header.associated_data();
+        assert_eq!(SessionHeader { hop_limit: 3, ..header }.associated_data(), ad);
+        for changed in [
+            SessionHeader { sent_at: Timestamp(2), ..header },
+            SessionHeader { dest: Id::hash(&[b"x"]), ..header },
+            SessionHeader { from: Id::hash(&[b"x"]), ..header },
+            SessionHeader { network: NetworkTag::from_name("other"), ..header },
+        ] {
+            assert_ne!(changed.associated_data(), ad);
+        }
+        // A signed frame's checks refuse it, so no relay answers one on its sender's behalf.
+        assert_eq!(verify(&frame), Err(DecodeError::UnsupportedVersion(SESSION_VERSION)));
+        assert!(peek::<TestBody>(&frame).is_none());
+        assert_eq!(peek_session(&frame).map(|(h, _)| h), Some(header));
+    }
+
+    #[test]
+    fn session_frames_refuse_what_they_must() {
+        let header = session_header();
+        let mut frame = encode_session(&header, &[1, 2, 3]).unwrap();
+        let other = NetworkTag::from_name("other");
+        assert_eq!(decode_session(&frame, other).unwrap_err(), DecodeError::WrongNetwork);
+        assert_eq!(decode_routing(&frame, other).unwrap_err(), DecodeError::WrongNetwork);
+        let mut trailing = frame.clone();
+        trailing.push(0);
+        assert_eq!(decode_session(&trailing, header.network).unwrap_err(), DecodeError::Malformed);
+        assert_eq!(decode_session(&frame[..2], header.network).unwrap_err(), DecodeError::Truncated(2));
+        assert_eq!(
+            decode_session(&frame[..frame.len() - 1], header.network).unwrap_err(),
+            DecodeError::Malformed
+        );
+        assert!(matches!(encode_session(&header, &vec![0; MAX_FRAME]), Err(EncodeError::TooLarge(_))));
+        set_hops(&mut frame, header.hop_limit + 1);
+        assert_eq!(decode_session(&frame, header.network).unwrap_err(), DecodeError::HopLimitExceeded);
+        assert_eq!(kind(&[9, 0, 0]), None);
     }
 
     proptest! {
