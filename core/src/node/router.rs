@@ -63,6 +63,10 @@ pub(crate) const ACK_DELAY: Duration = Duration::from_millis(50);
 /// The latest an acknowledgement goes: the node wakes up for it (a wakeup costs more than the frame, in
 /// a busy node and in the simulator alike, so the acknowledgement rides on the node's other work first).
 pub(crate) const ACK_LATEST: Duration = Duration::from_millis(200);
+/// The least time a frame may go unacknowledged before its link is thought to have lost it: SCTP's least
+/// retransmission timeout (RFC 4960, RTO.Min), because one lost packet stalls a healthy data channel that
+/// long, and a frame re-routed then arrives twice and out of order.
+const ACK_WAIT_FLOOR: Duration = Duration::from_secs(1);
 /// A link acknowledges at once when this many frames, or bytes, wait for their acknowledgement.
 const ACK_EVERY_FRAMES: u64 = 8;
 const ACK_EVERY_BYTES: usize = 64 << 10;
@@ -711,7 +715,7 @@ impl Node {
     fn ack_timeout(&self, link: LinkId) -> Duration {
         let rtt = self.links.get(link).and_then(|l| l.rtt);
         let wait = match rtt {
-            Some(rtt) => (rtt * 3).max(Duration::from_millis(400)),
+            Some(rtt) => (rtt * 3).max(ACK_WAIT_FLOOR),
             None => Duration::from_millis(1500),
         };
         wait + ACK_LATEST
