@@ -224,7 +224,7 @@ pub(crate) struct App {
     routes: HashMap<Address, Route>,
     /// Per session a handshake of ours is under way with, the ops of the messages waiting for it
     /// ([`Via::Waiting`]).
-    pub(super) waiting: HashMap<SessionPublicKey, Vec<u64>>,
+    waiting: HashMap<SessionPublicKey, Vec<u64>>,
 }
 
 impl App {
@@ -1196,12 +1196,7 @@ impl Node {
     }
 
     /// The message of `send` sealed on its own to `session` (a one-shot `Deliver`, or mail).
-    pub(super) fn seal_one_shot(
-        &mut self,
-        now: Timestamp,
-        send: u64,
-        session: &SessionPublicKey,
-    ) -> Option<Vec<u8>> {
+    fn seal_one_shot(&mut self, now: Timestamp, send: u64, session: &SessionPublicKey) -> Option<Vec<u8>> {
         let inner = self.inner_of(now, send)?;
         e2e::seal(&mut self.rng, &self.me.session, &self.me.delegation, session, &inner).ok()
     }
@@ -1222,8 +1217,6 @@ impl Node {
         presence: Option<&PresenceRecord>,
     ) {
         let Some(inner) = self.inner_of(now, send) else { return };
-        let Some(id) = self.app.sends.get(&send).map(|s| s.id) else { return };
-        let dest = Destination::Node(session.node_id());
         let plain = postcard_bytes(&inner);
         if self.send_in_session(now, send, &session, &plain, None) {
             return;
@@ -1237,24 +1230,39 @@ impl Node {
                 delegation_expires: verified.expires,
             })
         });
+        self.send_without_session(now, send, session, peer, &plain);
+    }
+
+    /// Sends the message `plain` of `send` to `session` when we have no session with it to send in: it waits
+    /// for our handshake with it if one is under way (and has room), else it goes in a hello that starts one
+    /// (if we know the session's static key and delegation, `peer`, and the message fits a hello), else
+    /// sealed on its own.
+    pub(super) fn send_without_session(
+        &mut self,
+        now: Timestamp,
+        send: u64,
+        session: SessionPublicKey,
+        peer: Option<Peer>,
+        plain: &[u8],
+    ) {
+        let Some(id) = self.app.sends.get(&send).map(|s| s.id) else { return };
         if peer.is_some() && self.may_wait(&session) {
             return self.wait_for_handshake(now, send, session);
         }
         if let Some(peer) = peer.filter(|_| !self.sessions.handshaking(&session)) {
             if plain.len() <= MAX_HANDSHAKE_DATA {
-                self.start_hello(now, send, peer, id, &plain);
-                return;
+                return self.start_hello(now, send, peer, id, plain);
             }
         }
         let Some(sealed) = self.seal_one_shot(now, send, &session) else {
             return self.send_too_large(now, send);
         };
         let kind = OpKind::Deliver { send, session, sealed: Some(sealed.clone()), via: Via::OneShot };
-        self.start_op(now, kind, dest, AppMsg::Deliver { id, sealed });
+        self.start_op(now, kind, Destination::Node(session.node_id()), AppMsg::Deliver { id, sealed });
     }
 
     /// Sends the message `plain` of `send` in a hello to `peer`, starting a session with it.
-    pub(super) fn start_hello(&mut self, now: Timestamp, send: u64, peer: Peer, id: [u8; 16], plain: &[u8]) {
+    fn start_hello(&mut self, now: Timestamp, send: u64, peer: Peer, id: [u8; 16], plain: &[u8]) {
         let started = Initiating::start(&mut self.rng, &self.sessions.credentials, peer.clone(), now, plain);
         let Ok((handshake, hello)) = started else {
             return self.send_too_large(now, send);
@@ -1268,19 +1276,19 @@ impl Node {
     }
 
     /// The open op that `reply_to` (a reply's `reply_to`) answers, if any.
-    pub(super) fn op_for_reply(&self, reply_to: Option<MessageId>) -> Option<&AppOp> {
+    fn op_for_reply(&self, reply_to: Option<MessageId>) -> Option<&AppOp> {
         reply_to.and_then(|msg| self.app.op_by_msg.get(&msg)).and_then(|op| self.app.ops.get(op))
     }
 
     /// Whether a message to `session` is to wait for our handshake with it, under way, that has room.
-    pub(super) fn may_wait(&self, session: &SessionPublicKey) -> bool {
+    fn may_wait(&self, session: &SessionPublicKey) -> bool {
         self.sessions.handshaking(session)
             && self.app.waiting.get(session).map_or(0, Vec::len) < WAITING_PER_PEER
     }
 
     /// Parks the message of `send` until our handshake with `session` is over ([`Via::Waiting`]): an op
     /// whose deadline runs as if it had been sent, and which sends nothing yet.
-    pub(super) fn wait_for_handshake(&mut self, now: Timestamp, send: u64, session: SessionPublicKey) {
+    fn wait_for_handshake(&mut self, now: Timestamp, send: u64, session: SessionPublicKey) {
         let per_attempt = self.config.request_timeout / u32::from(self.config.request_attempts.max(1));
         let op = self.app.insert_op(AppOp {
             kind: OpKind::Deliver { send, session, sealed: None, via: Via::Waiting },
@@ -1296,7 +1304,7 @@ impl Node {
 
     /// Our handshake with `session` is over: the messages waiting for it go in the session it made, or on
     /// their own if it made none.
-    pub(super) fn release_waiting(&mut self, now: Timestamp, session: &SessionPublicKey) {
+    fn release_waiting(&mut self, now: Timestamp, session: &SessionPublicKey) {
         for op in self.app.waiting.remove(session).unwrap_or_default() {
             let send = match self.app.ops.get(&op).map(|o| &o.kind) {
                 Some(OpKind::Deliver { send, via: Via::Waiting, .. }) => *send,
@@ -1323,7 +1331,7 @@ impl Node {
 
     /// A message op to one session is over: a handshake it started and that nothing finished is dropped,
     /// and what waited for it goes.
-    pub(super) fn deliver_op_closed(&mut self, now: Timestamp, session: &SessionPublicKey, via: &Via) {
+    fn deliver_op_closed(&mut self, now: Timestamp, session: &SessionPublicKey, via: &Via) {
         if let Via::Hello { index } = via {
             self.sessions.drop_pending(*index);
             self.release_waiting(now, session);

@@ -24,11 +24,11 @@ use super::msg::{AppMsg, Routed, SessionBody};
 use super::sessions::MAX_RECEIPT_RANGES;
 use super::timer::Timer;
 use super::Node;
-use crate::e2e::session::{self, DataError, MAX_HANDSHAKE_DATA};
+use crate::e2e::session::{self, DataError};
 use crate::id::Id;
 use crate::identity::SessionPublicKey;
 use crate::time::Timestamp;
-use crate::wire::envelope::{self, Destination, SessionHeader, DEFAULT_HOP_LIMIT};
+use crate::wire::envelope::{self, Destination, NetworkTag, SessionHeader, DEFAULT_HOP_LIMIT};
 
 impl Node {
     /// Sends `plain` (the message of `send`, an `InnerMessage`) in our session with `session`, if we have one
@@ -113,7 +113,7 @@ impl Node {
         let Some(plain) = self.inner_of(now, send).map(|inner| postcard_bytes(&inner)) else { return };
         if !self.send_in_session(now, send, &session, &plain, Some(op)) {
             self.app.remove_op(op);
-            self.send_again(now, send, peer, &session);
+            self.send_without_session(now, send, session, Some(peer), &plain);
         }
     }
 
@@ -124,23 +124,13 @@ impl Node {
         session: &SessionPublicKey,
         body: &[u8],
     ) -> Option<SealedFrame> {
-        let header = self.session_frame_header(now, session.node_id());
+        let header = session_frame_header(self.me.network, self.id(), now, session.node_id());
         let s = self.sessions.for_sending(session, now)?;
         let (peer, ours, theirs) = (s.peer().clone(), s.index(), s.peer_index());
         let data = s.seal(now, &header.associated_data(), body).ok()?;
         let counter = session::data_counter(&data)?;
         let frame = envelope::encode_session(&header, &data).ok()?;
         Some(SealedFrame { frame, peer, ours, theirs, counter })
-    }
-
-    fn session_frame_header(&self, now: Timestamp, dest: Id) -> SessionHeader {
-        SessionHeader {
-            network: self.me.network,
-            sent_at: now,
-            dest,
-            hop_limit: DEFAULT_HOP_LIMIT,
-            from: self.id(),
-        }
     }
 
     /// A session frame for this node (`bytes`; its routing fields were checked, and it is seen for the first
@@ -208,10 +198,10 @@ impl Node {
     /// Sends the receipt gathered for session `index` (ours), if any.
     fn send_receipt(&mut self, now: Timestamp, index: u64) {
         let Some(ranges) = self.sessions.take_receipt(now, index) else { return };
-        let Some(peer) = self.sessions.get(index).map(|s| s.peer().session) else { return };
         let body = postcard_bytes(&SessionBody::Receipt(ranges));
-        let header = self.session_frame_header(now, peer.node_id());
+        let (network, me) = (self.me.network, self.id());
         let Some(s) = self.sessions.get(index) else { return };
+        let header = session_frame_header(network, me, now, s.peer().session.node_id());
         let Ok(data) = s.seal(now, &header.associated_data(), &body) else { return };
         let Ok(frame) = envelope::encode_session(&header, &data) else { return };
         self.io.counters.session_receipts += 1;
@@ -275,28 +265,9 @@ impl Node {
             else {
                 continue;
             };
-            self.send_again(now, send, *peer, &origin);
+            let Some(plain) = self.inner_of(now, send).map(|inner| postcard_bytes(&inner)) else { continue };
+            self.send_without_session(now, send, origin, Some(*peer), &plain);
         }
-    }
-
-    /// The message of `send` to `session`, whose session was lost, goes again: waiting for our handshake with
-    /// it if one is under way (and has room), else in a new hello, else on its own.
-    fn send_again(&mut self, now: Timestamp, send: u64, peer: session::Peer, session: &SessionPublicKey) {
-        let Some(inner) = self.inner_of(now, send) else { return };
-        let Some(id) = self.app.sends.get(&send).map(|s| s.id) else { return };
-        let plain = postcard_bytes(&inner);
-        if self.may_wait(session) {
-            return self.wait_for_handshake(now, send, *session);
-        }
-        if !self.sessions.handshaking(session) && plain.len() <= MAX_HANDSHAKE_DATA {
-            return self.start_hello(now, send, peer, id, &plain);
-        }
-        let Some(sealed) = self.seal_one_shot(now, send, session) else {
-            return self.send_too_large(now, send);
-        };
-        let kind =
-            OpKind::Deliver { send, session: *session, sealed: Some(sealed.clone()), via: Via::OneShot };
-        self.start_op(now, kind, Destination::Node(session.node_id()), AppMsg::Deliver { id, sealed });
     }
 }
 
@@ -307,4 +278,9 @@ struct SealedFrame {
     ours: u64,
     theirs: u64,
     counter: u64,
+}
+
+/// The header of a session frame from `from` to `dest`, sent `now`.
+fn session_frame_header(network: NetworkTag, from: Id, now: Timestamp, dest: Id) -> SessionHeader {
+    SessionHeader { network, sent_at: now, dest, hop_limit: DEFAULT_HOP_LIMIT, from }
 }

@@ -274,13 +274,19 @@ pub fn verify_with(crypto: &dyn Crypto, bytes: &[u8]) -> Result<SessionPublicKey
 }
 
 fn check_frame(bytes: &[u8]) -> Result<(), DecodeError> {
+    check_size_and_version(bytes, VERSION, HEADER_LEN)
+}
+
+/// The checks every frame passes before anything is decoded: at most [`MAX_FRAME`] bytes, more than its
+/// fixed header (`header_len`), and the `version` expected.
+fn check_size_and_version(bytes: &[u8], version: u8, header_len: usize) -> Result<(), DecodeError> {
     if bytes.len() > MAX_FRAME {
         return Err(DecodeError::TooLarge(bytes.len()));
     }
-    if bytes.len() <= HEADER_LEN {
+    if bytes.len() <= header_len {
         return Err(DecodeError::Truncated(bytes.len()));
     }
-    if bytes[0] != VERSION {
+    if bytes[0] != version {
         return Err(DecodeError::UnsupportedVersion(bytes[0]));
     }
     Ok(())
@@ -289,9 +295,7 @@ fn check_frame(bytes: &[u8]) -> Result<(), DecodeError> {
 /// Decodes a frame's routing fields and body **without checking its signature**: for observers (metrics,
 /// logs, tests that watch the wire), never for decisions. `None` if the bytes are not a well-formed frame.
 pub fn peek<B: DeserializeOwned>(bytes: &[u8]) -> Option<(Header, B)> {
-    if bytes.len() > MAX_FRAME || bytes.len() <= HEADER_LEN || bytes[0] != VERSION {
-        return None;
-    }
+    check_frame(bytes).ok()?;
     let (part, rest): (SignedPart<B>, _) = postcard::take_from_bytes(&bytes[HEADER_LEN..]).ok()?;
     rest.is_empty().then_some((part.header, part.body))
 }
@@ -369,15 +373,7 @@ pub fn encode_session(header: &SessionHeader, message: &[u8]) -> Result<Vec<u8>,
 /// Checks and decodes a received session frame: size, version, network, hop limit; the header and the session
 /// message (not opened: that is the destination's session's work).
 pub fn decode_session(bytes: &[u8], network: NetworkTag) -> Result<(SessionHeader, u8, &[u8]), DecodeError> {
-    if bytes.len() > MAX_FRAME {
-        return Err(DecodeError::TooLarge(bytes.len()));
-    }
-    if bytes.len() <= SESSION_START {
-        return Err(DecodeError::Truncated(bytes.len()));
-    }
-    if bytes[0] != SESSION_VERSION {
-        return Err(DecodeError::UnsupportedVersion(bytes[0]));
-    }
+    check_size_and_version(bytes, SESSION_VERSION, SESSION_START)?;
     let ((header, message), rest): ((SessionHeader, &[u8]), _) =
         postcard::take_from_bytes(&bytes[SESSION_START..]).map_err(|_| DecodeError::Malformed)?;
     if !rest.is_empty() {
@@ -396,9 +392,7 @@ pub fn decode_session(bytes: &[u8], network: NetworkTag) -> Result<(SessionHeade
 /// Decodes a session frame's header and session message **without** any check but its form: for observers
 /// (logs, tests that watch the wire), never for decisions. `None` if the bytes are not a session frame.
 pub fn peek_session(bytes: &[u8]) -> Option<(SessionHeader, &[u8])> {
-    if bytes.len() > MAX_FRAME || bytes.len() <= SESSION_START || bytes[0] != SESSION_VERSION {
-        return None;
-    }
+    check_size_and_version(bytes, SESSION_VERSION, SESSION_START).ok()?;
     let (part, rest) = postcard::take_from_bytes::<(SessionHeader, &[u8])>(&bytes[SESSION_START..]).ok()?;
     rest.is_empty().then_some(part)
 }
