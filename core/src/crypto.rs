@@ -20,6 +20,11 @@
 
 use std::fmt;
 
+use hkdf::Hkdf;
+use k256::elliptic_curve::sec1::ToEncodedPoint;
+use k256::{NonZeroScalar, ProjectivePoint};
+use sha2::Sha256;
+
 use crate::identity::address::Address;
 use crate::identity::session::{BadSignature, KeyError, SessionKey, SessionPublicKey, Signature};
 use crate::identity::wallet::{self, RecoverError, WalletKey, WalletSignature};
@@ -90,25 +95,41 @@ impl Crypto for RealCrypto {
         wallet::recover_personal_sign(message, sig)
     }
 
-    /// ECDH on secp256k1, then HKDF-SHA256 over `ephemeral ‖ shared point`, both uncompressed: the `ecies`
-    /// crate's default, so `ecies::decrypt` and eciesjs open what [`crate::e2e`] seals.
+    /// ECDH on secp256k1, then HKDF-SHA256 (no salt, no info) over `ephemeral ‖ shared point`, both
+    /// uncompressed: the `ecies` crate's default, so `ecies::decrypt` and eciesjs open what [`crate::e2e`]
+    /// seals (the tests check it against that crate, which only the tests depend on).
     fn encapsulate(
         &self,
         ephemeral: &[u8; 32],
         recipient: &SessionPublicKey,
     ) -> Result<([u8; 65], [u8; 32]), KeyError> {
-        let receiver =
-            ecies::PublicKey::parse_slice(recipient.as_bytes(), None).map_err(|_| KeyError::InvalidPublic)?;
-        let secret = ecies::SecretKey::parse_slice(ephemeral).map_err(|_| KeyError::InvalidSecret)?;
-        let key =
-            ecies::utils::encapsulate(&secret, &receiver, false).map_err(|_| KeyError::InvalidPublic)?;
-        Ok((ecies::PublicKey::from_secret_key(&secret).serialize(), key))
+        let secret = NonZeroScalar::try_from(&ephemeral[..]).map_err(|_| KeyError::InvalidSecret)?;
+        let ephemeral_pub = uncompressed(&(ProjectivePoint::GENERATOR * *secret));
+        let shared = uncompressed(&(ProjectivePoint::from(recipient.affine()?) * *secret));
+        Ok((ephemeral_pub, ecies_key(&ephemeral_pub, &shared)))
     }
 
     fn decapsulate(&self, me: &SessionKey, ephemeral: &[u8; 65]) -> Result<[u8; 32], KeyError> {
-        let ephemeral =
-            ecies::PublicKey::parse_slice(ephemeral, None).map_err(|_| KeyError::InvalidPublic)?;
-        let secret = ecies::SecretKey::parse_slice(&me.to_bytes()).map_err(|_| KeyError::InvalidSecret)?;
-        ecies::utils::decapsulate(&ephemeral, &secret, false).map_err(|_| KeyError::InvalidPublic)
+        let point = k256::PublicKey::from_sec1_bytes(ephemeral).map_err(|_| KeyError::InvalidPublic)?;
+        let shared = uncompressed(&(point.to_projective() * **me.scalar()));
+        Ok(ecies_key(ephemeral, &shared))
     }
+}
+
+/// A point in uncompressed SEC1 form (65 bytes, `0x04 ‖ x ‖ y`). Never the identity: both factors of every
+/// product here are non-zero and the group has prime order.
+fn uncompressed(point: &ProjectivePoint) -> [u8; 65] {
+    let mut out = [0u8; 65];
+    out.copy_from_slice(point.to_affine().to_encoded_point(false).as_bytes());
+    out
+}
+
+/// The ECIES AEAD key: HKDF-SHA256 with no salt and no info over `ephemeral ‖ shared`, 32 bytes.
+fn ecies_key(ephemeral: &[u8; 65], shared: &[u8; 65]) -> [u8; 32] {
+    let mut master = [0u8; 130];
+    master[..65].copy_from_slice(ephemeral);
+    master[65..].copy_from_slice(shared);
+    let mut key = [0u8; 32];
+    Hkdf::<Sha256>::new(None, &master).expand(&[], &mut key).expect("32 bytes is a valid HKDF-SHA256 length");
+    key
 }

@@ -19,10 +19,10 @@
 //!
 //! **Encryption** is ECIES over secp256k1 in the `ecies` crate's default format (uncompressed ephemeral key,
 //! HKDF-SHA256 over `ephemeral ‖ shared point`, AES-256-GCM with a 16-byte nonce), so `ecies::decrypt` and
-//! eciesjs/eciespy open it too. The ephemeral key and the nonce are drawn from the RNG passed to [`seal`],
-//! not from the OS: the core stays deterministic under a seeded RNG (the `ecies` helpers `encrypt` and
-//! `sym_encrypt` would read getrandom). The format constants are fixed here rather than read from the
-//! crate's process-global `ecies::config`, so no other code can change what this module writes or accepts.
+//! eciesjs/eciespy open it too. It is written here with k256 (the key agreement, in
+//! [`crate::crypto::RealCrypto`]), `hkdf` and `aes-gcm`; the `ecies` crate is only a test dependency that
+//! checks the format both ways. The ephemeral key and the nonce are drawn from the RNG passed to [`seal`],
+//! not from the OS, so the core stays deterministic under a seeded RNG.
 //!
 //! **Opening** checks, cheapest first: total size, AEAD decryption, version, structure (strict postcard, no
 //! trailing bytes), field bounds, intended recipient session and wallet, the sender's signature, and last
@@ -322,7 +322,7 @@ pub fn open_sealed(me: &SessionKey, max: usize, ciphertext: &[u8]) -> Result<Vec
 }
 
 /// ECIES encryption in the `ecies` crate's default layout, with the ephemeral key and nonce from `rng` and
-/// the key agreement from `crypto` (the real provider's is the `ecies` crate's).
+/// the key agreement from `crypto` (the real provider's is k256 ECDH).
 fn encrypt(
     crypto: CryptoRef,
     rng: &mut impl CryptoRngCore,
@@ -330,7 +330,7 @@ fn encrypt(
     plaintext: &[u8],
 ) -> Result<Vec<u8>, SealError> {
     // The draw is the same whatever the provider, so choosing one moves no other random choice of a run.
-    let ephemeral = ecies::SecretKey::generate_from_rng(rng).serialize();
+    let ephemeral = ephemeral_secret(rng);
     let (ephemeral_pub, key) =
         crypto.encapsulate(&ephemeral, recipient).map_err(|_| SealError::InvalidRecipient)?;
     let mut nonce = [0u8; NONCE_LEN];
@@ -347,6 +347,19 @@ fn encrypt(
         .map_err(|_| SealError::Internal)?;
     out[EPHEMERAL_LEN + NONCE_LEN..ECIES_OVERHEAD].copy_from_slice(&tag);
     Ok(out)
+}
+
+/// An ephemeral secret scalar by rejection sampling: 32 bytes from `rng` until they are a valid non-zero
+/// scalar (all but about 2^-128 of draws are). The same draws as the `ecies` crate's `generate_from_rng`, so
+/// a seeded run seals the same bytes as it did with that crate.
+fn ephemeral_secret(rng: &mut impl CryptoRngCore) -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    loop {
+        rng.fill_bytes(&mut bytes);
+        if k256::SecretKey::from_slice(&bytes).is_ok() {
+            return bytes;
+        }
+    }
 }
 
 /// The inverse of [`encrypt`]; every failure is [`OpenError::Decrypt`].

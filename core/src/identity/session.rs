@@ -79,6 +79,11 @@ impl SessionKey {
         &self.public
     }
 
+    /// The secret scalar, for key agreement ([`crate::crypto::Crypto::decapsulate`]).
+    pub(crate) fn scalar(&self) -> &k256::NonZeroScalar {
+        self.signing.as_nonzero_scalar()
+    }
+
     /// This session's node id on the ring.
     pub fn node_id(&self) -> Id {
         self.public.node_id()
@@ -186,12 +191,17 @@ impl SessionPublicKey {
         }
     }
 
+    /// The point, for key agreement ([`crate::crypto::Crypto::encapsulate`]).
+    pub(crate) fn affine(&self) -> Result<k256::AffinePoint, KeyError> {
+        Ok(*self.point()?.as_affine())
+    }
+
     /// The compressed SEC1 bytes.
     pub fn as_bytes(&self) -> &[u8; 33] {
         &self.bytes
     }
 
-    /// The uncompressed SEC1 bytes (65, starting with 0x04), as the `ecies` crate and Ethereum tooling use.
+    /// The uncompressed SEC1 bytes (65, starting with 0x04), as ECIES and Ethereum tooling use.
     /// Fails only for a key taken [`SessionPublicKey::unchecked`] that is no point.
     pub fn to_uncompressed(&self) -> Result<[u8; 65], KeyError> {
         let mut out = [0u8; 65];
