@@ -320,8 +320,9 @@ pub fn metrics_text(s: &Snapshot, node: &NodeHandle) -> String {
         );
     };
     let c = &s.status.counters;
-    let counters: [(&str, &str, u64); 22] = [
+    let counters: [(&str, &str, u64); 23] = [
         ("link_creations_total", "Peer connections ever created", c.link_creations),
+        ("direct_links_total", "Direct links offered for a sustained flow", c.direct_links),
         ("frames_in_total", "Frames received", c.frames_in),
         ("frames_out_total", "Frames sent", c.frames_out),
         ("bytes_in_total", "Bytes received", c.bytes_in),

@@ -47,6 +47,9 @@ pub enum LinkPurpose {
     Successor,
     /// The answerer is one of the offerer's fingers.
     Finger,
+    /// The offerer sends a sustained flow to the answerer (`direct.rs`): a shortcut past the relays, kept
+    /// while it carries the flow.
+    Direct,
 }
 
 /// One thing the shell must do, drained with [`crate::node::Node::poll_output`].
@@ -362,6 +365,8 @@ impl From<&crate::node::SignalError> for RefusalKind {
 pub struct Counters {
     /// `OpenLink` outputs ever emitted (browsers cap peer-connection creations per page).
     pub link_creations: u64,
+    /// Direct links this node offered for a sustained flow (each also counts in `link_creations`).
+    pub direct_links: u64,
     /// Frames received.
     pub frames_in: u64,
     /// Frames sent.
@@ -435,7 +440,8 @@ pub struct LinkStatus {
     /// Whether the channel is open.
     pub open: bool,
     /// Roles this node gives the link: "successor", "predecessor", "finger", "bootstrap",
-    /// "pairing" (a pairing link through which this node is still joining).
+    /// "pairing" (a pairing link through which this node is still joining), "direct" (a shortcut for a
+    /// sustained flow, `docs/protocol.md` "Direct links").
     pub roles: Vec<String>,
     /// Smoothed round-trip time of pings.
     pub rtt: Option<Duration>,

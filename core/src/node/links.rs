@@ -69,6 +69,8 @@ pub(crate) enum LinkKind {
     ToSuccessor { via: Option<LinkId> },
     /// We offered it to one of our fingers, through the ring.
     ToFinger,
+    /// We offered it, through the ring, to a node we send a sustained flow to (`direct.rs`).
+    ToDirect,
     /// We offered it to the bootstrap server at `url` over HTTP: to join, or (`merge_check`, once joined)
     /// only to ask the server's ring who our successor should be.
     ToServer { url: String, merge_check: bool },
@@ -86,6 +88,7 @@ impl LinkKind {
         match self {
             LinkKind::ToSuccessor { .. } => LinkPurpose::Successor,
             LinkKind::ToFinger => LinkPurpose::Finger,
+            LinkKind::ToDirect => LinkPurpose::Direct,
             LinkKind::ToServer { .. } | LinkKind::Pairing { .. } => LinkPurpose::Bootstrap,
             LinkKind::From(purpose) => *purpose,
         }
@@ -94,7 +97,10 @@ impl LinkKind {
     /// Whether this node made the offer.
     pub(crate) fn offerer(&self) -> bool {
         match self {
-            LinkKind::ToSuccessor { .. } | LinkKind::ToFinger | LinkKind::ToServer { .. } => true,
+            LinkKind::ToSuccessor { .. }
+            | LinkKind::ToFinger
+            | LinkKind::ToDirect
+            | LinkKind::ToServer { .. } => true,
             LinkKind::From(_) => false,
             LinkKind::Pairing { offerer, .. } => *offerer,
         }

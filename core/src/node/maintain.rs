@@ -28,18 +28,19 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 const RTT_REFRESH: Duration = Duration::from_secs(15);
 
 impl Node {
-    /// Roles this node gives a link (why it keeps it), by name, for status pages.
+    /// Roles this node gives a link (why it keeps it), by name, for status pages. A direct link is named
+    /// `direct` whether or not it still carries its flow (status pages have no clock).
     pub(super) fn roles_of(&self, id: LinkId, link: &Link) -> Vec<&'static str> {
-        self.roles_given(id, link).names()
+        self.roles_given(link.last_used, id, link).names()
     }
 
     /// Whether this node has any reason to keep a link.
-    pub(super) fn needed(&self, id: LinkId, link: &Link) -> bool {
-        self.roles_given(id, link).any()
+    pub(super) fn needed(&self, now: Timestamp, id: LinkId, link: &Link) -> bool {
+        self.roles_given(now, id, link).any()
     }
 
-    /// The roles this node gives a link.
-    pub(super) fn roles_given(&self, id: LinkId, link: &Link) -> Roles {
+    /// The roles this node gives a link at `now`.
+    pub(super) fn roles_given(&self, now: Timestamp, id: LinkId, link: &Link) -> Roles {
         let peer = link.peer;
         let bootstrap = link.kind.is_own_bootstrap()
             && (!self.membership.joined || self.membership.bootstraps.contains_key(&id));
@@ -48,6 +49,7 @@ impl Node {
             predecessor: peer.is_some() && self.ring.predecessor() == peer,
             finger: peer.is_some_and(|p| self.ring.wanted_fingers().contains(&p)),
             bootstrap: bootstrap.then_some(if link.is_pairing() { "pairing" } else { "bootstrap" }),
+            direct: self.direct_in_use(now, link),
         }
     }
 
@@ -125,7 +127,8 @@ impl Node {
     ///   `MAX_PENDING_LINKS` links are being set up, and a setup that does not finish times out.
     ///
     /// Of the rest, links nobody needs go first, then links only the peer says it needs, then our own
-    /// fingers (a finger one node further on still routes well), then joins in progress; within each, the
+    /// fingers and direct links (a finger one node further on still routes well; a flow goes by the ring
+    /// again), then joins in progress; within each, the
     /// one idle longest (no routed frame in for the longest time), then the oldest.
     pub(super) fn eviction_victim(&self, now: Timestamp, joiner: bool) -> Option<LinkId> {
         let me = self.id();
@@ -156,12 +159,12 @@ impl Node {
             if join_in_progress && (joiner || !joiners_spill) {
                 continue;
             }
-            let roles = self.roles_given(id, link);
+            let roles = self.roles_given(now, id, link);
             let rank = if join_in_progress {
                 3
             } else if !roles.any() {
                 u8::from(link.peer_keeps_until > now)
-            } else if roles.finger_only() {
+            } else if roles.finger_or_direct_only() {
                 2
             } else {
                 continue;
@@ -207,6 +210,11 @@ impl Node {
                 }
                 _ => return Err(RejectReason::Duplicate),
             }
+        }
+        if kind.purpose() == LinkPurpose::Direct && !self.direct_room(now, peer) {
+            // A shortcut for the peer's flow, only while we have slots to spare: it never evicts a link.
+            self.io.counters.refused_links += 1;
+            return Err(RejectReason::Busy);
         }
         let joiner = kind.joins_through_us();
         if !self.has_room(joiner) {
@@ -274,10 +282,18 @@ impl Node {
             let Some(link) = self.links.get(id) else { continue };
             if !link.is_open() {
                 // Only offers routed through the ring (servers answer over HTTP, people take their time).
-                let routed_offer = matches!(link.kind, LinkKind::ToSuccessor { .. } | LinkKind::ToFinger);
+                let routed_offer = matches!(
+                    link.kind,
+                    LinkKind::ToSuccessor { .. } | LinkKind::ToFinger | LinkKind::ToDirect
+                );
                 let lost_offer = routed_offer
                     && matches!(link.state, LinkState::AwaitingAnswer { since } | LinkState::AwaitingKey { since, .. }
                         if now.since(since) > ANSWER_TIMEOUT);
+                if lost_offer && link.kind == LinkKind::ToDirect {
+                    // Only a shortcut: the flow keeps going by the ring, and the peer is no neighbour of ours.
+                    self.drop_link(now, id, true);
+                    continue;
+                }
                 if lost_offer {
                     // Unanswered: the peer is dead, or restarted and lost our offer. Offer once more at once;
                     // a second silence means dead, and dead entries must leave the successor list (a list of
@@ -285,7 +301,8 @@ impl Node {
                     let peer = link.peer;
                     let kind = match link.kind {
                         LinkKind::ToFinger => LinkKind::ToFinger,
-                        LinkKind::ToSuccessor { .. }
+                        LinkKind::ToDirect
+                        | LinkKind::ToSuccessor { .. }
                         | LinkKind::ToServer { .. }
                         | LinkKind::From(_)
                         | LinkKind::Pairing { .. } => LinkKind::ToSuccessor { via: None },
@@ -309,7 +326,7 @@ impl Node {
                     self.config.link_setup_timeout
                 };
                 if now.since(link.created) > setup_timeout {
-                    let peer = link.peer;
+                    let peer = link.peer.filter(|_| link.kind.purpose() != LinkPurpose::Direct);
                     if let Some(peer) = peer {
                         // An unreachable successor candidate is as good as dead.
                         self.forget_peer(now, peer);
@@ -322,7 +339,7 @@ impl Node {
                 self.drop_link(now, id, true);
                 continue;
             }
-            let needed = self.roles_given(id, link).any();
+            let needed = self.roles_given(now, id, link).any();
             if needed {
                 // Pinged every interval whatever else flows: the ping carries `keep`, which is what
                 // stops the peer from closing a link only we need. One end's pings serve both: a peer
@@ -377,7 +394,7 @@ impl Node {
                     }
                     l.peer_range_from = range_from;
                 }
-                let mine = self.links.get(link_id).is_some_and(|l| self.needed(link_id, l));
+                let mine = self.links.get(link_id).is_some_and(|l| self.needed(now, link_id, l));
                 let range_from = self.ring.predecessor();
                 let pong = LinkMsg::Pong { nonce, keep: mine, range_from };
                 self.transmit(link_id, msg::link_frame(&pong));
@@ -491,21 +508,28 @@ pub(super) struct Roles {
     finger: bool,
     /// `"bootstrap"` or `"pairing"`: our own setup link that has not done its job yet.
     bootstrap: Option<&'static str>,
+    /// A direct link that carried a routed frame in within the policy's `idle` (`direct.rs`).
+    direct: bool,
 }
 
 impl Roles {
     pub(super) fn any(&self) -> bool {
-        self.successor || self.predecessor || self.finger || self.bootstrap.is_some()
+        self.successor || self.predecessor || self.finger || self.bootstrap.is_some() || self.direct
     }
 
-    /// A finger and nothing else: the one role a newcomer may evict (another node routes as well).
-    pub(super) fn finger_only(&self) -> bool {
-        self.finger && !self.successor && !self.predecessor && self.bootstrap.is_none()
+    /// A finger or a direct link and nothing else: the roles a newcomer may evict (another node routes as
+    /// well; a flow goes by the ring again).
+    pub(super) fn finger_or_direct_only(&self) -> bool {
+        (self.finger || self.direct) && !self.successor && !self.predecessor && self.bootstrap.is_none()
     }
 
     pub(super) fn names(&self) -> Vec<&'static str> {
-        let flags =
-            [(self.successor, "successor"), (self.predecessor, "predecessor"), (self.finger, "finger")];
+        let flags = [
+            (self.successor, "successor"),
+            (self.predecessor, "predecessor"),
+            (self.finger, "finger"),
+            (self.direct, "direct"),
+        ];
         let mut names: Vec<&'static str> =
             flags.iter().filter(|(on, _)| *on).map(|(_, name)| *name).collect();
         names.extend(self.bootstrap);
@@ -607,6 +631,37 @@ mod tests {
         offer(&mut node, LATER, peer(3000), LinkPurpose::Successor).expect("room is made");
         assert_eq!(node.links.ring_count(), ring_cap);
         assert_eq!(node.links.len() - node.links.ring_count(), node.config.join_slots);
+    }
+
+    #[test]
+    fn direct_offers_take_spare_slots_only_and_end_when_idle() {
+        let mut node = node();
+        let max = node.config.direct.max_links;
+        // A peer's flow gets a shortcut while the policy and the ring's headroom allow…
+        for i in 0..max as u32 {
+            offer(&mut node, LATER, peer(i), LinkPurpose::Direct).expect("a direct slot");
+        }
+        // …and no more than `max_links` of them.
+        assert_eq!(offer(&mut node, LATER, peer(100), LinkPurpose::Direct), Err(RejectReason::Busy));
+        // With the ring's headroom gone, even a first direct link is refused, and evicts nothing.
+        let mut node = self::node();
+        let ring_cap = node.config.ring_link_cap();
+        for i in 0..(ring_cap - super::RING_HEADROOM) as u32 {
+            linked(&mut node, peer(i), LinkKind::From(LinkPurpose::Finger));
+        }
+        assert_eq!(offer(&mut node, LATER, peer(200), LinkPurpose::Direct), Err(RejectReason::Busy));
+        assert_eq!(node.links.len(), ring_cap - super::RING_HEADROOM);
+        // A direct link that carried nothing for the policy's idle time has no role left.
+        let mut node = self::node();
+        let id = offer(&mut node, LATER, peer(300), LinkPurpose::Direct).expect("a direct slot");
+        let link = node.links.get_mut(id).expect("link");
+        link.state = LinkState::Open;
+        link.last_used = LATER;
+        let busy = LATER.saturating_add(Duration::from_secs(1));
+        let idle = LATER.saturating_add(node.config.direct.idle);
+        let link = node.links.get(id).expect("link");
+        assert_eq!(node.roles_given(busy, id, link).names(), vec!["direct"]);
+        assert!(!node.needed(idle, id, link), "idle: nothing keeps it");
     }
 
     #[test]

@@ -45,6 +45,7 @@
 //! | [`Accepted`](accepted::Accepted) | `accepted` | per sending session, the messages delivered to the app (each once, across restarts) |
 //! | [`Conduct`](conduct::Conduct) | `conduct` | what each link's peer did wrong, and the peers backed off for it |
 //! | [`Sessions`](sessions::Sessions) | `sessions` | end-to-end session credentials, the sessions with peers, our handshakes in flight, the receipts being gathered |
+//! | [`Flows`](direct::Flows) | `direct` | per destination node, the session frames and bytes sent in the current window (when a direct link is offered) |
 //!
 //! Every deadline is in one place: the [`TimerTable`] for the node's own timers, and the deadline-ordered
 //! tables of [`Router`](router::Router), [`Lookups`](lookups::Lookups) and [`App`](app::App);
@@ -58,6 +59,7 @@ pub mod accepted;
 pub mod api;
 mod app;
 pub mod conduct;
+mod direct;
 mod in_session;
 mod inspect;
 mod keys;
@@ -96,6 +98,7 @@ pub use api::{
 };
 pub use app::{ROUTE_CACHE_TTL, ROUTE_CACHE_WALLETS};
 pub use conduct::{Offence, PeerConduct};
+pub use direct::DirectPolicy;
 pub use inspect::{BootstrapState, BootstrapStatus, Inspect, ServerStatus};
 pub use membership::MAX_SERVERS;
 pub use msg::describe_frame;
@@ -176,6 +179,9 @@ pub struct Config {
     /// `app.rs`): at most this long, never past the records' own expiry, and not after a delivery through it
     /// failed. `Duration::ZERO` reads the wallet's presence for every send.
     pub route_cache_ttl: Duration,
+    /// When a sustained flow of messages to one node opens a direct link to it (`direct.rs`);
+    /// `max_links: 0` turns direct links off.
+    pub direct: DirectPolicy,
     /// Seed of the node's RNG (message ids, nonces).
     pub seed: [u8; 32],
     /// The signature primitives ([`crate::crypto::REAL`] unless a simulator chooses otherwise).
@@ -207,6 +213,7 @@ impl Config {
             replay_capacity: router::REPLAY_CAPACITY,
             accepted_sessions: accepted::SESSIONS,
             route_cache_ttl: app::ROUTE_CACHE_TTL,
+            direct: DirectPolicy::default(),
             seed,
             crypto: &crate::crypto::REAL,
         }
@@ -291,6 +298,7 @@ pub struct Node {
     accepted: accepted::Accepted,
     conduct: conduct::Conduct,
     sessions: sessions::Sessions,
+    flows: direct::Flows,
     next_request: u64,
 }
 
@@ -333,6 +341,7 @@ impl Node {
             app: App::default(),
             accepted: accepted::Accepted::new(config.accepted_sessions, config.clock_skew),
             conduct: conduct::Conduct::default(),
+            flows: direct::Flows::default(),
             next_request: 0,
             config,
         })
@@ -480,6 +489,7 @@ impl Node {
                     LinkKind::ToServer { merge_check: false, .. }
                     | LinkKind::ToSuccessor { .. }
                     | LinkKind::ToFinger
+                    | LinkKind::ToDirect
                     | LinkKind::From(_) => {}
                 }
                 self.update_membership(now);

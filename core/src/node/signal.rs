@@ -102,7 +102,7 @@ impl Node {
                             None => self.drop_link(now, link_id, true),
                         }
                     }
-                    (LinkKind::ToSuccessor { .. } | LinkKind::ToFinger, Some(peer)) => {
+                    (LinkKind::ToSuccessor { .. } | LinkKind::ToFinger | LinkKind::ToDirect, Some(peer)) => {
                         match self.links.keys.get(peer, self.config.crypto) {
                             Some(key) => self.send_sealed_offer(now, link_id, &key, sdp),
                             None => {
@@ -118,7 +118,13 @@ impl Node {
                         }
                     }
                     // Links to a known peer only; links the peer offered are never in `MakingOffer`.
-                    (LinkKind::ToSuccessor { .. } | LinkKind::ToFinger | LinkKind::From(_), _) => {}
+                    (
+                        LinkKind::ToSuccessor { .. }
+                        | LinkKind::ToFinger
+                        | LinkKind::ToDirect
+                        | LinkKind::From(_),
+                        _,
+                    ) => {}
                 }
             }
             LinkState::MakingAnswer(path) => {
@@ -541,6 +547,7 @@ impl Node {
             return;
         }
         let finger = l.kind == LinkKind::ToFinger;
+        let direct = l.kind == LinkKind::ToDirect;
         if reason == RejectReason::SealToMe {
             // The key we asked for: the refusal's signer is the peer (checked above). An offer that was
             // sealed already is never refused so by an honest peer; then nothing changes.
@@ -567,6 +574,11 @@ impl Node {
             return;
         }
         self.drop_link(now, link_id, true);
+        if reason == RejectReason::Busy && direct {
+            // Not asked again for a direct link while it is busy; the flow keeps going by the ring.
+            self.links.busy.insert(origin, now.saturating_add(BUSY_BACKOFF));
+            return;
+        }
         if reason == RejectReason::Busy && !finger {
             // Ask again a little later rather than every stabilize tick.
             self.links.busy.insert(origin, now.saturating_add(BUSY_BACKOFF / 12));

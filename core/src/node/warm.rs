@@ -68,7 +68,7 @@ impl Node {
             return None;
         }
         let room = match (offerer, purpose) {
-            (true, LinkPurpose::Finger) => self.has_room_keeping_headroom(),
+            (true, LinkPurpose::Finger | LinkPurpose::Direct) => self.has_room_keeping_headroom(),
             (true, LinkPurpose::Successor | LinkPurpose::Bootstrap) | (false, _) => self.has_room(false),
         };
         if !room {
@@ -77,6 +77,7 @@ impl Node {
         let kind = match (offerer, purpose) {
             (true, LinkPurpose::Successor) => LinkKind::ToSuccessor { via: None },
             (true, LinkPurpose::Finger) => LinkKind::ToFinger,
+            (true, LinkPurpose::Direct) => LinkKind::ToDirect,
             // A warm ring has no bootstrap links.
             (true, LinkPurpose::Bootstrap) => return None,
             (false, purpose) => LinkKind::From(purpose),
