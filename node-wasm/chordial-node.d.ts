@@ -51,10 +51,11 @@ export interface LinkStatus {
 }
 
 export interface Counters {
-  linkCreations: number; framesIn: number; framesOut: number; bytesIn: number; bytesOut: number;
+  linkCreations: number; directLinks: number; framesIn: number; framesOut: number; bytesIn: number; bytesOut: number;
   forwarded: number; rerouted: number; droppedInvalid: number; droppedReplay: number;
   refusedIdentity: number; refusedLinks: number; refusedRecords: number; refusedMessages: number;
   messagesReceived: number; records: number; undeliverable: number; routeCacheHits: number;
+  sessionHellos: number; sessionMessages: number; sessionReceipts: number; sessionsLost: number;
   peerConnectionsCreated: number; peerConnectionsOpen: number;
   framesDroppedBackpressure: number; framesDroppedOversize: number;
 }

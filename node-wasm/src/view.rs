@@ -130,6 +130,7 @@ pub struct CountersView {
 #[allow(missing_docs)]
 pub struct CoreCounters {
     pub link_creations: u64,
+    pub direct_links: u64,
     pub frames_in: u64,
     pub frames_out: u64,
     pub bytes_in: u64,
@@ -146,12 +147,17 @@ pub struct CoreCounters {
     pub records: u64,
     pub undeliverable: u64,
     pub route_cache_hits: u64,
+    pub session_hellos: u64,
+    pub session_messages: u64,
+    pub session_receipts: u64,
+    pub sessions_lost: u64,
 }
 
 impl From<&Counters> for CoreCounters {
     fn from(c: &Counters) -> Self {
         CoreCounters {
             link_creations: c.link_creations,
+            direct_links: c.direct_links,
             frames_in: c.frames_in,
             frames_out: c.frames_out,
             bytes_in: c.bytes_in,
@@ -168,6 +174,10 @@ impl From<&Counters> for CoreCounters {
             records: c.records,
             undeliverable: c.undeliverable,
             route_cache_hits: c.route_cache_hits,
+            session_hellos: c.session_hellos,
+            session_messages: c.session_messages,
+            session_receipts: c.session_receipts,
+            sessions_lost: c.sessions_lost,
         }
     }
 }

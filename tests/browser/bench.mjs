@@ -3,6 +3,7 @@
 //
 // - raw RTCDataChannel throughput between two pages vs Chordial `send` throughput between the same two
 //   pages, payloads of 1, 16 and 64 KiB: MB/s (payload bytes, 10^6) and the ratio.
+// - latency of 1 KiB messages one at a time: `send` → `delivered` against a raw message and its echo.
 // - time from start() to the first open link against the bootstrap node (a chordial-server when the tree
 //   has one, else a founder page behind an HTTP relay) vs a raw offer/answer over HTTP with a page behind
 //   the relay (chordial-server only speaks signed offers, so the raw peer is a page).
@@ -19,6 +20,8 @@ const SIZES = [1024, 16 * 1024, 64 * 1024];
 const RAW_BYTES = 24 << 20;
 const CHORDIAL_BYTES = 6 << 20;
 const WINDOW = 16;
+// Messages sent one at a time for the latency row.
+const LATENCY_COUNT = 200;
 
 const cleanup = [];
 try {
@@ -123,6 +126,24 @@ try {
       outcomes: r.outcomes,
     });
   }
+  // Latency, one message at a time: Chordial `send` → `delivered` (the receipt is back) against a raw
+  // message and its one-byte echo on the raw channel between the same pages.
+  const pct = (xs, p) => {
+    const s = [...xs].sort((x, y) => x - y);
+    return s.length ? +s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))].toFixed(2) : null;
+  };
+  await b.evaluate(() => window.chordialPage.rawEcho());
+  const rawRtt = await a.evaluate(([s, n]) => window.chordialPage.rawRoundTrips(s, n), [1024, LATENCY_COUNT]);
+  const sendMs = await a.evaluate(
+    ([o, to, s, n]) => window.chordialPage.sendLatencies(o, to, s, n),
+    [ORIGIN, accountB.address, 1024, LATENCY_COUNT],
+  );
+  const latency = {
+    payloadBytes: 1024,
+    count: LATENCY_COUNT,
+    rawRoundTripMs: { p50: pct(rawRtt, 50), p99: pct(rawRtt, 99) },
+    sendToDeliveredMs: { p50: pct(sendMs, 50), p99: pct(sendMs, 99), delivered: sendMs.length },
+  };
   const hops = await b.evaluate(() => {
     const h = {};
     for (const m of window.chordialPage.messages) h[m.hops] = (h[m.hops] ?? 0) + 1;
@@ -143,6 +164,7 @@ try {
     wasm: { rawBytes: (await stat(wasmPath)).size, gzipBytes: gzipSync(wasm, { level: 9 }).length },
     load: { instantiateMs: +instantiateMs.toFixed(1), openMs: +openMs.toFixed(1) },
     messageHops: hops,
+    latency,
   };
   console.log('\npayload   raw MB/s   chordial MB/s   ratio   chordial outcomes');
   for (const r of rows) {
@@ -152,6 +174,9 @@ try {
   }
   console.log(
     `\nstart() → first link open: ${result.setup.startToFirstLinkOpenMs} ms; raw offer/answer over HTTP: ${result.setup.rawOfferAnswerOverHttpMs} ms`,
+  );
+  console.log(
+    `latency, ${LATENCY_COUNT} × 1 KiB one at a time: send → delivered p50 ${latency.sendToDeliveredMs.p50} ms, p99 ${latency.sendToDeliveredMs.p99} ms (${latency.sendToDeliveredMs.delivered} delivered); raw round trip p50 ${latency.rawRoundTripMs.p50} ms, p99 ${latency.rawRoundTripMs.p99} ms`,
   );
   console.log(`hops of the messages B received: ${JSON.stringify(hops)}`);
   console.log(

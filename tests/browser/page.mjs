@@ -113,6 +113,7 @@ Object.assign(page, {
       dc.binaryType = 'arraybuffer';
       this.rawRx.dc = dc;
       dc.onmessage = (m) => {
+        if (this.rawRx.echo) return dc.send(new Uint8Array([1]));
         this.rawRx.bytes += m.data.byteLength;
         if (this.rawRx.target && this.rawRx.bytes >= this.rawRx.target) {
           this.rawRx.target = 0;
@@ -145,8 +146,43 @@ Object.assign(page, {
   },
 
   rawExpect(bytes) {
+    this.rawRx.echo = false;
     this.rawRx.bytes = 0;
     this.rawRx.target = bytes;
+  },
+
+  // The receiving end answers every message with one byte (for `rawRoundTrips`).
+  rawEcho() {
+    this.rawRx.echo = true;
+  },
+
+  // `count` messages of `size` bytes one after the other, each when the last one's echo came back: the
+  // milliseconds of each round trip.
+  async rawRoundTrips(size, count) {
+    const { dc } = this.raw;
+    const buf = new Uint8Array(size);
+    const times = [];
+    for (let i = 0; i < count; i++) {
+      const echoed = new Promise((r) => (dc.onmessage = r));
+      const t0 = performance.now();
+      dc.send(buf);
+      await echoed;
+      times.push(performance.now() - t0);
+    }
+    return times;
+  },
+
+  // `count` Chordial sends of `size` bytes one after the other: the milliseconds from `send` to its
+  // `delivered` result (the recipient's receipt came back) for each that was delivered.
+  async sendLatencies(appOrigin, to, size, count) {
+    const data = new Uint8Array(size);
+    const times = [];
+    for (let i = 0; i < count; i++) {
+      const t0 = performance.now();
+      const r = await this.node.send(appOrigin, to, data);
+      if (r.result === 'delivered') times.push(performance.now() - t0);
+    }
+    return times;
   },
 
   // Sends count × size bytes with the shell's policy (pause above 4 MiB buffered, resume at 1 MiB) and

@@ -223,22 +223,33 @@ async function meet({ web, cleanup, pages, boot, network }) {
   assert.equal(got.text, 'hello B');
 
   // A second message right after: the route cache (docs/records.md, "Messages") sends it to the session the
-  // first send found, without reading B's presence again.
-  const hits = async () => (await pages.a.evaluate(() => window.chordialPage.status())).counters.routeCacheHits;
+  // first send found, without reading B's presence again, and in the end-to-end session the first one
+  // started (docs/encryption.md, "End-to-end sessions"), acknowledged by a receipt in that session.
+  const counters = async (p) => (await p.evaluate(() => window.chordialPage.status())).counters;
+  const hits = async () => (await counters(pages.a)).routeCacheHits;
   const hitsBefore = await hits();
+  const [sessionA, sessionB] = [await counters(pages.a), await counters(pages.b)];
+  assert.ok(sessionA.sessionHellos >= 1, `the first message started a session: ${JSON.stringify(sessionA)}`);
   const next = await pages.a.evaluate(
     ([o, to]) => window.chordialPage.sendRetrying(o, to, 'hello again B'),
     [ORIGIN, wb.address],
   );
   assert.equal(next.result, 'delivered', JSON.stringify(next));
   assert.equal(await hits(), hitsBefore + 1, 'the second send went by the route cache');
+  const afterA = await counters(pages.a);
+  assert.equal(afterA.sessionMessages, sessionA.sessionMessages + 1, 'the second message went in the session');
+  assert.equal(afterA.sessionHellos, sessionA.sessionHellos, 'and started none');
+  assert.ok((await counters(pages.b)).sessionReceipts > sessionB.sessionReceipts, 'B receipted it in the session');
   await until(
     'B receives the second message',
     () => pages.b.evaluate(() => window.chordialPage.messages.find((m) => m.text === 'hello again B')),
     5000,
   );
 
-  // B reloads: same identity from IndexedDB, no new signature; it rejoins through A.
+  // B reloads: same identity from IndexedDB, no new signature; it rejoins through A. Its sessions were in
+  // memory only: A's next message finds B's session gone and starts a new one (a restarted device
+  // re-handshakes).
+  const hellosBefore = (await counters(pages.a)).sessionHellos;
   const before = await pages.b.evaluate(() => window.chordialPage.status());
   await pages.b.reload();
   await pages.b.waitForFunction(() => window.chordialPage !== undefined);
@@ -266,6 +277,10 @@ async function meet({ web, cleanup, pages, boot, network }) {
     15000,
   );
   assert.equal(got2.from, wa.address);
+  if (second.result === 'delivered') {
+    const c = await counters(pages.a);
+    assert.ok(c.sessionHellos > hellosBefore, `a new session with the restarted B: ${JSON.stringify(c)}`);
+  }
   if (second.result !== 'delivered')
     console.log(`  note: second message was ${second.result}, then delivered from the mailbox`);
 
