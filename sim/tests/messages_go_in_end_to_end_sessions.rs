@@ -24,7 +24,7 @@ use chordial_core::node::{Counters, Event, SendOutcome};
 use chordial_sim::scenario::pick;
 use chordial_sim::World;
 
-use common::{payload, received_since, ring, send, wait_all, wait_one, wallet};
+use common::{assert_each_once, payload, ring, send, wait_all, wait_one, wallet};
 
 const SEED: u64 = 171;
 const MEMBERS: usize = 16;
@@ -64,23 +64,6 @@ fn one_by_one(world: &mut World, from: usize, to: usize, first: u64, count: u64)
     sent
 }
 
-/// Each of `sent` reached node `to`'s app exactly once since `since`, and nothing else did.
-fn assert_each_once(world: &World, to: usize, since: chordial_core::Timestamp, sent: &[Vec<u8>]) {
-    let mut got: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
-    for g in received_since(world, to, since) {
-        *got.entry(g.bytes).or_default() += 1;
-    }
-    for (k, bytes) in sent.iter().enumerate() {
-        assert_eq!(
-            got.get(bytes),
-            Some(&1),
-            "seed {SEED}: message {k} reached node {to} {:?} times",
-            got.get(bytes)
-        );
-    }
-    assert_eq!(got.len(), sent.len(), "seed {SEED}: node {to} received messages nobody sent");
-}
-
 fn mean_bytes(kinds: &BTreeMap<&'static str, (u64, u64)>, kind: &str) -> u64 {
     kinds.get(kind).map_or(0, |(n, bytes)| bytes / (*n).max(1))
 }
@@ -95,7 +78,7 @@ fn later_messages_go_in_the_session_the_first_started() {
     let sent = one_by_one(&mut world, from, to, 0, 5);
     let kinds = world.count_kinds(false);
     world.run_for(Duration::from_secs(2));
-    assert_each_once(&world, to, since, &sent);
+    assert_each_once(&world, SEED, to, since, &sent);
     let (a2, b2) = (counters(&world, from), counters(&world, to));
     assert_eq!(a2.session_hellos - a.session_hellos, 1, "seed {SEED}: hellos sent");
     assert_eq!(a2.session_messages - a.session_messages, 4, "seed {SEED}: messages sent in the session");
@@ -106,7 +89,7 @@ fn later_messages_go_in_the_session_the_first_started() {
     let back = world.now();
     let replies = one_by_one(&mut world, to, from, 100, 3);
     world.run_for(Duration::from_secs(2));
-    assert_each_once(&world, from, back, &replies);
+    assert_each_once(&world, SEED, from, back, &replies);
     let b3 = counters(&world, to);
     assert_eq!(b3.session_hellos - b.session_hellos, 0, "seed {SEED}: the reply started a session");
     assert_eq!(b3.session_messages - b.session_messages, 3, "seed {SEED}: replies sent in the session");
@@ -144,7 +127,7 @@ fn a_burst_to_a_new_session_waits_for_one_handshake() {
     }
     let kinds = world.count_kinds(false);
     world.run_for(Duration::from_secs(2));
-    assert_each_once(&world, to, since, &sent);
+    assert_each_once(&world, SEED, to, since, &sent);
     let after = counters(&world, from);
     assert_eq!(after.session_hellos - before.session_hellos, 1, "seed {SEED}: hellos for the burst");
     assert_eq!(
@@ -169,7 +152,7 @@ fn a_restarted_recipient_gets_the_next_messages_once_through_a_new_handshake() {
     let before = counters(&world, from);
     sent.extend(one_by_one(&mut world, from, to, 10, 3));
     world.run_for(Duration::from_secs(2));
-    assert_each_once(&world, to, since, &sent);
+    assert_each_once(&world, SEED, to, since, &sent);
     let after = counters(&world, from);
     assert_eq!(
         after.sessions_lost - before.sessions_lost,
@@ -218,7 +201,7 @@ fn a_relay_that_crashes_mid_burst_loses_and_duplicates_nothing() {
         );
     }
     world.run_for(Duration::from_secs(60));
-    assert_each_once(&world, to, since, &sent);
+    assert_each_once(&world, SEED, to, since, &sent);
 }
 
 #[test]
@@ -246,7 +229,7 @@ fn a_burst_in_a_session_is_acknowledged_by_a_few_receipts() {
     }
     let kinds = world.count_kinds(false);
     world.run_for(Duration::from_secs(2));
-    assert_each_once(&world, to, since, &sent);
+    assert_each_once(&world, SEED, to, since, &sent);
     let (a2, b2) = (counters(&world, from), counters(&world, to));
     let receipts = b2.session_receipts - b.session_receipts;
     eprintln!("seed {SEED}: 32 messages in a session, {receipts} receipts; frames by kind: {kinds:?}");

@@ -14,15 +14,13 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chordial_core::node::{Config, Event, SendOutcome};
-use chordial_core::Timestamp;
 use chordial_sim::scenario::pick;
 use chordial_sim::{World, WorldConfig};
 
-use common::{payload, received_since, ring_with, send, wait_one, wallet};
+use common::{assert_each_once, payload, ring_with, send, wait_one, wallet};
 
 const SEED: u64 = 1717;
 const MEMBERS: usize = 16;
@@ -87,22 +85,6 @@ fn one_by_one(world: &mut World, from: usize, to: usize, first: u64, count: u64)
     sent
 }
 
-/// Each of `sent` reached node `to`'s app exactly once since `since`.
-fn assert_each_once(world: &World, to: usize, since: Timestamp, sent: &[Vec<u8>]) {
-    let mut got: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
-    for g in received_since(world, to, since) {
-        *got.entry(g.bytes).or_default() += 1;
-    }
-    for (k, bytes) in sent.iter().enumerate() {
-        assert_eq!(
-            got.get(bytes),
-            Some(&1),
-            "seed {SEED}: message {k} reached node {to} {:?} times",
-            got.get(bytes)
-        );
-    }
-}
-
 #[test]
 fn a_sustained_flow_opens_a_direct_link_and_goes_back_to_routing_when_it_closes() {
     let mut world = world(|_| {});
@@ -128,7 +110,7 @@ fn a_sustained_flow_opens_a_direct_link_and_goes_back_to_routing_when_it_closes(
         "seed {SEED}: 20 messages of {PAYLOAD} B crossed the direct link: {} B",
         bytes_after - bytes_before
     );
-    assert_each_once(&world, to, start, &sent);
+    assert_each_once(&world, SEED, to, start, &sent);
 
     // The flow stops: the link closes once idle (it has no other role: the pair has no link of the ring's).
     let roles = world.node(from).expect("running").inspect().link(link).expect("link").roles;
@@ -137,7 +119,7 @@ fn a_sustained_flow_opens_a_direct_link_and_goes_back_to_routing_when_it_closes(
     assert!(!linked(&world, from, to), "seed {SEED}: the idle direct link closed");
     let since = world.now();
     let more = one_by_one(&mut world, from, to, 60, 5);
-    assert_each_once(&world, to, since, &more);
+    assert_each_once(&world, SEED, to, since, &more);
     assert_eq!(direct_links(&world, from) - before, 1, "seed {SEED}: five messages are no sustained flow");
 }
 

@@ -290,3 +290,15 @@ pub fn assert_delivered_once(
         assert_eq!(got, want, "seed {seed}: messages received by node {to}");
     }
 }
+
+/// Each of `sent` reached node `to`'s app exactly once since `since` (payloads are distinct).
+pub fn assert_each_once(world: &World, seed: u64, to: usize, since: Timestamp, sent: &[Vec<u8>]) {
+    let mut got: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
+    for g in received_since(world, to, since) {
+        *got.entry(g.bytes).or_default() += 1;
+    }
+    for (k, bytes) in sent.iter().enumerate() {
+        let times = got.get(bytes);
+        assert_eq!(times, Some(&1), "seed {seed}: message {k} reached node {to} {times:?} times");
+    }
+}
