@@ -128,8 +128,8 @@ impl Node {
     ///
     /// Of the rest, links nobody needs go first, then links only the peer says it needs, then our own
     /// fingers and direct links (a finger one node further on still routes well; a flow goes by the ring
-    /// again), then joins in progress; within each, the
-    /// one idle longest (no routed frame in for the longest time), then the oldest.
+    /// again), then joins in progress; within each, the one idle longest (no routed frame in for the longest
+    /// time), then the oldest.
     pub(super) fn eviction_victim(&self, now: Timestamp, joiner: bool) -> Option<LinkId> {
         let me = self.id();
         let mut behind: Vec<(Id, LinkId)> = self
