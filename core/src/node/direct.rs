@@ -2,10 +2,10 @@
 //! opens a link straight to it, so the flow stops crossing relays; when the link closes, the flow goes back to
 //! routing by itself (the router takes an open link to a destination node first, and only then the ring).
 //!
-//! - **Owns** ([`Flows`]): per destination node, the session frames and bytes this node sent to it in the
-//!   current window; at most [`MAX_FLOWS`] destinations (a new one replaces the one whose window began
-//!   first).
-//! - **Takes**: nothing; the parent asks it after each session frame of ours.
+//! - **Owns** ([`Flows`]): per destination node, the messages this node sent to it in session frames and their
+//!   bytes, in the current window; at most [`MAX_FLOWS`] destinations (a new one replaces the one whose window
+//!   began first). Receipts do not count: the node that sends the flow offers the link.
+//! - **Takes**: nothing; the parent asks it after each message of ours sent in a session frame.
 //! - **Emits**: nothing; it answers whether the flow just became sustained, and the parent offers the link.
 //!
 //! The policy is [`DirectPolicy`] in the node's [`Config`](super::Config). What keeps it inside the budget:
@@ -14,6 +14,8 @@
 //!   the ring keeps its headroom (`Node::has_room_keeping_headroom`): a direct link never evicts another;
 //! - at most [`DirectPolicy::max_links`] direct links at once, ours and the peers' together; an offer beyond
 //!   that is answered `Busy`, and a peer that answered `Busy` is not asked again for a while;
+//! - a peer a direct link to could not be made (no answer, `Busy`, setup failed) is not offered one again
+//!   for [`DIRECT_RETRY`];
 //! - a direct link is kept only while it carries routed frames: idle for [`DirectPolicy::idle`], it has no
 //!   role and closes as any link nobody needs; a ring newcomer may evict it as it may evict a finger.
 
@@ -23,18 +25,20 @@ use std::time::Duration;
 use super::links::{Link, LinkKind};
 use super::Node;
 use crate::id::Id;
-use crate::node::api::{LinkPurpose, LinkRole};
+use crate::node::api::{LinkId, LinkPurpose, LinkRole};
 use crate::time::Timestamp;
 
 /// Destinations whose flows are counted at once.
 pub(super) const MAX_FLOWS: usize = 64;
+/// A peer a direct link to could not be made is not offered one again for this long.
+pub(super) const DIRECT_RETRY: Duration = Duration::from_secs(60);
 
 /// When a flow is sustained enough for a direct link, and how many there may be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DirectPolicy {
     /// Direct links at most at once (ours and those peers offered us). `0` turns direct links off.
     pub max_links: usize,
-    /// A flow of at least this many session frames within `window` is sustained…
+    /// A flow of at least this many messages (in session frames) within `window` is sustained…
     pub after_frames: u32,
     /// …or of at least this many bytes within `window`.
     pub after_bytes: u64,
@@ -116,6 +120,17 @@ impl Node {
             && self.has_room_keeping_headroom()
             && !self.links.is_busy(peer, now)
             && !self.is_backed_off(peer, now)
+    }
+
+    /// Our direct link `id` could not be made (no answer, refused, setup failed): it goes, and its peer is not
+    /// offered one again for [`DIRECT_RETRY`]. (Not when it gave way to the peer's own offer crossing it.)
+    /// `close`: the shell is to close it (it has not closed already).
+    pub(super) fn direct_failed(&mut self, now: Timestamp, id: LinkId, close: bool) {
+        let Some(peer) = self.links.get(id).and_then(|l| l.peer) else { return };
+        self.drop_link(now, id, close);
+        let until = now.saturating_add(DIRECT_RETRY);
+        let busy = self.links.busy.entry(peer).or_insert(until);
+        *busy = (*busy).max(until);
     }
 
     /// Whether `link` is a direct link that still carries its flow.

@@ -92,6 +92,8 @@ impl Node {
             }),
         };
         self.app.by_counter.insert((ours, counter), op);
+        // Messages count toward a sustained flow; receipts do not (the sender of the flow offers the link).
+        self.note_flow(now, session.node_id(), frame.len());
         self.send_session_frame(now, frame, |node, id| {
             node.app.op_by_msg.insert(id, op);
         });

@@ -291,7 +291,7 @@ impl Node {
                         if now.since(since) > ANSWER_TIMEOUT);
                 if lost_offer && link.kind == LinkKind::ToDirect {
                     // Only a shortcut: the flow keeps going by the ring, and the peer is no neighbour of ours.
-                    self.drop_link(now, id, true);
+                    self.direct_failed(now, id, true);
                     continue;
                 }
                 if lost_offer {
@@ -326,7 +326,11 @@ impl Node {
                     self.config.link_setup_timeout
                 };
                 if now.since(link.created) > setup_timeout {
-                    let peer = link.peer.filter(|_| link.kind.purpose() != LinkPurpose::Direct);
+                    if link.kind == LinkKind::ToDirect {
+                        self.direct_failed(now, id, true);
+                        continue;
+                    }
+                    let peer = link.peer;
                     if let Some(peer) = peer {
                         // An unreachable successor candidate is as good as dead.
                         self.forget_peer(now, peer);
@@ -662,6 +666,33 @@ mod tests {
         let link = node.links.get(id).expect("link");
         assert_eq!(node.roles_given(busy, id, link).names(), vec!["direct"]);
         assert!(!node.needed(idle, id, link), "idle: nothing keeps it");
+    }
+
+    #[test]
+    fn a_direct_link_that_could_not_be_made_is_not_offered_again_soon() {
+        let mut node = node();
+        let dest = peer(7);
+        let policy = node.config.direct;
+        let flow = |node: &mut Node, at: Timestamp| {
+            for _ in 0..policy.after_frames {
+                node.note_flow(at, dest, 100);
+            }
+        };
+        flow(&mut node, LATER);
+        let id = node.links.by_peer(dest).expect("a sustained flow offers a direct link");
+        assert_eq!(node.links.get(id).map(|l| l.kind.clone()), Some(LinkKind::ToDirect));
+        // Setup times out (as when the offer is refused, or ICE fails): the link goes…
+        let next =
+            LATER.saturating_add(node.config.link_setup_timeout).saturating_add(Duration::from_secs(1));
+        node.maintain_links(next);
+        assert!(node.links.get(id).is_none(), "the link that could not be made is gone");
+        // …and the next window's flow does not offer another.
+        flow(&mut node, next);
+        assert!(node.links.by_peer(dest).is_none(), "not offered again within the retry time");
+        let after = next.saturating_add(super::super::direct::DIRECT_RETRY);
+        flow(&mut node, after);
+        assert!(node.links.by_peer(dest).is_some(), "offered again after it");
+        assert_eq!(node.io.counters.direct_links, 2);
     }
 
     #[test]

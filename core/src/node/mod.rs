@@ -495,7 +495,13 @@ impl Node {
                 self.update_membership(now);
             }
             LinkEvent::Closed | LinkEvent::Failed => {
-                self.drop_link(now, link_id, false);
+                let unmade_direct =
+                    self.links.get(link_id).is_some_and(|l| l.kind == LinkKind::ToDirect && !l.is_open());
+                if unmade_direct {
+                    self.direct_failed(now, link_id, false);
+                } else {
+                    self.drop_link(now, link_id, false);
+                }
             }
         }
     }

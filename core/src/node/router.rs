@@ -524,9 +524,6 @@ impl Node {
         let header = routing.header;
         track(self, header.id);
         let _ = self.router.replay.check_and_insert(header.id.0, header.sent_at, now);
-        if let Destination::Node(dest) = header.dest {
-            self.note_flow(now, dest, frame.len());
-        }
         let me = self.id();
         match self.next_hop(now, &header, false, &[]) {
             Hop::Local => {}

@@ -573,12 +573,11 @@ impl Node {
             }
             return;
         }
-        self.drop_link(now, link_id, true);
-        if reason == RejectReason::Busy && direct {
-            // Not asked again for a direct link while it is busy; the flow keeps going by the ring.
-            self.links.busy.insert(origin, now.saturating_add(BUSY_BACKOFF));
-            return;
+        if direct {
+            // Refused: the flow keeps going by the ring.
+            return self.direct_failed(now, link_id, true);
         }
+        self.drop_link(now, link_id, true);
         if reason == RejectReason::Busy && !finger {
             // Ask again a little later rather than every stabilize tick.
             self.links.busy.insert(origin, now.saturating_add(BUSY_BACKOFF / 12));
