@@ -73,6 +73,10 @@ struct Flow {
 #[derive(Debug, Default)]
 pub(super) struct Flows {
     by_node: HashMap<Id, Flow>,
+    /// Peers a direct link to could not be made, and until when none is offered to them again (at most
+    /// [`MAX_FLOWS`]; a new one replaces the one that lapses first). Kept apart from the link table's busy
+    /// peers: a failed shortcut must not hold back a ring link to the same peer.
+    retry_after: HashMap<Id, Timestamp>,
 }
 
 impl Flows {
@@ -94,6 +98,24 @@ impl Flows {
         let is = flow.frames >= policy.after_frames || flow.bytes >= policy.after_bytes;
         is && !was
     }
+
+    /// No direct link is offered to `peer` before `until`.
+    pub(super) fn retry_after(&mut self, now: Timestamp, peer: Id, until: Timestamp) {
+        self.retry_after.retain(|_, t| *t > now);
+        if !self.retry_after.contains_key(&peer) && self.retry_after.len() >= MAX_FLOWS {
+            let first = self.retry_after.iter().min_by_key(|(id, t)| (**t, **id)).map(|(id, _)| *id);
+            if let Some(first) = first {
+                self.retry_after.remove(&first);
+            }
+        }
+        let at = self.retry_after.entry(peer).or_insert(until);
+        *at = (*at).max(until);
+    }
+
+    /// Whether a direct link may be offered to `peer` now.
+    pub(super) fn may_offer(&self, now: Timestamp, peer: Id) -> bool {
+        self.retry_after.get(&peer).is_none_or(|t| *t <= now)
+    }
 }
 
 impl Node {
@@ -104,7 +126,11 @@ impl Node {
         if policy.max_links == 0 || !self.flows.note(&policy, now, dest, bytes) {
             return;
         }
-        if dest == self.id() || self.links.by_peer(dest).is_some() || !self.direct_room(now, dest) {
+        if dest == self.id()
+            || self.links.by_peer(dest).is_some()
+            || !self.flows.may_offer(now, dest)
+            || !self.direct_room(now, dest)
+        {
             return;
         }
         let id = self.links.insert(Link::offer(now, Some(dest), LinkKind::ToDirect));
@@ -128,9 +154,7 @@ impl Node {
     pub(super) fn direct_failed(&mut self, now: Timestamp, id: LinkId, close: bool) {
         let Some(peer) = self.links.get(id).and_then(|l| l.peer) else { return };
         self.drop_link(now, id, close);
-        let until = now.saturating_add(DIRECT_RETRY);
-        let busy = self.links.busy.entry(peer).or_insert(until);
-        *busy = (*busy).max(until);
+        self.flows.retry_after(now, peer, now.saturating_add(DIRECT_RETRY));
     }
 
     /// Whether `link` is a direct link that still carries its flow.
@@ -168,6 +192,19 @@ mod tests {
         let dest = Id([1; 20]);
         assert!(!flows.note(&policy, t(0), dest, 60));
         assert!(flows.note(&policy, t(1), dest, 60));
+    }
+
+    #[test]
+    fn peers_held_back_are_bounded_and_lapse() {
+        let mut flows = Flows::default();
+        for i in 0..(MAX_FLOWS as u8 + 10) {
+            flows.retry_after(t(0), Id([i; 20]), t(1000 + u64::from(i)));
+        }
+        assert_eq!(flows.retry_after.len(), MAX_FLOWS);
+        // The ones that lapse first went first.
+        assert!(flows.may_offer(t(0), Id([0; 20])));
+        assert!(!flows.may_offer(t(0), Id([MAX_FLOWS as u8 + 9; 20])));
+        assert!(flows.may_offer(t(5000), Id([MAX_FLOWS as u8 + 9; 20])));
     }
 
     #[test]

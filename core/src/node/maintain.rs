@@ -689,6 +689,7 @@ mod tests {
         // …and the next window's flow does not offer another.
         flow(&mut node, next);
         assert!(node.links.by_peer(dest).is_none(), "not offered again within the retry time");
+        assert!(!node.links.is_busy(dest, next), "a ring link to the same peer is not held back");
         let after = next.saturating_add(super::super::direct::DIRECT_RETRY);
         flow(&mut node, after);
         assert!(node.links.by_peer(dest).is_some(), "offered again after it");
