@@ -4,7 +4,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchWithExtension } from '../../lib/browser.mjs';
 
 const ROOT = path.dirname(new URL(import.meta.url).pathname);
 // Build output and results go under the checkout's target/, never beside the sources.
@@ -70,28 +70,14 @@ for (const v of only) {
   writeFileSync(path.join(extDir, 'manifest.json'), JSON.stringify(manifest, null, 2));
   rmSync(path.join(extDir, 'manifest.base.json'));
 
-  const profile = mkdtempSync(path.join(tmpdir(), 'chan-bench-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    ignoreDefaultArgs: ['--disable-extensions', '--disable-component-extensions-with-background-pages'],
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-features=WebRtcHideLocalIpsWithMdns',
-      '--host-resolver-rules=MAP some.site 127.0.0.1, MAP other.site 127.0.0.1',
-      `--disable-extensions-except=${extDir}`,
-      `--load-extension=${extDir}`,
-    ],
+  const launched = await launchWithExtension(extDir, {
+    userDataDir: mkdtempSync(path.join(tmpdir(), 'chan-bench-')),
+    extraArgs: ['--host-resolver-rules=MAP some.site 127.0.0.1, MAP other.site 127.0.0.1'],
   });
+  const { context, userDataDir: profile, extensionId: extId } = launched;
   try {
-    const sw = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker', { timeout: 15000 }));
-    const extId = new URL(sw.url()).host;
+    // launchWithExtension waited for it; its `serviceWorker()` knows only the Chordial extension id.
+    const sw = context.serviceWorkers()[0];
     const policy = process.env.DIRECT_POLICY || 'drop';
     const info = await sw.evaluate(
       async (policy) => ({
